@@ -1,0 +1,42 @@
+# The only install path: `make run` and `make test` both go through $(STAMP).
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.dossier-installed
+
+# llama-cpp-python compiles llama.cpp from source. A native (-march=native) build
+# crashes in the AMX matmul kernel on these machines at the first token, so build
+# a portable x86-64 binary. pip caches the built wheel, so repeat installs reuse it.
+ifeq ($(shell uname -m),x86_64)
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+endif
+
+.PHONY: run test lint install clean bench
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/dossier
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check app memory ui tests bench
+	$(VENV)/bin/ruff format --check app memory ui tests bench
+	$(VENV)/bin/lint-imports
+
+test: lint
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) bench/retrieval_quality.py
+	$(PY) bench/retrieval_speed.py
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,55 @@
+"""Where Dossier keeps things, decided once at start-up.
+
+Order of precedence for the data dir: ``--data-dir``, then ``DOSSIER_HOME``,
+then the platform's user data dir. Models live apart from any one data dir
+(``DOSSIER_MODELS_DIR`` overrides), so several data dirs share one copy.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "Dossier"
+ENV_HOME = "DOSSIER_HOME"
+ENV_MODELS = "DOSSIER_MODELS_DIR"
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Creates ``path`` (and parents) and makes it readable by its owner only."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
+@dataclass(frozen=True)
+class AppPaths:
+    data_dir: Path
+    models_dir: Path
+
+    @property
+    def settings_file(self) -> Path:
+        return self.data_dir / "settings.json"
+
+    @property
+    def backups_dir(self) -> Path:
+        return self.data_dir / "backups"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+
+def resolve_paths(data_dir: str | Path | None = None, env: Mapping[str, str] | None = None) -> AppPaths:
+    """Resolves and creates (0700) the data dir and the models dir."""
+    env = os.environ if env is None else env
+    chosen = data_dir or env.get(ENV_HOME) or platformdirs.user_data_path(APP_NAME, appauthor=False)
+    models = env.get(ENV_MODELS) or platformdirs.user_data_path(APP_NAME, appauthor=False) / "models"
+    return AppPaths(
+        data_dir=ensure_private_dir(Path(chosen).expanduser().resolve()),
+        models_dir=ensure_private_dir(Path(models).expanduser().resolve()),
+    )

@@ -1,0 +1,83 @@
+"""Typed application settings, stored as JSON beside the data.
+
+Secrets never go here: remote API keys live in the OS keyring only.
+A file from a newer or damaged version is set aside, not overwritten blindly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Settings:
+    schema_version: int = SCHEMA_VERSION
+    #: A GGUF file chosen by the user; None means the bundled default model.
+    model_path: str | None = None
+    threads: int = 0  # 0: let the engine pick from the CPU count
+    context_length: int = 4096
+    temperature: float = 0.7
+    memory_budget_tokens: int = 1000
+    #: Projects whose proposed memories are accepted without review.
+    auto_accept_project_ids: tuple[int, ...] = field(default=())
+    last_project_id: int | None = None
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Settings:
+        defaults = cls()
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name not in raw:
+                continue
+            value = raw[f.name]
+            default = getattr(defaults, f.name)
+            if isinstance(default, tuple):
+                value = tuple(value) if isinstance(value, list) else default
+            elif default is not None and not isinstance(value, type(default)):
+                if isinstance(default, float) and isinstance(value, int):
+                    value = float(value)
+                else:
+                    log.warning("settings: ignoring %s=%r (expected %s)", f.name, value, type(default).__name__)
+                    continue
+            values[f.name] = value
+        values["schema_version"] = SCHEMA_VERSION
+        return cls(**values)
+
+
+def load_settings(path: Path) -> Settings:
+    if not path.exists():
+        return Settings()
+    try:
+        raw = json.loads(path.read_text("utf-8"))
+        if not isinstance(raw, dict):
+            raise ValueError("not a JSON object")
+        if raw.get("schema_version", SCHEMA_VERSION) > SCHEMA_VERSION:
+            raise ValueError(f"written by a newer Dossier (schema {raw['schema_version']})")
+    except (OSError, ValueError) as err:
+        aside = path.with_suffix(".unreadable.json")
+        log.warning("settings: %s is unreadable (%s); kept as %s, using defaults", path, err, aside)
+        os.replace(path, aside)
+        return Settings()
+    return Settings.from_dict(raw)
+
+
+def save_settings(path: Path, settings: Settings) -> None:
+    """Writes atomically, readable by the owner only."""
+    tmp = path.with_suffix(".tmp")
+    data = asdict(settings)
+    data["auto_accept_project_ids"] = list(settings.auto_accept_project_ids)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)

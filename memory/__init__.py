@@ -1,0 +1,72 @@
+"""Dossier's memory service: facts, voice, sessions and retrieval per client project.
+
+Nothing here imports Qt, ``app`` or ``ui``; everything returned is a frozen dataclass.
+"""
+
+from memory.errors import (
+    ConflictError,
+    ImportFormatError,
+    InvalidInputError,
+    MemoryServiceError,
+    ModelFileError,
+    NotFoundError,
+)
+from memory.service import MemoryService
+from memory.types import (
+    Actor,
+    ChatSession,
+    Context,
+    ContextItem,
+    ContextSource,
+    Fact,
+    FactKind,
+    FactSource,
+    FactStatus,
+    FactVersion,
+    HitKind,
+    Message,
+    NewMessage,
+    Project,
+    Proposal,
+    ProposalAction,
+    ProposalStatus,
+    ReindexReport,
+    Role,
+    ScoreParts,
+    SearchHit,
+    VersionAction,
+    VoiceProfile,
+)
+
+__all__ = [
+    "Actor",
+    "ChatSession",
+    "ConflictError",
+    "Context",
+    "ContextItem",
+    "ContextSource",
+    "Fact",
+    "FactKind",
+    "FactSource",
+    "FactStatus",
+    "FactVersion",
+    "HitKind",
+    "ImportFormatError",
+    "InvalidInputError",
+    "MemoryService",
+    "MemoryServiceError",
+    "Message",
+    "ModelFileError",
+    "NewMessage",
+    "NotFoundError",
+    "Project",
+    "Proposal",
+    "ProposalAction",
+    "ProposalStatus",
+    "ReindexReport",
+    "Role",
+    "ScoreParts",
+    "SearchHit",
+    "VersionAction",
+    "VoiceProfile",
+]

@@ -1,0 +1,104 @@
+"""The SQLite engine and its migrations.
+
+Two engines share one connection pool: ``reader`` begins transactions
+deferred, ``writer`` begins them ``IMMEDIATE``. A deferred transaction that
+later writes must upgrade its lock, and SQLite answers such an upgrade with
+SQLITE_BUSY at once, without waiting for the busy timeout; taking the write
+lock at BEGIN lets the timeout do its work, so concurrent writers queue
+instead of failing with "database is locked".
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+
+from memory.errors import MemoryServiceError
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+BUSY_TIMEOUT_MS = 30_000
+
+
+@dataclass(frozen=True)
+class Engines:
+    reader: Engine
+    writer: Engine
+
+    def dispose(self) -> None:
+        self.reader.dispose()
+
+
+def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event, not pysqlite, decide when and how to BEGIN.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys = ON")
+    # Persistent once set; repeating it per connection is a no-op read.
+    cursor.execute("PRAGMA journal_mode = WAL")
+    # WAL + NORMAL survives a killed process; only a power cut may lose the last commits.
+    cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.close()
+
+
+def _on_begin(conn: Any) -> None:
+    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def create_engines(db_path: Path) -> Engines:
+    """Open (creating if needed) the database file and return its engines."""
+    engine = create_engine(
+        f"sqlite:///{db_path}",
+        pool_size=8,
+        max_overflow=16,
+        connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+    )
+    event.listen(engine, "connect", _on_connect)
+    event.listen(engine, "begin", _on_begin)
+    return Engines(reader=engine, writer=engine.execution_options(sqlite_begin="IMMEDIATE"))
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None, "memory/migrations has no revisions"
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade_to_head(engine: Engine, revision: str = "head") -> None:
+    """Apply pending migrations (no-op when the database is current).
+
+    Raises:
+        MemoryServiceError: The database was written by a newer Dossier.
+    """
+    current = current_revision(engine)
+    if revision == "head" and current == head_revision():
+        return
+    scripts = ScriptDirectory.from_config(alembic_config())
+    if current is not None and current not in {s.revision for s in scripts.walk_revisions()}:
+        raise MemoryServiceError(
+            f"This data folder was written by a newer version of Dossier (schema {current}); update Dossier to open it."
+        )
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)

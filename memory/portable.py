@@ -1,0 +1,495 @@
+"""Project export and import as versioned JSON (``docs/format.md``).
+
+Refs in a document are positions (1, 2, …) per kind, not database ids, so
+exporting, importing into an empty data dir and exporting again gives the
+same document. Context keys inside messages (``fact:12``) are translated to
+refs on export and back to the new ids on import; keys pointing outside the
+project (global facts) are dropped, since a project export never carries them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from memory.errors import ImportFormatError, InvalidInputError
+from memory.orm import (
+    ChatSessionRow,
+    FactRow,
+    FactVersionRow,
+    MessageRow,
+    ProjectRow,
+    ProposalRow,
+    VoiceProfileRow,
+    utcnow,
+)
+from memory.validation import (
+    MAX_FACT_CHARS,
+    MAX_MESSAGE_CHARS,
+    MAX_NAME_CHARS,
+    clean_text,
+)
+
+FORMAT = "dossier.project"
+VERSION = 1
+
+
+@cache
+def schema() -> dict[str, Any]:
+    return json.loads(files("memory").joinpath("schema/project-export.v1.json").read_text("utf-8"))
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+def _translate_key(key: str, maps: dict[str, dict[int, int]]) -> str | None:
+    """Rewrites ``fact:12`` / ``summary:3`` / ``messages:40-41`` through id maps; None if unmapped."""
+    kind, _, rest = key.partition(":")
+    if kind == "voice":
+        return "voice"
+    if kind not in maps:
+        return None
+    try:
+        parts = [int(p) for p in rest.split("-")]
+    except ValueError:
+        return None
+    mapped = [maps[kind].get(p) for p in parts]
+    if any(m is None for m in mapped):
+        return None
+    return f"{kind}:" + "-".join(str(m) for m in mapped)
+
+
+def export_project(s: Session, project: ProjectRow) -> dict[str, Any]:
+    sessions = list(
+        s.scalars(
+            select(ChatSessionRow)
+            .where(ChatSessionRow.project_id == project.id)
+            .order_by(ChatSessionRow.started_at, ChatSessionRow.id)
+        )
+    )
+    messages = list(
+        s.scalars(
+            select(MessageRow).where(MessageRow.project_id == project.id).order_by(MessageRow.created_at, MessageRow.id)
+        )
+    )
+    facts = list(s.scalars(select(FactRow).where(FactRow.project_id == project.id).order_by(FactRow.id)))
+    versions = list(
+        s.scalars(
+            select(FactVersionRow)
+            .join(FactRow, FactRow.id == FactVersionRow.fact_id)
+            .where(FactRow.project_id == project.id)
+            .order_by(FactVersionRow.fact_id, FactVersionRow.version)
+        )
+    )
+    proposals = list(
+        s.scalars(select(ProposalRow).where(ProposalRow.project_id == project.id).order_by(ProposalRow.id))
+    )
+    voice = s.get(VoiceProfileRow, project.id)
+
+    session_ref = {row.id: n for n, row in enumerate(sessions, start=1)}
+    by_session: dict[int, list[MessageRow]] = {row.id: [] for row in sessions}
+    for message in messages:
+        by_session[message.session_id].append(message)
+    message_ref: dict[int, int] = {}
+    for row in sessions:
+        for message in by_session[row.id]:
+            message_ref[message.id] = len(message_ref) + 1
+    fact_ref = {row.id: n for n, row in enumerate(facts, start=1)}
+    maps = {"fact": fact_ref, "summary": session_ref, "messages": message_ref}
+    history: dict[int, list[FactVersionRow]] = {}
+    for version in versions:
+        history.setdefault(version.fact_id, []).append(version)
+
+    def keys(row: MessageRow) -> list[str]:
+        return [k for k in (_translate_key(key, maps) for key in row.context_item_keys or []) if k]
+
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "exported_at": _iso(utcnow()),
+        "project": {
+            "name": project.name,
+            "description": project.description,
+            "created_at": _iso(project.created_at),
+            "archived": project.archived,
+        },
+        "voice": None
+        if voice is None
+        else {
+            "tone": voice.tone,
+            "style_do": list(voice.style_do),
+            "style_dont": list(voice.style_dont),
+            "vocabulary": list(voice.vocabulary),
+            "samples": list(voice.samples),
+            "updated_at": _iso(voice.updated_at),
+        },
+        "sessions": [
+            {
+                "ref": session_ref[row.id],
+                "title": row.title,
+                "started_at": _iso(row.started_at),
+                "ended_at": _iso(row.ended_at),
+                "summary": row.summary,
+                "messages": [
+                    {
+                        "ref": message_ref[m.id],
+                        "role": m.role,
+                        "speaker": m.speaker,
+                        "content": m.content,
+                        "created_at": _iso(m.created_at),
+                        "external_id": m.external_id,
+                        "context_item_keys": keys(m),
+                    }
+                    for m in by_session[row.id]
+                ],
+            }
+            for row in sessions
+        ],
+        "facts": [
+            {
+                "ref": fact_ref[row.id],
+                "text": row.text,
+                "kind": row.kind,
+                "pinned": row.pinned,
+                "status": row.status,
+                "source": row.source,
+                "source_session_ref": session_ref.get(row.source_session_id or 0),
+                "source_message_ref": message_ref.get(row.source_message_id or 0),
+                "created_at": _iso(row.created_at),
+                "updated_at": _iso(row.updated_at),
+                "history": [
+                    {
+                        "version": v.version,
+                        "text": v.text,
+                        "kind": v.kind,
+                        "pinned": v.pinned,
+                        "status": v.status,
+                        "actor": v.actor,
+                        "action": v.action,
+                        "created_at": _iso(v.created_at),
+                    }
+                    for v in history.get(row.id, [])
+                ],
+            }
+            for row in facts
+        ],
+        "proposals": [
+            {
+                "action": row.action,
+                "target_fact_ref": fact_ref.get(row.target_fact_id or 0),
+                "text": row.text,
+                "kind": row.kind,
+                "source_session_ref": session_ref.get(row.source_session_id or 0),
+                "source_message_ref": message_ref.get(row.source_message_id or 0),
+                "status": row.status,
+                "reason": row.reason,
+                "created_at": _iso(row.created_at),
+                "decided_at": _iso(row.decided_at),
+            }
+            for row in proposals
+        ],
+    }
+
+
+# ------------------------------------------------------------------ import
+
+
+@dataclass
+class ParsedProject:
+    """A validated document, ready to insert."""
+
+    name: str
+    document: dict[str, Any]
+    times: dict[str, datetime] = field(default_factory=dict)
+
+
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+def _json_path(parts: Any) -> str:
+    path = "$"
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def parse_document(document: Any) -> ParsedProject:
+    """Checks a document against the schema and the rules the schema cannot say.
+
+    Raises:
+        ImportFormatError: With the JSON path of the first problem.
+    """
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    if not isinstance(document, dict):
+        raise ImportFormatError("a Dossier export is a JSON object", "$")
+    if document.get("format") != FORMAT:
+        raise ImportFormatError(f"not a Dossier project export (format must be {FORMAT!r})", "$.format")
+    if document.get("version") != VERSION:
+        raise ImportFormatError(
+            f"unsupported version {document.get('version')!r}; this Dossier reads version {VERSION}",
+            "$.version",
+        )
+    error = best_match(Draft202012Validator(schema()).iter_errors(document))
+    if error is not None:
+        raise ImportFormatError(error.message, _json_path(error.absolute_path))
+
+    times: dict[str, datetime] = {}
+
+    def when(value: Any, path: str) -> datetime | None:
+        if value is None:
+            return None
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise ImportFormatError(f"not an ISO 8601 date and time: {value!r}", path) from None
+        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+        times[path] = parsed
+        return parsed
+
+    def text(value: Any, path: str, max_chars: int, allow_empty: bool = True) -> None:
+        try:
+            clean_text(value, "text", max_chars=max_chars, allow_empty=allow_empty)
+        except InvalidInputError as err:
+            raise ImportFormatError(str(err).removeprefix("text "), path) from None
+
+    project = document["project"]
+    text(project["name"], "$.project.name", MAX_NAME_CHARS, allow_empty=False)
+    text(project.get("description", ""), "$.project.description", MAX_FACT_CHARS)
+    when(project.get("created_at"), "$.project.created_at")
+
+    session_refs: set[int] = set()
+    message_refs: set[int] = set()
+    for i, session in enumerate(document["sessions"]):
+        base = f"$.sessions[{i}]"
+        if session["ref"] in session_refs:
+            raise ImportFormatError(f"duplicate session ref {session['ref']}", f"{base}.ref")
+        session_refs.add(session["ref"])
+        text(session.get("title", ""), f"{base}.title", MAX_NAME_CHARS)
+        text(session.get("summary", ""), f"{base}.summary", MAX_MESSAGE_CHARS)
+        when(session.get("started_at"), f"{base}.started_at")
+        when(session.get("ended_at"), f"{base}.ended_at")
+        for j, message in enumerate(session["messages"]):
+            mbase = f"{base}.messages[{j}]"
+            ref = message.get("ref")
+            if ref is not None:
+                if ref in message_refs:
+                    raise ImportFormatError(f"duplicate message ref {ref}", f"{mbase}.ref")
+                message_refs.add(ref)
+            text(message["content"], f"{mbase}.content", MAX_MESSAGE_CHARS, allow_empty=False)
+            text(message.get("speaker", ""), f"{mbase}.speaker", MAX_NAME_CHARS)
+            if message.get("external_id") is not None:
+                text(message["external_id"], f"{mbase}.external_id", MAX_NAME_CHARS, allow_empty=False)
+            when(message.get("created_at"), f"{mbase}.created_at")
+
+    fact_refs: set[int] = set()
+    for i, fact in enumerate(document["facts"]):
+        base = f"$.facts[{i}]"
+        ref = fact.get("ref")
+        if ref is not None:
+            if ref in fact_refs:
+                raise ImportFormatError(f"duplicate fact ref {ref}", f"{base}.ref")
+            fact_refs.add(ref)
+        text(fact["text"], f"{base}.text", MAX_FACT_CHARS, allow_empty=False)
+        for key, known in (("source_session_ref", session_refs), ("source_message_ref", message_refs)):
+            if fact.get(key) is not None and fact[key] not in known:
+                raise ImportFormatError(f"refers to {fact[key]}, which is not in the document", f"{base}.{key}")
+        when(fact.get("created_at"), f"{base}.created_at")
+        when(fact.get("updated_at"), f"{base}.updated_at")
+        seen_versions: set[int] = set()
+        for j, version in enumerate(fact.get("history", [])):
+            vbase = f"{base}.history[{j}]"
+            if version["version"] in seen_versions:
+                raise ImportFormatError(f"duplicate version {version['version']}", f"{vbase}.version")
+            seen_versions.add(version["version"])
+            text(version["text"], f"{vbase}.text", MAX_FACT_CHARS)
+            when(version["created_at"], f"{vbase}.created_at")
+
+    for i, proposal in enumerate(document.get("proposals", [])):
+        base = f"$.proposals[{i}]"
+        text(proposal.get("text", ""), f"{base}.text", MAX_FACT_CHARS)
+        for key, known in (
+            ("target_fact_ref", fact_refs),
+            ("source_session_ref", session_refs),
+            ("source_message_ref", message_refs),
+        ):
+            if proposal.get(key) is not None and proposal[key] not in known:
+                raise ImportFormatError(f"refers to {proposal[key]}, which is not in the document", f"{base}.{key}")
+        if proposal["action"] != "add" and proposal.get("target_fact_ref") is None:
+            raise ImportFormatError(f"an {proposal['action']} proposal needs target_fact_ref", base)
+        when(proposal.get("created_at"), f"{base}.created_at")
+        when(proposal.get("decided_at"), f"{base}.decided_at")
+
+    voice = document.get("voice")
+    if voice:
+        text(voice.get("tone", ""), "$.voice.tone", MAX_FACT_CHARS)
+        for key in ("style_do", "style_dont", "vocabulary", "samples"):
+            for j, value in enumerate(voice.get(key, [])):
+                text(value, f"$.voice.{key}[{j}]", MAX_MESSAGE_CHARS)
+        when(voice.get("updated_at"), "$.voice.updated_at")
+
+    return ParsedProject(name=project["name"].strip(), document=document, times=times)
+
+
+def insert_project(s: Session, parsed: ParsedProject, name: str) -> tuple[ProjectRow, dict[str, list[int]]]:
+    """Inserts a parsed document as a new project.
+
+    Returns:
+        The project row, and the ids to index as ``fact_ids``, ``message_ids``
+        and ``session_ids``.
+    """
+    doc, times = parsed.document, parsed.times
+    now = utcnow()
+
+    def at(path: str) -> datetime:
+        return times.get(path, now)
+
+    project = ProjectRow(
+        name=name,
+        description=doc["project"].get("description", "").strip(),
+        created_at=at("$.project.created_at"),
+        archived=doc["project"].get("archived", False),
+    )
+    s.add(project)
+    s.flush()
+
+    session_ids: dict[int, int] = {}
+    message_ids: dict[int, int] = {}
+    pending_keys: list[tuple[int, list[str]]] = []
+    for i, session in enumerate(doc["sessions"]):
+        base = f"$.sessions[{i}]"
+        row = ChatSessionRow(
+            project_id=project.id,
+            title=session.get("title", "").strip(),
+            started_at=at(f"{base}.started_at"),
+            ended_at=times.get(f"{base}.ended_at"),
+            summary=session.get("summary", "").strip(),
+            vec_current=not session.get("summary", "").strip(),
+        )
+        s.add(row)
+        s.flush()
+        session_ids[session["ref"]] = row.id
+        values = [
+            {
+                "session_id": row.id,
+                "project_id": project.id,
+                "role": m["role"],
+                "speaker": m.get("speaker", "").strip(),
+                "content": m["content"].strip(),
+                "created_at": at(f"{base}.messages[{j}].created_at"),
+                "external_id": (m.get("external_id") or "").strip() or None,
+                "context_item_keys": [],
+                "vec_current": False,
+            }
+            for j, m in enumerate(session["messages"])
+        ]
+        if values:
+            new_ids = s.scalars(insert(MessageRow).returning(MessageRow.id, sort_by_parameter_order=True), values).all()
+            for m, new_id in zip(session["messages"], new_ids, strict=True):
+                if m.get("ref") is not None:
+                    message_ids[m["ref"]] = new_id
+                if m.get("context_item_keys"):
+                    pending_keys.append((new_id, m["context_item_keys"]))
+
+    fact_ids: dict[int, int] = {}
+    for i, fact in enumerate(doc["facts"]):
+        base = f"$.facts[{i}]"
+        created = at(f"{base}.created_at")
+        row = FactRow(
+            project_id=project.id,
+            text=fact["text"].strip(),
+            kind=fact.get("kind", "fact"),
+            pinned=fact.get("pinned", False),
+            status=fact.get("status", "active"),
+            source=fact.get("source", "import"),
+            source_session_id=session_ids.get(fact.get("source_session_ref") or 0),
+            source_message_id=message_ids.get(fact.get("source_message_ref") or 0),
+            created_at=created,
+            updated_at=times.get(f"{base}.updated_at", created),
+            vec_current=False,
+        )
+        s.add(row)
+        s.flush()
+        if fact.get("ref") is not None:
+            fact_ids[fact["ref"]] = row.id
+        history = fact.get("history") or [
+            {
+                "version": 1,
+                "text": row.text,
+                "kind": row.kind,
+                "pinned": row.pinned,
+                "status": row.status,
+                "actor": "import",
+                "action": "created",
+            }
+        ]
+        s.add_all(
+            FactVersionRow(
+                fact_id=row.id,
+                version=v["version"],
+                text=v["text"],
+                kind=v["kind"],
+                pinned=v["pinned"],
+                status=v["status"],
+                actor=v["actor"],
+                action=v["action"],
+                created_at=times.get(f"{base}.history[{j}].created_at", created),
+            )
+            for j, v in enumerate(history)
+        )
+
+    maps = {"fact": fact_ids, "summary": session_ids, "messages": message_ids}
+    for message_id, keys in pending_keys:
+        translated = [k for k in (_translate_key(key, maps) for key in keys) if k]
+        if translated:
+            s.get_one(MessageRow, message_id).context_item_keys = [
+                f"voice:{project.id}" if k == "voice" else k for k in translated
+            ]
+
+    for i, proposal in enumerate(doc.get("proposals", [])):
+        base = f"$.proposals[{i}]"
+        s.add(
+            ProposalRow(
+                project_id=project.id,
+                action=proposal["action"],
+                target_fact_id=fact_ids.get(proposal.get("target_fact_ref") or 0),
+                text=proposal.get("text", "").strip(),
+                kind=proposal.get("kind", "fact"),
+                source_session_id=session_ids.get(proposal.get("source_session_ref") or 0),
+                source_message_id=message_ids.get(proposal.get("source_message_ref") or 0),
+                status=proposal["status"],
+                reason=proposal.get("reason", ""),
+                created_at=at(f"{base}.created_at"),
+                decided_at=times.get(f"{base}.decided_at"),
+            )
+        )
+
+    voice = doc.get("voice")
+    if voice is not None:
+        s.add(
+            VoiceProfileRow(
+                project_id=project.id,
+                tone=voice.get("tone", ""),
+                style_do=list(voice.get("style_do", [])),
+                style_dont=list(voice.get("style_dont", [])),
+                vocabulary=list(voice.get("vocabulary", [])),
+                samples=list(voice.get("samples", [])),
+                updated_at=at("$.voice.updated_at"),
+            )
+        )
+    s.flush()
+    return project, {
+        "fact_ids": list(s.scalars(select(FactRow.id).where(FactRow.project_id == project.id))),
+        "message_ids": list(s.scalars(select(MessageRow.id).where(MessageRow.project_id == project.id))),
+        "session_ids": list(session_ids.values()),
+    }

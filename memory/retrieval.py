@@ -1,0 +1,447 @@
+"""Hybrid retrieval (FTS5 BM25 + vectors, fused) and context assembly.
+
+Fusion is reciprocal-rank fusion: each list contributes ``1 / (RRF_K + rank)``,
+so neither BM25's unbounded scores nor cosine similarities need calibrating
+against each other. Pinned facts and recent items get small boosts on top.
+Constants here are tuned by ``bench/retrieval_quality.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from memory.indexing import FACT_PREFIX, MESSAGE_PREFIX, SUMMARY_PREFIX, VectorIndexer
+from memory.orm import ChatSessionRow, FactRow, MessageRow
+from memory.tokens import TokenCounter
+from memory.types import (
+    Context,
+    ContextItem,
+    ContextSource,
+    Fact,
+    FactKind,
+    HitKind,
+    ScoreParts,
+    SearchHit,
+    VoiceProfile,
+)
+from memory.vector_store import GLOBAL_COLLECTION, project_collection
+
+RRF_K = 60
+#: Candidates taken from each ranker before fusion.
+CANDIDATES = 40
+PIN_BOOST = 0.5 / (RRF_K + 1)
+RECENCY_WEIGHT = 0.35 / (RRF_K + 1)
+#: A ranker's list is only worth fusing down to this similarity.
+MIN_SIMILARITY = 0.15
+MAX_TERMS = 24
+#: A message joins an adjacent hit only if it scores at least this share of it.
+MERGE_RATIO = 0.6
+HIT_TEXT_CHARS = 1_500
+
+_STOPWORDS = frozenset(
+    """a about above after again all am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further
+    had has have having he her here hers him his how i if in into is it its itself just me more
+    most my no nor not now of off on once only or other our ours out over own same she should so
+    some such than that the their theirs them then there these they this those through to too
+    under until up very was we were what when where which while who whom why will with would
+    you your yours""".split()
+)
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def fts_match(query: str, scopes: Sequence[str]) -> str | None:
+    """Turns free text into a safe FTS5 expression limited to ``scopes``.
+
+    User text never reaches FTS5's syntax: every term is a quoted bare word,
+    so quotes, ``*``, ``NEAR`` or unbalanced parentheses are only words.
+    """
+    words = [w.lower() for w in _WORD.findall(query)]
+    content = [w for w in words if w not in _STOPWORDS] or words
+    terms = list(dict.fromkeys(content))[:MAX_TERMS]
+    if not terms:
+        return None
+    body = " OR ".join(f'"{t}"' for t in terms)
+    return f"{{scope}} : ({' OR '.join(scopes)}) AND {{body}} : ({body})"
+
+
+@dataclass
+class _Candidate:
+    vector_id: str
+    bm25_rank: int | None = None
+    vector_rank: int | None = None
+    similarity: float | None = None
+
+
+def _bm25(session: Session, table: str, match: str, prefix: str) -> list[tuple[str, float]]:
+    rows = session.execute(
+        text(
+            f"SELECT rowid, bm25({table}, 1.0, 0.0) AS score FROM {table} "
+            f"WHERE {table} MATCH :match ORDER BY score LIMIT :n"
+        ),
+        {"match": match, "n": CANDIDATES},
+    )
+    return [(f"{prefix}{rowid}", score) for rowid, score in rows]
+
+
+def _render_messages(rows: Sequence[MessageRow]) -> str:
+    lines = []
+    for row in rows:
+        who = f"{row.speaker} ({row.role})" if row.speaker else row.role
+        content = row.content
+        if len(content) > HIT_TEXT_CHARS:
+            content = content[:HIT_TEXT_CHARS] + " …"
+        lines.append(f"{who}: {content}")
+    return "\n".join(lines)
+
+
+def hybrid_search(
+    session: Session,
+    indexer: VectorIndexer,
+    project_id: int,
+    query: str,
+    k: int,
+    *,
+    include_global: bool = True,
+) -> list[SearchHit]:
+    """Ranks a project's facts, session summaries and messages for ``query``."""
+    candidates: dict[str, _Candidate] = {}
+
+    vector = indexer.embedder.embed([query])[0]
+    vector_hits = indexer.store.query(project_collection(project_id), vector, CANDIDATES)
+    if include_global:
+        vector_hits += indexer.store.query(GLOBAL_COLLECTION, vector, CANDIDATES // 4)
+    vector_hits = [h for h in vector_hits if h[1] >= MIN_SIMILARITY]
+    vector_hits.sort(key=lambda h: (-h[1], h[0]))
+    for rank, (vector_id, similarity) in enumerate(vector_hits[:CANDIDATES], start=1):
+        candidates[vector_id] = _Candidate(vector_id, vector_rank=rank, similarity=similarity)
+
+    own_scope = f"p{project_id}"
+    fact_match = fts_match(query, [own_scope, "global"] if include_global else [own_scope])
+    other_match = fts_match(query, [own_scope])
+    if fact_match and other_match:
+        lexical = (
+            _bm25(session, "facts_fts", fact_match, FACT_PREFIX)
+            + _bm25(session, "messages_fts", other_match, MESSAGE_PREFIX)
+            + _bm25(session, "summaries_fts", other_match, SUMMARY_PREFIX)
+        )
+        lexical.sort(key=lambda h: (h[1], h[0]))
+        for rank, (vector_id, _) in enumerate(lexical[:CANDIDATES], start=1):
+            candidates.setdefault(vector_id, _Candidate(vector_id)).bm25_rank = rank
+
+    ids: dict[str, list[int]] = defaultdict(list)
+    for vector_id in candidates:
+        ids[vector_id[0]].append(int(vector_id[1:]))
+
+    # Rows are re-checked against the project here, so a stale or foreign
+    # vector can never surface another project's data.
+    facts = {
+        r.id: r
+        for r in session.scalars(select(FactRow).where(FactRow.id.in_(ids[FACT_PREFIX]), FactRow.status == "active"))
+        if r.project_id == project_id or (include_global and r.project_id is None)
+    }
+    messages = {
+        r.id: r
+        for r in session.scalars(
+            select(MessageRow).where(MessageRow.id.in_(ids[MESSAGE_PREFIX]), MessageRow.project_id == project_id)
+        )
+    }
+    summaries = {
+        r.id: r
+        for r in session.scalars(
+            select(ChatSessionRow).where(
+                ChatSessionRow.id.in_(ids[SUMMARY_PREFIX]),
+                ChatSessionRow.project_id == project_id,
+                ChatSessionRow.summary != "",
+            )
+        )
+    }
+
+    def timestamp(vector_id: str) -> datetime | None:
+        prefix, row_id = vector_id[0], int(vector_id[1:])
+        if prefix == FACT_PREFIX and row_id in facts:
+            return facts[row_id].updated_at
+        if prefix == MESSAGE_PREFIX and row_id in messages:
+            return messages[row_id].created_at
+        if prefix == SUMMARY_PREFIX and row_id in summaries:
+            row = summaries[row_id]
+            return row.ended_at or row.started_at
+        return None
+
+    live = {vid: c for vid, c in candidates.items() if timestamp(vid) is not None}
+    times = [timestamp(vid).timestamp() for vid in live]  # type: ignore[union-attr]
+    oldest, newest = (min(times), max(times)) if times else (0.0, 0.0)
+    span = newest - oldest
+
+    scored: dict[str, ScoreParts] = {}
+    for vector_id, c in live.items():
+        fused = 0.0
+        if c.bm25_rank is not None:
+            fused += 1.0 / (RRF_K + c.bm25_rank)
+        if c.vector_rank is not None:
+            fused += 1.0 / (RRF_K + c.vector_rank)
+        pin = PIN_BOOST if vector_id[0] == FACT_PREFIX and facts[int(vector_id[1:])].pinned else 0.0
+        age = timestamp(vector_id).timestamp() - oldest  # type: ignore[union-attr]
+        recency = RECENCY_WEIGHT * (age / span) if span > 0 else 0.0
+        scored[vector_id] = ScoreParts(
+            fused=fused + pin + recency,
+            bm25_rank=c.bm25_rank,
+            vector_rank=c.vector_rank,
+            similarity=c.similarity,
+            pinned_boost=pin,
+            recency_boost=recency,
+        )
+
+    hits: list[SearchHit] = []
+    for fact_id, row in facts.items():
+        parts = scored[f"{FACT_PREFIX}{fact_id}"]
+        hits.append(
+            SearchHit(
+                kind=HitKind.FACT,
+                key=f"fact:{fact_id}",
+                text=row.text,
+                score=parts.fused,
+                parts=parts,
+                project_id=row.project_id,
+                fact_ids=(fact_id,),
+                timestamp=row.updated_at,
+                is_global=row.project_id is None,
+                fact_kind=FactKind(row.kind),
+                pinned=row.pinned,
+            )
+        )
+    for session_id, row in summaries.items():
+        parts = scored[f"{SUMMARY_PREFIX}{session_id}"]
+        hits.append(
+            SearchHit(
+                kind=HitKind.SUMMARY,
+                key=f"summary:{session_id}",
+                text=row.summary,
+                score=parts.fused,
+                parts=parts,
+                project_id=project_id,
+                session_id=session_id,
+                timestamp=row.ended_at or row.started_at,
+            )
+        )
+    ranked = hits + [
+        _message_hit([row], scored[f"{MESSAGE_PREFIX}{message_id}"]) for message_id, row in messages.items()
+    ]
+    ranked.sort(key=lambda h: (-h.score, h.key))
+    return _merge_adjacent_messages(session, ranked, messages, k)
+
+
+def _message_hit(rows: Sequence[MessageRow], parts: ScoreParts) -> SearchHit:
+    ids = tuple(r.id for r in rows)
+    return SearchHit(
+        kind=HitKind.MESSAGES,
+        key=f"messages:{ids[0]}-{ids[-1]}" if len(ids) > 1 else f"messages:{ids[0]}",
+        text=_render_messages(rows),
+        score=parts.fused,
+        parts=parts,
+        project_id=rows[0].project_id,
+        message_ids=ids,
+        external_ids=tuple(r.external_id for r in rows if r.external_id),
+        session_id=rows[0].session_id,
+        timestamp=rows[-1].created_at,
+        speaker=rows[0].speaker,
+    )
+
+
+def _session_positions(session: Session, messages: dict[int, MessageRow]) -> dict[int, int]:
+    """Each candidate message's position in its session, to tell which are adjacent."""
+    by_session: dict[int, list[int]] = defaultdict(list)
+    for message_id, row in messages.items():
+        by_session[row.session_id].append(message_id)
+    positions: dict[int, int] = {}
+    for session_id, ids in by_session.items():
+        if len(ids) == 1:
+            positions[ids[0]] = 0
+            continue
+        order = session.scalars(
+            select(MessageRow.id)
+            .where(MessageRow.session_id == session_id, MessageRow.id.between(min(ids), max(ids)))
+            .order_by(MessageRow.id)
+        )
+        wanted = set(ids)
+        positions.update({mid: i for i, mid in enumerate(order) if mid in wanted})
+    return positions
+
+
+def _merge_adjacent_messages(
+    session: Session, ranked: list[SearchHit], messages: dict[int, MessageRow], k: int
+) -> list[SearchHit]:
+    """Takes the best ``k`` hits, joining a message to an adjacent taken one.
+
+    A question and its answer, or a fact stated across two turns, then
+    come back as one hit listing every message (and external id) it covers.
+    A message only joins if it would have made the top ``k`` on its own and
+    scores at least ``MERGE_RATIO`` of the hit it joins, so weak neighbours
+    do not pad strong hits.
+    """
+    positions = _session_positions(session, messages) if len(messages) > 1 else {}
+    taken: list[SearchHit] = []
+    for hit in ranked:
+        joined = False
+        if hit.kind is HitKind.MESSAGES and positions:
+            position = positions[hit.message_ids[0]]
+            for i, other in enumerate(taken):
+                if other.kind is not HitKind.MESSAGES or other.session_id != hit.session_id:
+                    continue
+                first, last = positions[other.message_ids[0]], positions[other.message_ids[-1]]
+                if position in (first - 1, last + 1) and hit.score >= MERGE_RATIO * other.score:
+                    rows = sorted(
+                        (messages[m] for m in other.message_ids + hit.message_ids), key=lambda r: positions[r.id]
+                    )
+                    taken[i] = _message_hit(rows, other.parts)
+                    joined = True
+                    break
+        if not joined:
+            if len(taken) == k:
+                break
+            taken.append(hit)
+    return taken
+
+
+def _voice_text(voice: VoiceProfile) -> str:
+    lines = []
+    if voice.tone:
+        lines.append(f"Tone: {voice.tone}")
+    if voice.style_do:
+        lines.append("Do: " + "; ".join(voice.style_do))
+    if voice.style_dont:
+        lines.append("Don't: " + "; ".join(voice.style_dont))
+    if voice.vocabulary:
+        lines.append("Vocabulary: " + ", ".join(voice.vocabulary))
+    return "\n".join(lines)
+
+
+def _one_line(value: str) -> str:
+    # Data stays data: a newline inside an item must not start a line that
+    # looks like a heading or another item of the memory block.
+    return " ".join(value.split())
+
+
+def _fact_line(fact_id: int, kind: FactKind, is_global: bool, body: str) -> str:
+    tag = f"F{fact_id}" + (", global" if is_global else "")
+    label = "" if kind is FactKind.FACT else f"({kind.value}) "
+    return f"- [{tag}] {label}{_one_line(body)}"
+
+
+def _hit_line(hit: SearchHit) -> str:
+    date = hit.timestamp.date().isoformat() if hit.timestamp else ""
+    if hit.kind is HitKind.FACT:
+        assert hit.fact_kind is not None
+        return _fact_line(hit.fact_ids[0], hit.fact_kind, hit.is_global, hit.text)
+    if hit.kind is HitKind.SUMMARY:
+        return f"- [Session {hit.session_id} summary, {date}] {_one_line(hit.text)}"
+    ids = hit.message_ids
+    label = f"M{ids[0]}" if len(ids) == 1 else f"M{ids[0]}–M{ids[-1]}"
+    body = " / ".join(_one_line(line) for line in hit.text.split("\n"))
+    return f"- [{label}, {date}] {body}"
+
+
+SECTION_TITLES = {
+    ContextSource.VOICE: "### Client voice",
+    ContextSource.PINNED: "### Pinned facts",
+    ContextSource.RETRIEVED: "### Relevant memory",
+}
+
+
+def render_context(items: Sequence[ContextItem]) -> str:
+    sections: list[str] = []
+    current: ContextSource | None = None
+    for item in items:
+        if item.source is not current:
+            sections.append(SECTION_TITLES[item.source])
+            current = item.source
+        sections.append(item.text)
+    return "\n".join(sections)
+
+
+def assemble_context(
+    project_id: int,
+    voice: VoiceProfile,
+    pinned: Sequence[Fact],
+    hits: Sequence[SearchHit],
+    budget_tokens: int,
+    counter: TokenCounter,
+) -> Context:
+    """Packs voice, pinned facts, then hits (best first) into ``budget_tokens``.
+
+    Items that do not fit are skipped, and smaller later ones may still fit;
+    the order is fixed by the inputs, so equal inputs give equal blocks.
+    """
+    wanted: list[ContextItem] = []
+    voice_text = _voice_text(voice)
+    if voice_text:
+        wanted.append(ContextItem(ContextSource.VOICE, f"voice:{project_id}", voice_text, counter.count(voice_text)))
+    pinned_ids = set()
+    for fact in pinned:
+        line = _fact_line(fact.id, fact.kind, fact.is_global, fact.text)
+        pinned_ids.add(fact.id)
+        wanted.append(
+            ContextItem(
+                ContextSource.PINNED,
+                f"fact:{fact.id}",
+                line,
+                counter.count(line),
+                kind=HitKind.FACT,
+                fact_ids=(fact.id,),
+                is_global=fact.is_global,
+            )
+        )
+    for hit in hits:
+        if hit.kind is HitKind.FACT and hit.fact_ids[0] in pinned_ids:
+            continue
+        line = _hit_line(hit)
+        wanted.append(
+            ContextItem(
+                ContextSource.RETRIEVED,
+                hit.key,
+                line,
+                counter.count(line),
+                kind=hit.kind,
+                fact_ids=hit.fact_ids,
+                message_ids=hit.message_ids,
+                external_ids=hit.external_ids,
+                is_global=hit.is_global,
+            )
+        )
+
+    chosen: list[ContextItem] = []
+    dropped: list[str] = []
+    used = 0
+    sections_used: set[ContextSource] = set()
+    for item in wanted:
+        header = 0 if item.source in sections_used else counter.count(SECTION_TITLES[item.source]) + 1
+        cost = item.tokens + header + 1  # +1 for the newline between lines
+        if used + cost <= budget_tokens:
+            chosen.append(item)
+            used += cost
+            sections_used.add(item.source)
+        else:
+            dropped.append(item.key)
+
+    rendered = render_context(chosen)
+    total = counter.count(rendered)
+    # A real tokenizer is not exactly additive over lines; trim from the end if needed.
+    while chosen and total > budget_tokens:
+        dropped.append(chosen.pop().key)
+        rendered = render_context(chosen)
+        total = counter.count(rendered)
+    return Context(
+        project_id=project_id,
+        items=tuple(chosen),
+        text=rendered,
+        tokens=total,
+        budget_tokens=budget_tokens,
+        dropped=tuple(dropped),
+    )

@@ -1,0 +1,830 @@
+"""``MemoryService``: the one way into a data dir's memory.
+
+Every public method owns its unit of work (``with Session(...) as s,
+s.begin():``), validates input before writing, and returns frozen
+dataclasses. Writes that change indexed text clear the row's ``vec_current``
+flag inside the transaction and refresh the vector after commit.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from memory import convert, portable
+from memory.db import Engines, create_engines, upgrade_to_head
+from memory.embedding import Embedder, MiniLMEmbedder
+from memory.errors import ConflictError, InvalidInputError, NotFoundError
+from memory.indexing import FACT_PREFIX, VectorIndexer
+from memory.orm import (
+    ChatSessionRow,
+    FactRow,
+    FactVersionRow,
+    MessageRow,
+    ProjectRow,
+    ProposalRow,
+    VoiceProfileRow,
+    utcnow,
+)
+from memory.retrieval import assemble_context, hybrid_search
+from memory.tokens import EstimatedTokenCounter, TokenCounter
+from memory.types import (
+    Actor,
+    ChatSession,
+    Context,
+    Fact,
+    FactKind,
+    FactSource,
+    FactStatus,
+    FactVersion,
+    Message,
+    NewMessage,
+    Project,
+    Proposal,
+    ProposalAction,
+    ProposalStatus,
+    ReindexReport,
+    Role,
+    SearchHit,
+    VersionAction,
+    VoiceProfile,
+)
+from memory.validation import (
+    MAX_FACT_CHARS,
+    MAX_MESSAGE_CHARS,
+    MAX_NAME_CHARS,
+    MAX_QUERY_CHARS,
+    clean_name,
+    clean_text,
+    parse_enum,
+)
+from memory.vector_store import GLOBAL_COLLECTION, ChromaVectorStore, VectorStore, project_collection
+
+DB_FILENAME = "dossier.sqlite3"
+INDEX_DIRNAME = "vector-index"
+MAX_SAMPLE_CHARS = 20_000
+MAX_LIST_ITEMS = 200
+
+
+def _aware(value: datetime | None) -> datetime:
+    if value is None:
+        return utcnow()
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+class MemoryService:
+    """Facts, voice, sessions, proposals and retrieval for every project of a data dir.
+
+    Use :meth:`open`; pass fakes for ``embedder`` or ``vector_store`` in tests
+    that do not need the real ones. Safe to call from several threads.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        engines: Engines,
+        indexer: VectorIndexer,
+        token_counter: TokenCounter,
+    ) -> None:
+        self.data_dir = data_dir
+        self._engines = engines
+        self._indexer = indexer
+        self.token_counter = token_counter
+
+    # ---------------------------------------------------------------- lifecycle
+
+    @classmethod
+    def open(
+        cls,
+        data_dir: Path | str,
+        *,
+        embedder: Embedder | None = None,
+        vector_store: VectorStore | None = None,
+        token_counter: TokenCounter | None = None,
+        reconcile: bool = True,
+    ) -> MemoryService:
+        """Opens (creating if needed) the memory in ``data_dir``.
+
+        Applies pending migrations, then reconciles the vector index with
+        SQLite unless ``reconcile`` is false.
+
+        Raises:
+            ModelFileError: The bundled embedding model is missing or damaged.
+        """
+        data_dir = Path(data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        db_path = data_dir / DB_FILENAME
+        if not db_path.exists():
+            # Created private up front; SQLite gives its -wal and -shm files this mode too.
+            os.close(os.open(db_path, os.O_WRONLY | os.O_CREAT, 0o600))
+        engines = create_engines(db_path)
+        try:
+            upgrade_to_head(engines.writer)
+            embedder = embedder or MiniLMEmbedder()
+            store = vector_store or ChromaVectorStore(data_dir / INDEX_DIRNAME, embedder)
+        except BaseException:
+            engines.dispose()
+            raise
+        indexer = VectorIndexer(engines.writer, embedder, store)
+        service = cls(data_dir, engines, indexer, token_counter or EstimatedTokenCounter())
+        if reconcile:
+            try:
+                service.reconcile()
+            except BaseException:
+                service.close()
+                raise
+        return service
+
+    def close(self) -> None:
+        self._indexer.store.close()
+        self._engines.dispose()
+
+    def __enter__(self) -> MemoryService:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _read(self) -> Session:
+        return Session(self._engines.reader, expire_on_commit=False)
+
+    def _write(self) -> Session:
+        return Session(self._engines.writer, expire_on_commit=False)
+
+    # ---------------------------------------------------------------- projects
+
+    def create_project(self, name: str, description: str = "") -> Project:
+        """Raises: InvalidInputError, ConflictError (the name is taken, ignoring case)."""
+        name = clean_name(name, "Project name")
+        description = clean_text(description, "Description", max_chars=MAX_FACT_CHARS, allow_empty=True)
+        try:
+            with self._write() as s, s.begin():
+                row = ProjectRow(name=name, description=description, created_at=utcnow(), archived=False)
+                s.add(row)
+                s.flush()
+                return convert.to_project(row)
+        except IntegrityError:
+            raise ConflictError(f"A project named {name!r} already exists") from None
+
+    def list_projects(self, *, include_archived: bool = False) -> list[Project]:
+        with self._read() as s:
+            query = select(ProjectRow).order_by(ProjectRow.name)
+            if not include_archived:
+                query = query.where(ProjectRow.archived.is_(False))
+            return [convert.to_project(r) for r in s.scalars(query)]
+
+    def get_project(self, ref: int | str) -> Project:
+        """Looks a project up by id, or by name (ignoring case).
+
+        Raises:
+            NotFoundError: No such project.
+        """
+        with self._read() as s:
+            return convert.to_project(self._project_row(s, ref))
+
+    def _project_row(self, s: Session, ref: int | str) -> ProjectRow:
+        row: ProjectRow | None
+        if isinstance(ref, int):
+            row = s.get(ProjectRow, ref)
+        else:
+            row = s.scalar(select(ProjectRow).where(ProjectRow.name == ref.strip()))
+            if row is None and ref.strip().isdigit():
+                row = s.get(ProjectRow, int(ref.strip()))
+        if row is None:
+            raise NotFoundError(f"No project {ref!r}")
+        return row
+
+    def rename_project(self, project_id: int, new_name: str) -> Project:
+        new_name = clean_name(new_name, "Project name")
+        try:
+            with self._write() as s, s.begin():
+                row = self._project_row(s, project_id)
+                row.name = new_name
+                s.flush()
+                return convert.to_project(row)
+        except IntegrityError:
+            raise ConflictError(f"A project named {new_name!r} already exists") from None
+
+    def update_project_description(self, project_id: int, description: str) -> Project:
+        description = clean_text(description, "Description", max_chars=MAX_FACT_CHARS, allow_empty=True)
+        with self._write() as s, s.begin():
+            row = self._project_row(s, project_id)
+            row.description = description
+            return convert.to_project(row)
+
+    def archive_project(self, project_id: int, archived: bool = True) -> Project:
+        with self._write() as s, s.begin():
+            row = self._project_row(s, project_id)
+            row.archived = archived
+            return convert.to_project(row)
+
+    # ---------------------------------------------------------------- facts
+
+    def add_fact(
+        self,
+        project_id: int | None,
+        text: str,
+        kind: FactKind | str = FactKind.FACT,
+        *,
+        pinned: bool = False,
+        actor: Actor = Actor.USER,
+        source: FactSource = FactSource.MANUAL,
+        source_message_id: int | None = None,
+    ) -> Fact:
+        """Adds a fact to a project, or a global fact when ``project_id`` is None.
+
+        Args:
+            source_message_id: The message the fact was learnt from; it must
+                belong to the same project.
+
+        Raises:
+            InvalidInputError: Empty, too long or control characters; a
+                source message from another project.
+            NotFoundError: No such project or message.
+        """
+        text = clean_text(text, "Fact", max_chars=MAX_FACT_CHARS)
+        kind = parse_enum(FactKind, kind, "Fact kind")
+        with self._write() as s, s.begin():
+            if project_id is not None:
+                self._project_row(s, project_id)
+            source_session_id = None
+            if source_message_id is not None:
+                message = self._message_row(s, source_message_id)
+                if message.project_id != project_id:
+                    raise InvalidInputError("The source message belongs to another project")
+                source_session_id = message.session_id
+                source = FactSource.CONVERSATION
+            now = utcnow()
+            row = FactRow(
+                project_id=project_id,
+                text=text,
+                kind=kind.value,
+                pinned=pinned,
+                status=FactStatus.ACTIVE.value,
+                source=source.value,
+                source_session_id=source_session_id,
+                source_message_id=source_message_id,
+                created_at=now,
+                updated_at=now,
+                vec_current=False,
+            )
+            s.add(row)
+            s.flush()
+            self._record_version(s, row, actor, VersionAction.CREATED)
+            fact = convert.to_fact(row)
+        self._indexer.sync(fact_ids=[fact.id])
+        return fact
+
+    def _fact_row(self, s: Session, fact_id: int) -> FactRow:
+        row = s.get(FactRow, fact_id)
+        if row is None:
+            raise NotFoundError(f"No fact {fact_id}")
+        return row
+
+    def _record_version(self, s: Session, row: FactRow, actor: Actor, action: VersionAction) -> None:
+        last = s.scalar(select(func.max(FactVersionRow.version)).where(FactVersionRow.fact_id == row.id))
+        s.add(
+            FactVersionRow(
+                fact_id=row.id,
+                version=(last or 0) + 1,
+                text=row.text,
+                kind=row.kind,
+                pinned=row.pinned,
+                status=row.status,
+                actor=actor.value,
+                action=action.value,
+                created_at=utcnow(),
+            )
+        )
+
+    def _change_fact(
+        self,
+        fact_id: int,
+        action: VersionAction,
+        actor: Actor,
+        *,
+        text: str | None = None,
+        kind: FactKind | None = None,
+        pinned: bool | None = None,
+        status: FactStatus | None = None,
+    ) -> Fact:
+        with self._write() as s, s.begin():
+            row = self._fact_row(s, fact_id)
+            before = (row.text, row.kind, row.pinned, row.status)
+            if text is not None:
+                row.text = text
+            if kind is not None:
+                row.kind = kind.value
+            if pinned is not None:
+                row.pinned = pinned
+            if status is not None:
+                row.status = status.value
+            if (row.text, row.kind, row.pinned, row.status) == before:
+                return convert.to_fact(row)
+            if (row.text, row.status) != (before[0], before[3]):
+                row.vec_current = False
+            row.updated_at = utcnow()
+            self._record_version(s, row, actor, action)
+            fact = convert.to_fact(row)
+            reindex = not row.vec_current
+        if reindex:
+            self._indexer.sync(fact_ids=[fact_id])
+        return fact
+
+    def edit_fact(
+        self,
+        fact_id: int,
+        text: str | None = None,
+        kind: FactKind | str | None = None,
+        *,
+        actor: Actor = Actor.USER,
+    ) -> Fact:
+        """Changes a fact's text or kind; the old text stays in its history."""
+        new_text = None if text is None else clean_text(text, "Fact", max_chars=MAX_FACT_CHARS)
+        new_kind = None if kind is None else parse_enum(FactKind, kind, "Fact kind")
+        return self._change_fact(fact_id, VersionAction.EDITED, actor, text=new_text, kind=new_kind)
+
+    def pin_fact(self, fact_id: int, pinned: bool = True, *, actor: Actor = Actor.USER) -> Fact:
+        action = VersionAction.PINNED if pinned else VersionAction.UNPINNED
+        return self._change_fact(fact_id, action, actor, pinned=pinned)
+
+    def archive_fact(self, fact_id: int, *, actor: Actor = Actor.USER) -> Fact:
+        """Archives (the app's "delete"): hidden from search and context, kept with its history."""
+        return self._change_fact(fact_id, VersionAction.ARCHIVED, actor, status=FactStatus.ARCHIVED)
+
+    def restore_fact(self, fact_id: int, *, actor: Actor = Actor.USER) -> Fact:
+        """Brings an archived fact back."""
+        return self._change_fact(fact_id, VersionAction.RESTORED, actor, status=FactStatus.ACTIVE)
+
+    def restore_fact_version(self, fact_id: int, version: int, *, actor: Actor = Actor.USER) -> Fact:
+        """Makes an earlier version current again, as a new version."""
+        with self._read() as s:
+            old = s.scalar(
+                select(FactVersionRow).where(FactVersionRow.fact_id == fact_id, FactVersionRow.version == version)
+            )
+            if old is None:
+                self._fact_row(s, fact_id)
+                raise NotFoundError(f"Fact {fact_id} has no version {version}")
+            text, kind, pinned = old.text, FactKind(old.kind), old.pinned
+        return self._change_fact(
+            fact_id,
+            VersionAction.RESTORED,
+            actor,
+            text=text,
+            kind=kind,
+            pinned=pinned,
+            status=FactStatus.ACTIVE,
+        )
+
+    def purge_fact(self, fact_id: int) -> None:
+        """Deletes a fact and its history for good; only on the user's explicit request."""
+        with self._write() as s, s.begin():
+            row = self._fact_row(s, fact_id)
+            project_id = row.project_id
+            s.delete(row)
+        collection = GLOBAL_COLLECTION if project_id is None else project_collection(project_id)
+        self._indexer.store.delete(collection, [f"{FACT_PREFIX}{fact_id}"])
+
+    def get_fact(self, fact_id: int) -> Fact:
+        with self._read() as s:
+            return convert.to_fact(self._fact_row(s, fact_id))
+
+    def list_facts(
+        self,
+        project_id: int | None,
+        *,
+        include_global: bool = True,
+        include_archived: bool = False,
+        kind: FactKind | str | None = None,
+        contains: str | None = None,
+    ) -> list[Fact]:
+        """A project's facts (pinned first, then newest), or only global ones for None."""
+        with self._read() as s:
+            if project_id is None:
+                scope = FactRow.project_id.is_(None)
+            else:
+                self._project_row(s, project_id)
+                scope = FactRow.project_id == project_id
+                if include_global:
+                    scope = or_(scope, FactRow.project_id.is_(None))
+            query = select(FactRow).where(scope)
+            if not include_archived:
+                query = query.where(FactRow.status == FactStatus.ACTIVE.value)
+            if kind is not None:
+                query = query.where(FactRow.kind == parse_enum(FactKind, kind, "Fact kind").value)
+            if contains:
+                needle = contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                query = query.where(FactRow.text.ilike(f"%{needle}%", escape="\\"))
+            query = query.order_by(FactRow.pinned.desc(), FactRow.updated_at.desc(), FactRow.id.desc())
+            return [convert.to_fact(r) for r in s.scalars(query)]
+
+    def fact_history(self, fact_id: int) -> list[FactVersion]:
+        """Every version of a fact, oldest first."""
+        with self._read() as s:
+            self._fact_row(s, fact_id)
+            rows = s.scalars(
+                select(FactVersionRow).where(FactVersionRow.fact_id == fact_id).order_by(FactVersionRow.version)
+            )
+            return [convert.to_fact_version(r) for r in rows]
+
+    # ---------------------------------------------------------------- voice
+
+    def get_voice(self, project_id: int) -> VoiceProfile:
+        with self._read() as s:
+            self._project_row(s, project_id)
+            return convert.to_voice(s.get(VoiceProfileRow, project_id), project_id)
+
+    def set_voice(
+        self,
+        project_id: int,
+        *,
+        tone: str | None = None,
+        style_do: Sequence[str] | None = None,
+        style_dont: Sequence[str] | None = None,
+        vocabulary: Sequence[str] | None = None,
+        samples: Sequence[str] | None = None,
+    ) -> VoiceProfile:
+        """Updates the given parts of a project's voice profile; None leaves a part as it is."""
+
+        def clean_list(values: Sequence[str] | None, what: str, max_chars: int) -> list[str] | None:
+            if values is None:
+                return None
+            if isinstance(values, str) or len(values) > MAX_LIST_ITEMS:
+                raise InvalidInputError(f"{what} must be a list of at most {MAX_LIST_ITEMS} entries")
+            return [clean_text(v, what, max_chars=max_chars) for v in values if str(v).strip()]
+
+        new_tone = None if tone is None else clean_text(tone, "Tone", max_chars=MAX_FACT_CHARS, allow_empty=True)
+        parts = {
+            "style_do": clean_list(style_do, "Style rule", MAX_FACT_CHARS),
+            "style_dont": clean_list(style_dont, "Style rule", MAX_FACT_CHARS),
+            "vocabulary": clean_list(vocabulary, "Vocabulary entry", MAX_NAME_CHARS),
+            "samples": clean_list(samples, "Sample text", MAX_SAMPLE_CHARS),
+        }
+        with self._write() as s, s.begin():
+            self._project_row(s, project_id)
+            row = s.get(VoiceProfileRow, project_id)
+            if row is None:
+                row = VoiceProfileRow(
+                    project_id=project_id, tone="", style_do=[], style_dont=[], vocabulary=[], samples=[]
+                )
+                s.add(row)
+            if new_tone is not None:
+                row.tone = new_tone
+            for name, value in parts.items():
+                if value is not None:
+                    setattr(row, name, value)
+            row.updated_at = utcnow()
+            s.flush()
+            return convert.to_voice(row, project_id)
+
+    # ---------------------------------------------------------------- sessions and messages
+
+    def start_session(self, project_id: int, title: str = "", *, started_at: datetime | None = None) -> ChatSession:
+        title = clean_text(title, "Session title", max_chars=MAX_NAME_CHARS, allow_empty=True)
+        with self._write() as s, s.begin():
+            self._project_row(s, project_id)
+            row = ChatSessionRow(
+                project_id=project_id,
+                title=title,
+                started_at=_aware(started_at),
+                summary="",
+                vec_current=True,
+            )
+            s.add(row)
+            s.flush()
+            return convert.to_session(row)
+
+    def _session_row(self, s: Session, session_id: int) -> ChatSessionRow:
+        row = s.get(ChatSessionRow, session_id)
+        if row is None:
+            raise NotFoundError(f"No session {session_id}")
+        return row
+
+    def _message_row(self, s: Session, message_id: int) -> MessageRow:
+        row = s.get(MessageRow, message_id)
+        if row is None:
+            raise NotFoundError(f"No message {message_id}")
+        return row
+
+    def get_session(self, session_id: int) -> ChatSession:
+        with self._read() as s:
+            row = self._session_row(s, session_id)
+            count = s.scalar(select(func.count()).where(MessageRow.session_id == session_id)) or 0
+            return convert.to_session(row, count)
+
+    def list_sessions(self, project_id: int) -> list[ChatSession]:
+        """A project's sessions, newest first."""
+        with self._read() as s:
+            self._project_row(s, project_id)
+            counts = dict(
+                s.execute(
+                    select(MessageRow.session_id, func.count())
+                    .where(MessageRow.project_id == project_id)
+                    .group_by(MessageRow.session_id)
+                ).all()
+            )
+            rows = s.scalars(
+                select(ChatSessionRow)
+                .where(ChatSessionRow.project_id == project_id)
+                .order_by(ChatSessionRow.started_at.desc(), ChatSessionRow.id.desc())
+            )
+            return [convert.to_session(r, counts.get(r.id, 0)) for r in rows]
+
+    def rename_session(self, session_id: int, title: str) -> ChatSession:
+        title = clean_text(title, "Session title", max_chars=MAX_NAME_CHARS, allow_empty=True)
+        with self._write() as s, s.begin():
+            row = self._session_row(s, session_id)
+            row.title = title
+            return convert.to_session(row)
+
+    def end_session(self, session_id: int, *, ended_at: datetime | None = None) -> ChatSession:
+        with self._write() as s, s.begin():
+            row = self._session_row(s, session_id)
+            row.ended_at = _aware(ended_at)
+            return convert.to_session(row)
+
+    def set_session_summary(self, session_id: int, summary: str) -> ChatSession:
+        summary = clean_text(summary, "Summary", max_chars=MAX_MESSAGE_CHARS, allow_empty=True)
+        with self._write() as s, s.begin():
+            row = self._session_row(s, session_id)
+            if row.summary == summary:
+                return convert.to_session(row)
+            row.summary = summary
+            row.vec_current = False
+            session = convert.to_session(row)
+        self._indexer.sync(session_ids=[session_id])
+        return session
+
+    def add_message(
+        self,
+        session_id: int,
+        role: Role | str,
+        content: str,
+        *,
+        speaker: str = "",
+        created_at: datetime | None = None,
+        external_id: str | None = None,
+        context_item_keys: Sequence[str] = (),
+    ) -> Message:
+        """Stores one message; see :meth:`add_messages` for many at once."""
+        message = NewMessage(
+            role=parse_enum(Role, role, "Role"),
+            content=content,
+            speaker=speaker,
+            created_at=created_at,
+            external_id=external_id,
+            context_item_keys=tuple(context_item_keys),
+        )
+        return self.add_messages(session_id, [message])[0]
+
+    def add_messages(self, session_id: int, messages: Sequence[NewMessage]) -> list[Message]:
+        """Stores messages in one transaction, in the given order (a transcript import).
+
+        Raises:
+            InvalidInputError: A message is empty, too long or has control
+                characters; nothing is stored then.
+        """
+        cleaned = []
+        for n, m in enumerate(messages, start=1):
+            where = f"Message {n}" if len(messages) > 1 else "Message"
+            cleaned.append(
+                dict(
+                    role=parse_enum(Role, m.role, f"{where} role").value,
+                    content=clean_text(m.content, where, max_chars=MAX_MESSAGE_CHARS),
+                    speaker=clean_text(m.speaker, f"{where} speaker", max_chars=MAX_NAME_CHARS, allow_empty=True),
+                    created_at=_aware(m.created_at),
+                    external_id=None
+                    if m.external_id is None
+                    else clean_text(m.external_id, f"{where} external id", max_chars=MAX_NAME_CHARS),
+                    context_item_keys=list(m.context_item_keys),
+                )
+            )
+        with self._write() as s, s.begin():
+            session = self._session_row(s, session_id)
+            rows = [
+                MessageRow(session_id=session_id, project_id=session.project_id, vec_current=False, **values)
+                for values in cleaned
+            ]
+            s.add_all(rows)
+            s.flush()
+            stored = [convert.to_message(r) for r in rows]
+        self._indexer.sync(message_ids=[m.id for m in stored])
+        return stored
+
+    def list_messages(self, session_id: int, *, limit: int | None = None) -> list[Message]:
+        """A session's messages in order; with ``limit``, only the last ones."""
+        with self._read() as s:
+            self._session_row(s, session_id)
+            query = select(MessageRow).where(MessageRow.session_id == session_id)
+            if limit is not None:
+                query = query.order_by(MessageRow.created_at.desc(), MessageRow.id.desc()).limit(limit)
+                return [convert.to_message(r) for r in reversed(list(s.scalars(query)))]
+            query = query.order_by(MessageRow.created_at, MessageRow.id)
+            return [convert.to_message(r) for r in s.scalars(query)]
+
+    def get_message(self, message_id: int) -> Message:
+        with self._read() as s:
+            return convert.to_message(self._message_row(s, message_id))
+
+    # ---------------------------------------------------------------- proposals (the review inbox)
+
+    def propose(
+        self,
+        project_id: int,
+        action: ProposalAction | str,
+        text: str = "",
+        kind: FactKind | str = FactKind.FACT,
+        *,
+        target_fact_id: int | None = None,
+        source_message_id: int | None = None,
+        reason: str = "",
+    ) -> Proposal:
+        """Files a proposed memory change for the user to review.
+
+        Raises:
+            InvalidInputError: An add or update without text, an update or
+                archive without a target, or a target or source from another project.
+        """
+        action = parse_enum(ProposalAction, action, "Proposal action")
+        kind = parse_enum(FactKind, kind, "Fact kind")
+        if action is not ProposalAction.ARCHIVE:
+            text = clean_text(text, "Proposed fact", max_chars=MAX_FACT_CHARS)
+        reason = clean_text(reason, "Reason", max_chars=MAX_FACT_CHARS, allow_empty=True)
+        if action is not ProposalAction.ADD and target_fact_id is None:
+            raise InvalidInputError(f"An {action.value} proposal needs the fact it changes")
+        with self._write() as s, s.begin():
+            self._project_row(s, project_id)
+            if target_fact_id is not None:
+                target = self._fact_row(s, target_fact_id)
+                if target.project_id not in (project_id, None):
+                    raise InvalidInputError("The target fact belongs to another project")
+            source_session_id = None
+            if source_message_id is not None:
+                message = self._message_row(s, source_message_id)
+                if message.project_id != project_id:
+                    raise InvalidInputError("The source message belongs to another project")
+                source_session_id = message.session_id
+            row = ProposalRow(
+                project_id=project_id,
+                action=action.value,
+                target_fact_id=target_fact_id,
+                text=text,
+                kind=kind.value,
+                source_session_id=source_session_id,
+                source_message_id=source_message_id,
+                status=ProposalStatus.PENDING.value,
+                reason=reason,
+                created_at=utcnow(),
+            )
+            s.add(row)
+            s.flush()
+            return convert.to_proposal(row)
+
+    def list_proposals(
+        self, project_id: int, status: ProposalStatus | str | None = ProposalStatus.PENDING
+    ) -> list[Proposal]:
+        with self._read() as s:
+            self._project_row(s, project_id)
+            query = select(ProposalRow).where(ProposalRow.project_id == project_id)
+            if status is not None:
+                query = query.where(ProposalRow.status == parse_enum(ProposalStatus, status, "Status").value)
+            return [convert.to_proposal(r) for r in s.scalars(query.order_by(ProposalRow.id))]
+
+    def _pending_proposal(self, s: Session, proposal_id: int) -> ProposalRow:
+        row = s.get(ProposalRow, proposal_id)
+        if row is None:
+            raise NotFoundError(f"No proposal {proposal_id}")
+        if row.status != ProposalStatus.PENDING.value:
+            raise InvalidInputError(f"Proposal {proposal_id} was already {row.status}")
+        return row
+
+    def edit_proposal(self, proposal_id: int, text: str, kind: FactKind | str | None = None) -> Proposal:
+        text = clean_text(text, "Proposed fact", max_chars=MAX_FACT_CHARS)
+        with self._write() as s, s.begin():
+            row = self._pending_proposal(s, proposal_id)
+            row.text = text
+            if kind is not None:
+                row.kind = parse_enum(FactKind, kind, "Fact kind").value
+            return convert.to_proposal(row)
+
+    def accept_proposal(self, proposal_id: int, *, text: str | None = None) -> Fact | None:
+        """Applies a proposal (optionally with the user's edited text).
+
+        Returns:
+            The added or changed fact; None if an update's or archive's target is gone.
+        """
+        if text is not None:
+            self.edit_proposal(proposal_id, text)
+        with self._write() as s, s.begin():
+            row = self._pending_proposal(s, proposal_id)
+            proposal = convert.to_proposal(row)
+            row.status = ProposalStatus.ACCEPTED.value
+            row.decided_at = utcnow()
+        # The fact changes go through the same methods the user's edits use,
+        # so history and the index stay right; the proposal is already marked
+        # accepted, so a retry cannot apply it twice.
+        if proposal.action is ProposalAction.ADD:
+            return self.add_fact(
+                proposal.project_id,
+                proposal.text,
+                proposal.kind,
+                actor=Actor.ASSISTANT,
+                source=FactSource.CONVERSATION,
+                source_message_id=proposal.source_message_id,
+            )
+        if proposal.target_fact_id is None:
+            return None
+        if proposal.action is ProposalAction.UPDATE:
+            return self.edit_fact(proposal.target_fact_id, proposal.text, proposal.kind, actor=Actor.ASSISTANT)
+        return self.archive_fact(proposal.target_fact_id, actor=Actor.ASSISTANT)
+
+    def reject_proposal(self, proposal_id: int) -> Proposal:
+        with self._write() as s, s.begin():
+            row = self._pending_proposal(s, proposal_id)
+            row.status = ProposalStatus.REJECTED.value
+            row.decided_at = utcnow()
+            return convert.to_proposal(row)
+
+    # ---------------------------------------------------------------- retrieval
+
+    def search(self, project_id: int, query: str, k: int = 10, *, include_global: bool = True) -> list[SearchHit]:
+        """Hybrid search over a project's facts, session summaries and messages.
+
+        Global facts are included (and marked ``is_global``) unless
+        ``include_global`` is false. No other project's data is ever returned.
+        """
+        query = clean_text(query, "Query", max_chars=MAX_QUERY_CHARS)
+        if not 1 <= k <= 1000:
+            raise InvalidInputError("k must be between 1 and 1000")
+        with self._read() as s:
+            self._project_row(s, project_id)
+            return hybrid_search(s, self._indexer, project_id, query, k, include_global=include_global)
+
+    def build_context(self, project_id: int, user_message: str, budget_tokens: int = 1000) -> Context:
+        """The memory block for one turn: voice, pinned facts, then retrieved items."""
+        if budget_tokens < 1:
+            raise InvalidInputError("The context budget must be at least one token")
+        voice = self.get_voice(project_id)
+        pinned = [f for f in self.list_facts(project_id) if f.pinned]
+        pinned.sort(key=lambda f: (f.is_global, f.id))
+        query = user_message.strip()[:MAX_QUERY_CHARS]
+        hits = self.search(project_id, query, k=40) if query else []
+        return assemble_context(project_id, voice, pinned, hits, budget_tokens, self.token_counter)
+
+    # ---------------------------------------------------------------- portability and index
+
+    def export_project(self, project_id: int) -> dict[str, Any]:
+        """The project as a versioned JSON-ready document (see docs/format.md)."""
+        with self._read() as s:
+            return portable.export_project(s, self._project_row(s, project_id))
+
+    def import_project(self, document: Any, *, as_project: str | None = None) -> Project:
+        """Creates a new project from an export document, in one transaction.
+
+        Raises:
+            ImportFormatError: The document is malformed; the message names the JSON path.
+            ConflictError: The project name is taken (pass ``as_project``).
+        """
+        parsed = portable.parse_document(document)
+        name = clean_name(as_project if as_project is not None else parsed.name, "Project name")
+        try:
+            with self._write() as s, s.begin():
+                project_row, ids = portable.insert_project(s, parsed, name)
+                project = convert.to_project(project_row)
+        except IntegrityError:
+            raise ConflictError(f"A project named {name!r} already exists; import it under another name") from None
+        self._indexer.sync(**ids)
+        return project
+
+    def reconcile(self) -> ReindexReport:
+        """Repairs the vector index from SQLite (run on open)."""
+        return self._indexer.reconcile()
+
+    def reindex(self) -> ReindexReport:
+        """Rebuilds the vector index from scratch."""
+        return self._indexer.rebuild()
+
+    def stats(self) -> dict[str, int]:
+        """Row counts, for backups' manifests and the CLI."""
+        with self._read() as s:
+            return {
+                table.__tablename__: s.scalar(select(func.count()).select_from(table)) or 0
+                for table in (
+                    ProjectRow,
+                    FactRow,
+                    FactVersionRow,
+                    ChatSessionRow,
+                    MessageRow,
+                    ProposalRow,
+                    VoiceProfileRow,
+                )
+            }

@@ -1,0 +1,261 @@
+"""The values :class:`memory.MemoryService` takes and returns.
+
+They are frozen dataclasses so that nothing outside ``memory/`` can hold an
+ORM row, mutate it, or trigger lazy loads from another thread.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class FactKind(enum.StrEnum):
+    FACT = "fact"
+    PREFERENCE = "preference"
+    DECISION = "decision"
+    DEADLINE = "deadline"
+    CONTACT = "contact"
+    NOTE = "note"
+
+
+class FactStatus(enum.StrEnum):
+    ACTIVE = "active"
+    ARCHIVED = "archived"
+
+
+class FactSource(enum.StrEnum):
+    """Where a fact came from (its provenance)."""
+
+    MANUAL = "manual"
+    CONVERSATION = "conversation"
+    IMPORT = "import"
+
+
+class Actor(enum.StrEnum):
+    USER = "user"
+    ASSISTANT = "assistant"
+    IMPORT = "import"
+
+
+class VersionAction(enum.StrEnum):
+    CREATED = "created"
+    EDITED = "edited"
+    PINNED = "pinned"
+    UNPINNED = "unpinned"
+    ARCHIVED = "archived"
+    RESTORED = "restored"
+
+
+class Role(enum.StrEnum):
+    USER = "user"
+    ASSISTANT = "assistant"
+    #: A third person in an imported transcript (a client on a call, say).
+    OTHER = "other"
+
+
+class ProposalAction(enum.StrEnum):
+    ADD = "add"
+    UPDATE = "update"
+    ARCHIVE = "archive"
+
+
+class ProposalStatus(enum.StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+class HitKind(enum.StrEnum):
+    FACT = "fact"
+    SUMMARY = "summary"
+    MESSAGES = "messages"
+
+
+@dataclass(frozen=True)
+class Project:
+    id: int
+    name: str
+    description: str
+    created_at: datetime
+    archived: bool
+
+
+@dataclass(frozen=True)
+class Fact:
+    id: int
+    #: ``None`` for a global fact (the user's own, shown in every project).
+    project_id: int | None
+    text: str
+    kind: FactKind
+    pinned: bool
+    status: FactStatus
+    source: FactSource
+    source_session_id: int | None
+    source_message_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def is_global(self) -> bool:
+        return self.project_id is None
+
+
+@dataclass(frozen=True)
+class FactVersion:
+    id: int
+    fact_id: int
+    version: int
+    text: str
+    kind: FactKind
+    pinned: bool
+    status: FactStatus
+    actor: Actor
+    action: VersionAction
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class VoiceProfile:
+    project_id: int
+    tone: str = ""
+    style_do: tuple[str, ...] = ()
+    style_dont: tuple[str, ...] = ()
+    vocabulary: tuple[str, ...] = ()
+    samples: tuple[str, ...] = ()
+    updated_at: datetime | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.tone or self.style_do or self.style_dont or self.vocabulary or self.samples)
+
+
+@dataclass(frozen=True)
+class ChatSession:
+    id: int
+    project_id: int
+    title: str
+    started_at: datetime
+    ended_at: datetime | None
+    summary: str
+    message_count: int = 0
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    session_id: int
+    project_id: int
+    role: Role
+    speaker: str
+    content: str
+    created_at: datetime
+    external_id: str | None
+    #: For assistant messages: the memory items that were in its context,
+    #: as item keys such as ``"fact:12"`` or ``"messages:40-41"``.
+    context_item_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """One message to store, e.g. a line of an imported transcript."""
+
+    role: Role
+    content: str
+    speaker: str = ""
+    created_at: datetime | None = None
+    external_id: str | None = None
+    context_item_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Proposal:
+    id: int
+    project_id: int
+    action: ProposalAction
+    target_fact_id: int | None
+    text: str
+    kind: FactKind
+    source_session_id: int | None
+    source_message_id: int | None
+    status: ProposalStatus
+    #: Why the proposal was made, e.g. "contradicts fact 12".
+    reason: str
+    created_at: datetime
+    decided_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ScoreParts:
+    """How a hit earned its place, for display and for tuning."""
+
+    fused: float
+    bm25_rank: int | None = None
+    vector_rank: int | None = None
+    similarity: float | None = None
+    pinned_boost: float = 0.0
+    recency_boost: float = 0.0
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    kind: HitKind
+    #: Stable key of the item: ``fact:12``, ``summary:3`` or ``messages:40-42``.
+    key: str
+    text: str
+    score: float
+    parts: ScoreParts
+    project_id: int | None
+    fact_ids: tuple[int, ...] = ()
+    message_ids: tuple[int, ...] = ()
+    external_ids: tuple[str, ...] = ()
+    session_id: int | None = None
+    timestamp: datetime | None = None
+    is_global: bool = False
+    fact_kind: FactKind | None = None
+    pinned: bool = False
+    speaker: str = ""
+
+
+class ContextSource(enum.StrEnum):
+    VOICE = "voice"
+    PINNED = "pinned"
+    RETRIEVED = "retrieved"
+
+
+@dataclass(frozen=True)
+class ContextItem:
+    source: ContextSource
+    key: str
+    text: str
+    tokens: int
+    kind: HitKind | None = None
+    fact_ids: tuple[int, ...] = ()
+    message_ids: tuple[int, ...] = ()
+    external_ids: tuple[str, ...] = ()
+    is_global: bool = False
+
+
+@dataclass(frozen=True)
+class Context:
+    """The memory block for one turn."""
+
+    project_id: int
+    items: tuple[ContextItem, ...]
+    text: str
+    tokens: int
+    budget_tokens: int
+    #: Items that were relevant but did not fit the budget.
+    dropped: tuple[str, ...] = field(default=())
+
+    @property
+    def item_keys(self) -> tuple[str, ...]:
+        return tuple(item.key for item in self.items)
+
+
+@dataclass(frozen=True)
+class ReindexReport:
+    embedded: int
+    removed: int
+    seconds: float

@@ -1,0 +1,175 @@
+"""The vector index behind a small protocol, with Chroma as the real backend.
+
+SQLite is the source of truth; this index only holds ids and vectors (no
+text, no metadata worth keeping) and can be rebuilt from SQLite at any time.
+Each project has a collection of its own, and global facts another, so a
+query for one project cannot physically reach another project's vectors.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from memory.embedding import Embedder
+
+GLOBAL_COLLECTION = "dossier-global"
+
+
+def project_collection(project_id: int) -> str:
+    return f"dossier-project-{project_id}"
+
+
+class VectorStore(Protocol):
+    """What the memory service needs from a vector index."""
+
+    def upsert(self, collection: str, ids: Sequence[str], vectors: np.ndarray) -> None: ...
+
+    def delete(self, collection: str, ids: Sequence[str]) -> None: ...
+
+    def query(self, collection: str, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """Returns up to ``k`` ``(id, cosine similarity)`` pairs, best first."""
+        ...
+
+    def ids(self, collection: str) -> set[str]: ...
+
+    def count(self, collection: str) -> int: ...
+
+    def collections(self) -> list[str]: ...
+
+    def drop(self, collection: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def chroma_embedding_function(embedder: Embedder) -> Any:
+    """Wraps an :class:`Embedder` as a Chroma ``EmbeddingFunction``.
+
+    Collections carry it so that text queries through Chroma's own API embed
+    exactly as the service does.
+    """
+    from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
+
+    class DossierEmbeddingFunction(EmbeddingFunction[Documents]):
+        def __init__(self) -> None:
+            self._embedder = embedder
+
+        def __call__(self, input: Documents) -> Embeddings:
+            return list(self._embedder.embed(list(input)))
+
+        @staticmethod
+        def name() -> str:
+            return "dossier-minilm-int8"
+
+        def get_config(self) -> dict[str, Any]:
+            return {"model_id": self._embedder.model_id}
+
+        @staticmethod
+        def build_from_config(config: dict[str, Any]) -> DossierEmbeddingFunction:
+            # Chroma rebuilds a collection's function from its stored config when
+            # the collection is read; the embedder loads lazily, so this is cheap.
+            from memory.embedding import MiniLMEmbedder
+
+            return chroma_embedding_function(MiniLMEmbedder())  # type: ignore[no-any-return]
+
+        def is_legacy(self) -> bool:
+            return False
+
+    return DossierEmbeddingFunction()
+
+
+class ChromaVectorStore:
+    """A Chroma ``PersistentClient`` in ``path``, telemetry off.
+
+    Args:
+        path: Folder of the index; created if missing.
+        embedder: Attached to each collection as its embedding function.
+    """
+
+    def __init__(self, path: Path, embedder: Embedder) -> None:
+        import chromadb
+        from chromadb.config import Settings
+
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._client = chromadb.PersistentClient(
+            path=str(path),
+            settings=Settings(anonymized_telemetry=False, allow_reset=True),
+        )
+        self._embedding_function = chroma_embedding_function(embedder)
+        self._collections: dict[str, Any] = {}
+        self._lock = threading.RLock()
+
+    def _collection(self, name: str) -> Any:
+        with self._lock:
+            collection = self._collections.get(name)
+            if collection is None:
+                collection = self._client.get_or_create_collection(
+                    name,
+                    metadata={"hnsw:space": "cosine"},
+                    embedding_function=self._embedding_function,
+                )
+                self._collections[name] = collection
+            return collection
+
+    def upsert(self, collection: str, ids: Sequence[str], vectors: np.ndarray) -> None:
+        if not ids:
+            return
+        with self._lock:
+            self._collection(collection).upsert(ids=list(ids), embeddings=vectors)
+
+    def delete(self, collection: str, ids: Sequence[str]) -> None:
+        if not ids:
+            return
+        with self._lock:
+            if collection in self.collections():
+                self._collection(collection).delete(ids=list(ids))
+
+    def query(self, collection: str, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        with self._lock:
+            target = self._collection(collection)
+            size = target.count()
+            if size == 0:
+                return []
+            result = target.query(
+                query_embeddings=vector.reshape(1, -1),
+                n_results=min(k, size),
+                include=["distances"],
+            )
+        ids = result["ids"][0]
+        distances = result["distances"][0]
+        return [(id_, 1.0 - float(d)) for id_, d in zip(ids, distances, strict=True)]
+
+    def ids(self, collection: str) -> set[str]:
+        with self._lock:
+            if collection not in self.collections():
+                return set()
+            return set(self._collection(collection).get(include=[])["ids"])
+
+    def count(self, collection: str) -> int:
+        with self._lock:
+            if collection not in self.collections():
+                return 0
+            return int(self._collection(collection).count())
+
+    def collections(self) -> list[str]:
+        with self._lock:
+            return sorted(c if isinstance(c, str) else c.name for c in self._client.list_collections())
+
+    def drop(self, collection: str) -> None:
+        with self._lock:
+            self._collections.pop(collection, None)
+            if collection in self.collections():
+                self._client.delete_collection(collection)
+
+    def close(self) -> None:
+        with self._lock:
+            self._collections.clear()
+            # Chroma keeps a process-wide client cache; clearing it releases file handles.
+            try:
+                self._client.clear_system_cache()
+            except Exception:
+                pass

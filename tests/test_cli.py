@@ -1,0 +1,166 @@
+"""The CLI, in-process (fast) and once as a real subprocess."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from app import cli
+from memory import MemoryService
+from memory.embedding import MiniLMEmbedder
+
+Run = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def run(data_dir: Path, embedder: MiniLMEmbedder) -> Run:
+    def opener(path: Path) -> MemoryService:
+        return MemoryService.open(path, embedder=embedder)
+
+    def _run(*argv: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        code = cli.main(["--data-dir", str(data_dir), *argv], out=out, err=err, open_service=opener)
+        return code, out.getvalue(), err.getvalue()
+
+    return _run
+
+
+def test_project_and_fact_commands(run: Run) -> None:
+    assert run("project", "create", "Acme", "--description", "Rebrand")[0] == 0
+    code, out, _ = run("project", "list", "--json")
+    assert code == 0 and json.loads(out)[0]["name"] == "Acme"
+    assert run("fact", "add", "--project", "Acme", "--kind", "decision", "Budget is 40k EUR")[1].startswith(
+        "Added fact 1"
+    )
+    assert run("fact", "add", "--global", "I invoice monthly")[0] == 0
+    assert run("fact", "edit", "1", "Budget is 45k EUR")[0] == 0
+    assert run("fact", "pin", "1")[0] == 0
+    code, out, _ = run("fact", "list", "--project", "acme", "--json")
+    facts = json.loads(out)
+    assert [(f["text"], f["pinned"], f["project_id"]) for f in facts] == [
+        ("Budget is 45k EUR", True, 1),
+        ("I invoice monthly", False, None),
+    ]
+    assert run("fact", "archive", "1")[0] == 0
+    assert run("fact", "restore", "1", "--version", "1")[0] == 0
+    code, out, _ = run("fact", "history", "1")
+    assert code == 0 and [line.split()[0] for line in out.splitlines()] == ["v1", "v2", "v3", "v4", "v5"]
+    assert run("project", "rename", "Acme", "Acme Corp")[0] == 0
+    assert run("project", "archive", "Acme Corp")[0] == 0
+    assert run("project", "list")[1] == ""
+
+
+def test_search_and_context(run: Run) -> None:
+    run("project", "create", "Acme")
+    run("fact", "add", "--project", "Acme", "The marketing budget is capped at 40,000 EUR.")
+    code, out, _ = run("search", "--project", "Acme", "how much can we spend", "--json")
+    hits = json.loads(out)
+    assert code == 0 and hits[0]["kind"] == "fact" and hits[0]["parts"]["vector_rank"] == 1
+    code, out, _ = run("context", "--project", "Acme", "what's the budget?", "--budget", "200")
+    assert code == 0 and "40,000 EUR" in out and "of 200 tokens" in out
+    code, out, _ = run("context", "--project", "Acme", "budget", "--json")
+    assert json.loads(out)["items"][0]["key"] == "fact:1"
+
+
+def test_export_import_round_trip(run: Run, tmp_path: Path) -> None:
+    run("project", "create", "Acme")
+    run("fact", "add", "--project", "Acme", "Budget is 40k")
+    target = tmp_path / "acme.json"
+    assert run("export", "--project", "Acme", "-o", str(target))[0] == 0
+    assert json.loads(target.read_text())["facts"][0]["text"] == "Budget is 40k"
+    code, _, err = run("import", str(target))
+    assert code == 2 and "already exists" in err
+    code, out, _ = run("import", str(target), "--as-project", "Acme copy")
+    assert code == 0 and "Acme copy" in out
+
+
+BAD_INPUTS = [
+    (["fact", "add", "--project", "Nope", "x"], "No project 'Nope'"),
+    (["fact", "add", "--project", "Acme", ""], "Fact is empty"),
+    (["fact", "add", "--project", "Acme", "x" * 1_000_000], "too long"),
+    (["fact", "add", "--project", "Acme", "a\x07b"], "control character"),
+    (["fact", "add", "--project", "Acme", "--global", "x"], "either --project"),
+    (["fact", "edit", "999", "x"], "No fact 999"),
+    (["fact", "edit", "abc", "x"], "invalid int value"),
+    (["fact", "add", "--project", "Acme", "--kind", "opinion", "x"], "invalid choice"),
+    (["search", "--project", "Acme", '"unbalanced NEAR( *'], None),
+    (["search", "--project", "Acme", ""], "Query is empty"),
+    (["search", "--project", "Acme", "x", "-k", "0"], "k must be"),
+    (["context", "--project", "Acme", "x", "--budget", "0"], "budget"),
+    (["import", "/does/not/exist.json"], "no such file"),
+    (["project", "create", "Acme"], "already exists"),
+    (["project", "frobnicate"], "invalid choice"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD_INPUTS)
+def test_bad_input_exits_2_with_a_message_and_changes_nothing(run: Run, argv: list[str], message: str | None) -> None:
+    run("project", "create", "Acme")
+    run("fact", "add", "--project", "Acme", "Keep me")
+    before = run("export", "--project", "Acme", "-o", os.devnull)
+    code, _, err = run(*argv)
+    if message is None:  # FTS syntax is just text: a normal search
+        assert code == 0
+    else:
+        assert code == 2, err
+        assert message in err
+        assert "Traceback" not in err
+    code, out, _ = run("fact", "list", "--project", "Acme", "--json")
+    assert [f["text"] for f in json.loads(out)] == ["Keep me"]
+    assert before[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"{not json", "not valid JSON (line 1, column 2"),
+        (b"\xff\xfe\x00garbage", "not UTF-8"),
+        (json.dumps({"format": "dossier.project", "version": 9}).encode(), "$.version: unsupported version 9"),
+        (
+            json.dumps(
+                {
+                    "format": "dossier.project",
+                    "version": 1,
+                    "project": {"name": "X"},
+                    "facts": [{"text": "a", "kind": "nope"}],
+                    "sessions": [],
+                }
+            ).encode(),
+            "$.facts[0].kind",
+        ),
+    ],
+)
+def test_bad_import_files(run: Run, tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "in.json"
+    path.write_bytes(content)
+    code, _, err = run("import", str(path))
+    assert code == 2 and message in err and "Traceback" not in err
+    assert json.loads(run("project", "list", "--all", "--json")[1]) == []
+
+
+def test_real_subprocess_entry_point(tmp_path: Path) -> None:
+    env = {**os.environ, "DOSSIER_HOME": str(tmp_path / "home")}
+    ok = subprocess.run(
+        [sys.executable, "-m", "app", "project", "create", "Sub"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert ok.returncode == 0, ok.stderr
+    bad = subprocess.run(
+        [sys.executable, "-m", "app", "fact", "add", "--project", "Missing", "x"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2 and "No project 'Missing'" in bad.stderr and "Traceback" not in bad.stderr
+    listed = subprocess.run(
+        [sys.executable, "-m", "app", "project", "list"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert "Sub" in listed.stdout
+    assert oct((tmp_path / "home").stat().st_mode & 0o777) == "0o700"

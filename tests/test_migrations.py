@@ -1,0 +1,74 @@
+"""Migrations and the ORM agree, and every older schema opens and upgrades."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from memory import MemoryService, MemoryServiceError
+from memory.db import alembic_config, create_engines, current_revision, head_revision, upgrade_to_head
+from memory.embedding import MiniLMEmbedder
+from memory.orm import Base
+from memory.service import DB_FILENAME
+
+
+def test_migrated_schema_matches_the_orm(tmp_path: Path) -> None:
+    engines = create_engines(tmp_path / "db.sqlite3")
+    upgrade_to_head(engines.writer)
+    with engines.reader.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    # FTS5 tables live outside the ORM on purpose (triggers keep them in step).
+    diff = [d for d in diff if not (d[0] == "remove_table" and "_fts" in d[1].name)]
+    assert diff == []
+    engines.dispose()
+
+
+def test_wal_and_foreign_keys_are_on(service: MemoryService) -> None:
+    with sqlite3.connect(service.data_dir / DB_FILENAME) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with service._engines.reader.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+
+
+@pytest.mark.parametrize(
+    "revision", [s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()]
+)
+def test_a_database_at_every_older_revision_opens_and_upgrades(
+    tmp_path: Path, revision: str, embedder: MiniLMEmbedder
+) -> None:
+    data_dir = tmp_path / "old"
+    data_dir.mkdir()
+    engines = create_engines(data_dir / DB_FILENAME)
+    upgrade_to_head(engines.writer, revision)
+    assert current_revision(engines.reader) == revision
+    with engines.writer.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO projects (id, name, description, created_at, archived) "
+            "VALUES (1, 'Old client', '', '2025-01-01 00:00:00', 0)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO facts (id, project_id, text, kind, pinned, status, source, created_at, updated_at, vec_current) "
+            "VALUES (1, 1, 'Legacy fact about invoices', 'fact', 0, 'active', 'manual', "
+            "'2025-01-01 00:00:00', '2025-01-01 00:00:00', 0)"
+        )
+    engines.dispose()
+    with MemoryService.open(data_dir, embedder=embedder) as service:
+        assert current_revision(service._engines.reader) == head_revision()
+        assert service.list_facts(1)[0].text == "Legacy fact about invoices"
+        assert service.search(1, "billing documents")[0].fact_ids == (1,)  # reconciled into the index
+
+
+def test_a_newer_database_is_refused_clearly(tmp_path: Path, embedder: MiniLMEmbedder) -> None:
+    data_dir = tmp_path / "newer"
+    with MemoryService.open(data_dir, embedder=embedder):
+        pass
+    with sqlite3.connect(data_dir / DB_FILENAME) as db:
+        db.execute("UPDATE alembic_version SET version_num = '9999_future'")
+    with pytest.raises(MemoryServiceError, match="newer version of Dossier"):
+        MemoryService.open(data_dir, embedder=embedder)

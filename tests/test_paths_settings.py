@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from app.paths import ENV_HOME, ENV_MODELS, resolve_paths
+from app.settings import SCHEMA_VERSION, Settings, load_settings, save_settings
+
+
+def test_data_dir_precedence_and_permissions(tmp_path: Path) -> None:
+    env = {ENV_HOME: str(tmp_path / "from-env"), ENV_MODELS: str(tmp_path / "models")}
+    assert resolve_paths(None, env).data_dir == tmp_path / "from-env"
+    chosen = resolve_paths(tmp_path / "from-flag", env)
+    assert chosen.data_dir == tmp_path / "from-flag"
+    assert chosen.models_dir == tmp_path / "models"
+    for folder in (chosen.data_dir, chosen.models_dir):
+        assert folder.stat().st_mode & 0o777 == 0o700
+
+
+def test_settings_round_trip_and_file_mode(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    settings = Settings(threads=2, temperature=0.2, auto_accept_project_ids=(3, 4), last_project_id=3)
+    save_settings(path, settings)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert load_settings(path) == settings
+    assert json.loads(path.read_text())["schema_version"] == SCHEMA_VERSION
+
+
+def test_wrong_types_fall_back_to_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"threads": "many", "temperature": 1, "unknown": True}))
+    settings = load_settings(path)
+    assert settings.threads == Settings().threads and settings.temperature == 1.0
+
+
+def test_damaged_or_newer_settings_are_set_aside(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    path.write_text("{oops")
+    assert load_settings(path) == Settings()
+    assert (tmp_path / "settings.unreadable.json").read_text() == "{oops"
+    path.write_text(json.dumps({"schema_version": SCHEMA_VERSION + 1}))
+    assert load_settings(path) == Settings()

@@ -1,0 +1,79 @@
+"""The vector index is derived from SQLite and repairs itself on open."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from memory import MemoryService, Role
+from memory.embedding import MiniLMEmbedder
+from memory.service import DB_FILENAME, INDEX_DIRNAME
+from memory.vector_store import ChromaVectorStore, project_collection
+
+
+class CrashingStore(ChromaVectorStore):
+    """Behaves as if the process died right after each SQLite commit: no vector is written."""
+
+    def upsert(self, collection: str, ids: Sequence[str], vectors: np.ndarray) -> None:
+        raise RuntimeError("simulated crash before the vector write")
+
+
+def test_writes_survive_a_lost_vector_write_and_are_indexed_on_reopen(data_dir: Path, embedder: MiniLMEmbedder) -> None:
+    store = CrashingStore(data_dir / INDEX_DIRNAME, embedder)
+    with MemoryService.open(data_dir, embedder=embedder, vector_store=store) as service:
+        project = service.create_project("Acme")
+        fact = service.add_fact(project.id, "The marketing budget is capped at 40,000 EUR.")
+        session = service.start_session(project.id)
+        message = service.add_message(session.id, Role.USER, "Our office dog is called Biscuit.")
+        # Committed: listed, and found by words, but not yet by meaning.
+        assert service.get_fact(fact.id).text.startswith("The marketing budget")
+        assert service.search(project.id, "budget capped")[0].fact_ids == (fact.id,)
+        assert all(h.parts.vector_rank is None for h in service.search(project.id, "How much money can we spend?"))
+
+    with MemoryService.open(data_dir, embedder=embedder) as service:
+        hit = service.search(project.id, "How much money can we spend on ads?")[0]
+        assert hit.fact_ids == (fact.id,) and hit.parts.vector_rank == 1
+        pet = service.search(project.id, "what is the name of the pet animal at work")[0]
+        assert pet.message_ids == (message.id,) and pet.parts.vector_rank is not None
+
+
+def test_orphans_are_dropped_and_missing_vectors_rebuilt(data_dir: Path, embedder: MiniLMEmbedder) -> None:
+    with MemoryService.open(data_dir, embedder=embedder) as service:
+        project = service.create_project("Acme")
+        keep = service.add_fact(project.id, "Invoices go to accounts@acme.example.")
+        gone = service.add_fact(project.id, "Temporary fact that a crash half-purged.")
+    # A purge committed in SQLite whose vector delete never happened:
+    with sqlite3.connect(data_dir / DB_FILENAME) as db:
+        db.execute("DELETE FROM fact_versions WHERE fact_id = ?", (gone.id,))
+        db.execute("DELETE FROM facts WHERE id = ?", (gone.id,))
+    store = ChromaVectorStore(data_dir / INDEX_DIRNAME, embedder)
+    assert f"f{gone.id}" in store.ids(project_collection(project.id))
+    store.close()
+
+    with MemoryService.open(data_dir, embedder=embedder) as service:
+        report = service.reconcile()  # already done on open; a second run finds nothing
+        assert (report.embedded, report.removed) == (0, 0)
+    store = ChromaVectorStore(data_dir / INDEX_DIRNAME, embedder)
+    assert store.ids(project_collection(project.id)) == {f"f{keep.id}"}
+    # Outside damage: the whole collection disappears.
+    store.drop(project_collection(project.id))
+    store.close()
+    with MemoryService.open(data_dir, embedder=embedder) as service:
+        assert service.search(project.id, "where do bills get sent")[0].parts.vector_rank == 1
+
+
+def test_reindex_rebuilds_everything(service: MemoryService) -> None:
+    project = service.create_project("Acme")
+    service.add_fact(project.id, "Fact one about onboarding.")
+    service.add_fact(None, "A global fact about my working hours.")
+    session = service.start_session(project.id)
+    service.add_message(session.id, Role.USER, "A message about onboarding.")
+    service.set_session_summary(session.id, "We talked about onboarding.")
+    report = service.reindex()
+    assert report.embedded == 4 and report.removed == 4
+    hits = service.search(project.id, "onboarding", k=10)
+    assert {h.kind.value for h in hits} == {"fact", "messages", "summary"}
+    assert all(h.parts.vector_rank is not None for h in hits)
