@@ -34,6 +34,7 @@ from memory.types import (
     Role,
     ScoreParts,
     SearchHit,
+    SearchMode,
     VersionAction,
     VoiceProfile,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "Role",
     "ScoreParts",
     "SearchHit",
+    "SearchMode",
     "VersionAction",
     "VoiceProfile",
 ]

@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from memory.embedding import Embedder
@@ -37,53 +38,35 @@ FACT_PREFIX, MESSAGE_PREFIX, SUMMARY_PREFIX = "f", "m", "s"
 class _Doc:
     """One row as the index sees it: where it belongs and what to embed (None: absent)."""
 
+    row_id: int
     vector_id: str
     collection: str
     text: str | None
-    #: What the flag update must still match, so a concurrent edit is not marked current.
-    fingerprint: str | None
-
-
-def _fact_fingerprint(row: FactRow) -> str:
-    return row.text + "\0" + row.status
-
-
-def _message_fingerprint(row: MessageRow) -> str:
-    return row.content
-
-
-def _summary_fingerprint(row: ChatSessionRow) -> str:
-    return row.summary
+    #: Values the flag update must still find, so a concurrent edit is not marked current.
+    fingerprint: tuple[str, ...]
 
 
 def _fact_doc(row: FactRow) -> _Doc:
     collection = GLOBAL_COLLECTION if row.project_id is None else project_collection(row.project_id)
     text = row.text if row.status == "active" else None
-    return _Doc(f"{FACT_PREFIX}{row.id}", collection, text, _fact_fingerprint(row))
+    return _Doc(row.id, f"{FACT_PREFIX}{row.id}", collection, text, (row.text, row.status))
 
 
 def _message_doc(row: MessageRow) -> _Doc:
-    return _Doc(
-        f"{MESSAGE_PREFIX}{row.id}",
-        project_collection(row.project_id),
-        row.content[:EMBED_CHARS],
-        _message_fingerprint(row),
-    )
+    collection = project_collection(row.project_id)
+    return _Doc(row.id, f"{MESSAGE_PREFIX}{row.id}", collection, row.content[:EMBED_CHARS], (row.content,))
 
 
 def _summary_doc(row: ChatSessionRow) -> _Doc:
-    return _Doc(
-        f"{SUMMARY_PREFIX}{row.id}",
-        project_collection(row.project_id),
-        row.summary or None,
-        _summary_fingerprint(row),
-    )
+    collection = project_collection(row.project_id)
+    return _Doc(row.id, f"{SUMMARY_PREFIX}{row.id}", collection, row.summary or None, (row.summary,))
 
 
-_TABLES = (
-    (FactRow, _fact_doc, _fact_fingerprint),
-    (MessageRow, _message_doc, _message_fingerprint),
-    (ChatSessionRow, _summary_doc, _summary_fingerprint),
+# Each indexed table, how to see a row as a document, and the columns of its fingerprint.
+_TABLES: tuple[tuple[Any, Callable[[Any], _Doc], tuple[str, ...]], ...] = (
+    (FactRow, _fact_doc, ("text", "status")),
+    (MessageRow, _message_doc, ("content",)),
+    (ChatSessionRow, _summary_doc, ("summary",)),
 )
 
 
@@ -118,29 +101,29 @@ class VectorIndexer:
 
     def _sync(self, fact_ids: list[int], message_ids: list[int], session_ids: list[int]) -> int:
         embedded = 0
-        for (table, to_doc, fingerprint), ids in zip(_TABLES, (fact_ids, message_ids, session_ids), strict=True):
+        for (table, to_doc, columns), ids in zip(_TABLES, (fact_ids, message_ids, session_ids), strict=True):
             for start in range(0, len(ids), SYNC_BATCH):
                 chunk = ids[start : start + SYNC_BATCH]
                 with Session(self._writer) as s:
                     rows = s.scalars(select(table).where(table.id.in_(chunk))).all()
                     docs = [to_doc(row) for row in rows]
-                embedded += self._apply(table, docs, fingerprint)
+                embedded += self._apply(table, docs, columns)
         return embedded
 
     def sync_stale(self) -> int:
         """Embeds or removes every row whose flag says the index may be behind."""
         total = 0
-        for table, to_doc, fingerprint in _TABLES:
+        for table, to_doc, columns in _TABLES:
             while True:
                 with Session(self._writer) as s:
                     rows = s.scalars(select(table).where(table.vec_current.is_(False)).limit(SYNC_BATCH)).all()
                     docs = [to_doc(row) for row in rows]
                 if not docs:
                     break
-                total += self._apply(table, docs, fingerprint)
+                total += self._apply(table, docs, columns)
         return total
 
-    def _apply(self, table: type, docs: Sequence[_Doc], fingerprint) -> int:
+    def _apply(self, table: Any, docs: Sequence[_Doc], columns: tuple[str, ...]) -> int:
         present = [d for d in docs if d.text is not None]
         absent = [d for d in docs if d.text is None]
         if present:
@@ -155,16 +138,21 @@ class VectorIndexer:
             by_collection_absent[doc.collection].append(doc.vector_id)
         for collection, ids in by_collection_absent.items():
             self.store.delete(collection, ids)
-        self._mark_current(table, docs, fingerprint)
+        self._mark_current(table, docs, columns)
         return len(present)
 
-    def _mark_current(self, table: type, docs: Sequence[_Doc], fingerprint) -> None:
-        expected = {parse_vector_id(d.vector_id)[1]: d.fingerprint for d in docs}
-        with Session(self._writer) as s, s.begin():
-            rows = s.scalars(select(table).where(table.id.in_(list(expected)))).all()
-            unchanged = [r.id for r in rows if fingerprint(r) == expected[r.id]]
-            if unchanged:
-                s.execute(update(table).where(table.id.in_(unchanged)).values(vec_current=True))
+    def _mark_current(self, table: Any, docs: Sequence[_Doc], columns: tuple[str, ...]) -> None:
+        statement = (
+            update(table)
+            .where(table.id == bindparam("doc_id"), *(getattr(table, c) == bindparam(c + "_then") for c in columns))
+            .values(vec_current=True)
+            .execution_options(synchronize_session=False)
+        )
+        params = [
+            {"doc_id": d.row_id, **{c + "_then": v for c, v in zip(columns, d.fingerprint, strict=True)}} for d in docs
+        ]
+        with self._writer.begin() as conn:
+            conn.execute(statement, params)
 
     def _expected_counts(self) -> dict[str, int]:
         counts: dict[str, int] = defaultdict(int)

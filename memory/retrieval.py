@@ -1,9 +1,14 @@
 """Hybrid retrieval (FTS5 BM25 + vectors, fused) and context assembly.
 
-Fusion is reciprocal-rank fusion: each list contributes ``1 / (RRF_K + rank)``,
-so neither BM25's unbounded scores nor cosine similarities need calibrating
-against each other. Pinned facts and recent items get small boosts on top.
-Constants here are tuned by ``bench/retrieval_quality.py``.
+Candidates come from both rankers (the union of their top lists). Every
+candidate then gets its real cosine similarity to the query (vectors are
+fetched for those BM25 found alone) and its BM25 score relative to the
+best lexical match, and the two are combined convexly. This beat
+reciprocal-rank fusion on ``bench/retrieval_quality.py``: RRF rewards
+items that rank moderately in both lists, such as messages that mention a
+subject without answering it, over the clear winner of one list. Pinned
+facts and recent items get small boosts on top. Constants here are tuned
+by that benchmark.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
@@ -29,16 +35,19 @@ from memory.types import (
     HitKind,
     ScoreParts,
     SearchHit,
+    SearchMode,
     VoiceProfile,
 )
 from memory.vector_store import GLOBAL_COLLECTION, project_collection
 
-RRF_K = 60
 #: Candidates taken from each ranker before fusion.
 CANDIDATES = 40
-PIN_BOOST = 0.5 / (RRF_K + 1)
-RECENCY_WEIGHT = 0.35 / (RRF_K + 1)
-#: A ranker's list is only worth fusing down to this similarity.
+#: Weight of cosine similarity against relative BM25 in the fused score.
+SEMANTIC_WEIGHT = 0.9
+PIN_BOOST = 0.05
+#: Added for the newest candidate, scaled down linearly to 0 for the oldest.
+RECENCY_WEIGHT = 0.03
+#: Vector hits below this similarity are noise, not candidates.
 MIN_SIMILARITY = 0.15
 MAX_TERMS = 24
 #: A message joins an adjacent hit only if it scores at least this share of it.
@@ -78,9 +87,12 @@ class _Candidate:
     bm25_rank: int | None = None
     vector_rank: int | None = None
     similarity: float | None = None
+    #: BM25 relative to the best lexical match of this query (0 to 1).
+    lexical: float = 0.0
 
 
 def _bm25(session: Session, table: str, match: str, prefix: str) -> list[tuple[str, float]]:
+    """Best matches first, with FTS5's BM25 turned positive (higher is better)."""
     rows = session.execute(
         text(
             f"SELECT rowid, bm25({table}, 1.0, 0.0) AS score FROM {table} "
@@ -88,7 +100,7 @@ def _bm25(session: Session, table: str, match: str, prefix: str) -> list[tuple[s
         ),
         {"match": match, "n": CANDIDATES},
     )
-    return [(f"{prefix}{rowid}", score) for rowid, score in rows]
+    return [(f"{prefix}{rowid}", -score) for rowid, score in rows]
 
 
 def _render_messages(rows: Sequence[MessageRow]) -> str:
@@ -102,6 +114,20 @@ def _render_messages(rows: Sequence[MessageRow]) -> str:
     return "\n".join(lines)
 
 
+def _fill_similarities(
+    indexer: VectorIndexer, project_id: int, query_vector: np.ndarray, candidates: dict[str, _Candidate]
+) -> None:
+    """Gives candidates found by BM25 alone their cosine similarity too."""
+    missing = [vid for vid, c in candidates.items() if c.similarity is None]
+    if not missing:
+        return
+    stored = indexer.store.vectors(project_collection(project_id), missing)
+    global_ids = [vid for vid in missing if vid not in stored and vid[0] == FACT_PREFIX]
+    stored |= indexer.store.vectors(GLOBAL_COLLECTION, global_ids)
+    for vector_id, stored_vector in stored.items():
+        candidates[vector_id].similarity = float(stored_vector @ query_vector)
+
+
 def hybrid_search(
     session: Session,
     indexer: VectorIndexer,
@@ -110,31 +136,38 @@ def hybrid_search(
     k: int,
     *,
     include_global: bool = True,
+    mode: SearchMode = SearchMode.HYBRID,
 ) -> list[SearchHit]:
     """Ranks a project's facts, session summaries and messages for ``query``."""
     candidates: dict[str, _Candidate] = {}
-
-    vector = indexer.embedder.embed([query])[0]
-    vector_hits = indexer.store.query(project_collection(project_id), vector, CANDIDATES)
-    if include_global:
-        vector_hits += indexer.store.query(GLOBAL_COLLECTION, vector, CANDIDATES // 4)
-    vector_hits = [h for h in vector_hits if h[1] >= MIN_SIMILARITY]
-    vector_hits.sort(key=lambda h: (-h[1], h[0]))
-    for rank, (vector_id, similarity) in enumerate(vector_hits[:CANDIDATES], start=1):
-        candidates[vector_id] = _Candidate(vector_id, vector_rank=rank, similarity=similarity)
+    vector = None
+    if mode is not SearchMode.BM25:
+        vector = indexer.embedder.embed([query])[0]
+        vector_hits = indexer.store.query(project_collection(project_id), vector, CANDIDATES)
+        if include_global:
+            vector_hits += indexer.store.query(GLOBAL_COLLECTION, vector, CANDIDATES // 4)
+        vector_hits = [h for h in vector_hits if h[1] >= MIN_SIMILARITY]
+        vector_hits.sort(key=lambda h: (-h[1], h[0]))
+        for rank, (vector_id, similarity) in enumerate(vector_hits[:CANDIDATES], start=1):
+            candidates[vector_id] = _Candidate(vector_id, vector_rank=rank, similarity=similarity)
 
     own_scope = f"p{project_id}"
     fact_match = fts_match(query, [own_scope, "global"] if include_global else [own_scope])
     other_match = fts_match(query, [own_scope])
-    if fact_match and other_match:
+    if mode is not SearchMode.VECTOR and fact_match and other_match:
         lexical = (
             _bm25(session, "facts_fts", fact_match, FACT_PREFIX)
             + _bm25(session, "messages_fts", other_match, MESSAGE_PREFIX)
             + _bm25(session, "summaries_fts", other_match, SUMMARY_PREFIX)
         )
-        lexical.sort(key=lambda h: (h[1], h[0]))
-        for rank, (vector_id, _) in enumerate(lexical[:CANDIDATES], start=1):
-            candidates.setdefault(vector_id, _Candidate(vector_id)).bm25_rank = rank
+        lexical.sort(key=lambda h: (-h[1], h[0]))
+        best = lexical[0][1] if lexical and lexical[0][1] > 0 else 1.0
+        for rank, (vector_id, score) in enumerate(lexical[:CANDIDATES], start=1):
+            candidate = candidates.setdefault(vector_id, _Candidate(vector_id))
+            candidate.bm25_rank = rank
+            candidate.lexical = max(score, 0.0) / best
+        if vector is not None:
+            _fill_similarities(indexer, project_id, vector, candidates)
 
     ids: dict[str, list[int]] = defaultdict(list)
     for vector_id in candidates:
@@ -180,13 +213,13 @@ def hybrid_search(
     oldest, newest = (min(times), max(times)) if times else (0.0, 0.0)
     span = newest - oldest
 
+    if mode is SearchMode.HYBRID:
+        weights = (SEMANTIC_WEIGHT, 1.0 - SEMANTIC_WEIGHT)
+    else:
+        weights = (1.0, 0.0) if mode is SearchMode.VECTOR else (0.0, 1.0)
     scored: dict[str, ScoreParts] = {}
     for vector_id, c in live.items():
-        fused = 0.0
-        if c.bm25_rank is not None:
-            fused += 1.0 / (RRF_K + c.bm25_rank)
-        if c.vector_rank is not None:
-            fused += 1.0 / (RRF_K + c.vector_rank)
+        fused = weights[0] * (c.similarity or 0.0) + weights[1] * c.lexical
         pin = PIN_BOOST if vector_id[0] == FACT_PREFIX and facts[int(vector_id[1:])].pinned else 0.0
         age = timestamp(vector_id).timestamp() - oldest  # type: ignore[union-attr]
         recency = RECENCY_WEIGHT * (age / span) if span > 0 else 0.0
@@ -195,6 +228,7 @@ def hybrid_search(
             bm25_rank=c.bm25_rank,
             vector_rank=c.vector_rank,
             similarity=c.similarity,
+            lexical=c.lexical,
             pinned_boost=pin,
             recency_boost=recency,
         )
@@ -255,26 +289,6 @@ def _message_hit(rows: Sequence[MessageRow], parts: ScoreParts) -> SearchHit:
     )
 
 
-def _session_positions(session: Session, messages: dict[int, MessageRow]) -> dict[int, int]:
-    """Each candidate message's position in its session, to tell which are adjacent."""
-    by_session: dict[int, list[int]] = defaultdict(list)
-    for message_id, row in messages.items():
-        by_session[row.session_id].append(message_id)
-    positions: dict[int, int] = {}
-    for session_id, ids in by_session.items():
-        if len(ids) == 1:
-            positions[ids[0]] = 0
-            continue
-        order = session.scalars(
-            select(MessageRow.id)
-            .where(MessageRow.session_id == session_id, MessageRow.id.between(min(ids), max(ids)))
-            .order_by(MessageRow.id)
-        )
-        wanted = set(ids)
-        positions.update({mid: i for i, mid in enumerate(order) if mid in wanted})
-    return positions
-
-
 def _merge_adjacent_messages(
     session: Session, ranked: list[SearchHit], messages: dict[int, MessageRow], k: int
 ) -> list[SearchHit]:
@@ -284,22 +298,37 @@ def _merge_adjacent_messages(
     come back as one hit listing every message (and external id) it covers.
     A message only joins if it would have made the top ``k`` on its own and
     scores at least ``MERGE_RATIO`` of the hit it joins, so weak neighbours
-    do not pad strong hits.
+    do not pad strong hits. Messages are ordered by id within a session.
     """
-    positions = _session_positions(session, messages) if len(messages) > 1 else {}
+    gaps: dict[tuple[int, int], bool] = {}
+
+    def adjacent(session_id: int, lower: int, upper: int) -> bool:
+        if upper == lower + 1:
+            return True
+        if (lower, upper) not in gaps:
+            between = session.scalar(
+                select(MessageRow.id)
+                .where(MessageRow.session_id == session_id, MessageRow.id > lower, MessageRow.id < upper)
+                .limit(1)
+            )
+            gaps[(lower, upper)] = between is None
+        return gaps[(lower, upper)]
+
     taken: list[SearchHit] = []
     for hit in ranked:
         joined = False
-        if hit.kind is HitKind.MESSAGES and positions:
-            position = positions[hit.message_ids[0]]
+        if hit.kind is HitKind.MESSAGES and hit.session_id is not None:
+            mid = hit.message_ids[0]
             for i, other in enumerate(taken):
                 if other.kind is not HitKind.MESSAGES or other.session_id != hit.session_id:
                     continue
-                first, last = positions[other.message_ids[0]], positions[other.message_ids[-1]]
-                if position in (first - 1, last + 1) and hit.score >= MERGE_RATIO * other.score:
-                    rows = sorted(
-                        (messages[m] for m in other.message_ids + hit.message_ids), key=lambda r: positions[r.id]
-                    )
+                if hit.score < MERGE_RATIO * other.score:
+                    continue
+                first, last = other.message_ids[0], other.message_ids[-1]
+                if (mid > last and adjacent(hit.session_id, last, mid)) or (
+                    mid < first and adjacent(hit.session_id, mid, first)
+                ):
+                    rows = sorted((messages[m] for m in (*other.message_ids, mid)), key=lambda r: r.id)
                     taken[i] = _message_hit(rows, other.parts)
                     joined = True
                     break
@@ -398,9 +427,15 @@ def assemble_context(
                 is_global=fact.is_global,
             )
         )
+    seen_bodies: set[str] = set()
     for hit in hits:
         if hit.kind is HitKind.FACT and hit.fact_ids[0] in pinned_ids:
             continue
+        # The same words said twice add nothing but cost budget twice.
+        body = " ".join(hit.text.split()).casefold()
+        if body in seen_bodies:
+            continue
+        seen_bodies.add(body)
         line = _hit_line(hit)
         wanted.append(
             ContextItem(

@@ -53,6 +53,7 @@ from memory.types import (
     ReindexReport,
     Role,
     SearchHit,
+    SearchMode,
     VersionAction,
     VoiceProfile,
 )
@@ -406,6 +407,7 @@ class MemoryService:
         include_archived: bool = False,
         kind: FactKind | str | None = None,
         contains: str | None = None,
+        pinned_only: bool = False,
     ) -> list[Fact]:
         """A project's facts (pinned first, then newest), or only global ones for None."""
         with self._read() as s:
@@ -419,6 +421,8 @@ class MemoryService:
             query = select(FactRow).where(scope)
             if not include_archived:
                 query = query.where(FactRow.status == FactStatus.ACTIVE.value)
+            if pinned_only:
+                query = query.where(FactRow.pinned.is_(True))
             if kind is not None:
                 query = query.where(FactRow.kind == parse_enum(FactKind, kind, "Fact kind").value)
             if contains:
@@ -756,28 +760,45 @@ class MemoryService:
 
     # ---------------------------------------------------------------- retrieval
 
-    def search(self, project_id: int, query: str, k: int = 10, *, include_global: bool = True) -> list[SearchHit]:
+    def search(
+        self,
+        project_id: int,
+        query: str,
+        k: int = 10,
+        *,
+        include_global: bool = True,
+        mode: SearchMode | str = SearchMode.HYBRID,
+    ) -> list[SearchHit]:
         """Hybrid search over a project's facts, session summaries and messages.
 
         Global facts are included (and marked ``is_global``) unless
         ``include_global`` is false. No other project's data is ever returned.
+        ``mode`` picks a single ranker instead of the fusion (for measurement).
         """
+        mode = parse_enum(SearchMode, mode, "Search mode")
         query = clean_text(query, "Query", max_chars=MAX_QUERY_CHARS)
         if not 1 <= k <= 1000:
             raise InvalidInputError("k must be between 1 and 1000")
         with self._read() as s:
             self._project_row(s, project_id)
-            return hybrid_search(s, self._indexer, project_id, query, k, include_global=include_global)
+            return hybrid_search(s, self._indexer, project_id, query, k, include_global=include_global, mode=mode)
 
-    def build_context(self, project_id: int, user_message: str, budget_tokens: int = 1000) -> Context:
+    def build_context(
+        self,
+        project_id: int,
+        user_message: str,
+        budget_tokens: int = 1000,
+        *,
+        mode: SearchMode | str = SearchMode.HYBRID,
+    ) -> Context:
         """The memory block for one turn: voice, pinned facts, then retrieved items."""
         if budget_tokens < 1:
             raise InvalidInputError("The context budget must be at least one token")
         voice = self.get_voice(project_id)
-        pinned = [f for f in self.list_facts(project_id) if f.pinned]
+        pinned = self.list_facts(project_id, pinned_only=True)
         pinned.sort(key=lambda f: (f.is_global, f.id))
         query = user_message.strip()[:MAX_QUERY_CHARS]
-        hits = self.search(project_id, query, k=40) if query else []
+        hits = self.search(project_id, query, k=40, mode=mode) if query else []
         return assemble_context(project_id, voice, pinned, hits, budget_tokens, self.token_counter)
 
     # ---------------------------------------------------------------- portability and index

@@ -67,6 +67,14 @@ class ProposalStatus(enum.StrEnum):
     REJECTED = "rejected"
 
 
+class SearchMode(enum.StrEnum):
+    """Which rankers a search fuses; single rankers exist to measure the hybrid."""
+
+    HYBRID = "hybrid"
+    BM25 = "bm25"
+    VECTOR = "vector"
+
+
 class HitKind(enum.StrEnum):
     FACT = "fact"
     SUMMARY = "summary"
@@ -194,6 +202,8 @@ class ScoreParts:
     bm25_rank: int | None = None
     vector_rank: int | None = None
     similarity: float | None = None
+    #: BM25 relative to the query's best lexical match (0 to 1).
+    lexical: float = 0.0
     pinned_boost: float = 0.0
     recency_boost: float = 0.0
 

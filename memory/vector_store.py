@@ -35,6 +35,10 @@ class VectorStore(Protocol):
         """Returns up to ``k`` ``(id, cosine similarity)`` pairs, best first."""
         ...
 
+    def vectors(self, collection: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of those ``ids`` that exist."""
+        ...
+
     def ids(self, collection: str) -> set[str]: ...
 
     def count(self, collection: str) -> int: ...
@@ -130,18 +134,22 @@ class ChromaVectorStore:
 
     def query(self, collection: str, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         with self._lock:
-            target = self._collection(collection)
-            size = target.count()
-            if size == 0:
-                return []
-            result = target.query(
-                query_embeddings=vector.reshape(1, -1),
-                n_results=min(k, size),
-                include=["distances"],
+            # Chroma returns fewer than k when the collection is smaller.
+            result = self._collection(collection).query(
+                query_embeddings=vector.reshape(1, -1), n_results=k, include=["distances"]
             )
         ids = result["ids"][0]
         distances = result["distances"][0]
         return [(id_, 1.0 - float(d)) for id_, d in zip(ids, distances, strict=True)]
+
+    def vectors(self, collection: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        if not ids:
+            return {}
+        with self._lock:
+            if collection not in self._collections and collection not in self.collections():
+                return {}
+            found = self._collection(collection).get(ids=list(ids), include=["embeddings"])
+        return {id_: np.asarray(v, dtype=np.float32) for id_, v in zip(found["ids"], found["embeddings"], strict=True)}
 
     def ids(self, collection: str) -> set[str]:
         with self._lock:
