@@ -24,6 +24,8 @@ from sqlalchemy import Engine, create_engine, event
 from memory.errors import MemoryServiceError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+#: The search index's tokenizer; migrations and the query-term probe must agree.
+FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"
 BUSY_TIMEOUT_MS = 30_000
 
 
@@ -46,6 +48,12 @@ def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode = WAL")
     # WAL + NORMAL survives a killed process; only a power cut may lose the last commits.
     cursor.execute("PRAGMA synchronous = NORMAL")
+    # A private scratch table with the same tokenizer as the search index, so
+    # retrieval can learn how FTS5 stems a query's words (see retrieval.py).
+    cursor.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_terms USING fts5(body, tokenize='{FTS_TOKENIZER}')")
+    cursor.execute(
+        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_terms_vocab USING fts5vocab(temp, query_terms, instance)"
+    )
     cursor.close()
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -63,7 +64,10 @@ class ProjectRow(Base):
 
 class FactRow(Base):
     __tablename__ = "facts"
-    __table_args__ = (Index("ix_facts_project_status", "project_id", "status"),)
+    __table_args__ = (
+        Index("ix_facts_project_status", "project_id", "status"),
+        Index("ix_facts_pinned", "project_id", sqlite_where=text("pinned = 1")),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     #: NULL marks a global fact.
@@ -124,7 +128,10 @@ class ChatSessionRow(Base):
 
 class MessageRow(Base):
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_session_created", "session_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_messages_session_created", "session_id", "created_at", "id"),
+        Index("ix_messages_session_id", "session_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("chat_sessions.id", ondelete="CASCADE"))

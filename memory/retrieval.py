@@ -14,6 +14,8 @@ by that benchmark.
 from __future__ import annotations
 
 import re
+import threading
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,6 +52,8 @@ RECENCY_WEIGHT = 0.03
 #: Vector hits below this similarity are noise, not candidates.
 MIN_SIMILARITY = 0.15
 MAX_TERMS = 24
+#: Documents FTS5 may have to score per table and query before common terms are dropped.
+POSTINGS_BUDGET = 2_000
 #: A message joins an adjacent hit only if it scores at least this share of it.
 MERGE_RATIO = 0.6
 HIT_TEXT_CHARS = 1_500
@@ -66,19 +70,96 @@ _STOPWORDS = frozenset(
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-def fts_match(query: str, scopes: Sequence[str]) -> str | None:
-    """Turns free text into a safe FTS5 expression limited to ``scopes``.
+def content_terms(query: str) -> list[str]:
+    """The query's words worth matching: stopwords go unless nothing else is left."""
+    words = [w.lower() for w in _WORD.findall(query)]
+    content = [w for w in words if w not in _STOPWORDS] or words
+    return list(dict.fromkeys(content))[:MAX_TERMS]
+
+
+def fts_match(terms: Sequence[str]) -> str | None:
+    """A safe FTS5 expression matching any of ``terms`` in the text column.
 
     User text never reaches FTS5's syntax: every term is a quoted bare word,
     so quotes, ``*``, ``NEAR`` or unbalanced parentheses are only words.
     """
-    words = [w.lower() for w in _WORD.findall(query)]
-    content = [w for w in words if w not in _STOPWORDS] or words
-    terms = list(dict.fromkeys(content))[:MAX_TERMS]
     if not terms:
         return None
-    body = " OR ".join(f'"{t}"' for t in terms)
-    return f"{{scope}} : ({' OR '.join(scopes)}) AND {{body}} : ({body})"
+    return "{body} : (" + " OR ".join(f'"{t}"' for t in terms) + ")"
+
+
+def _stems(session: Session, terms: Sequence[str]) -> list[set[str]]:
+    """How the index's tokenizer stems each term (a word can give several tokens)."""
+    session.execute(
+        text("INSERT INTO temp.query_terms(rowid, body) VALUES (:n, :term)"),
+        [{"n": n, "term": term} for n, term in enumerate(terms)],
+    )
+    stems: list[set[str]] = [set() for _ in terms]
+    for stem, n in session.execute(text("SELECT term, doc FROM temp.query_terms_vocab")):
+        stems[n].add(stem)
+    session.execute(text("DELETE FROM temp.query_terms"))
+    return stems
+
+
+class TermFrequencies:
+    """Recent per-term document counts of one database (a service owns one).
+
+    They only steer query cost, so a minute's lag is harmless.
+    """
+
+    def __init__(self, ttl_seconds: float = 60.0, max_entries: int = 50_000) -> None:
+        self._ttl = ttl_seconds
+        self._max = max_entries
+        self._entries: dict[tuple[str, str], tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def lookup(self, session: Session, table: str, stems: set[str]) -> dict[str, int]:
+        now = time.monotonic()
+        found: dict[str, int] = {}
+        with self._lock:
+            for stem in stems:
+                entry = self._entries.get((table, stem))
+                if entry and now - entry[0] < self._ttl:
+                    found[stem] = entry[1]
+        missing = sorted(stems - found.keys())
+        if missing:
+            names = ", ".join(f":t{i}" for i in range(len(missing)))
+            counts = dict(
+                session.execute(
+                    text(f"SELECT term, doc FROM {table}_vocab WHERE term IN ({names})"),
+                    {f"t{i}": stem for i, stem in enumerate(missing)},
+                ).all()
+            )
+            with self._lock:
+                if len(self._entries) > self._max:
+                    self._entries.clear()
+                for stem in missing:
+                    found[stem] = counts.get(stem, 0)
+                    self._entries[(table, stem)] = (now, found[stem])
+        return found
+
+
+def affordable_terms(
+    session: Session, frequencies: TermFrequencies, table: str, terms: Sequence[str], stems: Sequence[set[str]]
+) -> list[str]:
+    """The rarest terms whose postings fit ``POSTINGS_BUDGET`` (always at least one).
+
+    BM25 must score every document an OR query matches, and a common term
+    can match most of a large project while adding little to the ranking
+    (its IDF is low); this is the cost-aware pruning of WAND-style engines.
+    """
+    if len(terms) <= 1:
+        return list(terms)
+    frequency = frequencies.lookup(session, table, set().union(*stems))
+    cost = [max((frequency.get(stem, 0) for stem in group), default=0) for group in stems]
+    chosen: list[str] = []
+    spent = 0
+    for n in sorted(range(len(terms)), key=lambda i: (cost[i], i)):
+        if chosen and spent + cost[n] > POSTINGS_BUDGET:
+            break
+        chosen.append(terms[n])
+        spent += cost[n]
+    return chosen
 
 
 @dataclass
@@ -91,14 +172,35 @@ class _Candidate:
     lexical: float = 0.0
 
 
-def _bm25(session: Session, table: str, match: str, prefix: str) -> list[tuple[str, float]]:
-    """Best matches first, with FTS5's BM25 turned positive (higher is better)."""
+# Each FTS table, the table its rowids belong to, and how that table names the project.
+_FTS_SOURCES = {
+    "facts_fts": ("facts", "project_id"),
+    "messages_fts": ("messages", "project_id"),
+    "summaries_fts": ("chat_sessions", "project_id"),
+}
+
+
+def _bm25(
+    session: Session, table: str, match: str, prefix: str, project_id: int, include_global: bool
+) -> list[tuple[str, float]]:
+    """Best matches of the project first, with FTS5's BM25 turned positive (higher is better).
+
+    The project filter is a join on the source table rather than a scope
+    term inside the MATCH: a scope term's doclist is the whole project, and
+    intersecting with it costs more than the terms themselves once a project
+    is large, while the terms' cost is already bounded by ``POSTINGS_BUDGET``.
+    """
+    source, column = _FTS_SOURCES[table]
+    owner = f"src.{column} = :project"
+    if include_global and table == "facts_fts":
+        owner = f"({owner} OR src.{column} IS NULL)"
     rows = session.execute(
         text(
-            f"SELECT rowid, bm25({table}, 1.0, 0.0) AS score FROM {table} "
-            f"WHERE {table} MATCH :match ORDER BY score LIMIT :n"
+            f"SELECT {table}.rowid, bm25({table}) AS score FROM {table} "
+            f"JOIN {source} AS src ON src.id = {table}.rowid "
+            f"WHERE {table} MATCH :match AND {owner} ORDER BY score LIMIT :n"
         ),
-        {"match": match, "n": CANDIDATES},
+        {"match": match, "project": project_id, "n": CANDIDATES},
     )
     return [(f"{prefix}{rowid}", -score) for rowid, score in rows]
 
@@ -131,6 +233,7 @@ def _fill_similarities(
 def hybrid_search(
     session: Session,
     indexer: VectorIndexer,
+    frequencies: TermFrequencies,
     project_id: int,
     query: str,
     k: int,
@@ -151,15 +254,18 @@ def hybrid_search(
         for rank, (vector_id, similarity) in enumerate(vector_hits[:CANDIDATES], start=1):
             candidates[vector_id] = _Candidate(vector_id, vector_rank=rank, similarity=similarity)
 
-    own_scope = f"p{project_id}"
-    fact_match = fts_match(query, [own_scope, "global"] if include_global else [own_scope])
-    other_match = fts_match(query, [own_scope])
-    if mode is not SearchMode.VECTOR and fact_match and other_match:
-        lexical = (
-            _bm25(session, "facts_fts", fact_match, FACT_PREFIX)
-            + _bm25(session, "messages_fts", other_match, MESSAGE_PREFIX)
-            + _bm25(session, "summaries_fts", other_match, SUMMARY_PREFIX)
-        )
+    terms = content_terms(query)
+    if mode is not SearchMode.VECTOR and terms:
+        stems = _stems(session, terms)
+        lexical = []
+        for table, prefix in (
+            ("facts_fts", FACT_PREFIX),
+            ("messages_fts", MESSAGE_PREFIX),
+            ("summaries_fts", SUMMARY_PREFIX),
+        ):
+            match = fts_match(affordable_terms(session, frequencies, table, terms, stems))
+            if match:
+                lexical += _bm25(session, table, match, prefix, project_id, include_global)
         lexical.sort(key=lambda h: (-h[1], h[0]))
         best = lexical[0][1] if lexical and lexical[0][1] > 0 else 1.0
         for rank, (vector_id, score) in enumerate(lexical[:CANDIDATES], start=1):
@@ -315,13 +421,13 @@ def _merge_adjacent_messages(
         return gaps[(lower, upper)]
 
     taken: list[SearchHit] = []
+    by_session: dict[int, list[int]] = defaultdict(list)  # positions in `taken`
     for hit in ranked:
         joined = False
         if hit.kind is HitKind.MESSAGES and hit.session_id is not None:
             mid = hit.message_ids[0]
-            for i, other in enumerate(taken):
-                if other.kind is not HitKind.MESSAGES or other.session_id != hit.session_id:
-                    continue
+            for i in by_session[hit.session_id]:
+                other = taken[i]
                 if hit.score < MERGE_RATIO * other.score:
                     continue
                 first, last = other.message_ids[0], other.message_ids[-1]
@@ -335,6 +441,8 @@ def _merge_adjacent_messages(
         if not joined:
             if len(taken) == k:
                 break
+            if hit.kind is HitKind.MESSAGES and hit.session_id is not None:
+                by_session[hit.session_id].append(len(taken))
             taken.append(hit)
     return taken
 

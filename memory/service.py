@@ -33,7 +33,7 @@ from memory.orm import (
     VoiceProfileRow,
     utcnow,
 )
-from memory.retrieval import assemble_context, hybrid_search
+from memory.retrieval import TermFrequencies, assemble_context, hybrid_search
 from memory.tokens import EstimatedTokenCounter, TokenCounter
 from memory.types import (
     Actor,
@@ -65,6 +65,7 @@ from memory.validation import (
     clean_name,
     clean_text,
     parse_enum,
+    strip_control,
 )
 from memory.vector_store import GLOBAL_COLLECTION, ChromaVectorStore, VectorStore, project_collection
 
@@ -99,6 +100,7 @@ class MemoryService:
         self.data_dir = data_dir
         self._engines = engines
         self._indexer = indexer
+        self._term_frequencies = TermFrequencies()
         self.token_counter = token_counter
 
     # ---------------------------------------------------------------- lifecycle
@@ -781,7 +783,9 @@ class MemoryService:
             raise InvalidInputError("k must be between 1 and 1000")
         with self._read() as s:
             self._project_row(s, project_id)
-            return hybrid_search(s, self._indexer, project_id, query, k, include_global=include_global, mode=mode)
+            return hybrid_search(
+                s, self._indexer, self._term_frequencies, project_id, query, k, include_global=include_global, mode=mode
+            )
 
     def build_context(
         self,
@@ -791,14 +795,33 @@ class MemoryService:
         *,
         mode: SearchMode | str = SearchMode.HYBRID,
     ) -> Context:
-        """The memory block for one turn: voice, pinned facts, then retrieved items."""
+        """The memory block for one turn: voice, pinned facts, then retrieved items.
+
+        Control characters in ``user_message`` are ignored for retrieval
+        rather than refused: the message is the user's turn, not stored data.
+        """
         if budget_tokens < 1:
             raise InvalidInputError("The context budget must be at least one token")
-        voice = self.get_voice(project_id)
-        pinned = self.list_facts(project_id, pinned_only=True)
-        pinned.sort(key=lambda f: (f.is_global, f.id))
-        query = user_message.strip()[:MAX_QUERY_CHARS]
-        hits = self.search(project_id, query, k=40, mode=mode) if query else []
+        mode = parse_enum(SearchMode, mode, "Search mode")
+        query = strip_control(user_message).strip()[:MAX_QUERY_CHARS]
+        # One read transaction: the block is consistent and pays one session's overhead.
+        with self._read() as s:
+            self._project_row(s, project_id)
+            voice = convert.to_voice(s.get(VoiceProfileRow, project_id), project_id)
+            pinned = [
+                convert.to_fact(row)
+                for owner in (FactRow.project_id == project_id, FactRow.project_id.is_(None))
+                for row in s.scalars(
+                    select(FactRow)
+                    .where(owner, FactRow.pinned.is_(True), FactRow.status == FactStatus.ACTIVE.value)
+                    .order_by(FactRow.id)
+                )
+            ]
+            hits = (
+                hybrid_search(s, self._indexer, self._term_frequencies, project_id, query, 40, mode=mode)
+                if query
+                else []
+            )
         return assemble_context(project_id, voice, pinned, hits, budget_tokens, self.token_counter)
 
     # ---------------------------------------------------------------- portability and index

@@ -36,6 +36,11 @@ def clean_text(value: object, what: str, *, max_chars: int, allow_empty: bool = 
     return text
 
 
+def strip_control(value: str) -> str:
+    """``value`` without the control characters :func:`clean_text` refuses."""
+    return _CONTROL.sub("", value)
+
+
 def clean_name(value: object, what: str = "Name") -> str:
     name = clean_text(value, what, max_chars=MAX_NAME_CHARS)
     if "\n" in name or "\r" in name or "\t" in name:

@@ -72,3 +72,14 @@ def test_a_newer_database_is_refused_clearly(tmp_path: Path, embedder: MiniLMEmb
         db.execute("UPDATE alembic_version SET version_num = '9999_future'")
     with pytest.raises(MemoryServiceError, match="newer version of Dossier"):
         MemoryService.open(data_dir, embedder=embedder)
+
+
+def test_query_probe_uses_the_index_tokenizer(service: MemoryService) -> None:
+    """retrieval stems query words with memory.db's tokenizer; the index must use the same."""
+    from memory.db import FTS_TOKENIZER
+
+    with sqlite3.connect(service.data_dir / DB_FILENAME) as db:
+        for (sql,) in db.execute(
+            "SELECT sql FROM sqlite_master WHERE name IN ('facts_fts', 'messages_fts', 'summaries_fts')"
+        ):
+            assert f"tokenize='{FTS_TOKENIZER}'" in sql

@@ -204,3 +204,23 @@ def test_memory_text_cannot_forge_structure(service: MemoryService) -> None:
     assert [line for line in lines if line.startswith("###")] == ["### Pinned facts"]
     assert not any(line.startswith("- [F999]") for line in lines)
     assert len(lines) == 2  # the heading and the one fact, whose newlines were folded
+
+
+def test_common_terms_are_dropped_before_rare_ones(service: MemoryService, monkeypatch: pytest.MonkeyPatch) -> None:
+    import memory.retrieval as retrieval
+
+    p = service.create_project("P")
+    s = service.start_session(p.id)
+    service.add_messages(
+        s.id, [NewMessage(Role.USER, f"Weekly review of the wireframes, round {n}.") for n in range(30)]
+    )
+    service.add_message(s.id, Role.USER, "The Zanzibar review is on Tuesday.")
+    monkeypatch.setattr(retrieval, "POSTINGS_BUDGET", 10)
+    with service._read() as session:  # the function under test takes a session
+        terms = retrieval.content_terms("zanzibar wireframes reviewing")
+        stems = retrieval._stems(session, terms)
+        assert [sorted(group) for group in stems] == [["zanzibar"], ["wirefram"], ["review"]]
+        kept = retrieval.affordable_terms(session, retrieval.TermFrequencies(), "messages_fts", terms, stems)
+    assert kept == ["zanzibar"]  # 1 posting; "wireframes" (30) and "reviewing" (31) would blow the budget
+    hit = service.search(p.id, "zanzibar wireframes reviewing", mode="bm25")[0]
+    assert "Zanzibar" in hit.text

@@ -18,27 +18,22 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-# Each FTS row carries a `scope` token ("p<project id>" or "global") so that a
-# query can restrict itself to one project inside the FTS engine, e.g.
-# `{scope}: p12 AND {body}: (...)`, instead of filtering matches afterwards.
+# Frozen here on purpose; memory.db.FTS_TOKENIZER must stay equal to it.
 FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"
 
-_FACT_SCOPE = "CASE WHEN new.project_id IS NULL THEN 'global' ELSE 'p' || new.project_id END"
-
 FTS_SQL = [
-    f"CREATE VIRTUAL TABLE facts_fts USING fts5(body, scope, tokenize='{FTS_TOKENIZER}')",
-    f"CREATE VIRTUAL TABLE messages_fts USING fts5(body, scope, tokenize='{FTS_TOKENIZER}')",
-    f"CREATE VIRTUAL TABLE summaries_fts USING fts5(body, scope, tokenize='{FTS_TOKENIZER}')",
+    f"CREATE VIRTUAL TABLE facts_fts USING fts5(body, tokenize='{FTS_TOKENIZER}')",
+    f"CREATE VIRTUAL TABLE messages_fts USING fts5(body, tokenize='{FTS_TOKENIZER}')",
+    f"CREATE VIRTUAL TABLE summaries_fts USING fts5(body, tokenize='{FTS_TOKENIZER}')",
     # Only active facts are searchable; archived ones stay in SQLite with their history.
-    f"""CREATE TRIGGER facts_fts_insert AFTER INSERT ON facts WHEN new.status = 'active'
+    """CREATE TRIGGER facts_fts_insert AFTER INSERT ON facts WHEN new.status = 'active'
     BEGIN
-        INSERT INTO facts_fts(rowid, body, scope) VALUES (new.id, new.text, {_FACT_SCOPE});
+        INSERT INTO facts_fts(rowid, body) VALUES (new.id, new.text);
     END""",
-    f"""CREATE TRIGGER facts_fts_update AFTER UPDATE OF text, status, project_id ON facts
+    """CREATE TRIGGER facts_fts_update AFTER UPDATE OF text, status, project_id ON facts
     BEGIN
         DELETE FROM facts_fts WHERE rowid = old.id;
-        INSERT INTO facts_fts(rowid, body, scope)
-            SELECT new.id, new.text, {_FACT_SCOPE} WHERE new.status = 'active';
+        INSERT INTO facts_fts(rowid, body) SELECT new.id, new.text WHERE new.status = 'active';
     END""",
     """CREATE TRIGGER facts_fts_delete AFTER DELETE ON facts
     BEGIN
@@ -46,12 +41,12 @@ FTS_SQL = [
     END""",
     """CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages
     BEGIN
-        INSERT INTO messages_fts(rowid, body, scope) VALUES (new.id, new.content, 'p' || new.project_id);
+        INSERT INTO messages_fts(rowid, body) VALUES (new.id, new.content);
     END""",
     """CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages
     BEGIN
         DELETE FROM messages_fts WHERE rowid = old.id;
-        INSERT INTO messages_fts(rowid, body, scope) VALUES (new.id, new.content, 'p' || new.project_id);
+        INSERT INTO messages_fts(rowid, body) VALUES (new.id, new.content);
     END""",
     """CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages
     BEGIN
@@ -59,13 +54,12 @@ FTS_SQL = [
     END""",
     """CREATE TRIGGER summaries_fts_insert AFTER INSERT ON chat_sessions WHEN new.summary != ''
     BEGIN
-        INSERT INTO summaries_fts(rowid, body, scope) VALUES (new.id, new.summary, 'p' || new.project_id);
+        INSERT INTO summaries_fts(rowid, body) VALUES (new.id, new.summary);
     END""",
     """CREATE TRIGGER summaries_fts_update AFTER UPDATE OF summary ON chat_sessions
     BEGIN
         DELETE FROM summaries_fts WHERE rowid = old.id;
-        INSERT INTO summaries_fts(rowid, body, scope)
-            SELECT new.id, new.summary, 'p' || new.project_id WHERE new.summary != '';
+        INSERT INTO summaries_fts(rowid, body) SELECT new.id, new.summary WHERE new.summary != '';
     END""",
     """CREATE TRIGGER summaries_fts_delete AFTER DELETE ON chat_sessions
     BEGIN
