@@ -108,9 +108,10 @@ def cmd_project(service: MemoryService, args: argparse.Namespace, out: TextIO) -
         projects = service.list_projects(include_archived=args.all)
         if args.json:
             _print_json(projects, out)
-        for p in [] if args.json else projects:
-            flag = " (archived)" if p.archived else ""
-            print(f"{p.id:>4}  {p.name}{flag}", file=out)
+        else:
+            for p in projects:
+                flag = " (archived)" if p.archived else ""
+                print(f"{p.id:>4}  {p.name}{flag}", file=out)
     elif args.action == "rename":
         project = service.rename_project(_project(service, args.project).id, args.new_name)
         print(f"Renamed project {project.id} to {project.name}", file=out)
@@ -161,7 +162,8 @@ def cmd_fact(service: MemoryService, args: argparse.Namespace, out: TextIO) -> i
         versions = service.fact_history(args.id)
         if args.json:
             _print_json(versions, out)
-        for v in [] if args.json else versions:
+            return EXIT_OK
+        for v in versions:
             print(
                 f"v{v.version:<3} {v.created_at:%Y-%m-%d %H:%M} {v.actor.value:<9} {v.action.value:<9} "
                 f"{v.kind.value:<10} {'*' if v.pinned else ' '} {v.text}",

@@ -263,6 +263,13 @@ def parse_document(document: Any) -> ParsedProject:
         except InvalidInputError as err:
             raise ImportFormatError(str(err).removeprefix("text "), path) from None
 
+    def claim(ref: Any, seen: set[int], what: str, path: str) -> None:
+        if ref is None:
+            return
+        if ref in seen:
+            raise ImportFormatError(f"duplicate {what} ref {ref}", path)
+        seen.add(ref)
+
     project = document["project"]
     text(project["name"], "$.project.name", MAX_NAME_CHARS, allow_empty=False)
     text(project.get("description", ""), "$.project.description", MAX_FACT_CHARS)
@@ -272,20 +279,14 @@ def parse_document(document: Any) -> ParsedProject:
     message_refs: set[int] = set()
     for i, session in enumerate(document["sessions"]):
         base = f"$.sessions[{i}]"
-        if session["ref"] in session_refs:
-            raise ImportFormatError(f"duplicate session ref {session['ref']}", f"{base}.ref")
-        session_refs.add(session["ref"])
+        claim(session["ref"], session_refs, "session", f"{base}.ref")
         text(session.get("title", ""), f"{base}.title", MAX_NAME_CHARS)
         text(session.get("summary", ""), f"{base}.summary", MAX_MESSAGE_CHARS)
         when(session.get("started_at"), f"{base}.started_at")
         when(session.get("ended_at"), f"{base}.ended_at")
         for j, message in enumerate(session["messages"]):
             mbase = f"{base}.messages[{j}]"
-            ref = message.get("ref")
-            if ref is not None:
-                if ref in message_refs:
-                    raise ImportFormatError(f"duplicate message ref {ref}", f"{mbase}.ref")
-                message_refs.add(ref)
+            claim(message.get("ref"), message_refs, "message", f"{mbase}.ref")
             text(message["content"], f"{mbase}.content", MAX_MESSAGE_CHARS, allow_empty=False)
             text(message.get("speaker", ""), f"{mbase}.speaker", MAX_NAME_CHARS)
             if message.get("external_id") is not None:
@@ -295,11 +296,7 @@ def parse_document(document: Any) -> ParsedProject:
     fact_refs: set[int] = set()
     for i, fact in enumerate(document["facts"]):
         base = f"$.facts[{i}]"
-        ref = fact.get("ref")
-        if ref is not None:
-            if ref in fact_refs:
-                raise ImportFormatError(f"duplicate fact ref {ref}", f"{base}.ref")
-            fact_refs.add(ref)
+        claim(fact.get("ref"), fact_refs, "fact", f"{base}.ref")
         text(fact["text"], f"{base}.text", MAX_FACT_CHARS, allow_empty=False)
         for key, known in (("source_session_ref", session_refs), ("source_message_ref", message_refs)):
             if fact.get(key) is not None and fact[key] not in known:
@@ -309,9 +306,7 @@ def parse_document(document: Any) -> ParsedProject:
         seen_versions: set[int] = set()
         for j, version in enumerate(fact.get("history", [])):
             vbase = f"{base}.history[{j}]"
-            if version["version"] in seen_versions:
-                raise ImportFormatError(f"duplicate version {version['version']}", f"{vbase}.version")
-            seen_versions.add(version["version"])
+            claim(version["version"], seen_versions, "version", f"{vbase}.version")
             text(version["text"], f"{vbase}.text", MAX_FACT_CHARS)
             when(version["created_at"], f"{vbase}.created_at")
 

@@ -43,7 +43,7 @@ from memory.types import (
 from memory.vector_store import GLOBAL_COLLECTION, project_collection
 
 #: Candidates taken from each ranker before fusion.
-CANDIDATES = 40
+CANDIDATES = 30
 #: Weight of cosine similarity against relative BM25 in the fused score.
 SEMANTIC_WEIGHT = 0.9
 PIN_BOOST = 0.05
@@ -230,6 +230,12 @@ def _fill_similarities(
         candidates[vector_id].similarity = float(stored_vector @ query_vector)
 
 
+def _any_global_fact(session: Session) -> bool:
+    # A SQLite seek is cheaper than a round trip to an empty Chroma collection.
+    found = session.execute(text("SELECT 1 FROM facts WHERE project_id IS NULL AND status = 'active' LIMIT 1"))
+    return found.first() is not None
+
+
 def hybrid_search(
     session: Session,
     indexer: VectorIndexer,
@@ -247,7 +253,7 @@ def hybrid_search(
     if mode is not SearchMode.BM25:
         vector = indexer.embedder.embed([query])[0]
         vector_hits = indexer.store.query(project_collection(project_id), vector, CANDIDATES)
-        if include_global:
+        if include_global and _any_global_fact(session):
             vector_hits += indexer.store.query(GLOBAL_COLLECTION, vector, CANDIDATES // 4)
         vector_hits = [h for h in vector_hits if h[1] >= MIN_SIMILARITY]
         vector_hits.sort(key=lambda h: (-h[1], h[0]))
@@ -395,6 +401,21 @@ def _message_hit(rows: Sequence[MessageRow], parts: ScoreParts) -> SearchHit:
     )
 
 
+def _previous_in_session(session: Session, message_ids: Sequence[int]) -> dict[int, int | None]:
+    """For each message, the id of the message before it in its session (one seek each)."""
+    if not message_ids:
+        return {}
+    names = ", ".join(f":m{i}" for i in range(len(message_ids)))
+    rows = session.execute(
+        text(
+            "SELECT m.id, (SELECT max(p.id) FROM messages AS p WHERE p.session_id = m.session_id AND p.id < m.id) "
+            f"FROM messages AS m WHERE m.id IN ({names})"
+        ),
+        {f"m{i}": mid for i, mid in enumerate(message_ids)},
+    )
+    return dict(rows.all())
+
+
 def _merge_adjacent_messages(
     session: Session, ranked: list[SearchHit], messages: dict[int, MessageRow], k: int
 ) -> list[SearchHit]:
@@ -406,20 +427,7 @@ def _merge_adjacent_messages(
     scores at least ``MERGE_RATIO`` of the hit it joins, so weak neighbours
     do not pad strong hits. Messages are ordered by id within a session.
     """
-    gaps: dict[tuple[int, int], bool] = {}
-
-    def adjacent(session_id: int, lower: int, upper: int) -> bool:
-        if upper == lower + 1:
-            return True
-        if (lower, upper) not in gaps:
-            between = session.scalar(
-                select(MessageRow.id)
-                .where(MessageRow.session_id == session_id, MessageRow.id > lower, MessageRow.id < upper)
-                .limit(1)
-            )
-            gaps[(lower, upper)] = between is None
-        return gaps[(lower, upper)]
-
+    previous = _previous_in_session(session, sorted(messages)) if len(messages) > 1 else {}
     taken: list[SearchHit] = []
     by_session: dict[int, list[int]] = defaultdict(list)  # positions in `taken`
     for hit in ranked:
@@ -430,10 +438,7 @@ def _merge_adjacent_messages(
                 other = taken[i]
                 if hit.score < MERGE_RATIO * other.score:
                     continue
-                first, last = other.message_ids[0], other.message_ids[-1]
-                if (mid > last and adjacent(hit.session_id, last, mid)) or (
-                    mid < first and adjacent(hit.session_id, mid, first)
-                ):
+                if previous.get(mid) == other.message_ids[-1] or previous.get(other.message_ids[0]) == mid:
                     rows = sorted((messages[m] for m in (*other.message_ids, mid)), key=lambda r: r.id)
                     taken[i] = _message_hit(rows, other.parts)
                     joined = True

@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -81,6 +81,17 @@ def _aware(value: datetime | None) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
+
+
+RowT = TypeVar("RowT")
+
+
+def _existing(s: Session, model: type[RowT], row_id: int, what: str) -> RowT:
+    """The row with ``row_id``, or NotFoundError naming it."""
+    row = s.get(model, row_id)
+    if row is None:
+        raise NotFoundError(f"No {what} {row_id}")
+    return row
 
 
 class MemoryService:
@@ -288,10 +299,7 @@ class MemoryService:
         return fact
 
     def _fact_row(self, s: Session, fact_id: int) -> FactRow:
-        row = s.get(FactRow, fact_id)
-        if row is None:
-            raise NotFoundError(f"No fact {fact_id}")
-        return row
+        return _existing(s, FactRow, fact_id, "fact")
 
     def _record_version(self, s: Session, row: FactRow, actor: Actor, action: VersionAction) -> None:
         last = s.scalar(select(func.max(FactVersionRow.version)).where(FactVersionRow.fact_id == row.id))
@@ -510,16 +518,10 @@ class MemoryService:
             return convert.to_session(row)
 
     def _session_row(self, s: Session, session_id: int) -> ChatSessionRow:
-        row = s.get(ChatSessionRow, session_id)
-        if row is None:
-            raise NotFoundError(f"No session {session_id}")
-        return row
+        return _existing(s, ChatSessionRow, session_id, "session")
 
     def _message_row(self, s: Session, message_id: int) -> MessageRow:
-        row = s.get(MessageRow, message_id)
-        if row is None:
-            raise NotFoundError(f"No message {message_id}")
-        return row
+        return _existing(s, MessageRow, message_id, "message")
 
     def get_session(self, session_id: int) -> ChatSession:
         with self._read() as s:
@@ -706,9 +708,7 @@ class MemoryService:
             return [convert.to_proposal(r) for r in s.scalars(query.order_by(ProposalRow.id))]
 
     def _pending_proposal(self, s: Session, proposal_id: int) -> ProposalRow:
-        row = s.get(ProposalRow, proposal_id)
-        if row is None:
-            raise NotFoundError(f"No proposal {proposal_id}")
+        row = _existing(s, ProposalRow, proposal_id, "proposal")
         if row.status != ProposalStatus.PENDING.value:
             raise InvalidInputError(f"Proposal {proposal_id} was already {row.status}")
         return row
