@@ -268,35 +268,51 @@ class MemoryService:
         text = clean_text(text, "Fact", max_chars=MAX_FACT_CHARS)
         kind = parse_enum(FactKind, kind, "Fact kind")
         with self._write() as s, s.begin():
-            if project_id is not None:
-                self._project_row(s, project_id)
-            source_session_id = None
-            if source_message_id is not None:
-                message = self._message_row(s, source_message_id)
-                if message.project_id != project_id:
-                    raise InvalidInputError("The source message belongs to another project")
-                source_session_id = message.session_id
-                source = FactSource.CONVERSATION
-            now = utcnow()
-            row = FactRow(
-                project_id=project_id,
-                text=text,
-                kind=kind.value,
-                pinned=pinned,
-                status=FactStatus.ACTIVE.value,
-                source=source.value,
-                source_session_id=source_session_id,
-                source_message_id=source_message_id,
-                created_at=now,
-                updated_at=now,
-                vec_current=False,
+            fact = convert.to_fact(
+                self._insert_fact(s, project_id, text, kind, pinned, actor, source, source_message_id)
             )
-            s.add(row)
-            s.flush()
-            self._record_version(s, row, actor, VersionAction.CREATED)
-            fact = convert.to_fact(row)
         self._indexer.sync(fact_ids=[fact.id])
         return fact
+
+    def _insert_fact(
+        self,
+        s: Session,
+        project_id: int | None,
+        text: str,
+        kind: FactKind,
+        pinned: bool,
+        actor: Actor,
+        source: FactSource,
+        source_message_id: int | None,
+    ) -> FactRow:
+        """Adds a fact and its first version inside the caller's transaction."""
+        if project_id is not None:
+            self._project_row(s, project_id)
+        source_session_id = None
+        if source_message_id is not None:
+            message = self._message_row(s, source_message_id)
+            if message.project_id != project_id:
+                raise InvalidInputError("The source message belongs to another project")
+            source_session_id = message.session_id
+            source = FactSource.CONVERSATION
+        now = utcnow()
+        row = FactRow(
+            project_id=project_id,
+            text=text,
+            kind=kind.value,
+            pinned=pinned,
+            status=FactStatus.ACTIVE.value,
+            source=source.value,
+            source_session_id=source_session_id,
+            source_message_id=source_message_id,
+            created_at=now,
+            updated_at=now,
+            vec_current=False,
+        )
+        s.add(row)
+        s.flush()
+        self._record_version(s, row, actor, VersionAction.CREATED)
+        return row
 
     def _fact_row(self, s: Session, fact_id: int) -> FactRow:
         return _existing(s, FactRow, fact_id, "fact")
@@ -330,26 +346,41 @@ class MemoryService:
     ) -> Fact:
         with self._write() as s, s.begin():
             row = self._fact_row(s, fact_id)
-            before = (row.text, row.kind, row.pinned, row.status)
-            if text is not None:
-                row.text = text
-            if kind is not None:
-                row.kind = kind.value
-            if pinned is not None:
-                row.pinned = pinned
-            if status is not None:
-                row.status = status.value
-            if (row.text, row.kind, row.pinned, row.status) == before:
-                return convert.to_fact(row)
-            if (row.text, row.status) != (before[0], before[3]):
-                row.vec_current = False
-            row.updated_at = utcnow()
-            self._record_version(s, row, actor, action)
+            self._apply_change(s, row, action, actor, text=text, kind=kind, pinned=pinned, status=status)
             fact = convert.to_fact(row)
             reindex = not row.vec_current
         if reindex:
             self._indexer.sync(fact_ids=[fact_id])
         return fact
+
+    def _apply_change(
+        self,
+        s: Session,
+        row: FactRow,
+        action: VersionAction,
+        actor: Actor,
+        *,
+        text: str | None = None,
+        kind: FactKind | None = None,
+        pinned: bool | None = None,
+        status: FactStatus | None = None,
+    ) -> None:
+        """Changes a fact inside the caller's transaction, recording a version if anything changed."""
+        before = (row.text, row.kind, row.pinned, row.status)
+        if text is not None:
+            row.text = text
+        if kind is not None:
+            row.kind = kind.value
+        if pinned is not None:
+            row.pinned = pinned
+        if status is not None:
+            row.status = status.value
+        if (row.text, row.kind, row.pinned, row.status) == before:
+            return
+        if (row.text, row.status) != (before[0], before[3]):
+            row.vec_current = False
+        row.updated_at = utcnow()
+        self._record_version(s, row, actor, action)
 
     def edit_fact(
         self,
@@ -728,30 +759,36 @@ class MemoryService:
         Returns:
             The added or changed fact; None if an update's or archive's target is gone.
         """
-        if text is not None:
-            self.edit_proposal(proposal_id, text)
+        edited = None if text is None else clean_text(text, "Proposed fact", max_chars=MAX_FACT_CHARS)
+        # One transaction: the proposal is never marked accepted without its change, or the reverse.
         with self._write() as s, s.begin():
             row = self._pending_proposal(s, proposal_id)
-            proposal = convert.to_proposal(row)
+            if edited is not None:
+                row.text = edited
             row.status = ProposalStatus.ACCEPTED.value
             row.decided_at = utcnow()
-        # The fact changes go through the same methods the user's edits use,
-        # so history and the index stay right; the proposal is already marked
-        # accepted, so a retry cannot apply it twice.
-        if proposal.action is ProposalAction.ADD:
-            return self.add_fact(
-                proposal.project_id,
-                proposal.text,
-                proposal.kind,
-                actor=Actor.ASSISTANT,
-                source=FactSource.CONVERSATION,
-                source_message_id=proposal.source_message_id,
-            )
-        if proposal.target_fact_id is None:
-            return None
-        if proposal.action is ProposalAction.UPDATE:
-            return self.edit_fact(proposal.target_fact_id, proposal.text, proposal.kind, actor=Actor.ASSISTANT)
-        return self.archive_fact(proposal.target_fact_id, actor=Actor.ASSISTANT)
+            kind = FactKind(row.kind)
+            target = None if row.target_fact_id is None else s.get(FactRow, row.target_fact_id)
+            if row.action == ProposalAction.ADD.value:
+                target = self._insert_fact(
+                    s,
+                    row.project_id,
+                    row.text,
+                    kind,
+                    False,
+                    Actor.ASSISTANT,
+                    FactSource.CONVERSATION,
+                    row.source_message_id,
+                )
+            elif target is not None and row.action == ProposalAction.UPDATE.value:
+                self._apply_change(s, target, VersionAction.EDITED, Actor.ASSISTANT, text=row.text, kind=kind)
+            elif target is not None:
+                self._apply_change(s, target, VersionAction.ARCHIVED, Actor.ASSISTANT, status=FactStatus.ARCHIVED)
+            fact = None if target is None else convert.to_fact(target)
+            reindex = target is not None and not target.vec_current
+        if reindex and fact is not None:
+            self._indexer.sync(fact_ids=[fact.id])
+        return fact
 
     def reject_proposal(self, proposal_id: int) -> Proposal:
         with self._write() as s, s.begin():

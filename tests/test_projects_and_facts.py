@@ -228,3 +228,23 @@ def test_proposals_inbox(service: MemoryService) -> None:
     other = service.create_project("Other")
     with pytest.raises(InvalidInputError, match="another project"):
         service.propose(other.id, "archive", target_fact_id=fact.id)
+
+
+def test_accepting_a_proposal_is_all_or_nothing(service: MemoryService, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = service.create_project("P")
+    proposal = service.propose(p.id, "add", "Budget is 40k")
+
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    # Fail inside the transaction, after the proposal row was already changed.
+    monkeypatch.setattr(MemoryService, "_record_version", disk_full)
+    with pytest.raises(OSError):
+        service.accept_proposal(proposal.id, text="Budget is 45k")
+    monkeypatch.undo()
+    assert [(x.id, x.status.value, x.text) for x in service.list_proposals(p.id)] == [
+        (proposal.id, "pending", "Budget is 40k")
+    ]
+    assert service.list_facts(p.id) == []
+    fact = service.accept_proposal(proposal.id)
+    assert fact is not None and fact.text == "Budget is 40k"
