@@ -148,6 +148,12 @@ def main() -> int:
                     service.build_context(project.id, query, 1000)
                     timings.append(time.perf_counter() - started)
 
+                c50, c95 = _percentiles(timings)
+                print(
+                    f"{size:>8,} items: ingest {rate:.0f}/s, build_context p50 {c50 * 1e3:.1f} ms p95 {c95 * 1e3:.1f} ms",
+                    flush=True,
+                )
+
                 # The floor, over the same vectors, in the same run.
                 matrix = _project_vectors(service, project.id)
                 query_vectors = embedder.inner.embed(queries)
@@ -161,7 +167,6 @@ def main() -> int:
                     top = np.argpartition(-scores, 40)[:40]
                     top[np.argsort(-scores[top])]
                     floor.append(time.perf_counter() - started)
-                c50, c95 = _percentiles(timings)
                 f50, f95 = _percentiles(floor)
                 e50, _ = _percentiles(embed_times)
                 print(

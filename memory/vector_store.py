@@ -20,6 +20,14 @@ from memory.embedding import Embedder
 GLOBAL_COLLECTION = "dossier-global"
 
 
+#: Ids per Chroma call: its SQLite backend refuses statements with too many variables.
+ID_BATCH = 5_000
+
+
+def _chunks(ids: Sequence[str]) -> list[list[str]]:
+    return [list(ids[i : i + ID_BATCH]) for i in range(0, len(ids), ID_BATCH)]
+
+
 def project_collection(project_id: int) -> str:
     return f"dossier-project-{project_id}"
 
@@ -130,7 +138,9 @@ class ChromaVectorStore:
             return
         with self._lock:
             if collection in self.collections():
-                self._collection(collection).delete(ids=list(ids))
+                target = self._collection(collection)
+                for chunk in _chunks(ids):
+                    target.delete(ids=chunk)
 
     def query(self, collection: str, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         with self._lock:
@@ -145,11 +155,16 @@ class ChromaVectorStore:
     def vectors(self, collection: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
         if not ids:
             return {}
+        vectors: dict[str, np.ndarray] = {}
         with self._lock:
             if collection not in self._collections and collection not in self.collections():
                 return {}
-            found = self._collection(collection).get(ids=list(ids), include=["embeddings"])
-        return {id_: np.asarray(v, dtype=np.float32) for id_, v in zip(found["ids"], found["embeddings"], strict=True)}
+            target = self._collection(collection)
+            for chunk in _chunks(ids):
+                found = target.get(ids=chunk, include=["embeddings"])
+                for id_, vector in zip(found["ids"], found["embeddings"], strict=True):
+                    vectors[id_] = np.asarray(vector, dtype=np.float32)
+        return vectors
 
     def ids(self, collection: str) -> set[str]:
         with self._lock:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from memory import MemoryService, Role
 from memory.embedding import MiniLMEmbedder
@@ -77,3 +78,18 @@ def test_reindex_rebuilds_everything(service: MemoryService) -> None:
     hits = service.search(project.id, "onboarding", k=10)
     assert {h.kind.value for h in hits} == {"fact", "messages", "summary"}
     assert all(h.parts.vector_rank is not None for h in hits)
+
+
+def test_large_id_lists_are_sent_to_chroma_in_chunks(
+    data_dir: Path, embedder: MiniLMEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import memory.vector_store as vector_store
+
+    monkeypatch.setattr(vector_store, "ID_BATCH", 7)  # Chroma's real limit is ~32k variables
+    store = ChromaVectorStore(data_dir / INDEX_DIRNAME, embedder)
+    ids = [f"m{n}" for n in range(25)]
+    store.upsert("dossier-project-1", ids, embedder.embed([f"note {n}" for n in range(25)]))
+    assert sorted(store.vectors("dossier-project-1", ids)) == sorted(ids)
+    store.delete("dossier-project-1", ids[:20])
+    assert store.ids("dossier-project-1") == set(ids[20:])
+    store.close()
