@@ -142,6 +142,8 @@ class VectorIndexer:
         return len(present)
 
     def _mark_current(self, table: Any, docs: Sequence[_Doc], columns: tuple[str, ...]) -> None:
+        if not docs:  # e.g. the rows were purged between their commit and this sync
+            return
         statement = (
             update(table)
             .where(table.id == bindparam("doc_id"), *(getattr(table, c) == bindparam(c + "_then") for c in columns))

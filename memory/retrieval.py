@@ -172,12 +172,8 @@ class _Candidate:
     lexical: float = 0.0
 
 
-# Each FTS table, the table its rowids belong to, and how that table names the project.
-_FTS_SOURCES = {
-    "facts_fts": ("facts", "project_id"),
-    "messages_fts": ("messages", "project_id"),
-    "summaries_fts": ("chat_sessions", "project_id"),
-}
+# Each FTS table and the table whose ids its rowids are (each has a project_id column).
+_FTS_SOURCES = {"facts_fts": "facts", "messages_fts": "messages", "summaries_fts": "chat_sessions"}
 
 
 def _bm25(
@@ -190,14 +186,13 @@ def _bm25(
     intersecting with it costs more than the terms themselves once a project
     is large, while the terms' cost is already bounded by ``POSTINGS_BUDGET``.
     """
-    source, column = _FTS_SOURCES[table]
-    owner = f"src.{column} = :project"
+    owner = "src.project_id = :project"
     if include_global and table == "facts_fts":
-        owner = f"({owner} OR src.{column} IS NULL)"
+        owner = f"({owner} OR src.project_id IS NULL)"
     rows = session.execute(
         text(
             f"SELECT {table}.rowid, bm25({table}) AS score FROM {table} "
-            f"JOIN {source} AS src ON src.id = {table}.rowid "
+            f"JOIN {_FTS_SOURCES[table]} AS src ON src.id = {table}.rowid "
             f"WHERE {table} MATCH :match AND {owner} ORDER BY score LIMIT :n"
         ),
         {"match": match, "project": project_id, "n": CANDIDATES},

@@ -448,7 +448,6 @@ class MemoryService:
         include_archived: bool = False,
         kind: FactKind | str | None = None,
         contains: str | None = None,
-        pinned_only: bool = False,
     ) -> list[Fact]:
         """A project's facts (pinned first, then newest), or only global ones for None."""
         with self._read() as s:
@@ -462,8 +461,6 @@ class MemoryService:
             query = select(FactRow).where(scope)
             if not include_archived:
                 query = query.where(FactRow.status == FactStatus.ACTIVE.value)
-            if pinned_only:
-                query = query.where(FactRow.pinned.is_(True))
             if kind is not None:
                 query = query.where(FactRow.kind == parse_enum(FactKind, kind, "Fact kind").value)
             if contains:

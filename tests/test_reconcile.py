@@ -93,3 +93,10 @@ def test_large_id_lists_are_sent_to_chroma_in_chunks(
     store.delete("dossier-project-1", ids[:20])
     assert store.ids("dossier-project-1") == set(ids[20:])
     store.close()
+
+
+def test_syncing_rows_that_are_gone_is_quiet(service: MemoryService, caplog: pytest.LogCaptureFixture) -> None:
+    """A fact purged between its commit and its vector sync leaves nothing to do, and no error."""
+    with caplog.at_level("ERROR"):
+        assert service._indexer.sync(fact_ids=[9_999], message_ids=[9_998]) == 0
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
