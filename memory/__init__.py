@@ -11,7 +11,9 @@ from memory.errors import (
     ModelFileError,
     NotFoundError,
 )
+from memory.retrieval import render_context
 from memory.service import MemoryService
+from memory.tokens import EstimatedTokenCounter, TokenCounter
 from memory.types import (
     Actor,
     ChatSession,
@@ -46,6 +48,7 @@ __all__ = [
     "Context",
     "ContextItem",
     "ContextSource",
+    "EstimatedTokenCounter",
     "Fact",
     "FactKind",
     "FactSource",
@@ -69,6 +72,8 @@ __all__ = [
     "ScoreParts",
     "SearchHit",
     "SearchMode",
+    "TokenCounter",
     "VersionAction",
     "VoiceProfile",
+    "render_context",
 ]

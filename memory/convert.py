@@ -79,7 +79,7 @@ def to_voice(row: VoiceProfileRow | None, project_id: int) -> VoiceProfile:
     )
 
 
-def to_session(row: ChatSessionRow, message_count: int = 0) -> ChatSession:
+def to_session(row: ChatSessionRow, message_count: int = 0, last_message_id: int | None = None) -> ChatSession:
     return ChatSession(
         id=row.id,
         project_id=row.project_id,
@@ -88,6 +88,8 @@ def to_session(row: ChatSessionRow, message_count: int = 0) -> ChatSession:
         ended_at=row.ended_at,
         summary=row.summary,
         message_count=message_count,
+        summary_through_message_id=row.summary_through_message_id,
+        last_message_id=last_message_id,
     )
 
 

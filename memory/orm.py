@@ -122,6 +122,8 @@ class ChatSessionRow(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     summary: Mapped[str] = mapped_column(Text, default="")
+    #: The last message the summary covers; later messages make it stale.
+    summary_through_message_id: Mapped[int | None] = mapped_column(Integer)
     #: Covers the summary's vector; a session without a summary has none.
     vec_current: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
 

@@ -390,6 +390,9 @@ def insert_project(s: Session, parsed: ParsedProject, name: str) -> tuple[Projec
         ]
         if values:
             new_ids = s.scalars(insert(MessageRow).returning(MessageRow.id, sort_by_parameter_order=True), values).all()
+            if row.summary:
+                # An exported summary covered its session as exported; do not redo it.
+                row.summary_through_message_id = new_ids[-1]
             for m, new_id in zip(session["messages"], new_ids, strict=True):
                 if m.get("ref") is not None:
                     message_ids[m["ref"]] = new_id

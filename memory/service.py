@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -551,53 +551,107 @@ class MemoryService:
     def _message_row(self, s: Session, message_id: int) -> MessageRow:
         return _existing(s, MessageRow, message_id, "message")
 
+    def _to_session(self, s: Session, row: ChatSessionRow) -> ChatSession:
+        count, last = s.execute(
+            select(func.count(), func.max(MessageRow.id)).where(MessageRow.session_id == row.id)
+        ).one()
+        return convert.to_session(row, count or 0, last)
+
     def get_session(self, session_id: int) -> ChatSession:
         with self._read() as s:
-            row = self._session_row(s, session_id)
-            count = s.scalar(select(func.count()).where(MessageRow.session_id == session_id)) or 0
-            return convert.to_session(row, count)
+            return self._to_session(s, self._session_row(s, session_id))
 
     def list_sessions(self, project_id: int) -> list[ChatSession]:
         """A project's sessions, newest first."""
         with self._read() as s:
             self._project_row(s, project_id)
-            counts = dict(
-                s.execute(
-                    select(MessageRow.session_id, func.count())
+            stats = {
+                session_id: (count, last)
+                for session_id, count, last in s.execute(
+                    select(MessageRow.session_id, func.count(), func.max(MessageRow.id))
                     .where(MessageRow.project_id == project_id)
                     .group_by(MessageRow.session_id)
-                ).all()
-            )
+                )
+            }
             rows = s.scalars(
                 select(ChatSessionRow)
                 .where(ChatSessionRow.project_id == project_id)
                 .order_by(ChatSessionRow.started_at.desc(), ChatSessionRow.id.desc())
             )
-            return [convert.to_session(r, counts.get(r.id, 0)) for r in rows]
+            return [convert.to_session(r, *stats.get(r.id, (0, None))) for r in rows]
+
+    def sessions_to_summarize(
+        self, *, idle_before: datetime, min_new_messages: int, project_id: int | None = None
+    ) -> list[ChatSession]:
+        """Sessions whose summary is missing or stale and that are ended, idle, or have grown.
+
+        A session qualifies when it has messages after its summary and it was
+        ended, its last message is older than ``idle_before``, or at least
+        ``min_new_messages`` arrived since the summary.
+        """
+        covered = func.coalesce(ChatSessionRow.summary_through_message_id, 0)
+        new_messages = func.sum(case((MessageRow.id > covered, 1), else_=0))
+        query = (
+            select(
+                ChatSessionRow,
+                func.count(MessageRow.id),
+                func.max(MessageRow.id),
+                func.max(MessageRow.created_at),
+                new_messages,
+            )
+            .join(MessageRow, MessageRow.session_id == ChatSessionRow.id)
+            .group_by(ChatSessionRow.id)
+            .order_by(ChatSessionRow.id)
+        )
+        if project_id is not None:
+            query = query.where(ChatSessionRow.project_id == project_id)
+        found = []
+        with self._read() as s:
+            for row, count, last_id, last_at, new in s.execute(query):
+                if not new:
+                    continue
+                idle = last_at is not None and _aware(last_at) < _aware(idle_before)
+                if row.ended_at is not None or new >= min_new_messages or idle:
+                    found.append(convert.to_session(row, count, last_id))
+        return found
 
     def rename_session(self, session_id: int, title: str) -> ChatSession:
         title = clean_text(title, "Session title", max_chars=MAX_NAME_CHARS, allow_empty=True)
         with self._write() as s, s.begin():
             row = self._session_row(s, session_id)
             row.title = title
-            return convert.to_session(row)
+            return self._to_session(s, row)
 
     def end_session(self, session_id: int, *, ended_at: datetime | None = None) -> ChatSession:
         with self._write() as s, s.begin():
             row = self._session_row(s, session_id)
             row.ended_at = _aware(ended_at)
-            return convert.to_session(row)
+            return self._to_session(s, row)
 
-    def set_session_summary(self, session_id: int, summary: str) -> ChatSession:
+    def set_session_summary(
+        self, session_id: int, summary: str, *, through_message_id: int | None = None
+    ) -> ChatSession:
+        """Stores a session's summary (indexed for search).
+
+        Args:
+            through_message_id: The last message the summary covers, so that
+                :meth:`sessions_to_summarize` knows when it goes stale.
+        """
         summary = clean_text(summary, "Summary", max_chars=MAX_MESSAGE_CHARS, allow_empty=True)
         with self._write() as s, s.begin():
             row = self._session_row(s, session_id)
-            if row.summary == summary:
-                return convert.to_session(row)
-            row.summary = summary
-            row.vec_current = False
-            session = convert.to_session(row)
-        self._indexer.sync(session_ids=[session_id])
+            if through_message_id is not None:
+                message = self._message_row(s, through_message_id)
+                if message.session_id != session_id:
+                    raise InvalidInputError("The summary's last message belongs to another session")
+            row.summary_through_message_id = through_message_id
+            changed = row.summary != summary
+            if changed:
+                row.summary = summary
+                row.vec_current = False
+            session = self._to_session(s, row)
+        if changed:
+            self._indexer.sync(session_ids=[session_id])
         return session
 
     def add_message(
@@ -828,11 +882,16 @@ class MemoryService:
         budget_tokens: int = 1000,
         *,
         mode: SearchMode | str = SearchMode.HYBRID,
+        token_counter: TokenCounter | None = None,
     ) -> Context:
         """The memory block for one turn: voice, pinned facts, then retrieved items.
 
         Control characters in ``user_message`` are ignored for retrieval
         rather than refused: the message is the user's turn, not stored data.
+
+        Args:
+            token_counter: Counts with this tokenizer (the model's own) instead
+                of the service's default.
         """
         if budget_tokens < 1:
             raise InvalidInputError("The context budget must be at least one token")
@@ -856,7 +915,7 @@ class MemoryService:
                 if query
                 else []
             )
-        return assemble_context(project_id, voice, pinned, hits, budget_tokens, self.token_counter)
+        return assemble_context(project_id, voice, pinned, hits, budget_tokens, token_counter or self.token_counter)
 
     # ---------------------------------------------------------------- portability and index
 

@@ -148,6 +148,14 @@ class ChatSession:
     ended_at: datetime | None
     summary: str
     message_count: int = 0
+    #: The last message the summary covers (None: no summary, or one set by hand).
+    summary_through_message_id: int | None = None
+    #: Id of the session's last message (None: no messages).
+    last_message_id: int | None = None
+
+    @property
+    def summary_is_stale(self) -> bool:
+        return self.last_message_id is not None and self.summary_through_message_id != self.last_message_id
 
 
 @dataclass(frozen=True)
