@@ -27,3 +27,31 @@ def data_dir(tmp_path: Path) -> Path:
 def service(data_dir: Path, embedder: MiniLMEmbedder) -> Iterator[MemoryService]:
     with MemoryService.open(data_dir, embedder=embedder) as svc:
         yield svc
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models folder holding the bundled default model, assembled once per run."""
+    from app.models import ModelStore
+
+    folder = tmp_path_factory.mktemp("models")
+    ModelStore(folder).ensure_default()
+    return folder
+
+
+@pytest.fixture(scope="session")
+def default_model_path(models_dir: Path) -> Path:
+    from app.models import ModelStore
+
+    return ModelStore(models_dir).default_path
+
+
+@pytest.fixture(scope="session")
+def local_engine(default_model_path: Path) -> Iterator[object]:
+    """The real default model (gemma3 270M base), loaded once per run."""
+    from app.engine import LocalEngine
+
+    engine = LocalEngine(default_model_path, context_length=2048, threads=2)
+    engine.load().result()
+    yield engine
+    engine.close()
