@@ -16,6 +16,9 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+BACKENDS = ("local", "remote")
+#: Types of the settings whose default is None.
+_OPTIONAL_TYPES: dict[str, type] = {"model_path": str, "last_project_id": int, "remote_base_url": str}
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,26 @@ class Settings:
     #: Projects whose proposed memories are accepted without review.
     auto_accept_project_ids: tuple[int, ...] = field(default=())
     last_project_id: int | None = None
+    #: Longest reply, in tokens.
+    max_reply_tokens: int = 512
+    #: An OpenAI-compatible endpoint (its API key is in the keyring, never here).
+    remote_base_url: str | None = None
+    remote_model: str = ""
+    remote_context_length: int = 8192
+    #: Which model serves chat and which serves background work
+    #: (extraction, summaries, voice): "local" or "remote".
+    chat_backend: str = "local"
+    background_backend: str = "local"
+    #: Propose memories from each turn (explicit "remember ..." always works).
+    extraction_enabled: bool = True
+    #: A session is summarised when idle this long, or after this many new messages.
+    summary_idle_minutes: int = 30
+    summary_every_messages: int = 40
+
+    def __post_init__(self) -> None:
+        for name in ("chat_backend", "background_backend"):
+            if getattr(self, name) not in BACKENDS:
+                raise ValueError(f"{name} must be one of {', '.join(BACKENDS)}")
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Settings:
@@ -40,6 +63,10 @@ class Settings:
                 continue
             value = raw[f.name]
             default = getattr(defaults, f.name)
+            optional = _OPTIONAL_TYPES.get(f.name)
+            if optional is not None and value is not None and not isinstance(value, optional):
+                log.warning("settings: ignoring %s=%r (expected %s)", f.name, value, optional.__name__)
+                continue
             if isinstance(default, tuple):
                 value = tuple(value) if isinstance(value, list) else default
             elif default is not None and not isinstance(value, type(default)):
@@ -50,6 +77,10 @@ class Settings:
                     continue
             values[f.name] = value
         values["schema_version"] = SCHEMA_VERSION
+        for name in ("chat_backend", "background_backend"):
+            if values.get(name) not in (None, *BACKENDS):
+                log.warning("settings: ignoring %s=%r (expected one of %s)", name, values[name], BACKENDS)
+                del values[name]
         return cls(**values)
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from app.paths import ENV_HOME, ENV_MODELS, resolve_paths
 from app.settings import SCHEMA_VERSION, Settings, load_settings, save_settings
 
@@ -40,3 +42,13 @@ def test_damaged_or_newer_settings_are_set_aside(tmp_path: Path) -> None:
     assert (tmp_path / "settings.unreadable.json").read_text() == "{oops"
     path.write_text(json.dumps({"schema_version": SCHEMA_VERSION + 1}))
     assert load_settings(path) == Settings()
+
+
+def test_model_routing_settings_are_checked(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"chat_backend": "cloud", "background_backend": "remote", "remote_base_url": 5}))
+    settings = load_settings(path)
+    assert settings.chat_backend == "local" and settings.background_backend == "remote"
+    assert settings.remote_base_url is None
+    with pytest.raises(ValueError, match="chat_backend"):
+        Settings(chat_backend="cloud")

@@ -1,0 +1,439 @@
+"""One chat turn, from the user's message to the stored answer.
+
+user message → ``build_context`` → prompt fitted to the model's window →
+streamed answer → both messages stored (the answer with the keys of the
+memory items it was given) → background extraction and summaries.
+
+The prompt keeps a stable prefix so llama.cpp reuses its KV cache: the system
+text, the client's voice and pinned facts come first, then earlier turns
+exactly as they were sent (each with the memory it was given), and only the
+newest memory sits next to the new message. When the window fills up, the
+oldest half of the history is replaced by a short note in one step, so the
+prefix changes once and then stays stable again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from app import prompts
+from app.engine import CancelToken, EngineError, GenerationSettings, GenerationStats, TextModel
+from app.prompt_format import ChatTurn
+from memory import (
+    Context,
+    ContextItem,
+    ContextSource,
+    InvalidInputError,
+    MemoryService,
+    Message,
+    NewMessage,
+    Role,
+    render_context,
+)
+
+log = logging.getLogger(__name__)
+
+#: Share of the window the memory block may take at most, whatever the budget says.
+MAX_MEMORY_SHARE = 0.4
+#: Characters of each dropped user message kept in the "earlier in this session" note.
+EARLIER_NOTE_CHARS = 160
+EARLIER_NOTE_MAX_CHARS = 1200
+
+
+class TurnListener(Protocol):
+    """Work to do after a turn is stored (extraction, summaries); runs in the background."""
+
+    def after_turn(self, project_id: int, session_id: int, user: Message, assistant: Message) -> None: ...
+
+
+class CommandHandler(Protocol):
+    """Handles slash commands such as ``/remember`` without asking the model."""
+
+    def is_command(self, text: str) -> bool: ...
+
+    def run_command(self, project_id: int, text: str, source_message_id: int) -> str:
+        """Carries out the command; returns the confirmation shown as the answer."""
+        ...
+
+
+@dataclass(frozen=True)
+class PromptReport:
+    prompt_tokens: int
+    window_tokens: int
+    reply_tokens: int
+    memory_tokens: int
+    history_turns: int
+    dropped_turns: int
+    retrieval_seconds: float
+    prompt_seconds: float
+    memory_keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ContextReady:
+    context: Context
+    report: PromptReport
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    user_message: Message | None
+    assistant_message: Message | None
+    text: str
+    stats: GenerationStats
+    report: PromptReport
+    cancelled: bool
+    #: Extraction and summary work started after the turn (None if nothing was stored).
+    background: Future[None] | None = None
+
+
+TurnEvent = ContextReady | Token | TurnResult
+
+
+@dataclass
+class _Exchange:
+    """One earlier turn as it was put in the prompt."""
+
+    user: str
+    notes: str
+    notes_keys: tuple[str, ...]
+    reply: str
+    message_ids: tuple[int, ...] = ()
+
+
+@dataclass
+class _SessionPrompt:
+    exchanges: list[_Exchange] = field(default_factory=list)
+    #: Exchanges before this index were replaced by ``earlier_note``.
+    first_kept: int = 0
+    earlier_note: str = ""
+    shown_keys: set[str] = field(default_factory=set)
+
+
+def _role_turn(message: Message) -> str:
+    if message.role is Role.OTHER:
+        return f"{message.speaker or 'Someone'}: {message.content}"
+    return message.content
+
+
+class ConversationFlow:
+    """Runs turns for any number of sessions; one turn at a time per session.
+
+    Args:
+        service: The memory service.
+        model: The model that answers (local or remote).
+        listeners: Called in the background after each stored turn.
+        memory_budget_tokens: Tokens of memory per turn (capped by the window).
+        generation: Reply settings (length, temperature).
+        system_text: The system instructions (see :mod:`app.prompts`).
+    """
+
+    def __init__(
+        self,
+        service: MemoryService,
+        model: TextModel,
+        *,
+        listeners: Sequence[TurnListener] = (),
+        memory_budget_tokens: int = 1000,
+        generation: GenerationSettings | None = None,
+        system_text: str = prompts.SYSTEM,
+        commands: CommandHandler | None = None,
+    ) -> None:
+        self.service = service
+        self.model = model
+        self.listeners = list(listeners)
+        self.memory_budget_tokens = memory_budget_tokens
+        self.generation = generation or GenerationSettings()
+        self.system_text = system_text
+        self.commands = commands
+        self._sessions: dict[int, _SessionPrompt] = {}
+        self._busy: set[int] = set()
+        self._lock = threading.Lock()
+        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dossier-background")
+
+    def close(self, *, wait: bool = True) -> None:
+        """Finishes (or with ``wait=False`` abandons queued) background work and stops its thread."""
+        self._background.shutdown(wait=True, cancel_futures=not wait)
+
+    def forget_session_cache(self, session_id: int) -> None:
+        self._sessions.pop(session_id, None)
+
+    # ---------------------------------------------------------------- the turn
+
+    def run_turn(self, session_id: int, message: str, cancel: CancelToken | None = None) -> Iterator[TurnEvent]:
+        """Runs one turn; yields :class:`ContextReady`, then :class:`Token`\\ s, then one :class:`TurnResult`.
+
+        Nothing is stored until the model has answered: a failure leaves the
+        session as it was (the caller keeps the user's text). A cancelled turn
+        is stored with the part of the answer that arrived, if any.
+
+        Raises:
+            InvalidInputError: An empty message, or one too long for the model's window.
+            NotFoundError: No such session.
+            EngineError: The model could not answer.
+        """
+        text = message.strip()
+        if not text:
+            raise InvalidInputError("The message is empty")
+        cancel = cancel or CancelToken()
+        with self._lock:
+            if session_id in self._busy:
+                raise InvalidInputError("This session is already answering a message")
+            self._busy.add(session_id)
+        try:
+            yield from self._turn(session_id, text, cancel)
+        finally:
+            with self._lock:
+                self._busy.discard(session_id)
+
+    def _turn(self, session_id: int, text: str, cancel: CancelToken) -> Iterator[TurnEvent]:
+        session = self.service.get_session(session_id)
+        if self.commands is not None and self.commands.is_command(text):
+            yield self._command_turn(session.project_id, session_id, text)
+            return
+        state = self._session_state(session_id)
+        started = time.perf_counter()
+        window = self.model.context_length
+        budget = max(1, min(self.memory_budget_tokens, int(window * MAX_MEMORY_SHARE)))
+        context = self.service.build_context(
+            session.project_id, text, budget, token_counter=_CounterAdapter(self.model)
+        )
+        retrieval_seconds = time.perf_counter() - started
+
+        stable = [item for item in context.items if item.source is not ContextSource.RETRIEVED]
+        in_prompt = self._keys_in_prompt(state)
+        history_ids = {i for ex in state.exchanges[state.first_kept :] for i in ex.message_ids}
+        fresh = [
+            item
+            for item in context.items
+            if item.source is ContextSource.RETRIEVED
+            and item.key not in in_prompt
+            # This session's own messages are already in the prompt as history.
+            and not (item.message_ids and set(item.message_ids) <= history_ids)
+        ]
+        turns, report_parts = self._fit(state, stable, fresh, text)
+        prompt_seconds = time.perf_counter() - started - retrieval_seconds
+        system_turn, history, new_turn, kept_fresh, dropped = report_parts
+        memory_keys = _unique(
+            [i.key for i in stable]
+            + [k for ex in state.exchanges[state.first_kept :] for k in ex.notes_keys]
+            + [i.key for i in kept_fresh]
+        )
+        memory_text = "\n".join(filter(None, [render_context(stable), new_turn.notes]))
+        report = PromptReport(
+            prompt_tokens=self.model.count_prompt(turns),
+            window_tokens=window,
+            reply_tokens=self.generation.max_tokens,
+            memory_tokens=self.model.count_tokens(memory_text),
+            history_turns=len(history),
+            dropped_turns=dropped,
+            retrieval_seconds=retrieval_seconds,
+            prompt_seconds=prompt_seconds,
+            memory_keys=memory_keys,
+        )
+        yield ContextReady(context, report)
+
+        generation = self.model.generate(turns, self.generation, cancel)
+        for piece in generation:
+            yield Token(piece)
+        reply = generation.text
+        cancelled = generation.stats.finish_reason == "cancel"
+
+        user_message = assistant_message = None
+        background = None
+        if reply or not cancelled:
+            if not reply:
+                reply = "(no answer)"
+            user_message, assistant_message = self.service.add_messages(
+                session_id,
+                [
+                    NewMessage(Role.USER, text),
+                    NewMessage(Role.ASSISTANT, reply, context_item_keys=memory_keys),
+                ],
+            )
+            state.exchanges.append(
+                _Exchange(
+                    text,
+                    new_turn.notes,
+                    tuple(i.key for i in kept_fresh),
+                    reply,
+                    (user_message.id, assistant_message.id),
+                )
+            )
+            background = self._after_turn(session.project_id, session_id, user_message, assistant_message)
+        yield TurnResult(
+            user_message=user_message,
+            assistant_message=assistant_message,
+            text=reply,
+            stats=generation.stats,
+            report=report,
+            cancelled=cancelled,
+            background=background,
+        )
+
+    def _command_turn(self, project_id: int, session_id: int, text: str) -> TurnResult:
+        assert self.commands is not None
+        user_message = self.service.add_message(session_id, Role.USER, text)
+        reply = self.commands.run_command(project_id, text, user_message.id)
+        assistant_message = self.service.add_message(session_id, Role.ASSISTANT, reply)
+        state = self._sessions.get(session_id)
+        if state is not None:
+            state.exchanges.append(_Exchange(text, "", (), reply, (user_message.id, assistant_message.id)))
+        report = PromptReport(0, self.model.context_length, 0, 0, 0, 0, 0.0, 0.0, ())
+        stats = GenerationStats(finish_reason="command")
+        return TurnResult(user_message, assistant_message, reply, stats, report, cancelled=False)
+
+    def ask(self, session_id: int, message: str, cancel: CancelToken | None = None) -> TurnResult:
+        """Runs a turn to the end and returns its result (for scripts and tests)."""
+        result = None
+        for event in self.run_turn(session_id, message, cancel):
+            if isinstance(event, TurnResult):
+                result = event
+        assert result is not None
+        return result
+
+    def _after_turn(self, project_id: int, session_id: int, user: Message, assistant: Message) -> Future[None] | None:
+        if not self.listeners:
+            return None
+
+        def run() -> None:
+            for listener in self.listeners:
+                try:
+                    listener.after_turn(project_id, session_id, user, assistant)
+                except Exception:  # one failing listener must not stop the others or the chat
+                    log.exception("after-turn work failed (%s)", type(listener).__name__)
+
+        try:
+            return self._background.submit(run)
+        except RuntimeError:  # closed while answering
+            return None
+
+    # ---------------------------------------------------------------- prompt
+
+    def _session_state(self, session_id: int) -> _SessionPrompt:
+        state = self._sessions.get(session_id)
+        if state is None:
+            state = _SessionPrompt()
+            pending_user: list[str] = []
+            pending_ids: list[int] = []
+            for m in self.service.list_messages(session_id):
+                if m.role is Role.ASSISTANT:
+                    ids = (*pending_ids, m.id)
+                    state.exchanges.append(_Exchange("\n".join(pending_user), "", (), m.content, ids))
+                    pending_user, pending_ids = [], []
+                else:
+                    pending_user.append(_role_turn(m))
+                    pending_ids.append(m.id)
+            if pending_user:
+                state.exchanges.append(_Exchange("\n".join(pending_user), "", (), "", tuple(pending_ids)))
+            self._sessions[session_id] = state
+        return state
+
+    def _keys_in_prompt(self, state: _SessionPrompt) -> set[str]:
+        return {k for ex in state.exchanges[state.first_kept :] for k in ex.notes_keys}
+
+    def _system_turn(self, stable: Sequence[ContextItem], earlier_note: str) -> ChatTurn:
+        parts = [self.system_text]
+        memory = render_context(stable)
+        if memory:
+            parts.append(memory)
+        if earlier_note:
+            parts.append(prompts.EARLIER_TURNS.format(summary=earlier_note))
+        return ChatTurn("system", "\n\n".join(parts))
+
+    def _history(self, state: _SessionPrompt) -> list[ChatTurn]:
+        turns: list[ChatTurn] = []
+        for ex in state.exchanges[state.first_kept :]:
+            if ex.user:
+                turns.append(ChatTurn("user", ex.user, notes=ex.notes))
+            if ex.reply:
+                turns.append(ChatTurn("assistant", ex.reply))
+        return turns
+
+    def _fit(
+        self,
+        state: _SessionPrompt,
+        stable: list[ContextItem],
+        fresh: list[ContextItem],
+        text: str,
+    ) -> tuple[list[ChatTurn], tuple[ChatTurn, list[ChatTurn], ChatTurn, list[ContextItem], int]]:
+        """Builds the prompt and shrinks it until it and the reply fit the window.
+
+        Order of sacrifice: the oldest half of the history (replaced by a
+        note), then the newest memory from its least relevant end, then pinned
+        facts and voice. The new message itself is never shortened.
+        """
+        room = self.model.context_length - self.generation.max_tokens
+        dropped_before = state.first_kept
+        while True:
+            system_turn = self._system_turn(stable, state.earlier_note)
+            history = self._history(state)
+            new_turn = ChatTurn("user", text, notes=render_context(fresh) if fresh else "")
+            turns = [system_turn, *history, new_turn]
+            if self.model.count_prompt(turns) <= room:
+                return turns, (system_turn, history, new_turn, fresh, state.first_kept - dropped_before)
+            kept = len(state.exchanges) - state.first_kept
+            if kept > 0:
+                cut = state.first_kept + max(1, (kept + 1) // 2)
+                state.earlier_note = _earlier_note(state.earlier_note, state.exchanges[state.first_kept : cut])
+                state.first_kept = cut
+            elif fresh:
+                fresh = fresh[:-1]
+            elif stable:
+                stable = stable[:-1]
+            elif state.earlier_note:
+                state.earlier_note = ""
+            else:
+                raise InvalidInputError(
+                    f"The message is too long for the model's window of {self.model.context_length:,} tokens "
+                    f"(with room for a {self.generation.max_tokens}-token answer). Shorten it or pick a model "
+                    "with a larger context."
+                )
+
+
+def _earlier_note(previous: str, dropped: Sequence[_Exchange]) -> str:
+    lines = [previous] if previous else []
+    for ex in dropped:
+        if ex.user:
+            first = " ".join(ex.user.split())
+            lines.append(first[:EARLIER_NOTE_CHARS] + ("…" if len(first) > EARLIER_NOTE_CHARS else ""))
+    note = " / ".join(lines)
+    # Keep the newest part when the note itself grows too long.
+    return note[-EARLIER_NOTE_MAX_CHARS:]
+
+
+def _unique(keys: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(keys))
+
+
+class _CounterAdapter:
+    """Lets the memory service count tokens with the answering model's tokenizer."""
+
+    def __init__(self, model: TextModel) -> None:
+        self._model = model
+
+    def count(self, text: str) -> int:
+        return self._model.count_tokens(text)
+
+
+__all__ = [
+    "ContextReady",
+    "ConversationFlow",
+    "EngineError",
+    "PromptReport",
+    "Token",
+    "TurnEvent",
+    "TurnListener",
+    "TurnResult",
+]

@@ -1,0 +1,423 @@
+"""Learning from the conversation without losing or silently rewriting what the user knows.
+
+Two sources of candidate memories:
+
+- explicit instructions, handled without a model: ``/remember …``,
+  ``/forget …``, "remember that …", "forget that …";
+- a model reading each user message, with its output constrained to JSON by
+  a schema (a llama.cpp grammar locally), so even a tiny model gives valid
+  JSON. A candidate must be grounded in the user's words; whatever the model
+  adds on its own is dropped.
+
+Every candidate is reconciled against the project's facts: a duplicate
+changes nothing, the same subject with new content becomes an update proposal
+(flagged when it contradicts the old fact), anything else an add proposal.
+Proposals wait in the review inbox unless the project auto-accepts them. An
+explicit "remember" with nothing similar known is stored at once, and an
+explicit "forget" with one clear match archives it (history keeps it).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from app import prompts
+from app.engine import EngineError, GenerationSettings, TextModel
+from app.prompt_format import ChatTurn
+from memory import (
+    Actor,
+    Fact,
+    FactKind,
+    FactSource,
+    HitKind,
+    MemoryService,
+    MemoryServiceError,
+    Message,
+    Proposal,
+    ProposalAction,
+    SearchMode,
+)
+
+log = logging.getLogger(__name__)
+
+#: Cosine similarity above which a candidate talks about the same thing as a fact.
+SAME_SUBJECT = 0.72
+#: Above this, and with nothing new in it, a candidate is a duplicate.
+DUPLICATE = 0.9
+#: A forget request matches a fact this well to archive it without asking.
+FORGET_MATCH = 0.6
+FORGET_MARGIN = 0.05
+#: Share of a model candidate's content words that must come from the user's message.
+GROUNDING = 0.7
+MAX_CANDIDATES = 5
+MAX_CANDIDATE_CHARS = 300
+
+EXTRACTION_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "facts": {
+            "type": "array",
+            "maxItems": MAX_CANDIDATES,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "text": {"type": "string", "maxLength": MAX_CANDIDATE_CHARS},
+                    "kind": {"type": "string", "enum": [k.value for k in FactKind]},
+                },
+                "required": ["text", "kind"],
+            },
+        }
+    },
+    "required": ["facts"],
+}
+
+_STOPWORDS = frozenset(
+    """a an the and or but if of to in on at by for with from as is are was were be been being it its this that
+    these those there here we you they he she i me my our your their his her them us do does did have has had
+    will would shall should can could may might must not no yes so than then too very just also about into over
+    please remember forget note client project""".split()
+)
+_NEGATIONS = frozenset({"not", "no", "never", "don't", "doesn't", "won't", "isn't", "aren't", "cannot", "can't"})
+_WORD = re.compile(r"[\w'@.-]+", re.UNICODE)
+_NUMBER = re.compile(r"\d+(?:[.,:/-]\d+)*")
+
+_REMEMBER = re.compile(
+    r"^\s*(?:/remember\s+|(?:please\s+|can you\s+|could you\s+)?remember(?:\s+that)?[\s:,]+)(?P<text>.+)$",
+    re.IGNORECASE | re.DOTALL,
+)
+_FORGET = re.compile(
+    r"^\s*(?:/forget\s+|(?:please\s+)?(?:forget|stop remembering)(?:\s+(?:that|about))?[\s:,]+)(?P<text>.+)$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def content_words(text: str) -> set[str]:
+    return {w.strip(".'-").casefold() for w in _WORD.findall(text)} - _STOPWORDS - {""}
+
+
+def _numbers(text: str) -> set[str]:
+    return set(_NUMBER.findall(text))
+
+
+def _negated(text: str) -> bool:
+    return bool({w.casefold() for w in _WORD.findall(text)} & _NEGATIONS)
+
+
+def normalise(text: str) -> str:
+    return " ".join(text.casefold().rstrip(".!").split())
+
+
+def guess_kind(text: str) -> FactKind:
+    low = text.casefold()
+    if re.search(r"\b(due|deadline|by (monday|tuesday|wednesday|thursday|friday|the end)|until)\b", low):
+        return FactKind.DEADLINE
+    if re.search(r"\b(decided|agreed|we will|we'll|going with|chose|approved)\b", low):
+        return FactKind.DECISION
+    if re.search(r"\b(prefers?|likes?|dislikes?|wants?|hates?|always|never)\b", low):
+        return FactKind.PREFERENCE
+    if re.search(r"(@|\bphone\b|\bemail\b|\bcontact\b|\+\d)", low):
+        return FactKind.CONTACT
+    return FactKind.FACT
+
+
+def word_diff(old: str, new: str) -> str:
+    """``[-removed-]{+added+}`` markup between two texts, word by word."""
+    a, b = old.split(), new.split()
+    out: list[str] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if op == "equal":
+            out.extend(a[i1:i2])
+        else:
+            if i2 > i1:
+                out.append("[-" + " ".join(a[i1:i2]) + "-]")
+            if j2 > j1:
+                out.append("{+" + " ".join(b[j1:j2]) + "+}")
+    return " ".join(out)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    text: str
+    kind: FactKind
+    explicit: bool = False
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """What a candidate means against what is known."""
+
+    outcome: str  # "duplicate", "add" or "update"
+    target: Fact | None = None
+    contradicts: bool = False
+    similarity: float = 0.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one candidate, for the chat's confirmation and for tests."""
+
+    candidate: Candidate
+    reconciled: Reconciled
+    fact: Fact | None = None
+    proposal: Proposal | None = None
+
+
+class MemoryExtractor:
+    """Runs after each turn (a :class:`app.conversation.TurnListener`).
+
+    Args:
+        service: The memory service.
+        model: The model for extraction (the background route); None for
+            explicit instructions only.
+        auto_accept: Whether a project's proposals are accepted without review.
+        use_model: Whether to ask the model at all (the extraction setting).
+    """
+
+    def __init__(
+        self,
+        service: MemoryService,
+        model: TextModel | None = None,
+        *,
+        auto_accept: Callable[[int], bool] = lambda _project_id: False,
+        use_model: bool = True,
+    ) -> None:
+        self.service = service
+        self.model = model
+        self.auto_accept = auto_accept
+        self.use_model = use_model
+
+    # ---------------------------------------------------------------- turn listener
+
+    def after_turn(self, project_id: int, session_id: int, user: Message, assistant: Message) -> None:
+        self.process(project_id, user, assistant.content)
+
+    def process(self, project_id: int, user: Message, reply: str = "") -> list[Outcome]:
+        """Handles one user message: an explicit instruction, or model extraction."""
+        forget = _FORGET.match(user.content)
+        if forget:
+            return self.forget(project_id, forget.group("text"), source_message_id=user.id)
+        remember = _REMEMBER.match(user.content)
+        if remember:
+            text = _clean_candidate(remember.group("text"))
+            if text:
+                return [self.apply(project_id, Candidate(text, guess_kind(text), explicit=True), user.id)]
+            return []
+        if not (self.use_model and self.model is not None):
+            return []
+        outcomes = []
+        for candidate in self.extract(user.content, reply):
+            outcomes.append(self.apply(project_id, candidate, user.id))
+        return outcomes
+
+    # ---------------------------------------------------------------- slash commands
+
+    def is_command(self, text: str) -> bool:
+        return bool(re.match(r"\s*/(remember|forget)\b", text, re.IGNORECASE))
+
+    def run_command(self, project_id: int, text: str, source_message_id: int) -> str:
+        forget = _FORGET.match(text)
+        if forget:
+            return describe(self.forget(project_id, forget.group("text"), source_message_id=source_message_id))
+        remember = _REMEMBER.match(text)
+        body = _clean_candidate(remember.group("text")) if remember else ""
+        if not body:
+            return "Say what to remember, e.g. /remember The client prefers email."
+        return describe([self.apply(project_id, Candidate(body, guess_kind(body), explicit=True), source_message_id)])
+
+    # ---------------------------------------------------------------- candidates
+
+    def extract(self, message: str, reply: str = "") -> list[Candidate]:
+        """Asks the model for the message's lasting facts; keeps the grounded ones."""
+        if self.model is None:
+            return []
+        turns = [
+            ChatTurn("system", prompts.EXTRACTION),
+            ChatTurn("user", prompts.EXTRACTION_INPUT.format(message=message, reply=reply[:1000])),
+        ]
+        settings = GenerationSettings(
+            max_tokens=200, temperature=0.0, json_schema=EXTRACTION_SCHEMA, seed=0, background=True
+        )
+        try:
+            raw = self.model.generate(turns, settings).result()
+        except EngineError as err:
+            log.warning("extraction skipped: %s", err)
+            return []
+        return self.parse_candidates(raw, message)
+
+    @staticmethod
+    def parse_candidates(raw: str, message: str) -> list[Candidate]:
+        try:
+            payload = json.loads(raw, strict=False)
+        except ValueError:
+            log.warning("extraction returned invalid JSON: %.200s", raw)
+            return []
+        source_words = content_words(message)
+        found: list[Candidate] = []
+        for item in payload.get("facts", []) if isinstance(payload, dict) else []:
+            if not isinstance(item, dict):
+                continue
+            text = _clean_candidate(str(item.get("text", "")))
+            if not text or text.endswith("?") or len(text.split()) < 3:
+                continue
+            words = content_words(text)
+            # The model may only restate what the user said, never add to it.
+            if not words or len(words & source_words) / len(words) < GROUNDING:
+                continue
+            try:
+                kind = FactKind(item.get("kind", "fact"))
+            except ValueError:
+                kind = guess_kind(text)
+            if all(normalise(text) != normalise(c.text) for c in found):
+                found.append(Candidate(text, kind))
+        return found[:MAX_CANDIDATES]
+
+    # ---------------------------------------------------------------- reconciliation
+
+    def reconcile(self, project_id: int, candidate: Candidate) -> Reconciled:
+        hits = self.service.search(project_id, candidate.text, k=8, mode=SearchMode.VECTOR)
+        facts = [h for h in hits if h.kind is HitKind.FACT]
+        wanted = normalise(candidate.text)
+        for hit in facts:
+            if normalise(hit.text) == wanted:
+                return Reconciled("duplicate", self.service.get_fact(hit.fact_ids[0]), similarity=1.0)
+        if not facts:
+            return Reconciled("add")
+        best = max(facts, key=lambda h: h.parts.similarity or 0.0)
+        similarity = best.parts.similarity or 0.0
+        if similarity < SAME_SUBJECT:
+            return Reconciled("add", similarity=similarity)
+        target = self.service.get_fact(best.fact_ids[0])
+        old_words, new_words = content_words(target.text), content_words(candidate.text)
+        numbers_differ = _numbers(target.text) != _numbers(candidate.text)
+        negation_flips = _negated(target.text) != _negated(candidate.text)
+        adds_nothing = new_words <= old_words
+        if similarity >= DUPLICATE and adds_nothing and not numbers_differ and not negation_flips:
+            return Reconciled("duplicate", target, similarity=similarity)
+        replaces = bool(old_words - new_words) and bool(new_words - old_words)
+        contradicts = numbers_differ or negation_flips or (replaces and similarity >= 0.8)
+        return Reconciled("update", target, contradicts=contradicts, similarity=similarity)
+
+    def apply(self, project_id: int, candidate: Candidate, source_message_id: int | None) -> Outcome:
+        """Reconciles a candidate and files (or, where the user said so, stores) it."""
+        reconciled = self.reconcile(project_id, candidate)
+        if reconciled.outcome == "duplicate":
+            return Outcome(candidate, reconciled, fact=reconciled.target)
+        if self._already_proposed(project_id, candidate.text):
+            return Outcome(candidate, Reconciled("duplicate", reconciled.target, similarity=1.0))
+        if candidate.explicit and reconciled.outcome == "add":
+            fact = self.service.add_fact(
+                project_id,
+                candidate.text,
+                candidate.kind,
+                actor=Actor.USER,
+                source=FactSource.CONVERSATION,
+                source_message_id=source_message_id,
+            )
+            return Outcome(candidate, reconciled, fact=fact)
+        if reconciled.outcome == "update":
+            assert reconciled.target is not None
+            old = reconciled.target
+            reason = f"{'Contradicts' if reconciled.contradicts else 'Updates'} F{old.id}: {word_diff(old.text, candidate.text)}"
+            proposal = self.service.propose(
+                project_id,
+                ProposalAction.UPDATE,
+                candidate.text,
+                candidate.kind if candidate.kind is not FactKind.FACT else old.kind,
+                target_fact_id=old.id,
+                source_message_id=source_message_id,
+                reason=reason,
+            )
+        else:
+            proposal = self.service.propose(
+                project_id,
+                ProposalAction.ADD,
+                candidate.text,
+                candidate.kind,
+                source_message_id=source_message_id,
+                reason="You asked to remember this" if candidate.explicit else "Mentioned in the conversation",
+            )
+        return self._maybe_accept(project_id, Outcome(candidate, reconciled, proposal=proposal))
+
+    def _maybe_accept(self, project_id: int, outcome: Outcome) -> Outcome:
+        if outcome.proposal is None or not self.auto_accept(project_id):
+            return outcome
+        fact = self.service.accept_proposal(outcome.proposal.id)
+        return Outcome(outcome.candidate, outcome.reconciled, fact=fact, proposal=outcome.proposal)
+
+    def _already_proposed(self, project_id: int, text: str) -> bool:
+        wanted = normalise(text)
+        return any(normalise(p.text) == wanted for p in self.service.list_proposals(project_id))
+
+    # ---------------------------------------------------------------- forget
+
+    def forget(self, project_id: int, what: str, *, source_message_id: int | None = None) -> list[Outcome]:
+        """Archives the fact that ``what`` clearly names, or proposes archiving the likely ones."""
+        what = _clean_candidate(what)
+        if not what:
+            return []
+        hits = self.service.search(project_id, what, k=8, mode=SearchMode.HYBRID)
+        # Global facts belong to all projects; a forget in one project never touches them.
+        facts = [h for h in hits if h.kind is HitKind.FACT and not h.is_global]
+        facts.sort(key=lambda h: h.parts.similarity or 0.0, reverse=True)
+        facts = [h for h in facts if (h.parts.similarity or 0.0) >= FORGET_MATCH * 0.75]
+        candidate = Candidate(what, FactKind.FACT, explicit=True)
+        if not facts:
+            return []
+        best = facts[0].parts.similarity or 0.0
+        runner_up = (facts[1].parts.similarity or 0.0) if len(facts) > 1 else 0.0
+        if best >= FORGET_MATCH and best - runner_up >= FORGET_MARGIN:
+            fact = self.service.archive_fact(facts[0].fact_ids[0], actor=Actor.USER)
+            return [Outcome(candidate, Reconciled("update", fact, similarity=best), fact=fact)]
+        outcomes = []
+        for hit in facts[:3]:
+            proposal = self.service.propose(
+                project_id,
+                ProposalAction.ARCHIVE,
+                target_fact_id=hit.fact_ids[0],
+                source_message_id=source_message_id,
+                reason=f"You asked to forget: {what}",
+            )
+            fact = self.service.get_fact(hit.fact_ids[0])
+            outcomes.append(
+                self._maybe_accept(
+                    project_id,
+                    Outcome(
+                        candidate,
+                        Reconciled("update", fact, similarity=hit.parts.similarity or 0.0),
+                        proposal=proposal,
+                    ),
+                )
+            )
+        return outcomes
+
+
+def _clean_candidate(text: str) -> str:
+    text = " ".join(text.split()).strip(" \"'“”")
+    if len(text) > MAX_CANDIDATE_CHARS * 4:
+        text = text[: MAX_CANDIDATE_CHARS * 4]
+    return text[:1].upper() + text[1:] if text else ""
+
+
+def describe(outcomes: Sequence[Outcome]) -> str:
+    """A one-line confirmation for the chat, e.g. after ``/remember``."""
+    if not outcomes:
+        return "I found nothing in memory to change."
+    lines = []
+    for o in outcomes:
+        if o.proposal is not None and o.fact is None:
+            lines.append(f"Proposed for your review (inbox #{o.proposal.id}): {o.proposal.reason}")
+        elif o.reconciled.outcome == "duplicate" and o.fact is not None:
+            lines.append(f"Already in memory as F{o.fact.id}.")
+        elif o.fact is not None and o.fact.status.value == "archived":
+            lines.append(f"Forgotten: F{o.fact.id} (restorable from its history).")
+        elif o.fact is not None:
+            lines.append(f"Remembered as F{o.fact.id}: {o.fact.text}")
+    return " ".join(lines)
+
+
+__all__ = ["EXTRACTION_SCHEMA", "Candidate", "MemoryExtractor", "MemoryServiceError", "Outcome", "Reconciled"]

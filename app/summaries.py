@@ -1,0 +1,192 @@
+"""Session summaries: when a session closes, goes idle or grows long.
+
+Long sessions are summarised map-reduce: each chunk that fits the model's
+window is summarised, then the chunk summaries are merged. Without a model,
+or when the model's summary is not grounded in the session's words, an
+extractive summary (the session's most informative sentences, in order) is
+stored instead, so every session gets a searchable summary.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from app import prompts
+from app.engine import EngineError, GenerationSettings, TextModel
+from app.extraction import content_words
+from app.prompt_format import ChatTurn
+from memory import ChatSession, MemoryService, Message, Role
+
+log = logging.getLogger(__name__)
+
+#: Share of a model summary's content words that must occur in the session.
+GROUNDING = 0.6
+EXTRACTIVE_SENTENCES = 5
+SUMMARY_TOKENS = 200
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def _transcript_line(message: Message) -> str:
+    who = {Role.USER: "User", Role.ASSISTANT: "Assistant"}.get(message.role, message.speaker or "Other")
+    return f"{who}: {' '.join(message.content.split())}"
+
+
+def extractive_summary(messages: Sequence[Message], sentences: int = EXTRACTIVE_SENTENCES) -> str:
+    """The most informative sentences (frequent content words, numbers), in their original order.
+
+    User and other people's messages come first: they carry the client's
+    facts; the assistant's sentences only fill remaining places.
+    """
+    candidates: list[tuple[int, int, str]] = []  # (priority, position, sentence)
+    frequency: Counter[str] = Counter()
+    seen: set[str] = set()
+    position = 0
+    for m in messages:
+        for sentence in _SENTENCE.split(m.content):
+            sentence = " ".join(sentence.split())
+            if len(sentence.split()) < 3 or sentence.casefold() in seen:
+                continue
+            seen.add(sentence.casefold())
+            words = content_words(sentence)
+            frequency.update(words)
+            candidates.append((0 if m.role is not Role.ASSISTANT else 1, position, sentence))
+            position += 1
+    if not candidates:
+        return ""
+
+    def score(item: tuple[int, int, str]) -> float:
+        priority, _, sentence = item
+        words = content_words(sentence)
+        if not words:
+            return 0.0
+        informative = sum(frequency[w] for w in words) / len(words) ** 0.5
+        numbers = 1.5 if re.search(r"\d", sentence) else 1.0
+        return informative * numbers / (1 + priority)
+
+    best = sorted(candidates, key=score, reverse=True)[:sentences]
+    chosen = [s if s[-1] in ".!?" else s + "." for _, _, s in sorted(best, key=lambda item: item[1])]
+    return " ".join(chosen)
+
+
+class SessionSummarizer:
+    """Writes session summaries; also a turn listener that catches sessions growing long.
+
+    Args:
+        service: The memory service.
+        model: The background model, or None for extractive summaries only.
+        idle_minutes: A session whose last message is older than this is summarised.
+        every_messages: A session is re-summarised after this many new messages.
+    """
+
+    def __init__(
+        self,
+        service: MemoryService,
+        model: TextModel | None = None,
+        *,
+        idle_minutes: int = 30,
+        every_messages: int = 40,
+    ) -> None:
+        self.service = service
+        self.model = model
+        self.idle_minutes = idle_minutes
+        self.every_messages = every_messages
+
+    def after_turn(self, project_id: int, session_id: int, user: Message, assistant: Message) -> None:
+        due = self.service.sessions_to_summarize(
+            idle_before=datetime.now(UTC) - timedelta(minutes=self.idle_minutes),
+            min_new_messages=self.every_messages,
+            project_id=project_id,
+        )
+        for session in due:
+            # Only the session that grew; others are left to the idle check.
+            if session.id == session_id and not session.ended_at:
+                self.summarize(session.id)
+
+    def summarize_due(self, now: datetime | None = None) -> list[ChatSession]:
+        """Summarises every ended, idle or grown session whose summary is missing or stale."""
+        now = now or datetime.now(UTC)
+        done = []
+        for session in self.service.sessions_to_summarize(
+            idle_before=now - timedelta(minutes=self.idle_minutes), min_new_messages=self.every_messages
+        ):
+            done.append(self.summarize(session.id))
+        return done
+
+    def close_session(self, session_id: int) -> ChatSession:
+        """Ends a session and summarises it."""
+        self.service.end_session(session_id)
+        return self.summarize(session_id)
+
+    def summarize(self, session_id: int) -> ChatSession:
+        messages = self.service.list_messages(session_id)
+        if not messages:
+            return self.service.get_session(session_id)
+        summary = self._model_summary(messages) if self.model is not None else ""
+        if not summary:
+            summary = extractive_summary(messages)
+        return self.service.set_session_summary(session_id, summary, through_message_id=messages[-1].id)
+
+    # ---------------------------------------------------------------- map-reduce
+
+    def _model_summary(self, messages: Sequence[Message]) -> str:
+        assert self.model is not None
+        try:
+            chunks = self._chunks([_transcript_line(m) for m in messages])
+            partials = [self._ask(prompts.SUMMARY_CHUNK, chunk) for chunk in chunks]
+            summary = self._reduce([p for p in partials if p])
+        except EngineError as err:
+            log.warning("model summary failed, using an extractive one: %s", err)
+            return ""
+        source = content_words(" ".join(m.content for m in messages))
+        words = content_words(summary)
+        if not words or len(words & source) / len(words) < GROUNDING:
+            log.info("model summary not grounded in the session; using an extractive one")
+            return ""
+        return summary
+
+    def _room(self) -> int:
+        assert self.model is not None
+        overhead = self.model.count_prompt([ChatTurn("system", prompts.SUMMARY_REDUCE), ChatTurn("user", "")])
+        return max(256, self.model.context_length - SUMMARY_TOKENS - overhead - 16)
+
+    def _chunks(self, lines: Sequence[str]) -> list[str]:
+        assert self.model is not None
+        room = self._room()
+        chunks: list[str] = []
+        current: list[str] = []
+        used = 0
+        for line in lines:
+            cost = self.model.count_tokens(line) + 1
+            if cost > room:  # one huge message: keep its start
+                line = line[: room * 3]
+                cost = self.model.count_tokens(line) + 1
+            if current and used + cost > room:
+                chunks.append("\n".join(current))
+                current, used = [], 0
+            current.append(line)
+            used += cost
+        if current:
+            chunks.append("\n".join(current))
+        return chunks
+
+    def _reduce(self, partials: list[str]) -> str:
+        if not partials:
+            return ""
+        if len(partials) == 1:
+            return partials[0]
+        groups = self._chunks(partials)
+        merged = [self._ask(prompts.SUMMARY_REDUCE, group) for group in groups]
+        merged = [m for m in merged if m]
+        if len(merged) >= len(partials):  # no progress: stop rather than loop
+            return " ".join(merged)
+        return self._reduce(merged)
+
+    def _ask(self, instruction: str, text: str) -> str:
+        assert self.model is not None
+        turns = [ChatTurn("system", instruction), ChatTurn("user", text)]
+        settings = GenerationSettings(max_tokens=SUMMARY_TOKENS, temperature=0.2, seed=0, background=True)
+        return self.model.generate(turns, settings).result().strip()

@@ -1,0 +1,240 @@
+"""The conversation flow, extraction and summaries over a real memory service.
+
+The model is a deterministic fake behind the TextModel interface, except
+where a test says it uses the real default model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import pytest
+
+from app.conversation import ContextReady, ConversationFlow, Token, TurnResult
+from app.engine import CancelToken, EngineError, GenerationSettings, LocalEngine
+from app.extraction import MemoryExtractor, word_diff
+from app.prompt_format import ChatTurn
+from app.summaries import SessionSummarizer, extractive_summary
+from app.voice import learn_voice
+from memory import FactStatus, InvalidInputError, MemoryService, ProposalAction, Role
+from tests.fakes import FakeModel
+
+
+@pytest.fixture
+def project(service: MemoryService) -> int:
+    p = service.create_project("Acme")
+    service.add_fact(p.id, "The Q3 report is due on 14 September.", "deadline", pinned=True)
+    service.add_fact(p.id, "The main contact at Acme is Jane Doe, head of logistics.", "contact")
+    service.add_fact(p.id, "Acme runs three warehouses near the port of Rotterdam.")
+    return p.id
+
+
+def test_a_turn_streams_and_stores_both_messages_with_the_memory_it_used(service: MemoryService, project: int) -> None:
+    model = FakeModel()
+    session = service.start_session(project)
+    flow = ConversationFlow(service, model)
+    events = list(flow.run_turn(session.id, "Who is the main contact at Acme?"))
+    flow.close()
+    assert isinstance(events[0], ContextReady) and isinstance(events[-1], TurnResult)
+    tokens = [e.text for e in events if isinstance(e, Token)]
+    assert len(tokens) > 3 and "".join(tokens) == "You said: Who is the main contact at Acme?"
+    prompt = model.rendered()
+    assert "Jane Doe" in prompt and "14 September" in prompt  # retrieved and pinned memory
+    user, assistant = service.list_messages(session.id)
+    assert (user.role, assistant.role) == (Role.USER, Role.ASSISTANT)
+    assert assistant.content == events[-1].text
+    assert "fact:1" in assistant.context_item_keys and "fact:2" in assistant.context_item_keys
+    assert events[-1].report.memory_keys == assistant.context_item_keys
+
+
+def test_the_prompt_prefix_stays_stable_from_turn_to_turn(service: MemoryService, project: int) -> None:
+    model = FakeModel()
+    session = service.start_session(project)
+    flow = ConversationFlow(service, model)
+    flow.ask(session.id, "Who is the main contact at Acme?")
+    service.add_fact(project, "The brand colour of Acme is teal.")
+    flow.ask(session.id, "What is the brand colour of Acme?")
+    flow.close()
+    first, second = model.prompts
+    assert second[: len(first)] == first  # turn 1's prompt, unchanged, is turn 2's prefix
+    # The new memory sits next to the new message; what turn 1 was given is not repeated,
+    # nor are this session's own messages, which are in the history already.
+    assert "teal" in second[-1].notes and "teal" not in second[0].content
+    assert "Jane Doe" not in second[-1].notes and "M1" not in second[-1].notes
+
+
+def test_history_is_dropped_before_the_new_message(service: MemoryService, project: int) -> None:
+    model = FakeModel(context_length=400)
+    session = service.start_session(project)
+    flow = ConversationFlow(service, model, generation=GenerationSettings(max_tokens=50))
+    for i in range(12):
+        result = flow.ask(session.id, f"Note number {i}: " + "details " * 20)
+        assert result.report.prompt_tokens <= 350
+    assert result.report.dropped_turns > 0 or any("Earlier in this session" in t.content for t in model.prompts[-1])
+    assert model.prompts[-1][-1].content.startswith("Note number 11:")
+    with pytest.raises(InvalidInputError, match="too long"):
+        list(flow.run_turn(session.id, "word " * 600))
+    flow.close()
+    assert len(service.list_messages(session.id)) == 24  # the refused message stored nothing
+
+
+def test_cancel_stores_the_partial_answer_and_failure_stores_nothing(service: MemoryService, project: int) -> None:
+    session = service.start_session(project)
+    slow = FakeModel(lambda turns, s: "one two three four five six seven eight nine ten", delay=0.05)
+    flow = ConversationFlow(service, slow)
+    cancel = CancelToken()
+    seen = []
+    for event in flow.run_turn(session.id, "Tell me a story", cancel):
+        if isinstance(event, Token):
+            seen.append(event.text)
+            if len(seen) == 3:
+                cancel.cancel()
+        if isinstance(event, TurnResult):
+            result = event
+    flow.close()
+    slow.close()
+    assert result.cancelled and result.text == "one two three"
+    assert [m.content for m in service.list_messages(session.id)] == ["Tell me a story", "one two three"]
+
+    failing = ConversationFlow(service, FakeModel(fail=True))
+    with pytest.raises(EngineError):
+        list(failing.run_turn(session.id, "Are you there?"))
+    failing.close()
+    assert len(service.list_messages(session.id)) == 2
+
+
+def _json_script(payload: dict) -> FakeModel:
+    def script(turns: Sequence[ChatTurn], settings: GenerationSettings) -> str:
+        if settings.json_schema is not None:
+            return json.dumps(payload)
+        return "Noted."
+
+    return FakeModel(script)
+
+
+def test_extraction_proposes_grounded_facts_with_provenance(service: MemoryService, project: int) -> None:
+    model = _json_script(
+        {
+            "facts": [
+                {"text": "Acme's budget for the rebrand is 40,000 euros", "kind": "fact"},
+                {"text": "Acme plans to open an office on Mars", "kind": "fact"},  # not in the message
+                {"text": "Who knows?", "kind": "note"},
+            ]
+        }
+    )
+    session = service.start_session(project)
+    flow = ConversationFlow(service, model, listeners=[MemoryExtractor(service, model)])
+    result = flow.ask(session.id, "Good news: Acme's budget for the rebrand is 40,000 euros.")
+    result.background.result()
+    flow.close()
+    proposals = service.list_proposals(project)
+    assert [p.text for p in proposals] == ["Acme's budget for the rebrand is 40,000 euros"]
+    assert proposals[0].source_message_id == result.user_message.id
+    fact = service.accept_proposal(proposals[0].id)
+    assert fact.source_message_id == result.user_message.id and fact.source_session_id == session.id
+
+
+def test_reconciliation_duplicates_updates_and_contradictions(service: MemoryService, project: int) -> None:
+    extractor = MemoryExtractor(service)
+    from app.extraction import Candidate
+    from memory import FactKind
+
+    dup = extractor.apply(project, Candidate("The Q3 report is due on 14 September.", FactKind.DEADLINE), None)
+    assert dup.reconciled.outcome == "duplicate" and dup.proposal is None
+    changed = extractor.apply(project, Candidate("The Q3 report is due on 30 September.", FactKind.DEADLINE), None)
+    assert changed.reconciled.outcome == "update" and changed.reconciled.contradicts
+    assert changed.proposal.action is ProposalAction.UPDATE and changed.proposal.target_fact_id == 1
+    assert "[-14-] {+30+}" in changed.proposal.reason and changed.proposal.reason.startswith("Contradicts F1")
+    new = extractor.apply(project, Candidate("The CEO of Acme enjoys sailing on weekends.", FactKind.FACT), None)
+    assert new.reconciled.outcome == "add" and new.proposal.action is ProposalAction.ADD
+    # The same proposal twice is filed once.
+    again = extractor.apply(project, Candidate("The CEO of Acme enjoys sailing on weekends.", FactKind.FACT), None)
+    assert again.proposal is None and len(service.list_proposals(project)) == 2
+    assert service.get_fact(1).text == "The Q3 report is due on 14 September."  # nothing rewritten silently
+
+
+def test_explicit_instructions_and_auto_accept(service: MemoryService, project: int) -> None:
+    model = FakeModel()
+    session = service.start_session(project)
+    extractor = MemoryExtractor(service, None, auto_accept=lambda pid: pid == project)
+    flow = ConversationFlow(service, model, listeners=[extractor], commands=extractor)
+    remembered = flow.ask(session.id, "/remember Jane prefers phone calls on Tuesdays")
+    assert remembered.text.startswith("Remembered as F4") and model.prompts == []  # no model for commands
+    fact = service.get_fact(4)
+    assert fact.source_message_id == remembered.user_message.id and fact.kind.value == "preference"
+    natural = flow.ask(session.id, "Please remember that the kickoff is in Utrecht.")
+    natural.background.result()
+    assert any(f.text == "The kickoff is in Utrecht." for f in service.list_facts(project))
+    forgot = flow.ask(session.id, "/forget Jane prefers phone calls on Tuesdays")
+    flow.close()
+    assert forgot.text.startswith("Forgotten: F4") and service.get_fact(4).status is FactStatus.ARCHIVED
+    # An update to a known fact goes through the inbox, auto-accepted for this project.
+    outcome = extractor.process(
+        project, service.add_message(session.id, "user", "remember that the Q3 report is due on 21 September")
+    )
+    assert outcome[0].fact is not None and outcome[0].fact.text == "The Q3 report is due on 21 September"
+    assert service.fact_history(1)[-1].text == "The Q3 report is due on 21 September"
+
+
+def test_summaries_extractive_and_map_reduce(service: MemoryService, project: int) -> None:
+    session = service.start_session(project)
+    lines = [
+        ("user", "The client wants the rebrand live by 1 March."),
+        ("assistant", "Understood, I will plan backwards from 1 March."),
+        ("user", "Jane Doe approved a budget of 40,000 euros for the rebrand."),
+        ("user", "The warehouse photos must be reshot in Rotterdam."),
+    ] * 6
+    for role, text in lines:
+        service.add_message(session.id, role, text)
+    extractive = extractive_summary(service.list_messages(session.id))
+    assert "40,000" in extractive and "1 March" in extractive
+    calls: list[str] = []
+
+    def script(turns: Sequence[ChatTurn], settings: GenerationSettings) -> str:
+        calls.append(turns[0].content[:20])
+        return "Jane Doe approved a budget of 40,000 euros; the rebrand is due 1 March in Rotterdam."
+
+    summarizer = SessionSummarizer(service, FakeModel(script, context_length=300), every_messages=10)
+    due = service.sessions_to_summarize(idle_before=service.get_session(session.id).started_at, min_new_messages=10)
+    assert [s.id for s in due] == [session.id]
+    summarized = summarizer.summarize(session.id)
+    assert len(calls) > 2, "a long session is summarised in chunks, then merged"
+    assert "40,000" in summarized.summary and not summarized.summary_is_stale
+    assert service.sessions_to_summarize(idle_before=summarized.started_at, min_new_messages=1) == []
+    hits = service.search(project, "rebrand budget approved")
+    assert any(h.key == f"summary:{session.id}" for h in hits)
+    # An ungrounded model summary is replaced by the extractive one.
+    made_up = SessionSummarizer(service, FakeModel(lambda t, s: "Zebras dance quietly under purple moons."))
+    assert "40,000" in made_up.summarize(session.id).summary
+
+
+def test_learn_voice_from_samples(service: MemoryService, project: int) -> None:
+    samples = [
+        "Hi Jane,\nQuick update: the photos are done. We're on track!\nCheers,\nTom",
+        "Hi Jane,\nThe budget's approved. We're starting Monday!\nCheers,\nTom",
+    ]
+    profile = learn_voice(project, samples)
+    assert profile.tone == "friendly and conversational"
+    assert any("Hi Jane" in rule for rule in profile.style_do) and any("Cheers" in r for r in profile.style_do)
+    assert profile.samples == tuple(s.strip() for s in samples)
+    assert service.get_voice(project).is_empty  # a proposal only; nothing saved
+    with pytest.raises(InvalidInputError):
+        learn_voice(project, ["   "])
+
+
+def test_real_default_model_turn_with_memory(service: MemoryService, project: int, local_engine: LocalEngine) -> None:
+    session = service.start_session(project)
+    flow = ConversationFlow(
+        service, local_engine, generation=GenerationSettings(max_tokens=40, seed=4), memory_budget_tokens=300
+    )
+    first = flow.ask(session.id, "When is the Q3 report due?")
+    second = flow.ask(session.id, "Who is the main contact?")
+    flow.close()
+    assert first.text and second.text and "Consultant:" not in second.text
+    assert second.stats.cached_prompt_tokens >= first.stats.prompt_tokens * 0.8
+    assert len(service.list_messages(session.id)) == 4
+
+
+def test_word_diff() -> None:
+    assert word_diff("due on 14 September", "due on 30 September") == "due on [-14-] {+30+} September"
