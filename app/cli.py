@@ -17,12 +17,21 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+from app.conversation import ContextReady, Token, TurnResult
+from app.engine import CancelToken, EngineError
+from app.extraction import word_diff
+from app.gguf import GGUFError, read_gguf
+from app.keychain import KeychainError
+from app.models import ModelStoreError, default_model
 from app.paths import resolve_paths
+from app.runtime import Runtime
+from app.voice import learn_voice
 from memory import (
     FactKind,
     MemoryService,
     MemoryServiceError,
     Project,
+    ProposalAction,
 )
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -218,6 +227,218 @@ def cmd_reindex(service: MemoryService, args: argparse.Namespace, out: TextIO) -
     return EXIT_OK
 
 
+def cmd_chat(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
+    project = _project(rt.service, args.project)
+    if args.session is not None:
+        session = rt.service.get_session(args.session)
+        if session.project_id != project.id:
+            raise UsageError(f"Session {session.id} belongs to another project")
+    else:
+        session = rt.service.start_session(project.id, " ".join(args.message.split())[:60])
+    flow = rt.conversation()
+    if getattr(flow.model, "is_base_model", False):
+        print(f"(model: {flow.model.name}, a base model not tuned to chat; answers will be weak)", file=sys.stderr)
+    cancel = CancelToken()
+    result = None
+    try:
+        for event in flow.run_turn(session.id, args.message, cancel):
+            if isinstance(event, ContextReady) and args.show_context:
+                print(f"--- memory used ({len(event.report.memory_keys)} items) ---", file=out)
+                print(event.context.text or "(none)", file=out)
+                print("---", file=out)
+            elif isinstance(event, Token):
+                out.write(event.text)
+                out.flush()
+            elif isinstance(event, TurnResult):
+                result = event
+    except KeyboardInterrupt:
+        cancel.cancel()
+        raise
+    assert result is not None
+    if result.stats.finish_reason == "command":
+        out.write(result.text)
+    out.write("\n")
+    if result.background is not None:
+        result.background.result()
+    pending = len(rt.service.list_proposals(project.id))
+    rate = result.stats.tokens_per_second
+    print(
+        f"(session {session.id}; {result.stats.completion_tokens} tokens"
+        + (f", {rate:.1f} tokens/s" if rate else "")
+        + (f"; {pending} proposal(s) in the inbox" if pending else "")
+        + ")",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def cmd_inbox(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
+    service = rt.service
+    project = _project(service, args.project)
+    if args.action == "accept":
+        ids = [p.id for p in service.list_proposals(project.id)] if args.id == "all" else [_int(args.id)]
+        for proposal_id in ids:
+            _in_project(service, project, proposal_id)
+            fact = service.accept_proposal(proposal_id, text=args.text)
+            print(f"Accepted #{proposal_id}" + (f" → F{fact.id}: {fact.text}" if fact else ""), file=out)
+        return EXIT_OK
+    if args.action == "reject":
+        proposal_id = _int(args.id)
+        _in_project(service, project, proposal_id)
+        service.reject_proposal(proposal_id)
+        print(f"Rejected #{proposal_id}", file=out)
+        return EXIT_OK
+    proposals = service.list_proposals(project.id)
+    if args.json:
+        _print_json(proposals, out)
+        return EXIT_OK
+    if not proposals:
+        print("The inbox is empty.", file=out)
+    for p in proposals:
+        reason = p.reason.split(":", 1)[0] if p.action is ProposalAction.UPDATE else p.reason
+        print(f"#{p.id:<4} {p.action.value:<7} {p.kind.value:<10} {reason}", file=out)
+        if p.action is ProposalAction.UPDATE and p.target_fact_id is not None:
+            current = service.get_fact(p.target_fact_id).text
+            print(f"      F{p.target_fact_id}: {word_diff(current, p.text)}", file=out)
+        elif p.action is ProposalAction.ARCHIVE and p.target_fact_id is not None:
+            print(f"      archive F{p.target_fact_id}: {service.get_fact(p.target_fact_id).text}", file=out)
+        else:
+            print(f"      {p.text}", file=out)
+        if p.source_message_id is not None:
+            snippet = " ".join(service.get_message(p.source_message_id).content.split())[:120]
+            print(f"      from: {snippet}", file=out)
+    return EXIT_OK
+
+
+def _int(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise UsageError(f"not a proposal id: {value!r}") from None
+
+
+def _in_project(service: MemoryService, project: Project, proposal_id: int) -> None:
+    if proposal_id not in {p.id for p in service.list_proposals(project.id, status=None)}:
+        raise UsageError(f"Proposal {proposal_id} is not in project {project.name}'s inbox")
+
+
+def cmd_summarize(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
+    if (args.session is None) == (not args.due):
+        raise UsageError("give either --session ID or --due")
+    if args.session is not None:
+        rt.service.get_session(args.session)
+    summarizer = rt.summarizer(None if args.extractive else rt.background_model())
+    if args.due:
+        done = summarizer.summarize_due()
+        print(f"Summarised {len(done)} session(s)" + "".join(f"\n  {s.id}: {s.summary}" for s in done), file=out)
+        return EXIT_OK
+    session = summarizer.summarize(args.session)
+    print(session.summary or "(the session has no messages)", file=out)
+    return EXIT_OK
+
+
+def _progress_printer(label: str) -> Callable[[int, int | None], None]:
+    last = [-1]
+
+    def show(done: int, total: int | None) -> None:
+        percent = int(done * 100 / total) if total else -1
+        if percent != last[0] and (percent % 10 == 0 or percent < 0):
+            last[0] = percent
+            where = f"{percent}%" if percent >= 0 else f"{done / 1e6:.0f} MB"
+            print(f"{label}: {where}", file=sys.stderr)
+
+    return show
+
+
+def cmd_model(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
+    settings = rt.settings
+    if args.action == "list":
+        rt.store.ensure_default(_progress_printer("Preparing the bundled model"))
+        current = rt.local_model_path.resolve()
+        for model in rt.store.list_models():
+            mark = "*" if model.path.resolve() == current else " "
+            kind = "base model, not tuned to chat" if not model.info.looks_instruction_tuned else "chat model"
+            note = " (bundled default)" if model.is_default else ""
+            print(f"{mark} {model.path.name}  {model.size_bytes / 1e6:.0f} MB  {kind}{note}", file=out)
+        if settings.model_path and not Path(settings.model_path).resolve().is_relative_to(rt.store.models_dir):
+            print(f"* {settings.model_path} (outside the models folder)", file=out)
+        if settings.remote_base_url:
+            print(
+                f"  remote: {settings.remote_model} at {settings.remote_base_url} "
+                f"(chat: {settings.chat_backend}, background: {settings.background_backend})",
+                file=out,
+            )
+        return EXIT_OK
+    if args.action == "use":
+        if args.path == "default":
+            rt.update_settings(model_path=None, chat_backend="local", background_backend="local")
+            print(f"Using the bundled default model. {default_model().description}", file=out)
+            return EXIT_OK
+        path = Path(args.path).expanduser()
+        if not path.is_absolute() and not path.exists():
+            path = rt.store.models_dir / path
+        try:
+            info = read_gguf(path)
+        except GGUFError as err:
+            raise UsageError(str(err)) from None
+        rt.update_settings(model_path=str(path.resolve()), chat_backend="local", background_backend="local")
+        kind = "a chat model" if info.looks_instruction_tuned else "a base model (not tuned to chat)"
+        print(f"Using {info.name} ({path.name}), {kind}", file=out)
+        return EXIT_OK
+    if args.action == "download":
+        path = rt.store.download(args.url, sha256=args.sha256, progress=_progress_printer("Downloading"))
+        print(f"Downloaded {path.name} to {path.parent}; use it with: dossier model use {path.name}", file=out)
+        return EXIT_OK
+    if args.action == "remote":
+        from app.remote import normalise_base_url
+
+        try:
+            endpoint = normalise_base_url(args.url)
+        except EngineError as err:
+            raise UsageError(str(err)) from None
+        if args.api_key_stdin:
+            rt.keychain.set_api_key(endpoint, sys.stdin.readline())
+        chat = "remote" if args.route in ("chat", "both") else "local"
+        background = "remote" if args.route in ("background", "both") else "local"
+        rt.update_settings(
+            remote_base_url=endpoint,
+            remote_model=args.model_name,
+            remote_context_length=args.context,
+            chat_backend=chat,
+            background_backend=background,
+        )
+        print(f"Remote endpoint {endpoint} ({args.model_name}); chat: {chat}, background: {background}", file=out)
+        return EXIT_OK
+    return EXIT_OK
+
+
+def cmd_voice(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
+    project = _project(rt.service, args.project)
+    if args.action == "show":
+        _print_json(rt.service.get_voice(project.id), out)
+        return EXIT_OK
+    samples = []
+    for name in args.files:
+        try:
+            samples.append(Path(name).read_text("utf-8"))
+        except (OSError, UnicodeDecodeError) as err:
+            raise UsageError(f"{name}: cannot read it as UTF-8 text ({err})") from None
+    model = None if args.no_model else rt.background_model()
+    profile = learn_voice(project.id, samples, model)
+    if args.save:
+        profile = rt.service.set_voice(
+            project.id,
+            tone=profile.tone,
+            style_do=list(profile.style_do),
+            style_dont=list(profile.style_dont),
+            vocabulary=list(profile.vocabulary),
+            samples=list(profile.samples),
+        )
+        print(f"Saved the voice of {project.name}:", file=out)
+    _print_json({k: v for k, v in _jsonable(profile).items() if k != "samples"}, out)
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -302,6 +523,54 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("reindex", help="rebuild the vector index from the database")
     p.set_defaults(handler=cmd_reindex)
+
+    p = commands.add_parser("chat", help="send a message and stream the answer")
+    p.add_argument("--project", required=True)
+    p.add_argument("--session", type=int, help="continue this session (default: a new one)")
+    p.add_argument("--show-context", action="store_true", help="print the memory the answer was given")
+    p.add_argument("message")
+    p.set_defaults(handler=cmd_chat, wants_runtime=True)
+
+    p = commands.add_parser("inbox", help="review proposed memories")
+    p.add_argument("--project", required=True)
+    p.add_argument("action", nargs="?", choices=["list", "accept", "reject"], default="list")
+    p.add_argument("id", nargs="?", help="proposal id (accept also takes 'all')")
+    p.add_argument("--text", help="accept with this text instead")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_inbox, wants_runtime=True)
+
+    p = commands.add_parser("summarize", help="(re)write a session's summary")
+    p.add_argument("--session", type=int)
+    p.add_argument("--due", action="store_true", help="every ended, idle or grown session with a stale summary")
+    p.add_argument("--extractive", action="store_true", help="without the model")
+    p.set_defaults(handler=cmd_summarize, wants_runtime=True)
+
+    model = commands.add_parser("model", help="list, choose or download models; set up a remote endpoint")
+    model_actions = model.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    model_actions.add_parser("list")
+    p = model_actions.add_parser("use", help="a GGUF file (path or name in the models folder), or 'default'")
+    p.add_argument("path")
+    p = model_actions.add_parser("download", help="fetch a GGUF by URL into the models folder")
+    p.add_argument("url")
+    p.add_argument("--sha256")
+    p = model_actions.add_parser("remote", help="use an OpenAI-compatible endpoint")
+    p.add_argument("url", help="e.g. http://127.0.0.1:11434/v1")
+    p.add_argument("--model", dest="model_name", required=True, help="the model name the endpoint expects")
+    p.add_argument("--api-key-stdin", action="store_true", help="read the API key from stdin into the keyring")
+    p.add_argument("--route", choices=["chat", "background", "both"], default="both")
+    p.add_argument("--context", type=int, default=8192, help="the model's context window in tokens")
+    model.set_defaults(handler=cmd_model, wants_runtime=True)
+
+    voice = commands.add_parser("voice", help="show a project's voice, or learn it from sample texts")
+    voice_actions = voice.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    p = voice_actions.add_parser("show")
+    p.add_argument("--project", required=True)
+    p = voice_actions.add_parser("learn")
+    p.add_argument("--project", required=True)
+    p.add_argument("files", nargs="+", metavar="SAMPLE.txt")
+    p.add_argument("--save", action="store_true", help="save the proposed profile (default: only show it)")
+    p.add_argument("--no-model", action="store_true", help="measure the samples only")
+    voice.set_defaults(handler=cmd_voice, wants_runtime=True)
     return parser
 
 
@@ -330,9 +599,10 @@ def main(
     os.umask(0o077)
     try:
         paths = resolve_paths(args.data_dir)
-        with open_service(paths.data_dir) as service:
-            return int(args.handler(service, args, out))
-    except (MemoryServiceError, UsageError) as error:
+        with Runtime(paths, open_service(paths.data_dir)) as runtime:
+            target = runtime if getattr(args, "wants_runtime", False) else runtime.service
+            return int(args.handler(target, args, out))
+    except (MemoryServiceError, UsageError, EngineError, ModelStoreError, KeychainError) as error:
         print(f"dossier: {error}", file=err)
         return EXIT_USAGE
     except OSError as error:

@@ -164,3 +164,50 @@ def test_real_subprocess_entry_point(tmp_path: Path) -> None:
     )
     assert "Sub" in listed.stdout
     assert oct((tmp_path / "home").stat().st_mode & 0o777) == "0o700"
+
+
+@pytest.fixture
+def with_models(models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DOSSIER_MODELS_DIR", str(models_dir))
+    return models_dir
+
+
+def test_chat_inbox_and_summarize(run: Run, with_models: Path) -> None:
+    run("project", "create", "Acme")
+    run("fact", "add", "--project", "Acme", "--pin", "The Q3 report is due on 14 September.")
+    code, out, _ = run("chat", "--project", "Acme", "--show-context", "When is the Q3 report due?")
+    assert code == 0
+    assert "--- memory used (1 items) ---" in out and "[F1] The Q3 report is due on 14 September." in out
+    answer = out.split("---\n", 2)[-1].strip()
+    assert answer and "Consultant:" not in answer
+    code, out, _ = run("chat", "--project", "Acme", "--session", "1", "/remember Jane prefers email")
+    assert code == 0 and "Remembered as F2: Jane prefers email" in out
+    code, out, _ = run("chat", "--project", "Acme", "--session", "1", "/remember The Q3 report is due on 30 September")
+    assert code == 0 and "Proposed for your review (inbox #1)" in out
+    code, out, _ = run("inbox", "--project", "Acme")
+    assert code == 0 and "#1" in out and "[-14 September.-] {+30 September+}" in out and "from: /remember The Q3" in out
+    assert run("inbox", "--project", "Acme", "accept", "99")[0] == 2
+    code, out, _ = run("inbox", "--project", "Acme", "accept", "1")
+    assert code == 0 and "F1: The Q3 report is due on 30 September" in out
+    assert run("inbox", "--project", "Acme", "reject", "1")[0] == 2  # already decided
+    code, out, _ = run("summarize", "--session", "1", "--extractive")
+    assert code == 0 and "30 September" in out
+    assert run("summarize")[0] == 2
+    code, out, _ = run("summarize", "--due", "--extractive")
+    assert code == 0 and out.startswith("Summarised 0 session(s)")  # the summary above is current
+    assert run("chat", "--project", "Acme", "--session", "42", "hi")[0] == 2
+
+
+def test_model_commands(run: Run, with_models: Path, tmp_path: Path) -> None:
+    code, out, _ = run("model", "list")
+    assert code == 0 and "gemma-3-270m-q4_k_m.gguf" in out and "base model, not tuned to chat" in out
+    fake = tmp_path / "fake.gguf"
+    fake.write_text("not a model")
+    code, _, err = run("model", "use", str(fake))
+    assert code == 2 and "not a GGUF model file" in err
+    code, _, err = run("model", "download", "not-a-url")
+    assert code == 2 and "Not a download link" in err
+    code, out, _ = run("model", "use", "gemma-3-270m-q4_k_m.gguf")
+    assert code == 0 and "a base model (not tuned to chat)" in out
+    code, _, err = run("model", "remote", "localhost:1234", "--model", "x")
+    assert code == 2 and "Not an endpoint address" in err
