@@ -110,6 +110,7 @@ class _Exchange:
     notes_keys: tuple[str, ...]
     reply: str
     message_ids: tuple[int, ...] = ()
+    notes_tokens: int = 0
 
 
 @dataclass
@@ -134,7 +135,10 @@ class ConversationFlow:
         service: The memory service.
         model: The model that answers (local or remote).
         listeners: Called in the background after each stored turn.
-        memory_budget_tokens: Tokens of memory per turn (capped by the window).
+        memory_budget_tokens: Tokens of memory in the prompt (capped by a share of the
+            window). Memory given in earlier turns still counts while those turns are
+            in the prompt, but each turn may add at least a third of the budget, so a
+            long conversation neither starves new questions nor re-reads old memory.
         generation: Reply settings (length, temperature).
         system_text: The system instructions (see :mod:`app.prompts`).
     """
@@ -222,6 +226,12 @@ class ConversationFlow:
             # This session's own messages are already in the prompt as history.
             and not (item.message_ids and set(item.message_ids) <= history_ids)
         ]
+        present = sum(item.tokens for item in stable) + sum(
+            ex.notes_tokens for ex in state.exchanges[state.first_kept :]
+        )
+        allowance = max(budget - present, budget // 3)
+        while fresh and sum(item.tokens for item in fresh) > allowance:
+            fresh.pop()  # the least relevant go first
         turns, report_parts = self._fit(state, stable, fresh, text)
         prompt_seconds = time.perf_counter() - started - retrieval_seconds
         system_turn, history, new_turn, kept_fresh, dropped = report_parts
@@ -269,6 +279,7 @@ class ConversationFlow:
                     tuple(i.key for i in kept_fresh),
                     reply,
                     (user_message.id, assistant_message.id),
+                    sum(item.tokens for item in kept_fresh),
                 )
             )
             background = self._after_turn(session.project_id, session_id, user_message, assistant_message)

@@ -239,8 +239,10 @@ class ReplyFilter:
                 self.stopped = "stop"
         if self._probes:
             folded = _normalise(self.text)
+            # Only a probe that ends in the new text can be new, so search the tail only.
+            start = max(0, len(folded) - len(piece) - _ECHO_PROBE_CHARS - 2)
             for probe in self._probes:
-                at = folded.find(probe)
+                at = folded.find(probe, start)
                 if at >= 0:
                     self.text = _cut_at_normalised(self.text, at)
                     self.stopped = "echo"
@@ -327,6 +329,8 @@ class LocalEngine:
         self._current_cancel: CancelToken | None = None
         self._abort_callback: Any = None
         self._load_future: Future[None] | None = None
+        #: The tokens of the most recent prompt (for benchmarks and diagnostics).
+        self.last_prompt_tokens: list[int] = []
         self._thread = threading.Thread(target=self._serve, name="dossier-llama", daemon=True)
         self._thread.start()
 
@@ -487,6 +491,7 @@ class LocalEngine:
         echo_sources: Sequence[str] = (),
     ) -> Generation:
         tokens = self.tokenize_prompt(prompt)
+        self.last_prompt_tokens = tokens
         limit = self._n_ctx - settings.max_tokens
         if len(tokens) > self._n_ctx - 1:
             raise EngineError(
@@ -565,6 +570,9 @@ class LocalEngine:
                 finish = choice.get("finish_reason") or finish
                 if reply_filter.stopped or cancel.cancelled:
                     break
+            # Streamed chunks are not tokens (llama-cpp-python merges held-back text); the cache is exact.
+            # (The last sampled token is never evaluated, hence the +1.)
+            stats.completion_tokens = max(stats.completion_tokens, llm.n_tokens - len(tokens) + 1)
             rest = reply_filter.finish()
             if rest and not cancel.cancelled:
                 generation._emit(rest)
@@ -621,7 +629,7 @@ def _route_llama_logs_to_logging() -> None:
     if _llama_log_callback is not None:
         return
     import llama_cpp
-    import llama_cpp.llama  # noqa: F401  (installs llama-cpp-python's own callback first)
+    import llama_cpp.llama
 
     llama_log = logging.getLogger("dossier.llama_cpp")
 

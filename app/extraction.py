@@ -54,8 +54,9 @@ FORGET_MATCH = 0.6
 FORGET_MARGIN = 0.05
 #: Share of a model candidate's content words that must come from the user's message.
 GROUNDING = 0.7
-MAX_CANDIDATES = 5
-MAX_CANDIDATE_CHARS = 300
+MAX_CANDIDATES = 3
+#: Short enough that three candidates always fit the token limit below (valid JSON).
+MAX_CANDIDATE_CHARS = 120
 
 EXTRACTION_SCHEMA = {
     "type": "object",
@@ -110,6 +111,12 @@ def _negated(text: str) -> bool:
 
 def normalise(text: str) -> str:
     return " ".join(text.casefold().rstrip(".!").split())
+
+
+def states_something(message: str) -> bool:
+    """Whether a message has a statement in it, not only questions and greetings."""
+    sentences = re.split(r"(?<=[.!?])\s+|\n+", message.strip())
+    return any(len(s.split()) >= 3 and not s.rstrip().endswith("?") for s in sentences)
 
 
 def guess_kind(text: str) -> FactKind:
@@ -207,7 +214,7 @@ class MemoryExtractor:
             if text:
                 return [self.apply(project_id, Candidate(text, guess_kind(text), explicit=True), user.id)]
             return []
-        if not (self.use_model and self.model is not None):
+        if not (self.use_model and self.model is not None) or not states_something(user.content):
             return []
         outcomes = []
         for candidate in self.extract(user.content, reply):
@@ -254,8 +261,8 @@ class MemoryExtractor:
         try:
             payload = json.loads(raw, strict=False)
         except ValueError:
-            log.warning("extraction returned invalid JSON: %.200s", raw)
-            return []
+            # Cut off by the token limit: the grammar guarantees every finished item is valid.
+            payload = {"facts": _complete_items(raw)}
         source_words = content_words(message)
         found: list[Candidate] = []
         for item in payload.get("facts", []) if isinstance(payload, dict) else []:
@@ -396,10 +403,28 @@ class MemoryExtractor:
         return outcomes
 
 
+def _complete_items(raw: str) -> list[object]:
+    """The finished objects of a ``{"facts": [...`` answer that was cut off."""
+    decoder = json.JSONDecoder(strict=False)
+    position = raw.find("[")
+    items: list[object] = []
+    if position < 0:
+        return items
+    position += 1
+    while True:
+        while position < len(raw) and raw[position] in " \t\r\n,":
+            position += 1
+        if position >= len(raw) or raw[position] != "{":
+            return items
+        try:
+            item, position = decoder.raw_decode(raw, position)
+        except ValueError:
+            return items
+        items.append(item)
+
+
 def _clean_candidate(text: str) -> str:
     text = " ".join(text.split()).strip(" \"'“”")
-    if len(text) > MAX_CANDIDATE_CHARS * 4:
-        text = text[: MAX_CANDIDATE_CHARS * 4]
     return text[:1].upper() + text[1:] if text else ""
 
 

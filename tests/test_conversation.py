@@ -236,5 +236,56 @@ def test_real_default_model_turn_with_memory(service: MemoryService, project: in
     assert len(service.list_messages(session.id)) == 4
 
 
+def test_only_statements_are_read_for_facts() -> None:
+    from app.extraction import states_something
+
+    assert not states_something("When is the Q3 report due? And who signs it?")
+    assert not states_something("Hi!")
+    assert states_something("Thanks. The launch moved to 3 April. Can you update the plan?")
+
+
 def test_word_diff() -> None:
     assert word_diff("due on 14 September", "due on 30 September") == "due on [-14-] {+30+} September"
+
+
+def test_an_unclear_forget_asks_instead_of_archiving(service: MemoryService, project: int) -> None:
+    service.add_fact(project, "Jane Doe prefers phone calls in the morning.")
+    service.add_fact(project, "Jane Doe prefers phone calls on Fridays.")
+    extractor = MemoryExtractor(service)
+    outcomes = extractor.forget(project, "Jane Doe prefers phone calls")
+    assert outcomes and all(o.proposal is not None and o.proposal.action is ProposalAction.ARCHIVE for o in outcomes)
+    assert all(f.status is FactStatus.ACTIVE for f in service.list_facts(project))
+    assert extractor.forget(project, "the colour of the sky on Neptune") == []
+
+
+def test_sessions_are_summarised_when_ended_idle_or_grown(service: MemoryService, project: int) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    summarizer = SessionSummarizer(service, None, idle_minutes=30, every_messages=4)
+    grown = service.start_session(project)
+    flow = ConversationFlow(service, FakeModel(), listeners=[summarizer])
+    first = flow.ask(grown.id, "The launch moved to 3 April because of the printer.")
+    first.background.result()
+    assert service.get_session(grown.id).summary == ""  # two messages: not grown yet
+    second = flow.ask(grown.id, "Jane Doe signed the 40,000 euro budget today.")
+    second.background.result()
+    flow.close()
+    assert "3 April" in service.get_session(grown.id).summary  # grown to four messages
+    ended = service.start_session(project)
+    service.add_message(ended.id, "user", "The warehouse photos are due on 9 May.")
+    idle = service.start_session(project)
+    old = datetime.now(UTC) - timedelta(hours=2)
+    service.add_message(idle.id, "user", "Budget review with finance happens monthly.", created_at=old)
+    summarizer.close_session(ended.id)
+    assert "9 May" in service.get_session(ended.id).summary
+    done = summarizer.summarize_due()
+    assert [s.id for s in done] == [idle.id] and "monthly" in done[0].summary
+    assert summarizer.summarize_due() == []
+
+
+def test_a_cut_off_extraction_keeps_its_finished_items() -> None:
+    message = "Jane Doe approved the budget of 40,000 euros and the launch is on 3 April."
+    raw = '{"facts": [{"text": "Jane Doe approved the budget of 40,000 euros", "kind": "decision"}, {"text": "The lau'
+    candidates = MemoryExtractor.parse_candidates(raw, message)
+    assert [c.text for c in candidates] == ["Jane Doe approved the budget of 40,000 euros"]
+    assert MemoryExtractor.parse_candidates("not json", message) == []
