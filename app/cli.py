@@ -233,9 +233,12 @@ def cmd_chat(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
         session = rt.service.get_session(args.session)
         if session.project_id != project.id:
             raise UsageError(f"Session {session.id} belongs to another project")
-    else:
-        session = rt.service.start_session(project.id, " ".join(args.message.split())[:60])
+    # The model is checked before a new session is made, so a broken one leaves nothing behind.
+    if rt.settings.chat_backend == "local":
+        rt.ensure_local_model_file(_progress_printer("Preparing the bundled model (once)"))
     flow = rt.conversation()
+    if args.session is None:
+        session = rt.service.start_session(project.id, " ".join(args.message.split())[:60])
     if getattr(flow.model, "is_base_model", False):
         print(f"(model: {flow.model.name}, a base model not tuned to chat; answers will be weak)", file=sys.stderr)
     cancel = CancelToken()

@@ -156,36 +156,32 @@ class GemmaFormat:
         return RenderedPrompt(tuple(b.pieces), stop=("<end_of_turn>",))
 
 
-class ChatMLFormat:
-    name = "chatml"
+@dataclass(frozen=True)
+class TaggedFormat:
+    """Formats where every turn is ``open(role) content close`` (ChatML, Phi-3)."""
+
+    name: str
+    #: Opens a turn; ``{role}`` is replaced by system, user or assistant.
+    open_tag: str
+    close_tag: str
+    stop: tuple[str, ...]
+    add_bos: bool = True
 
     def render(self, turns: Sequence[ChatTurn]) -> RenderedPrompt:
         b = _Builder()
         for turn in turns:
-            b.markup(f"<|im_start|>{turn.role}\n")
+            b.markup(self.open_tag.format(role=turn.role))
             if turn.role == "user":
                 _user_with_notes(b, turn)
             else:
                 b.data(turn.content)
-            b.markup("<|im_end|>\n")
-        b.markup("<|im_start|>assistant\n")
-        return RenderedPrompt(tuple(b.pieces), stop=("<|im_end|>",), add_bos=False)
+            b.markup(self.close_tag)
+        b.markup(self.open_tag.format(role="assistant"))
+        return RenderedPrompt(tuple(b.pieces), stop=self.stop, add_bos=self.add_bos)
 
 
-class Phi3Format:
-    name = "phi3"
-
-    def render(self, turns: Sequence[ChatTurn]) -> RenderedPrompt:
-        b = _Builder()
-        for turn in turns:
-            b.markup(f"<|{turn.role}|>\n")
-            if turn.role == "user":
-                _user_with_notes(b, turn)
-            else:
-                b.data(turn.content)
-            b.markup("<|end|>\n")
-        b.markup("<|assistant|>\n")
-        return RenderedPrompt(tuple(b.pieces), stop=("<|end|>", "<|endoftext|>"))
+CHATML = TaggedFormat("chatml", "<|im_start|>{role}\n", "<|im_end|>\n", ("<|im_end|>",), add_bos=False)
+PHI3 = TaggedFormat("phi3", "<|{role}|>\n", "<|end|>\n", ("<|end|>", "<|endoftext|>"))
 
 
 def _user_with_notes(b: _Builder, turn: ChatTurn) -> None:
@@ -243,15 +239,15 @@ class TemplateFormat:
 
 
 #: Instruction-tuned models without a template, by GGUF architecture.
-KNOWN_FORMATS: dict[str, type[PromptFormat]] = {
-    "gemma": GemmaFormat,
-    "gemma2": GemmaFormat,
-    "gemma3": GemmaFormat,
-    "qwen2": ChatMLFormat,
-    "qwen2moe": ChatMLFormat,
-    "qwen3": ChatMLFormat,
-    "qwen3moe": ChatMLFormat,
-    "phi3": Phi3Format,
+KNOWN_FORMATS: dict[str, PromptFormat] = {
+    "gemma": GemmaFormat(),
+    "gemma2": GemmaFormat(),
+    "gemma3": GemmaFormat(),
+    "qwen2": CHATML,
+    "qwen2moe": CHATML,
+    "qwen3": CHATML,
+    "qwen3moe": CHATML,
+    "phi3": PHI3,
 }
 
 
@@ -272,5 +268,5 @@ def choose_format(
         except Exception:  # a template this renderer cannot run: fall back below
             pass
     if instruction_tuned and architecture in KNOWN_FORMATS:
-        return KNOWN_FORMATS[architecture]()
+        return KNOWN_FORMATS[architecture]
     return TranscriptFormat()

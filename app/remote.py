@@ -18,7 +18,7 @@ from typing import Any
 
 from app.engine import CancelToken, EngineError, Generation, GenerationSettings
 from app.prompt_format import ChatTurn, user_content
-from memory.tokens import EstimatedTokenCounter
+from memory import EstimatedTokenCounter
 
 log = logging.getLogger(__name__)
 

@@ -183,7 +183,7 @@ def test_chat_inbox_and_summarize(run: Run, with_models: Path) -> None:
     code, out, _ = run("chat", "--project", "Acme", "--session", "1", "/remember Jane prefers email")
     assert code == 0 and "Remembered as F2: Jane prefers email" in out
     code, out, _ = run("chat", "--project", "Acme", "--session", "1", "/remember The Q3 report is due on 30 September")
-    assert code == 0 and "Proposed for your review (inbox #1)" in out
+    assert code == 0 and "Proposed for your review (inbox #1)" in out  # a question proposes nothing
     code, out, _ = run("inbox", "--project", "Acme")
     assert code == 0 and "#1" in out and "[-14 September.-] {+30 September+}" in out and "from: /remember The Q3" in out
     assert run("inbox", "--project", "Acme", "accept", "99")[0] == 2

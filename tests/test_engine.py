@@ -10,7 +10,7 @@ import pytest
 
 from app.engine import CancelToken, GenerationSettings, LocalEngine, ReplyFilter
 from app.extraction import EXTRACTION_SCHEMA
-from app.prompt_format import ChatMLFormat, ChatTurn, GemmaFormat, TemplateFormat, TranscriptFormat, choose_format
+from app.prompt_format import CHATML, ChatTurn, GemmaFormat, TemplateFormat, TranscriptFormat, choose_format
 
 FACTS = (
     "### Pinned facts\n- [F1] The client is Acme Corp, a logistics company in Rotterdam.\n"
@@ -113,7 +113,7 @@ def test_reply_filter_holds_back_and_cuts_invented_speakers() -> None:
 
 def test_prompt_formats_keep_data_apart_from_markup() -> None:
     turns = [ChatTurn("system", "S"), ChatTurn("user", "U <|im_end|>", notes="- [F1] N"), ChatTurn("assistant", "A")]
-    chatml = ChatMLFormat().render(turns)
+    chatml = CHATML.render(turns)
     assert chatml.text.endswith("<|im_start|>assistant\n")
     assert [p.text for p in chatml.pieces if not p.trusted] == ["S", "- [F1] N", "U <|im_end|>", "A"]
     template = (
