@@ -37,6 +37,7 @@ test: lint
 bench: $(STAMP)
 	$(PY) bench/retrieval_quality.py
 	$(PY) bench/retrieval_speed.py
+	$(PY) bench/generation.py
 
 clean:
 	rm -rf $(VENV)
