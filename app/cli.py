@@ -17,6 +17,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+from app.backup import BackupError, auto_backup_if_due, create_backup, restore_backup
 from app.conversation import ContextReady, Token, TurnResult
 from app.engine import CancelToken, EngineError
 from app.extraction import word_diff
@@ -442,6 +443,24 @@ def cmd_voice(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_backup(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
+    info = create_backup(rt.service, rt.paths.settings_file, Path(args.output))
+    counts = ", ".join(f"{n:,} {table.replace('_', ' ')}" for table, n in info.counts.items())
+    print(f"Backed up to {info.path}: {counts}", file=out)
+    return EXIT_OK
+
+
+def run_restore(args: argparse.Namespace, out: TextIO, open_service: Callable[[Path], MemoryService]) -> int:
+    paths = resolve_paths(args.data_dir)
+    info = restore_backup(Path(args.file), paths.data_dir)
+    # Opening reconciles: the vector index, which backups leave out, is rebuilt from SQLite.
+    with open_service(paths.data_dir) as service:
+        restored = service.stats()
+    counts = ", ".join(f"{n:,} {table.replace('_', ' ')}" for table, n in restored.items())
+    print(f"Restored the backup of {info.created_at:%Y-%m-%d %H:%M} UTC into {paths.data_dir}: {counts}", file=out)
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -574,7 +593,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save", action="store_true", help="save the proposed profile (default: only show it)")
     p.add_argument("--no-model", action="store_true", help="measure the samples only")
     voice.set_defaults(handler=cmd_voice, wants_runtime=True)
+
+    p = commands.add_parser("backup", help="write a consistent backup zip (safe while Dossier runs)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.zip")
+    p.set_defaults(handler=cmd_backup, wants_runtime=True)
+
+    p = commands.add_parser("restore", help="restore a backup into an empty data dir (use --data-dir)")
+    p.add_argument("file", metavar="FILE.zip")
     return parser
+
+
+def _auto_backup(runtime: Runtime, err: TextIO) -> None:
+    try:
+        auto_backup_if_due(
+            runtime.service, runtime.paths.settings_file, runtime.paths.backups_dir, runtime.settings.auto_backup_keep
+        )
+    except BackupError as error:  # the command itself succeeded; say why the backup did not
+        print(f"dossier: automatic backup skipped: {error}", file=err)
 
 
 def main(
@@ -601,11 +636,15 @@ def main(
     # Files Dossier creates (database, index, exports) are the user's alone.
     os.umask(0o077)
     try:
+        if args.command == "restore":
+            return run_restore(args, out, open_service)
         paths = resolve_paths(args.data_dir)
         with Runtime(paths, open_service(paths.data_dir)) as runtime:
             target = runtime if getattr(args, "wants_runtime", False) else runtime.service
-            return int(args.handler(target, args, out))
-    except (MemoryServiceError, UsageError, EngineError, ModelStoreError, KeychainError) as error:
+            code = int(args.handler(target, args, out))
+            _auto_backup(runtime, err)
+            return code
+    except (MemoryServiceError, UsageError, EngineError, ModelStoreError, KeychainError, BackupError) as error:
         print(f"dossier: {error}", file=err)
         return EXIT_USAGE
     except OSError as error:

@@ -48,6 +48,9 @@ class Settings:
     #: A session is summarised when idle this long, or after this many new messages.
     summary_idle_minutes: int = 30
     summary_every_messages: int = 40
+    #: Daily automatic backups into the data dir's backups folder, keeping this
+    #: many (0: off).
+    auto_backup_keep: int = 0
 
     def __post_init__(self) -> None:
         for name in ("chat_backend", "background_backend"):

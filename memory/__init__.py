@@ -12,7 +12,7 @@ from memory.errors import (
     NotFoundError,
 )
 from memory.retrieval import render_context
-from memory.service import MemoryService
+from memory.service import DB_FILENAME, MemoryService, database_counts
 from memory.tokens import EstimatedTokenCounter, TokenCounter
 from memory.types import (
     Actor,
@@ -42,6 +42,7 @@ from memory.types import (
 )
 
 __all__ = [
+    "DB_FILENAME",
     "Actor",
     "ChatSession",
     "ConflictError",
@@ -75,5 +76,6 @@ __all__ = [
     "TokenCounter",
     "VersionAction",
     "VoiceProfile",
+    "database_counts",
     "render_context",
 ]

@@ -70,6 +70,42 @@ from memory.validation import (
 from memory.vector_store import GLOBAL_COLLECTION, ChromaVectorStore, VectorStore, project_collection
 
 DB_FILENAME = "dossier.sqlite3"
+#: Tables a backup's manifest counts (the vector index is derived, so it is not backed up).
+COUNTED_TABLES = (
+    "projects",
+    "facts",
+    "fact_versions",
+    "chat_sessions",
+    "messages",
+    "proposals",
+    "voice_profiles",
+)
+
+
+def database_counts(path: Path) -> dict[str, int]:
+    """Checks a database file's integrity and counts its rows, without opening a service.
+
+    Raises:
+        InvalidInputError: The file is not a SQLite database, fails
+            ``PRAGMA integrity_check``, or lacks Dossier's tables.
+    """
+    import sqlite3
+
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as err:
+        raise InvalidInputError(f"The database cannot be opened: {err}") from None
+    try:
+        verdict = connection.execute("PRAGMA integrity_check").fetchone()[0]
+        if verdict != "ok":
+            raise InvalidInputError(f"The database is damaged: {verdict}")
+        return {t: connection.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in COUNTED_TABLES}
+    except sqlite3.Error as err:
+        raise InvalidInputError(f"Not a Dossier database: {err}") from None
+    finally:
+        connection.close()
+
+
 INDEX_DIRNAME = "vector-index"
 MAX_SAMPLE_CHARS = 20_000
 MAX_LIST_ITEMS = 200
@@ -949,6 +985,32 @@ class MemoryService:
     def reindex(self) -> ReindexReport:
         """Rebuilds the vector index from scratch."""
         return self._indexer.rebuild()
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / DB_FILENAME
+
+    def snapshot_database(self, target: Path) -> dict[str, int]:
+        """Copies the database to ``target`` with SQLite's online backup API.
+
+        The copy is consistent even while other connections write (they wait
+        for, or are copied after, each step). Returns the copy's row counts.
+        """
+        import sqlite3
+
+        target.unlink(missing_ok=True)
+        source = sqlite3.connect(f"file:{self.database_path}?mode=ro", uri=True, timeout=30)
+        try:
+            destination = sqlite3.connect(target)
+            try:
+                source.backup(destination)
+                destination.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+            finally:
+                destination.close()
+        finally:
+            source.close()
+        os.chmod(target, 0o600)
+        return database_counts(target)
 
     def stats(self) -> dict[str, int]:
         """Row counts, for backups' manifests and the CLI."""
