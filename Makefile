@@ -11,7 +11,7 @@ ifeq ($(shell uname -m),x86_64)
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 endif
 
-.PHONY: run test lint install clean bench
+.PHONY: run test lint install clean bench fonts
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,20 @@ $(PY):
 
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -e '.[test]'
+	@$(MAKE) --no-print-directory fonts
 	touch $(STAMP)
+
+# PDF briefs draw CJK and symbols with whatever fonts the system has. A bare
+# Debian machine (CI) has none for them, so add two small ones there when we
+# may (root, apt); elsewhere desktop systems already have such fonts.
+fonts:
+	@if ! (fc-list 2>/dev/null | grep -q "Droid Sans Fallback") \
+	   && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  apt-get install -y --no-install-recommends fonts-droid-fallback fonts-symbola >/dev/null 2>&1 \
+	  || (apt-get update >/dev/null 2>&1 \
+	      && apt-get install -y --no-install-recommends fonts-droid-fallback fonts-symbola >/dev/null 2>&1) \
+	  || echo "warning: could not install fonts for CJK in PDF briefs"; \
+	fi
 
 install: $(STAMP)
 

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, is_dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
@@ -443,6 +443,48 @@ def cmd_voice(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_brief(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
+    from app.brief import ALL_SECTIONS, BriefOptions, compose_brief, parse_sections, render, render_pdf
+
+    project = _project(rt.service, args.project)
+    path = Path(args.output)
+    fmt = args.format or {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".pdf": "pdf"}.get(
+        path.suffix.lower()
+    )
+    if fmt is None:
+        raise UsageError(f"{path.name}: give --format md, html or pdf (or a file name ending in one)")
+    since = None
+    if args.since:
+        try:
+            since = date.fromisoformat(args.since)
+        except ValueError:
+            raise UsageError(f"--since: not a date: {args.since!r} (expected YYYY-MM-DD)") from None
+    try:
+        sections = parse_sections(args.sections) if args.sections else None
+    except ValueError as err:
+        raise UsageError(f"--sections: {err}") from None
+    options = BriefOptions(
+        sections=sections or ALL_SECTIONS, since=since, include_global=args.is_global, summary=args.summary
+    )
+    model = rt.background_model() if args.summary else None
+    brief = compose_brief(rt.service, project.id, options, model)
+    if fmt == "pdf":
+        partial = path.with_name(f".{path.name}.partial")
+        try:
+            render_pdf(brief, partial)
+            if not partial.exists() or partial.stat().st_size == 0:
+                raise UsageError(f"The PDF could not be written to {path}")
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
+    else:
+        _write_file_atomically(path, render(brief, fmt))
+    for note in brief.notes:
+        print(f"({note})", file=sys.stderr)
+    print(f"Wrote the brief of {project.name} to {path}", file=out)
+    return EXIT_OK
+
+
 def cmd_backup(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
     info = create_backup(rt.service, rt.paths.settings_file, Path(args.output))
     counts = ", ".join(f"{n:,} {table.replace('_', ' ')}" for table, n in info.counts.items())
@@ -593,6 +635,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save", action="store_true", help="save the proposed profile (default: only show it)")
     p.add_argument("--no-model", action="store_true", help="measure the samples only")
     voice.set_defaults(handler=cmd_voice, wants_runtime=True)
+
+    p = commands.add_parser("brief", help="export a project brief as Markdown, HTML or PDF")
+    p.add_argument("--project", required=True)
+    p.add_argument("--format", choices=["md", "html", "pdf"], help="default: from the file name")
+    p.add_argument("-o", "--output", required=True, metavar="FILE")
+    p.add_argument(
+        "--sections",
+        nargs="+",
+        metavar="SECTION",
+        help="any of: summary facts timeline voice sessions (default: all)",
+    )
+    p.add_argument("--since", metavar="YYYY-MM-DD", help="only sessions from this day on")
+    p.add_argument("--global", dest="is_global", action="store_true", help="include your global facts")
+    p.add_argument("--summary", action="store_true", help="add an executive summary written by the model")
+    p.set_defaults(handler=cmd_brief, wants_runtime=True)
 
     p = commands.add_parser("backup", help="write a consistent backup zip (safe while Dossier runs)")
     p.add_argument("-o", "--output", required=True, metavar="FILE.zip")

@@ -53,3 +53,9 @@ VOICE = (
     "tone in a few words; up to five style rules to follow and five to avoid; up to ten characteristic words "
     "or phrases."
 )
+
+BRIEF_SUMMARY = (
+    "Write an executive summary of this client project in at most five sentences, for a colleague. "
+    "Use only the facts listed; do not add anything. End every sentence with the references of the facts "
+    "it uses, in brackets, e.g. [F12]."
+)

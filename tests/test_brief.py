@@ -1,0 +1,203 @@
+"""Project briefs in Markdown, HTML and PDF (the PDF read back with pypdf)."""
+
+from __future__ import annotations
+
+import html.parser
+import io
+import os
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pypdf
+import pytest
+
+from app import cli
+from app.brief import (
+    BriefOptions,
+    Section,
+    compose_brief,
+    due_date,
+    render_html,
+    render_markdown,
+    render_pdf,
+)
+from app.engine import GenerationSettings
+from app.prompt_format import ChatTurn
+from memory import MemoryService
+from memory.embedding import MiniLMEmbedder
+from tests.fakes import FakeModel
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+HOSTILE = "<script>alert('x')</script> # not a heading | a | b | **not bold** [not](a link)"
+UNICODE = "Réunion à Zürich — 東京の会議 — ☕ — שלום עולם"
+LONG = "https://example.com/" + "verylongpath" * 30
+
+
+@pytest.fixture
+def acme(service: MemoryService) -> int:
+    p = service.create_project("Acme Rebrand", "Logo, guidelines & launch")
+    other = service.create_project("Globex")
+    service.add_fact(other.id, "Globex secret: merger with Initech in May")
+    service.add_fact(None, "I invoice monthly", "preference")
+    service.add_fact(p.id, "Jane Doe is the marketing lead", "contact", pinned=True)
+    service.add_fact(p.id, "The client prefers short emails", "preference")
+    service.add_fact(p.id, "Acme has 40 stores in the Benelux")
+    service.add_fact(p.id, "The launch is due on 2027-03-01", "deadline")
+    service.add_fact(p.id, "Photos are due on 14 January 2027", "deadline")
+    service.add_fact(p.id, "We go with the teal logo", "decision")
+    service.add_fact(p.id, HOSTILE, "note")
+    service.add_fact(p.id, UNICODE, "note")
+    service.add_fact(p.id, LONG, "note")
+    archived = service.add_fact(p.id, "Old budget was 30k")
+    service.archive_fact(archived.id)
+    service.propose(p.id, "add", "Pending: Jane is leaving")
+    service.set_voice(p.id, tone="warm, direct", style_do=["short sentences"])
+    old = service.start_session(p.id, "Old kickoff", started_at=datetime(2026, 1, 5, tzinfo=UTC))
+    service.add_message(old.id, "user", "The first kickoff was in January in Brussels.")
+    recent = service.start_session(p.id, "Launch planning", started_at=datetime.now(UTC) - timedelta(days=2))
+    service.add_message(recent.id, "user", "The launch party will be in Antwerp.")
+    service.set_session_summary(recent.id, "Launch party planned in Antwerp.")
+    return p.id
+
+
+def _pdf_text(path: Path) -> str:
+    return "\n".join(page.extract_text() for page in pypdf.PdfReader(path).pages)
+
+
+def _flat(text: str) -> str:
+    return "".join(text.split())
+
+
+def test_every_section_in_all_formats(service: MemoryService, acme: int, tmp_path: Path) -> None:
+    brief = compose_brief(service, acme)
+    pdf = tmp_path / "brief.pdf"
+    render_pdf(brief, pdf)
+    outputs = {"md": render_markdown(brief), "html": render_html(brief), "pdf": _pdf_text(pdf)}
+    for fmt, text in outputs.items():
+        flat = _flat(text)
+        for expected in [
+            "Acme Rebrand",
+            "Key facts",
+            "Jane Doe is the marketing lead",
+            "Acme has 40 stores in the Benelux",
+            "Decisions and deadlines",
+            "2027-03-01",
+            "2027-01-14",
+            "We go with the teal logo",
+            "Client voice",
+            "warm, direct",
+            "Recent sessions",
+            "Launch party planned in Antwerp.",
+            "The first kickoff was in January in Brussels.",  # no stored summary: extracted
+        ]:
+            assert _flat(expected) in flat, f"{fmt}: missing {expected!r}"
+        for absent in ["Globex", "I invoice monthly", "Old budget", "Pending: Jane"]:
+            assert _flat(absent) not in flat, f"{fmt}: {absent!r} must not be in the brief"
+    # Deadlines in date order, pinned facts first within their kind.
+    md = outputs["md"]
+    assert md.index("2027-01-14") < md.index("2027-03-01")
+
+
+def test_sections_since_and_global_options(service: MemoryService, acme: int) -> None:
+    brief = compose_brief(
+        service,
+        acme,
+        BriefOptions(
+            sections=(Section.FACTS, Section.SESSIONS), since=date.today() - timedelta(days=7), include_global=True
+        ),
+    )
+    md = render_markdown(brief)
+    assert "I invoice monthly" in md and "(global)" in md
+    assert "Antwerp" in md and "Brussels" not in md
+    assert "Decisions and deadlines" not in md and "Client voice" not in md
+
+
+def test_facts_are_data_not_markup(service: MemoryService, acme: int, tmp_path: Path) -> None:
+    brief = compose_brief(service, acme)
+    from PySide6.QtGui import QGuiApplication, QTextDocument
+
+    _app = QGuiApplication.instance() or QGuiApplication([])
+    document = QTextDocument()
+    document.setMarkdown(render_markdown(brief))
+    assert HOSTILE in document.toPlainText()  # a Markdown renderer shows it literally
+
+    class Collector(html.parser.HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tags: list[str] = []
+            self.text: list[str] = []
+
+        def handle_starttag(self, tag: str, attrs: Sequence[tuple[str, str | None]]) -> None:
+            self.tags.append(tag)
+
+        def handle_data(self, data: str) -> None:
+            self.text.append(data)
+
+    page = render_html(brief)
+    collector = Collector()
+    collector.feed(page)
+    assert "script" not in collector.tags and HOSTILE in "".join(collector.text)
+    pdf = tmp_path / "b.pdf"
+    render_pdf(brief, pdf)
+    assert _flat(HOSTILE) in _flat(_pdf_text(pdf))
+
+
+def test_unicode_and_long_facts_render_in_the_pdf(service: MemoryService, acme: int, tmp_path: Path) -> None:
+    pdf = tmp_path / "b.pdf"
+    render_pdf(compose_brief(service, acme), pdf)
+    text = _pdf_text(pdf)
+    for piece in ["Réunion", "Zürich", "東京", "会議", "☕"]:
+        assert piece in text, f"{piece!r} did not render (is a CJK font installed? make installs one)"
+    # Right-to-left text comes out in visual order; its letters are all there.
+    assert set("שלוםעולם") <= set(text)
+    assert LONG in _flat(text)  # wrapped, not cut off
+    assert any(len(line) < len(LONG) for line in text.splitlines() if "verylongpath" in line)
+
+
+def test_executive_summary_cites_only_the_briefs_facts(service: MemoryService, acme: int) -> None:
+    def script(turns: Sequence[ChatTurn], settings: GenerationSettings) -> str:
+        return (
+            "Jane Doe leads marketing [F3]. The launch is on 1 March [F6]. "
+            "Globex is merging [F1]. Something without a reference."
+        )
+
+    brief = compose_brief(service, acme, BriefOptions(summary=True), FakeModel(script))
+    assert brief.executive_summary == "Jane Doe leads marketing [F3]. The launch is on 1 March [F6]."
+    md = render_markdown(brief)
+    assert "Generated by the model" in md and "[F3]" in md
+    assert "Globex" not in md
+    without = compose_brief(service, acme, BriefOptions(summary=True), None)
+    assert without.executive_summary == "" and "Executive summary" not in render_markdown(without)
+
+
+def test_due_dates_are_read_from_text() -> None:
+    recorded = date(2026, 11, 1)
+    assert due_date("due 2027-03-01", recorded) == date(2027, 3, 1)
+    assert due_date("report due on 14 September", recorded) == date(2027, 9, 14)
+    assert due_date("by March 3, 2027", recorded) == date(2027, 3, 3)
+    assert due_date("no date here", recorded) is None
+
+
+def test_brief_command(tmp_path: Path, embedder: MiniLMEmbedder) -> None:
+    def run(*argv: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        code = cli.main(
+            ["--data-dir", str(tmp_path / "d"), *argv],
+            out=out,
+            err=err,
+            open_service=lambda p: MemoryService.open(p, embedder=embedder),
+        )
+        return code, out.getvalue(), err.getvalue()
+
+    run("project", "create", "Acme")
+    run("fact", "add", "--project", "Acme", "--kind", "deadline", "Launch due 2027-03-01")
+    for name in ("b.md", "b.html", "b.pdf"):
+        code, out, _ = run("brief", "--project", "Acme", "-o", str(tmp_path / name))
+        assert code == 0 and (tmp_path / name).stat().st_size > 0
+    assert "Launchdue2027-03-01" in _flat(_pdf_text(tmp_path / "b.pdf"))
+    assert run("brief", "--project", "Acme", "-o", str(tmp_path / "b.txt"))[0] == 2
+    assert run("brief", "--project", "Acme", "-o", str(tmp_path / "c.md"), "--since", "yesterday")[0] == 2
+    assert run("brief", "--project", "Acme", "-o", str(tmp_path / "c.md"), "--sections", "bogus")[0] == 2
+    assert not (tmp_path / "c.md").exists()
