@@ -675,7 +675,14 @@ def main(
     out: TextIO | None = None,
     err: TextIO | None = None,
     open_service: Callable[[Path], MemoryService] = MemoryService.open,
+    no_command: Callable[[argparse.Namespace], int] | None = None,
 ) -> int:
+    """Runs one command.
+
+    Args:
+        no_command: What to do when no command is given (the desktop entry
+            point opens the window); by default the help is printed.
+    """
     out = out or sys.stdout
     err = err or sys.stderr
     parser = build_parser()
@@ -688,6 +695,8 @@ def main(
     except SystemExit as done:  # --help
         return int(done.code or 0)
     if args.command is None:
+        if no_command is not None:
+            return no_command(args)
         parser.print_help(out)
         return EXIT_OK
     # Files Dossier creates (database, index, exports) are the user's alone.

@@ -38,8 +38,17 @@ class Runtime:
         *,
         keychain: Keychain | None = None,
         settings: Settings | None = None,
+        chat_model: TextModel | None = None,
+        background_model: TextModel | None = None,
     ) -> None:
+        """
+        Args:
+            chat_model, background_model: Use these models instead of the ones the
+                settings choose (tests hand in a fake; a caller may share one).
+        """
         self.paths = paths
+        self._chat_override = chat_model
+        self._background_override = background_model
         self.service = service
         self.keychain = keychain or Keychain()
         self.settings = settings or load_settings(paths.settings_file)
@@ -94,7 +103,7 @@ class Runtime:
                 self._drop_flow()
                 self._remote.close()
                 self._remote = None
-            if changes.keys() - {"last_project_id"}:
+            if changes.keys() - {"last_project_id", "window_geometry", "auto_accept_project_ids"}:
                 self._drop_flow()
             self.settings = new
             return new
@@ -157,10 +166,14 @@ class Runtime:
         return self.remote_model() if backend == "remote" else self.local_model()
 
     def chat_model(self) -> TextModel:
+        if self._chat_override is not None:
+            return self._chat_override
         return self._model_for(self.settings.chat_backend)
 
     def background_model(self) -> TextModel | None:
         """The model for extraction and summaries, or None if it cannot be had (work then falls back)."""
+        if self._background_override is not None:
+            return self._background_override
         try:
             return self._model_for(self.settings.background_backend)
         except Exception as err:  # background work degrades instead of failing the chat

@@ -51,6 +51,8 @@ class Settings:
     #: Daily automatic backups into the data dir's backups folder, keeping this
     #: many (0: off).
     auto_backup_keep: int = 0
+    #: The main window's geometry (Qt's saveGeometry, base64).
+    window_geometry: str = ""
 
     def __post_init__(self) -> None:
         for name in ("chat_backend", "background_backend"):

@@ -1,0 +1,1 @@
+"""Briefcase's entry package: ``briefcase dev`` and installers run ``python -m dossier``."""

@@ -1,0 +1,239 @@
+"""The desktop window, driven through its real widgets over a real MemoryService.
+
+Logic tests use the deterministic fake model; one test streams from the real
+default model. Every test checks that no task or worker thread is left running.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt, QUrl
+
+from app.engine import LocalEngine
+from app.paths import resolve_paths
+from app.runtime import Runtime
+from memory import MemoryService, ProposalAction
+from memory.embedding import MiniLMEmbedder
+from tests.fakes import FakeModel
+from ui.main_window import MainWindow
+from ui.memory_panel import HistoryDialog
+from ui.tasks import TaskRunner
+
+WAIT = 20_000
+
+
+class Env:
+    def __init__(self, window: MainWindow, runtime: Runtime, tasks: TaskRunner, model: FakeModel | None) -> None:
+        self.window = window
+        self.runtime = runtime
+        self.tasks = tasks
+        self.model = model
+        self.results: list[object] = []
+        window.turn_finished.connect(self.results.append)
+
+    def result(self, qtbot: object, timeout: int = 20_000) -> object:
+        qtbot.waitUntil(lambda: bool(self.results), timeout=timeout)  # type: ignore[attr-defined]
+        qtbot.waitUntil(lambda: self.window._turn is None, timeout=timeout)  # type: ignore[attr-defined]
+        return self.results[-1]
+
+
+def _make_env(tmp_path: Path, embedder: MiniLMEmbedder, models_dir: Path, model: object) -> tuple[Runtime, TaskRunner]:
+    paths = resolve_paths(tmp_path / "data", env={"DOSSIER_MODELS_DIR": str(models_dir)})
+    runtime = Runtime(
+        paths, MemoryService.open(paths.data_dir, embedder=embedder), chat_model=model, background_model=model
+    )
+    return runtime, TaskRunner()
+
+
+@pytest.fixture
+def make_window(qtbot: object, tmp_path: Path, embedder: MiniLMEmbedder, models_dir: Path) -> Iterator[object]:
+    made: list[Env] = []
+    threads_before = {t.ident for t in threading.enumerate()}
+
+    def make(model: object | None = None, projects: Sequence[str] = ("Acme",)) -> Env:
+        fake = model if model is not None else FakeModel(delay=0.01)
+        runtime, tasks = _make_env(tmp_path, embedder, models_dir, fake)
+        for name in projects:
+            runtime.service.create_project(name)
+        window = MainWindow(runtime, tasks, load_model=False)
+        qtbot.addWidget(window)  # type: ignore[attr-defined]
+        window.show()
+        env = Env(window, runtime, tasks, fake if isinstance(fake, FakeModel) else None)
+        made.append(env)
+        qtbot.waitUntil(lambda: window.project_id is not None or not projects, timeout=WAIT)  # type: ignore[attr-defined]
+        return env
+
+    yield make
+    for env in made:
+        env.window.close()
+        assert env.tasks.wait(WAIT), "a task was still running"
+        env.runtime.close()
+        if env.model is not None:
+            env.model.close()
+    leftover = [
+        t
+        for t in threading.enumerate()
+        if t.ident not in threads_before
+        and t.is_alive()
+        and not isinstance(t, threading._DummyThread)
+        and not t.name.startswith(("Thread-", "dossier-llama"))  # chromadb's and the shared engine's
+    ]
+    assert leftover == [], f"threads left running: {leftover}"
+
+
+def _facts_shown(env: Env) -> list[str]:
+    facts = env.window.memory.facts.list
+    return [facts.item(i).text() for i in range(facts.count())]
+
+
+def test_a_message_streams_in_and_is_stored(qtbot: object, make_window: object) -> None:
+    env = make_window(FakeModel(lambda t, s: "one two three four five six seven eight", delay=0.05))
+    env.runtime.service.add_fact(1, "Jane Doe is the contact at Acme")
+    seen_partial = []
+    env.window.chat.input.setPlainText("Who is the contact at Acme?")
+    qtbot.keyClick(env.window.chat.input, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: bool(env.window.chat.entries and env.window.chat.entries[-1].text), timeout=WAIT)
+    seen_partial.append(env.window.chat.entries[-1].text)
+    result = env.result(qtbot)
+    assert seen_partial[0] != result.text, "the answer arrived in one piece, not streamed"
+    assert env.window.chat.entries[-1].text == "one two three four five six seven eight"
+    assert env.window.chat.input.toPlainText() == ""
+    assert "fact:1" in env.window.chat.entries[-1].memory_keys
+    assert "memory used (" in env.window.chat.to_markdown()
+    session_id = env.window.session_id
+    assert [m.content for m in env.runtime.service.list_messages(session_id)][0] == "Who is the contact at Acme?"
+    assert "Context:" in env.window.context_label.text()
+
+
+def test_shift_enter_makes_a_new_line(qtbot: object, make_window: object) -> None:
+    env = make_window()
+    box = env.window.chat.input
+    qtbot.keyClicks(box, "first")
+    qtbot.keyClick(box, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClicks(box, "second")
+    assert box.toPlainText() == "first\nsecond" and env.window._turn is None
+
+
+def test_stop_keeps_the_partial_answer(qtbot: object, make_window: object) -> None:
+    env = make_window(FakeModel(lambda t, s: " ".join(f"w{i}" for i in range(200)), delay=0.05))
+    env.window.send("Tell me everything")
+    qtbot.waitUntil(lambda: len(env.window.chat.entries[-1].text.split()) >= 3, timeout=WAIT)
+    qtbot.mouseClick(env.window.chat.stop_button, Qt.MouseButton.LeftButton)
+    result = env.result(qtbot)
+    assert result.cancelled and 3 <= len(result.text.split()) < 200
+    assert env.window.chat.entries[-1].note == "Stopped."
+    assert env.window.chat.send_button.isEnabled() and not env.window.chat.stop_button.isEnabled()
+
+
+def test_a_failed_turn_keeps_the_text_and_shows_the_error(qtbot: object, make_window: object) -> None:
+    env = make_window(FakeModel(fail=True))
+    env.window.chat.input.setPlainText("Please draft the kickoff email")
+    env.window.chat._on_send()
+    qtbot.waitUntil(lambda: env.window.banner.isVisible(), timeout=WAIT)
+    assert "fake model failed" in env.window.banner.label.text()
+    assert env.window.chat.input.toPlainText() == "Please draft the kickoff email"
+    assert env.window.chat.entries == []
+    qtbot.waitUntil(lambda: env.window._turn is None, timeout=WAIT)
+    assert all(s.message_count == 0 for s in env.runtime.service.list_sessions(1))
+
+
+def test_accepting_a_proposal_shows_the_fact(qtbot: object, make_window: object) -> None:
+    env = make_window()
+    env.runtime.service.propose(1, ProposalAction.ADD, "The budget is 45,000 euros", "decision")
+    inbox = env.window.memory.inbox
+    inbox.reload()
+    qtbot.waitUntil(lambda: inbox.list.count() == 1, timeout=WAIT)
+    assert env.window.memory.tabText(1) == "Inbox (1)"
+    inbox.list.setCurrentRow(0)
+    inbox._on_accept()
+    qtbot.waitUntil(lambda: any("The budget is 45,000 euros" in t for t in _facts_shown(env)), timeout=WAIT)
+    qtbot.waitUntil(lambda: env.window.memory.tabText(1) == "Inbox", timeout=WAIT)
+
+
+def test_editing_a_fact_records_its_history(qtbot: object, make_window: object) -> None:
+    env = make_window()
+    env.runtime.service.add_fact(1, "The budget is 40,000 euros")
+    facts = env.window.memory.facts
+    facts.reload()
+    qtbot.waitUntil(lambda: facts.list.count() == 1, timeout=WAIT)
+    facts.list.setCurrentRow(0)
+    facts.save_edit(facts._selected_fact(), "The budget is 45,000 euros")  # what the Edit dialog does
+    qtbot.waitUntil(lambda: any("45,000" in t for t in _facts_shown(env)), timeout=WAIT)
+    history = env.runtime.service.fact_history(1)
+    assert [v.text for v in history] == ["The budget is 40,000 euros", "The budget is 45,000 euros"]
+    dialog = HistoryDialog(history)
+    qtbot.addWidget(dialog)
+    assert dialog.list.count() == 2 and "40,000" in dialog.list.item(1).text()
+    dialog.list.setCurrentRow(1)
+    dialog._on_restore()
+    assert dialog.chosen == 1
+
+
+def test_two_projects_never_show_each_others_memory(qtbot: object, make_window: object) -> None:
+    env = make_window(projects=("Acme", "Globex"))
+    service = env.runtime.service
+    service.add_fact(1, "Acme secret: the teal logo")
+    service.add_fact(2, "Globex secret: merger in May")
+    service.propose(2, ProposalAction.ADD, "Globex pending: new CFO")
+    window = env.window
+
+    def select(name: str) -> None:
+        for row in range(window.projects.count()):
+            if window.projects.item(row).text() == name:
+                window.projects.setCurrentRow(row)
+
+    for name, mine, theirs in (("Acme", "Acme secret", "Globex"), ("Globex", "Globex secret", "Acme secret")):
+        select(name)
+        qtbot.waitUntil(lambda m=mine: any(m in t for t in _facts_shown(env)), timeout=WAIT)
+        env.tasks.wait()
+        qtbot.wait(50)
+        assert not any(theirs in t for t in _facts_shown(env))
+        inbox = window.memory.inbox.list
+        texts = [inbox.item(i).text() for i in range(inbox.count())]
+        assert all(("Globex" in t) == (name == "Globex") for t in texts)
+
+
+def test_clicking_a_memory_item_selects_it_in_the_panel(qtbot: object, make_window: object) -> None:
+    env = make_window()
+    env.runtime.service.add_fact(1, "Jane Doe is the contact at Acme")
+    env.window.chat._on_anchor_clicked(QUrl("dossier:item/fact:1"))
+    qtbot.waitUntil(lambda: env.window.memory.facts.selected_key() == "fact:1", timeout=WAIT)
+    assert env.window.memory.currentWidget() is env.window.memory.facts
+
+
+def test_export_brief_dialog_previews_and_saves(qtbot: object, make_window: object, tmp_path: Path) -> None:
+    from ui.brief_dialog import BriefDialog
+
+    env = make_window()
+    env.runtime.service.add_fact(1, "Jane Doe is the contact at Acme", "contact")
+    dialog = BriefDialog(env.runtime, env.tasks, 1)
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: dialog.brief is not None, timeout=WAIT)
+    assert "Jane Doe is the contact at Acme" in dialog.preview.toPlainText()
+    dialog.save_to(tmp_path / "brief.md", "md")
+    qtbot.waitUntil(lambda: (tmp_path / "brief.md").exists(), timeout=WAIT)
+    assert "Jane Doe" in (tmp_path / "brief.md").read_text()
+    dialog.close()
+
+
+def test_the_real_default_model_streams_into_the_window(
+    qtbot: object, make_window: object, local_engine: LocalEngine
+) -> None:
+    env = make_window(local_engine)
+    env.runtime.service.add_fact(1, "The Q3 report is due on 14 September.", pinned=True)
+    env.window.runtime.update_settings(max_reply_tokens=40)
+    tokens: list[object] = []
+    env.window.send("When is the Q3 report due?")
+    env.window._turn.token.connect(tokens.append)
+    result = env.result(qtbot, timeout=60_000)
+    assert result.text and not result.cancelled
+    assert sum(1 for t in tokens if type(t).__name__ == "Token") >= 1
+    assert env.window.chat.entries[-1].text == result.text

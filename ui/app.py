@@ -1,0 +1,127 @@
+"""Starts the desktop app: a window at once, the memory as soon as it is open, the model after.
+
+Importing the memory layer (SQLAlchemy, Alembic, NumPy) and opening the data
+dir take about two seconds on a small machine, so this module imports only Qt:
+it shows a window saying what is happening, opens the data dir on a worker
+thread, then puts the real window in its place. The model keeps loading in
+the background after that; projects and memory are usable meanwhile.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QProgressBar, QVBoxLayout, QWidget
+
+EXIT_AFTER_SHOWN = "DOSSIER_EXIT_AFTER_SHOWN"
+
+
+class StartupWindow(QMainWindow):
+    """What the user sees while the data dir opens (usually one or two seconds)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setWindowTitle("Dossier")
+        self.resize(1280, 800)
+        self.message = QLabel("Opening your memory…")
+        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.message.setWordWrap(True)
+        busy = QProgressBar()
+        busy.setRange(0, 0)
+        busy.setMaximumWidth(320)
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.addStretch(1)
+        layout.addWidget(self.message)
+        layout.addWidget(busy, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addStretch(1)
+        self.setCentralWidget(page)
+        self.busy = busy
+
+    def show_failure(self, message: str) -> None:
+        self.busy.hide()
+        self.message.setText(f"Dossier could not open its data folder:\n\n{message}")
+
+
+class _Opener(QObject):
+    opened = Signal(object)
+    failed = Signal(str)
+
+    def start(self, data_dir: str | Path | None) -> threading.Thread:
+        def work() -> None:
+            try:
+                from app.runtime import Runtime
+                from memory import MemoryServiceError
+
+                try:
+                    runtime = Runtime.open(data_dir)
+                except (MemoryServiceError, OSError) as error:
+                    self.failed.emit(str(error))
+                    return
+                import ui.main_window  # noqa: F401  (imported here, off the GUI thread)
+
+                self.opened.emit(runtime)
+            except Exception as error:  # shown in the window instead of a silent exit
+                traceback.print_exc()
+                self.failed.emit(f"Unexpected error: {error}")
+
+        thread = threading.Thread(target=work, name="dossier-open", daemon=True)
+        thread.start()
+        return thread
+
+
+def run(data_dir: str | Path | None = None, *, started: float | None = None) -> int:
+    """Opens the window for a data dir and runs until it is closed.
+
+    With ``DOSSIER_EXIT_AFTER_SHOWN=1`` (used by ``bench/startup.py``) it prints
+    when the window was shown and when the memory was usable, then quits.
+    """
+    started = started if started is not None else time.perf_counter()
+    os.umask(0o077)
+    app = QApplication.instance() or QApplication(sys.argv)
+    app.setApplicationName("Dossier")
+    startup = StartupWindow()
+    startup.show()
+    shown_after = time.perf_counter() - started
+    state: dict[str, Any] = {}
+    opener = _Opener()
+
+    def on_opened(runtime: Any) -> None:
+        from ui.main_window import MainWindow
+        from ui.tasks import TaskRunner
+
+        tasks = TaskRunner()
+        window = MainWindow(runtime, tasks)
+        if not runtime.settings.window_geometry:
+            window.setGeometry(startup.geometry())
+        state.update(runtime=runtime, tasks=tasks, window=window)
+        window.show()
+        startup.hide()
+        if os.environ.get(EXIT_AFTER_SHOWN):
+            usable_after = time.perf_counter() - started
+            print(f"window shown after {shown_after:.3f} s; memory usable after {usable_after:.3f} s", flush=True)
+            QTimer.singleShot(0, window.close)
+
+    def on_failed(message: str) -> None:
+        startup.show_failure(message)
+        if os.environ.get(EXIT_AFTER_SHOWN):
+            print(f"failed: {message}", flush=True)
+            QTimer.singleShot(0, startup.close)
+
+    opener.opened.connect(on_opened)
+    opener.failed.connect(on_failed)
+    thread = opener.start(data_dir)
+    code = app.exec()
+    thread.join()
+    if "window" in state:
+        state["window"].stop()
+        state["tasks"].wait()
+        state["runtime"].close()
+    return code

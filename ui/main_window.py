@@ -1,0 +1,563 @@
+"""The main window: projects and sessions, the chat, and the memory panel."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDockWidget,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QProgressDialog,
+    QPushButton,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.conversation import ContextReady, Token, TurnResult
+from app.engine import CancelToken
+from app.runtime import Runtime
+from memory import ChatSession, Message, Project, Role
+from ui.chat import ChatEntry, ChatView
+from ui.memory_panel import KEY_ROLE, MemoryPanel, confirm
+from ui.tasks import Task, TaskRunner
+
+log = logging.getLogger(__name__)
+
+
+class ErrorBanner(QWidget):
+    """A dismissable message above the chat; the window stays usable."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QToolButton()
+        close.setText("✕")
+        close.clicked.connect(self.hide)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 8, 4)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(close)
+        self.setStyleSheet("ErrorBanner { background: #b3261e; } QLabel, QToolButton { color: white; }")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        self.hide()
+
+    def show_message(self, text: str) -> None:
+        self.label.setText(text)
+        self.show()
+
+
+class MainWindow(QMainWindow):
+    """Everything a user sees. Services come in through the constructor.
+
+    Args:
+        runtime: The data dir's runtime (memory service, models, settings).
+        tasks: Runs all memory, index and model work off the GUI thread.
+        load_model: Start preparing and loading the model at once (off for tests
+            that use their own model).
+    """
+
+    turn_finished = Signal(object)
+    model_ready = Signal(str)
+
+    def __init__(self, runtime: Runtime, tasks: TaskRunner, *, load_model: bool = True) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.tasks = tasks
+        self.project_id: int | None = None
+        self.session_id: int | None = None
+        self._turn: Task | None = None
+        self._cancel: CancelToken | None = None
+        self._sent_text = ""
+        self.setWindowTitle("Dossier")
+        self.resize(1280, 800)
+
+        # -- left: projects and sessions
+        self.project_filter = QLineEdit()
+        self.project_filter.setPlaceholderText("Filter projects")
+        self.project_filter.setClearButtonEnabled(True)
+        self.project_filter.textChanged.connect(self._on_filter_projects)
+        self.show_archived = QCheckBox("Show archived")
+        self.show_archived.toggled.connect(self.reload_projects)
+        self.projects = QListWidget()
+        self.projects.currentItemChanged.connect(self._on_project_selected)
+        self.sessions = QListWidget()
+        self.sessions.itemActivated.connect(self._on_session_activated)
+        self.sessions.itemClicked.connect(self._on_session_activated)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.addWidget(QLabel("<b>Projects</b>"))
+        left_layout.addWidget(self.project_filter)
+        left_layout.addWidget(self.projects, 2)
+        row = QHBoxLayout()
+        for label, slot in (
+            ("New", self._on_new_project),
+            ("Rename", self._on_rename_project),
+            ("Archive", self._on_archive_project),
+        ):
+            button = QPushButton(label)
+            button.clicked.connect(slot)
+            row.addWidget(button)
+        left_layout.addLayout(row)
+        left_layout.addWidget(self.show_archived)
+        left_layout.addWidget(QLabel("<b>Sessions</b>"))
+        left_layout.addWidget(self.sessions, 3)
+        row = QHBoxLayout()
+        new_session = QPushButton("New session")
+        new_session.clicked.connect(self.new_session)
+        rename_session = QPushButton("Rename")
+        rename_session.clicked.connect(self._on_rename_session)
+        row.addWidget(new_session)
+        row.addWidget(rename_session)
+        left_layout.addLayout(row)
+
+        # -- centre: the chat
+        self.banner = ErrorBanner()
+        self.chat = ChatView()
+        self.chat.send_requested.connect(self.send)
+        self.chat.stop_requested.connect(self.stop)
+        self.chat.ask_again_requested.connect(self._on_ask_again)
+        centre = QWidget()
+        centre_layout = QVBoxLayout(centre)
+        centre_layout.addWidget(self.banner)
+        centre_layout.addWidget(self.chat, 1)
+        splitter = QSplitter()
+        splitter.addWidget(left)
+        splitter.addWidget(centre)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([260, 700])
+        self.setCentralWidget(splitter)
+
+        # -- right: the memory panel
+        self.memory = MemoryPanel(runtime, tasks)
+        self.memory.error.connect(self.show_error)
+        self.memory.sessions.open_requested.connect(self.open_session)
+        self.chat.memory_item_activated.connect(self._on_memory_item)
+        self.dock = QDockWidget("Memory", self)
+        self.dock.setObjectName("memory-dock")
+        self.dock.setWidget(self.memory)
+        self.dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
+        self.resizeDocks([self.dock], [420], Qt.Orientation.Horizontal)
+
+        # -- status bar
+        self.model_label = QLabel("Model: not loaded")
+        self.speed_label = QLabel("")
+        self.context_label = QLabel("")
+        for label in (self.model_label, self.speed_label, self.context_label):
+            self.statusBar().addPermanentWidget(label)
+
+        self._make_actions()
+        self._restore_geometry()
+        self.reload_projects()
+        if load_model:
+            QTimer.singleShot(0, self.prepare_model)
+
+    # ---------------------------------------------------------------- helpers
+
+    def call(self, name: str, fn: Callable[..., Any], *args: Any, then: Callable[[Any], None] | None = None) -> Task:
+        task = self.tasks.run(name, fn, *args)
+        if then is not None:
+            task.finished.connect(then)
+        task.failed.connect(self.show_error)
+        return task
+
+    def show_error(self, message: str) -> None:
+        self.banner.show_message(message)
+        self.statusBar().showMessage(message, 8000)
+
+    def _make_actions(self) -> None:
+        def action(menu: Any, text: str, slot: Callable[[], None], shortcut: Any = None) -> QAction:
+            act = QAction(text, self)
+            if shortcut is not None:
+                act.setShortcut(QKeySequence(shortcut))
+            act.triggered.connect(slot)
+            menu.addAction(act)
+            return act
+
+        file_menu = self.menuBar().addMenu("&File")
+        action(file_menu, "New project…", self._on_new_project)
+        self.export_action = action(file_menu, "Export brief…", self.export_brief, "Ctrl+E")
+        action(file_menu, "Back up…", self._on_backup)
+        action(file_menu, "Settings…", self.open_settings, QKeySequence.StandardKey.Preferences)
+        action(file_menu, "Open data folder", self._on_open_data_folder)
+        file_menu.addSeparator()
+        action(file_menu, "Quit", self.close, QKeySequence.StandardKey.Quit)
+        session_menu = self.menuBar().addMenu("&Session")
+        self.new_session_action = action(session_menu, "New session", self.new_session, "Ctrl+N")
+        action(session_menu, "Focus the message box", self.focus_input, "Ctrl+L")
+        action(session_menu, "Search memory", self.focus_memory_search, "Ctrl+F")
+        action(session_menu, "Stop answering", self.stop, "Esc")
+
+    def focus_input(self) -> None:
+        self.chat.input.setFocus()
+
+    def focus_memory_search(self) -> None:
+        self.dock.show()
+        self.memory.setCurrentWidget(self.memory.facts)
+        self.memory.facts.search.setFocus()
+        self.memory.facts.search.selectAll()
+
+    # ---------------------------------------------------------------- model
+
+    def prepare_model(self) -> None:
+        """Assembles the default model on first run (with a progress dialog), then loads it."""
+        if self.runtime.settings.chat_backend == "remote":
+            self.model_label.setText(f"Model: {self.runtime.settings.remote_model} (remote)")
+            return
+        self.model_label.setText("Model: preparing…")
+        progress = QProgressDialog("Preparing the bundled model (first run only)…", "", 0, 100, self)
+        progress.setCancelButton(None)
+        progress.setWindowTitle("Dossier")
+        progress.setMinimumDuration(400)
+        progress.setAutoClose(True)
+        task = self.tasks.run_with_progress("prepare model", self.runtime.ensure_local_model_file)
+        task.token.connect(lambda p: progress.setValue(int(p[0] * 100 / p[1])) if p[1] else None)
+        task.finished.connect(lambda _path: (progress.close(), self._load_model()))
+        task.failed.connect(lambda message: (progress.close(), self._on_model_failed(message)))
+
+    def _load_model(self) -> None:
+        self.model_label.setText("Model: loading…")
+
+        def load() -> str:
+            engine = self.runtime.local_model()
+            engine.load().result()
+            return engine.name + (" (base model: weak answers)" if engine.is_base_model else "")
+
+        self.call("load model", load, then=self._on_model_loaded).failed.connect(self._on_model_failed)
+
+    def _on_model_loaded(self, name: str) -> None:
+        self.model_label.setText(f"Model: {name}")
+        self.model_ready.emit(name)
+
+    def _on_model_failed(self, message: str) -> None:
+        self.model_label.setText("Model: unavailable")
+        self.show_error(f"{message} — choose another model in Settings.")
+
+    # ---------------------------------------------------------------- projects
+
+    def reload_projects(self) -> None:
+        self.call(
+            "load projects",
+            lambda archived: self.runtime.service.list_projects(include_archived=archived),
+            self.show_archived.isChecked(),
+            then=self._show_projects,
+        )
+
+    def _show_projects(self, projects: list[Project]) -> None:
+        wanted = self.project_id or self.runtime.settings.last_project_id
+        self.projects.blockSignals(True)
+        self.projects.clear()
+        for p in projects:
+            item = QListWidgetItem(p.name + (" (archived)" if p.archived else ""))
+            item.setData(KEY_ROLE, p.id)
+            item.setToolTip(p.description)
+            self.projects.addItem(item)
+        self.projects.blockSignals(False)
+        self._on_filter_projects(self.project_filter.text())
+        for row in range(self.projects.count()):
+            if self.projects.item(row).data(KEY_ROLE) == wanted:
+                self.projects.setCurrentRow(row)
+                return
+        if self.projects.count() and wanted is None:
+            self.projects.setCurrentRow(0)
+
+    def _on_filter_projects(self, text: str) -> None:
+        needle = text.casefold().strip()
+        for row in range(self.projects.count()):
+            item = self.projects.item(row)
+            item.setHidden(bool(needle) and needle not in item.text().casefold())
+
+    def _on_project_selected(self, current: QListWidgetItem | None, _previous: object = None) -> None:
+        project_id = current.data(KEY_ROLE) if current else None
+        if project_id == self.project_id:
+            return
+        self.project_id = project_id
+        self.session_id = None
+        self.chat.set_entries([])
+        self.memory.set_project(project_id)
+        self.reload_sessions()
+        if project_id is not None and project_id != self.runtime.settings.last_project_id:
+            self.call("remember project", lambda: self.runtime.update_settings(last_project_id=project_id))
+
+    def _on_new_project(self) -> None:
+        name, ok = QInputDialog.getText(self, "New project", "Client project name:")
+        if ok and name.strip():
+            self.call("create project", self.runtime.service.create_project, name, then=self._on_project_created)
+
+    def _on_project_created(self, project: Project) -> None:
+        self.project_id = None
+        self.call("remember project", lambda: self.runtime.update_settings(last_project_id=project.id))
+        self.project_filter.clear()
+        self.call(
+            "load projects",
+            lambda: self.runtime.service.list_projects(include_archived=self.show_archived.isChecked()),
+            then=lambda projects: self._select_after(projects, project.id),
+        )
+
+    def _select_after(self, projects: list[Project], project_id: int) -> None:
+        self._show_projects(projects)
+        for row in range(self.projects.count()):
+            if self.projects.item(row).data(KEY_ROLE) == project_id:
+                self.projects.setCurrentRow(row)
+
+    def _on_rename_project(self) -> None:
+        item = self.projects.currentItem()
+        if item is None:
+            return
+        name, ok = QInputDialog.getText(
+            self, "Rename project", "New name:", text=item.text().removesuffix(" (archived)")
+        )
+        if ok and name.strip():
+            self.call(
+                "rename project",
+                self.runtime.service.rename_project,
+                item.data(KEY_ROLE),
+                name,
+                then=lambda _p: self.reload_projects(),
+            )
+
+    def _on_archive_project(self) -> None:
+        item = self.projects.currentItem()
+        if item is None:
+            return
+        archived = item.text().endswith("(archived)")
+        if not archived and not confirm(self, "Archive project", f"Archive {item.text()}? Its memory is kept."):
+            return
+        self.call(
+            "archive project",
+            self.runtime.service.archive_project,
+            item.data(KEY_ROLE),
+            not archived,
+            then=lambda _p: self.reload_projects(),
+        )
+
+    # ---------------------------------------------------------------- sessions
+
+    def reload_sessions(self) -> None:
+        if self.project_id is None:
+            self.sessions.clear()
+            return
+        self.call("load sessions", self.runtime.service.list_sessions, self.project_id, then=self._show_sessions)
+
+    def _show_sessions(self, sessions: list[ChatSession]) -> None:
+        self.sessions.clear()
+        for s in sessions:
+            item = QListWidgetItem(
+                f"{s.title or 'Untitled'}\n{s.started_at:%Y-%m-%d %H:%M} · {s.message_count} messages"
+            )
+            item.setData(KEY_ROLE, s.id)
+            self.sessions.addItem(item)
+            if s.id == self.session_id:
+                self.sessions.setCurrentItem(item)
+
+    def new_session(self) -> None:
+        if self.project_id is None:
+            self.show_error("Create or pick a project first.")
+            return
+        self.session_id = None
+        self.sessions.clearSelection()
+        self.chat.set_entries([])
+        self.focus_input()
+
+    def _on_session_activated(self, item: QListWidgetItem) -> None:
+        session_id = item.data(KEY_ROLE)
+        if session_id != self.session_id:
+            self.open_session(session_id)
+
+    def open_session(self, session_id: int) -> None:
+        if self._turn is not None:
+            return
+        self.session_id = session_id
+        self.call("load messages", self.runtime.service.list_messages, session_id, then=self._show_messages)
+
+    def _show_messages(self, messages: list[Message]) -> None:
+        entries = []
+        for m in messages:
+            role = {Role.USER: "user", Role.ASSISTANT: "assistant"}.get(m.role, "other")
+            entries.append(ChatEntry(role, m.content, speaker=m.speaker, memory_keys=m.context_item_keys))
+        self.chat.set_entries(entries)
+
+    def _on_rename_session(self) -> None:
+        item = self.sessions.currentItem()
+        if item is None:
+            return
+        title, ok = QInputDialog.getText(self, "Rename session", "Title:", text=item.text().split("\n")[0])
+        if ok:
+            self.call(
+                "rename session",
+                self.runtime.service.rename_session,
+                item.data(KEY_ROLE),
+                title,
+                then=lambda _s: self.reload_sessions(),
+            )
+
+    # ---------------------------------------------------------------- a turn
+
+    def send(self, text: str) -> None:
+        """Sends a message (starting a session if needed) and streams the answer in."""
+        if self._turn is not None:
+            return
+        if self.project_id is None:
+            self.show_error("Create or pick a project first.")
+            return
+        self.banner.hide()
+        self._sent_text = text
+        self.chat.input.clear()
+        self.chat.add_entry(ChatEntry("user", text))
+        self.chat.add_entry(ChatEntry("assistant", "", streaming=True))
+        self.chat.set_busy(True)
+        self._cancel = CancelToken()
+        cancel, project_id, session_id = self._cancel, self.project_id, self.session_id
+
+        def run_turn(task: Task) -> Any:
+            flow = self.runtime.conversation()
+            sid = session_id or self.runtime.service.start_session(project_id, " ".join(text.split())[:60]).id
+            yield ("session", sid)
+            yield from flow.run_turn(sid, text, cancel)
+
+        self._turn = self.tasks.stream("answer", run_turn)
+        self._turn.token.connect(self._on_turn_event)
+        self._turn.failed.connect(self._on_turn_failed)
+        self._turn.finished.connect(self._on_turn_ended)
+
+    def stop(self) -> None:
+        if self._cancel is not None:
+            self._cancel.cancel()
+
+    def _on_ask_again(self) -> None:
+        text = self.chat.last_user_message()
+        if text:
+            self.send(text)
+
+    def _on_turn_event(self, event: object) -> None:
+        if isinstance(event, tuple) and event[0] == "session":
+            if self.session_id != event[1]:
+                self.session_id = event[1]
+                self.reload_sessions()
+        elif isinstance(event, ContextReady):
+            report = event.report
+            share = report.memory_tokens * 100 // max(1, report.prompt_tokens)
+            self.context_label.setText(
+                f"Context: {report.prompt_tokens:,} of {report.window_tokens:,} tokens (memory {share}%)"
+            )
+            self._labels = {item.key: _memory_label(item.key, item.text) for item in event.context.items}
+        elif isinstance(event, Token):
+            self.chat.append_to_last(event.text)
+        elif isinstance(event, TurnResult):
+            entry = self.chat.entries[-1]
+            entry.streaming = False
+            entry.text = event.text
+            entry.memory_keys = event.report.memory_keys
+            entry.memory_labels = dict(getattr(self, "_labels", {}))
+            if event.cancelled:
+                entry.note = "Stopped."
+            self.chat.render()
+            rate = event.stats.tokens_per_second
+            self.speed_label.setText(f"{rate:.1f} tokens/s" if rate else "")
+            if event.background is not None:
+                self.call("learn from the turn", event.background.result, then=lambda _r: self._after_learning())
+            self.turn_finished.emit(event)
+
+    def _after_learning(self) -> None:
+        self.memory.inbox.reload()
+        self.memory.facts.reload()
+        self.memory.sessions.reload()
+
+    def _on_turn_failed(self, message: str) -> None:
+        # Nothing was stored: take the turn off the screen and give the text back.
+        if (
+            len(self.chat.entries) >= 2
+            and self.chat.entries[-1].role == "assistant"
+            and self.chat.entries[-1].streaming
+        ):
+            del self.chat.entries[-2:]
+            self.chat.render()
+        if not self.chat.input.toPlainText().strip():
+            self.chat.input.setPlainText(self._sent_text)
+        self.show_error(message)
+        self._on_turn_ended()
+
+    def _on_turn_ended(self, _result: object = None) -> None:
+        self._turn = None
+        self._cancel = None
+        self.chat.set_busy(False)
+        self.reload_sessions()
+
+    def _on_memory_item(self, key: str) -> None:
+        self.dock.show()
+        self.memory.show_item(key)
+
+    # ---------------------------------------------------------------- dialogs
+
+    def open_settings(self) -> None:
+        from ui.settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(self.runtime, self.tasks, self.project_id, self)
+        dialog.model_changed.connect(self.prepare_model)
+        dialog.exec()
+
+    def export_brief(self) -> None:
+        if self.project_id is None:
+            self.show_error("Pick a project to export its brief.")
+            return
+        from ui.brief_dialog import BriefDialog
+
+        BriefDialog(self.runtime, self.tasks, self.project_id, self).exec()
+
+    def _on_backup(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        from app.backup import create_backup
+
+        path, _ = QFileDialog.getSaveFileName(self, "Back up Dossier", "dossier-backup.zip", "Zip files (*.zip)")
+        if path:
+            self.call(
+                "backup",
+                create_backup,
+                self.runtime.service,
+                self.runtime.paths.settings_file,
+                Path(path),
+                then=lambda info: self.statusBar().showMessage(f"Backed up to {info.path}", 8000),
+            )
+
+    def _on_open_data_folder(self) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.runtime.paths.data_dir)))
+
+    # ---------------------------------------------------------------- window state
+
+    def _restore_geometry(self) -> None:
+        saved = self.runtime.settings.window_geometry
+        if saved:
+            self.restoreGeometry(QByteArray.fromBase64(saved.encode("ascii")))
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.stop()
+        geometry = bytes(self.saveGeometry().toBase64().data()).decode("ascii")
+        try:
+            self.runtime.update_settings(window_geometry=geometry)
+        except OSError as error:
+            log.warning("could not save the window geometry: %s", error)
+        super().closeEvent(event)
+
+
+def _memory_label(key: str, text: str) -> str:
+    line = " ".join(text.split()).removeprefix("- ")
+    return line[:140] + ("…" if len(line) > 140 else "")

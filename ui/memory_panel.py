@@ -1,0 +1,523 @@
+"""The memory panel: facts, the review inbox, the client's voice and past sessions.
+
+Every read and write goes through the task runner; the panel only shows
+results. ``project_changed`` reloads all tabs for another project.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.extraction import word_diff
+from app.runtime import Runtime
+from app.voice import learn_voice
+from memory import ChatSession, Fact, FactKind, FactVersion, Proposal, ProposalAction, VoiceProfile
+from ui.tasks import Task, TaskRunner
+
+KEY_ROLE = Qt.ItemDataRole.UserRole
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _list() -> QListWidget:
+    widget = QListWidget()
+    widget.setWordWrap(True)
+    widget.setSpacing(3)
+    widget.setAlternatingRowColors(True)
+    return widget
+
+
+class _Tab(QWidget):
+    """A tab that runs its work through the shared task runner and reports errors."""
+
+    error = Signal(str)
+
+    def __init__(self, runtime: Runtime, tasks: TaskRunner) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.tasks = tasks
+        self.project_id: int | None = None
+
+    def call(self, name: str, fn: Callable[..., Any], *args: Any, then: Callable[[Any], None] | None = None) -> Task:
+        task = self.tasks.run(name, fn, *args)
+        if then is not None:
+            task.finished.connect(then)
+        task.failed.connect(self.error)
+        return task
+
+    def set_project(self, project_id: int | None) -> None:
+        self.project_id = project_id
+        self.reload()
+
+    def reload(self) -> None:
+        raise NotImplementedError
+
+
+class FactsTab(_Tab):
+    changed = Signal()
+
+    def __init__(self, runtime: Runtime, tasks: TaskRunner) -> None:
+        super().__init__(runtime, tasks)
+        self.kind = QComboBox()
+        self.kind.addItem("All kinds", None)
+        for kind in FactKind:
+            self.kind.addItem(kind.value.capitalize(), kind.value)
+        self.kind.currentIndexChanged.connect(self.reload)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search facts")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(self.reload)
+        self.show_archived = QPushButton("Archived")
+        self.show_archived.setCheckable(True)
+        self.show_archived.toggled.connect(self.reload)
+        self.list = _list()
+        self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.list.itemDoubleClicked.connect(self._on_edit)
+        buttons = QHBoxLayout()
+        self.buttons: dict[str, QPushButton] = {}
+        for label, slot in (
+            ("Add", self._on_add),
+            ("Edit", self._on_edit),
+            ("Pin", self._on_pin),
+            ("Archive", self._on_archive),
+            ("History", self._on_history),
+        ):
+            button = QPushButton(label)
+            button.clicked.connect(slot)
+            buttons.addWidget(button)
+            self.buttons[label] = button
+        top = QHBoxLayout()
+        top.addWidget(self.kind)
+        top.addWidget(self.search, 1)
+        top.addWidget(self.show_archived)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.list, 1)
+        layout.addLayout(buttons)
+        self.facts: dict[int, Fact] = {}
+        self._pending_key: str | None = None
+
+    def reload(self) -> None:
+        if self.project_id is None:
+            self.list.clear()
+            return
+        self.call(
+            "load facts",
+            lambda pid, kind, text, archived: self.runtime.service.list_facts(
+                pid, kind=kind, contains=text or None, include_archived=archived
+            ),
+            self.project_id,
+            self.kind.currentData(),
+            self.search.text().strip(),
+            self.show_archived.isChecked(),
+            then=self._show,
+        )
+
+    def _show(self, facts: list[Fact]) -> None:
+        self.list.blockSignals(True)
+        selected = self.selected_key()
+        self.list.clear()
+        self.facts = {f.id: f for f in facts}
+        for fact in facts:
+            marks = ("★ " if fact.pinned else "") + ("global · " if fact.is_global else "")
+            status = " (archived)" if fact.status.value == "archived" else ""
+            item = QListWidgetItem(f"{marks}[F{fact.id}] {fact.kind.value}: {fact.text}{status}")
+            item.setData(KEY_ROLE, f"fact:{fact.id}")
+            if fact.is_global:
+                item.setToolTip("A global fact: yours, shown in every project")
+            if fact.status.value == "archived":
+                item.setForeground(QColor("gray"))
+            self.list.addItem(item)
+        self.list.blockSignals(False)
+        pending, self._pending_key = self._pending_key, None
+        if pending and self.select_key(pending):
+            return
+        if selected:
+            self.select_key(selected)
+
+    def select_when_shown(self, key: str) -> None:
+        """Selects the item now if it is listed, else clears the filters and selects it after reloading."""
+        if self.select_key(key):
+            return
+        self._pending_key = key
+        self.kind.setCurrentIndex(0)
+        self.search.clear()
+        self.show_archived.setChecked(True)
+        self.reload()
+
+    def selected_key(self) -> str | None:
+        item = self.list.currentItem()
+        return item.data(KEY_ROLE) if item else None
+
+    def select_key(self, key: str) -> bool:
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            if item.data(KEY_ROLE) == key:
+                self.list.setCurrentItem(item)
+                self.list.scrollToItem(item)
+                return True
+        return False
+
+    def _selected_fact(self) -> Fact | None:
+        key = self.selected_key()
+        return self.facts.get(int(key.split(":")[1])) if key else None
+
+    def _after_change(self, _result: object = None) -> None:
+        self.reload()
+        self.changed.emit()
+
+    def _on_add(self) -> None:
+        if self.project_id is None:
+            return
+        text, ok = QInputDialog.getMultiLineText(self, "Add a fact", "What should Dossier know about this client?")
+        if ok and text.strip():
+            kind = self.kind.currentData() or "fact"
+            self.call("add fact", self.runtime.service.add_fact, self.project_id, text, kind, then=self._after_change)
+
+    def _on_edit(self, *_args: object) -> None:
+        fact = self._selected_fact()
+        if fact is None:
+            return
+        text, ok = QInputDialog.getMultiLineText(
+            self, f"Edit F{fact.id}", "The fact (its old text stays in the history):", fact.text
+        )
+        if ok:
+            self.save_edit(fact, text)
+
+    def save_edit(self, fact: Fact, text: str) -> None:
+        if text.strip() and text.strip() != fact.text:
+            self.call("edit fact", self.runtime.service.edit_fact, fact.id, text, then=self._after_change)
+
+    def _on_pin(self) -> None:
+        fact = self._selected_fact()
+        if fact is not None:
+            self.call("pin fact", self.runtime.service.pin_fact, fact.id, not fact.pinned, then=self._after_change)
+
+    def _on_archive(self) -> None:
+        fact = self._selected_fact()
+        if fact is None:
+            return
+        if fact.status.value == "archived":
+            self.call("restore fact", self.runtime.service.restore_fact, fact.id, then=self._after_change)
+        else:
+            self.call("archive fact", self.runtime.service.archive_fact, fact.id, then=self._after_change)
+
+    def _on_history(self) -> None:
+        fact = self._selected_fact()
+        if fact is not None:
+            self.call("fact history", self.runtime.service.fact_history, fact.id, then=self._show_history)
+
+    def _show_history(self, versions: list[FactVersion]) -> None:
+        if not versions:
+            return
+        dialog = HistoryDialog(versions, self)
+        if dialog.exec() == QDialog.DialogCode.Accepted and dialog.chosen is not None:
+            self.call(
+                "restore version",
+                self.runtime.service.restore_fact_version,
+                versions[0].fact_id,
+                dialog.chosen,
+                then=self._after_change,
+            )
+
+
+class HistoryDialog(QDialog):
+    """A fact's versions, newest first; "Restore" brings the selected one back."""
+
+    def __init__(self, versions: list[FactVersion], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"History of F{versions[0].fact_id}")
+        self.chosen: int | None = None
+        self.list = QListWidget()
+        self.list.setWordWrap(True)
+        for v in reversed(versions):
+            item = QListWidgetItem(
+                f"v{v.version} · {v.created_at:%Y-%m-%d %H:%M} · {v.actor.value} {v.action.value}\n{v.text}"
+            )
+            item.setData(KEY_ROLE, v.version)
+            self.list.addItem(item)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        restore = buttons.addButton("Restore this version", QDialogButtonBox.ButtonRole.AcceptRole)
+        restore.clicked.connect(self._on_restore)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.list)
+        layout.addWidget(buttons)
+        self.resize(520, 360)
+
+    def _on_restore(self) -> None:
+        item = self.list.currentItem()
+        if item is not None:
+            self.chosen = int(item.data(KEY_ROLE))
+            self.accept()
+
+
+class InboxTab(_Tab):
+    count_changed = Signal(int)
+    decided = Signal()
+
+    def __init__(self, runtime: Runtime, tasks: TaskRunner) -> None:
+        super().__init__(runtime, tasks)
+        self.list = _list()
+        self.proposals: dict[int, Proposal] = {}
+        buttons = QHBoxLayout()
+        for label, slot in (
+            ("Accept", self._on_accept),
+            ("Edit, then accept", self._on_edit_accept),
+            ("Reject", self._on_reject),
+            ("Accept all", self._on_accept_all),
+        ):
+            button = QPushButton(label)
+            button.clicked.connect(slot)
+            buttons.addWidget(button)
+        layout = QVBoxLayout(self)
+        hint = QLabel("Memories the assistant proposed. Nothing here is known until you accept it.")
+        hint.setWordWrap(True)
+        layout.addWidget(hint)
+        layout.addWidget(self.list, 1)
+        layout.addLayout(buttons)
+
+    def reload(self) -> None:
+        if self.project_id is None:
+            self.list.clear()
+            self.count_changed.emit(0)
+            return
+        self.call("load inbox", self._load, self.project_id, then=self._show)
+
+    def _load(self, project_id: int) -> list[tuple[Proposal, str, str]]:
+        service = self.runtime.service
+        rows = []
+        for p in service.list_proposals(project_id):
+            current = service.get_fact(p.target_fact_id).text if p.target_fact_id is not None else ""
+            source = service.get_message(p.source_message_id).content if p.source_message_id is not None else ""
+            rows.append((p, current, " ".join(source.split())[:160]))
+        return rows
+
+    def _show(self, rows: list[tuple[Proposal, str, str]]) -> None:
+        self.list.clear()
+        self.proposals = {}
+        for proposal, current, source in rows:
+            self.proposals[proposal.id] = proposal
+            if proposal.action is ProposalAction.UPDATE:
+                body = f"Update F{proposal.target_fact_id}: {word_diff(current, proposal.text)}"
+            elif proposal.action is ProposalAction.ARCHIVE:
+                body = f"Forget F{proposal.target_fact_id}: {current}"
+            else:
+                body = f"New {proposal.kind.value}: {proposal.text}"
+            reason = proposal.reason.split(":", 1)[0] if proposal.action is ProposalAction.UPDATE else proposal.reason
+            text = f"#{proposal.id} {body}\n{reason}" + (f"\nFrom: “{source}”" if source else "")
+            item = QListWidgetItem(text)
+            item.setData(KEY_ROLE, proposal.id)
+            self.list.addItem(item)
+        self.count_changed.emit(len(rows))
+
+    def _selected(self) -> Proposal | None:
+        item = self.list.currentItem()
+        return self.proposals.get(item.data(KEY_ROLE)) if item else None
+
+    def _after(self, _result: object = None) -> None:
+        self.reload()
+        self.decided.emit()
+
+    def _on_accept(self) -> None:
+        proposal = self._selected()
+        if proposal is not None:
+            self.call("accept", self.runtime.service.accept_proposal, proposal.id, then=self._after)
+
+    def _on_edit_accept(self) -> None:
+        proposal = self._selected()
+        if proposal is None or proposal.action is ProposalAction.ARCHIVE:
+            return
+        text, ok = QInputDialog.getMultiLineText(
+            self, "Edit, then accept", "The fact as it should be kept:", proposal.text
+        )
+        if ok and text.strip():
+            self.call(
+                "accept edited", lambda: self.runtime.service.accept_proposal(proposal.id, text=text), then=self._after
+            )
+
+    def _on_reject(self) -> None:
+        proposal = self._selected()
+        if proposal is not None:
+            self.call("reject", self.runtime.service.reject_proposal, proposal.id, then=self._after)
+
+    def _on_accept_all(self) -> None:
+        ids = list(self.proposals)
+        if ids:
+            self.call("accept all", lambda: [self.runtime.service.accept_proposal(i) for i in ids], then=self._after)
+
+
+class VoiceTab(_Tab):
+    def __init__(self, runtime: Runtime, tasks: TaskRunner) -> None:
+        super().__init__(runtime, tasks)
+        self.tone = QLineEdit()
+        self.do = QPlainTextEdit()
+        self.dont = QPlainTextEdit()
+        self.vocabulary = QLineEdit()
+        for box in (self.do, self.dont):
+            box.setPlaceholderText("One rule per line")
+            box.setMaximumHeight(90)
+        form = QFormLayout()
+        form.addRow("Tone", self.tone)
+        form.addRow("Do", self.do)
+        form.addRow("Don't", self.dont)
+        form.addRow("Vocabulary", self.vocabulary)
+        self.samples = QPlainTextEdit()
+        self.samples.setPlaceholderText(
+            "Paste sample texts by the client (emails, posts), separated by a line with ---"
+        )
+        learn = QPushButton("Learn from samples (preview)")
+        learn.clicked.connect(self._on_learn)
+        save = QPushButton("Save voice")
+        save.clicked.connect(self._on_save)
+        self.status = QLabel()
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(QLabel("Samples"))
+        layout.addWidget(self.samples, 1)
+        row = QHBoxLayout()
+        row.addWidget(learn)
+        row.addStretch(1)
+        row.addWidget(save)
+        layout.addLayout(row)
+        layout.addWidget(self.status)
+
+    def reload(self) -> None:
+        if self.project_id is not None:
+            self.call("load voice", self.runtime.service.get_voice, self.project_id, then=self.show_profile)
+
+    def show_profile(self, voice: VoiceProfile) -> None:
+        self.tone.setText(voice.tone)
+        self.do.setPlainText("\n".join(voice.style_do))
+        self.dont.setPlainText("\n".join(voice.style_dont))
+        self.vocabulary.setText(", ".join(voice.vocabulary))
+        if voice.samples:
+            self.samples.setPlainText("\n---\n".join(voice.samples))
+
+    def _sample_list(self) -> list[str]:
+        return [s.strip() for s in self.samples.toPlainText().split("\n---\n") if s.strip()]
+
+    def _on_learn(self) -> None:
+        if self.project_id is None:
+            return
+        self.status.setText("Reading the samples…")
+        project_id, samples = self.project_id, self._sample_list()
+        task = self.call(
+            "learn voice",
+            lambda: learn_voice(project_id, samples, self.runtime.background_model()),
+            then=self._on_learned,
+        )
+        task.failed.connect(lambda _m: self.status.setText(""))
+
+    def _on_learned(self, voice: VoiceProfile) -> None:
+        self.show_profile(voice)
+        self.status.setText("Preview: edit it, then press Save voice.")
+
+    def _on_save(self) -> None:
+        if self.project_id is None:
+            return
+        self.call(
+            "save voice",
+            lambda: self.runtime.service.set_voice(
+                self.project_id,
+                tone=self.tone.text(),
+                style_do=_lines(self.do.toPlainText()),
+                style_dont=_lines(self.dont.toPlainText()),
+                vocabulary=[v.strip() for v in self.vocabulary.text().split(",") if v.strip()],
+                samples=self._sample_list(),
+            ),
+            then=lambda voice: (self.show_profile(voice), self.status.setText("Saved.")),
+        )
+
+
+class SessionsTab(_Tab):
+    open_requested = Signal(int)
+
+    def __init__(self, runtime: Runtime, tasks: TaskRunner) -> None:
+        super().__init__(runtime, tasks)
+        self.list = _list()
+        self.list.itemDoubleClicked.connect(lambda item: self.open_requested.emit(item.data(KEY_ROLE)))
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.list)
+
+    def reload(self) -> None:
+        if self.project_id is not None:
+            self.call("load sessions", self.runtime.service.list_sessions, self.project_id, then=self._show)
+
+    def _show(self, sessions: list[ChatSession]) -> None:
+        self.list.clear()
+        for s in sessions:
+            summary = s.summary or "(no summary yet)"
+            item = QListWidgetItem(
+                f"{s.started_at:%Y-%m-%d} · {s.title or 'Untitled'} · {s.message_count} messages\n{summary}"
+            )
+            item.setData(KEY_ROLE, s.id)
+            self.list.addItem(item)
+
+
+class MemoryPanel(QTabWidget):
+    """The dock's tabs; errors from any tab arrive on ``error``."""
+
+    error = Signal(str)
+
+    def __init__(self, runtime: Runtime, tasks: TaskRunner) -> None:
+        super().__init__()
+        self.facts = FactsTab(runtime, tasks)
+        self.inbox = InboxTab(runtime, tasks)
+        self.voice = VoiceTab(runtime, tasks)
+        self.sessions = SessionsTab(runtime, tasks)
+        self.addTab(self.facts, "Facts")
+        self.addTab(self.inbox, "Inbox")
+        self.addTab(self.voice, "Voice")
+        self.addTab(self.sessions, "Sessions")
+        for tab in (self.facts, self.inbox, self.voice, self.sessions):
+            tab.error.connect(self.error)
+        self.inbox.count_changed.connect(self._on_inbox_count)
+        self.inbox.decided.connect(self.facts.reload)
+
+    def set_project(self, project_id: int | None) -> None:
+        for tab in (self.facts, self.inbox, self.voice, self.sessions):
+            tab.set_project(project_id)
+
+    def _on_inbox_count(self, count: int) -> None:
+        self.setTabText(1, f"Inbox ({count})" if count else "Inbox")
+
+    def show_item(self, key: str) -> None:
+        """Selects a memory item (``fact:12``) in the Facts tab."""
+        if key.startswith("fact:"):
+            self.setCurrentWidget(self.facts)
+            self.facts.select_when_shown(key)
+        elif key.startswith(("messages:", "summary:")):
+            self.setCurrentWidget(self.sessions)
+
+
+def confirm(parent: QWidget, title: str, text: str) -> bool:
+    return (
+        QMessageBox.question(parent, title, text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+        == QMessageBox.StandardButton.Yes
+    )

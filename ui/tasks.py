@@ -1,0 +1,148 @@
+"""The one way widgets run work off the GUI thread.
+
+``TaskRunner.run(fn)`` calls ``fn`` on a worker thread and reports back by
+signals on a :class:`Task`: ``finished(result)`` or ``failed(message)``.
+``TaskRunner.stream(fn)`` does the same for a function that returns an
+iterator (a conversation turn): each item arrives as ``token(item)``.
+Signals cross threads queued, so slots always run on the GUI thread. A task
+starts when control returns to the event loop: connect to it right after
+creating it.
+
+Errors a user can cause (bad input, a missing model, an endpoint down) reach
+``failed`` as their message; anything else is logged with its traceback and
+reported as an unexpected error, so the window stays usable either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
+
+from app.backup import BackupError
+from app.engine import EngineError
+from app.keychain import KeychainError
+from app.models import ModelStoreError
+from memory import MemoryServiceError
+
+log = logging.getLogger(__name__)
+
+#: Errors whose message is meant for the user.
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
+    MemoryServiceError,
+    EngineError,
+    ModelStoreError,
+    KeychainError,
+    BackupError,
+    OSError,
+)
+
+
+class Task(QObject):
+    """One piece of background work; connect to its signals before it can finish."""
+
+    token = Signal(object)
+    finished = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self.cancel_requested = threading.Event()
+        self.done = threading.Event()
+
+    def cancel(self) -> None:
+        self.cancel_requested.set()
+
+
+class _Job(QRunnable):
+    def __init__(self, task: Task, body: Callable[[Task], Any], on_exit: Callable[[Task], None]) -> None:
+        super().__init__()
+        self.setAutoDelete(True)
+        self._task = task
+        self._body = body
+        self._on_exit = on_exit
+
+    def run(self) -> None:
+        task = self._task
+        try:
+            result = self._body(task)
+        except EXPECTED_ERRORS as error:
+            task.failed.emit(str(error))
+        except Exception as error:  # reported, not raised: a worker must never take the app down
+            log.exception("task %s failed", task.name)
+            task.failed.emit(f"Unexpected error in {task.name}: {error}")
+        else:
+            task.finished.emit(result)
+        finally:
+            task.done.set()
+            self._on_exit(task)
+
+
+class TaskRunner(QObject):
+    """Runs tasks on its own thread pool and knows which are still running."""
+
+    def __init__(self, max_threads: int = 4, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._pool = QThreadPool()
+        self._pool.setMaxThreadCount(max_threads)
+        self._active: set[Task] = set()
+        self._pending: list[_Job] = []
+        self._lock = threading.Lock()
+
+    def _start(self, name: str, body: Callable[[Task], Any]) -> Task:
+        task = Task(name)
+        with self._lock:
+            self._active.add(task)
+            self._pending.append(_Job(task, body, self._forget))
+        # The job starts when control returns to the event loop, so the caller's
+        # connections to the task's signals are in place before it can emit them.
+        QTimer.singleShot(0, self._start_pending)
+        return task
+
+    def _start_pending(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for job in pending:
+            self._pool.start(job)
+
+    def _forget(self, task: Task) -> None:
+        with self._lock:
+            self._active.discard(task)
+
+    def run(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Task:
+        """Calls ``fn(*args, **kwargs)`` on a worker; its return value goes to ``finished``."""
+        return self._start(name, lambda _task: fn(*args, **kwargs))
+
+    def stream(self, name: str, fn: Callable[[Task], Iterable[Any]]) -> Task:
+        """Calls ``fn(task)`` on a worker and sends each item it yields to ``token``.
+
+        ``finished`` gets None at the end. ``fn`` receives the task so it can
+        watch ``task.cancel_requested``.
+        """
+
+        def body(task: Task) -> None:
+            for item in fn(task):
+                task.token.emit(item)
+
+        return self._start(name, body)
+
+    def run_with_progress(self, name: str, fn: Callable[[Callable[[int, int | None], None]], Any]) -> Task:
+        """Calls ``fn(progress)``; each ``progress(done, total)`` arrives as ``token((done, total))``."""
+        return self._start(name, lambda task: fn(lambda done, total: task.token.emit((done, total))))
+
+    @property
+    def active(self) -> int:
+        with self._lock:
+            return len(self._active)
+
+    def wait(self, timeout_ms: int = 30000) -> bool:
+        """Blocks until every task has ended (for shutdown and tests).
+
+        Their finished and failed signals are delivered when the event loop runs next.
+        """
+        self._start_pending()
+        return self._pool.waitForDone(timeout_ms)
