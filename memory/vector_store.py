@@ -103,17 +103,29 @@ class ChromaVectorStore:
     """
 
     def __init__(self, path: Path, embedder: Embedder) -> None:
-        import chromadb
-        from chromadb.config import Settings
-
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._client = chromadb.PersistentClient(
-            path=str(path),
-            settings=Settings(anonymized_telemetry=False, allow_reset=True),
-        )
-        self._embedding_function = chroma_embedding_function(embedder)
+        self._path = path
+        self._embedder = embedder
+        self._client_instance: Any = None
+        self._embedding_function: Any = None
         self._collections: dict[str, Any] = {}
         self._lock = threading.RLock()
+
+    @property
+    def _client(self) -> Any:
+        # Made on first use: importing and starting Chroma takes about a second, and
+        # opening a data dir to list projects should not wait for it.
+        with self._lock:
+            if self._client_instance is None:
+                import chromadb
+                from chromadb.config import Settings
+
+                self._client_instance = chromadb.PersistentClient(
+                    path=str(self._path),
+                    settings=Settings(anonymized_telemetry=False, allow_reset=True),
+                )
+                self._embedding_function = chroma_embedding_function(self._embedder)
+            return self._client_instance
 
     def _collection(self, name: str) -> Any:
         with self._lock:
@@ -191,8 +203,10 @@ class ChromaVectorStore:
     def close(self) -> None:
         with self._lock:
             self._collections.clear()
+            if self._client_instance is None:
+                return
             # Chroma keeps a process-wide client cache; clearing it releases file handles.
             try:
-                self._client.clear_system_cache()
+                self._client_instance.clear_system_cache()
             except Exception:
                 pass
