@@ -237,3 +237,20 @@ def test_the_real_default_model_streams_into_the_window(
     assert result.text and not result.cancelled
     assert sum(1 for t in tokens if type(t).__name__ == "Token") >= 1
     assert env.window.chat.entries[-1].text == result.text
+
+
+def test_many_results_cross_threads_without_losing_references(qtbot: object) -> None:
+    """Guards against PySide6 6.12.0, which dropped a reference to True per queued object signal."""
+    import sys
+
+    tasks = TaskRunner()
+    received: list[object] = []
+    before = sys.getrefcount(True)
+    task = tasks.stream("many tokens", lambda _task: ((i, i % 2 == 0, None) for i in range(5000)))
+    task.token.connect(received.append)
+    finished: list[object] = []
+    task.finished.connect(finished.append)
+    qtbot.waitUntil(lambda: len(received) == 5000 and bool(finished or task.done.is_set()), timeout=WAIT)
+    assert tasks.wait(WAIT)
+    received.clear()
+    assert abs(sys.getrefcount(True) - before) < 100

@@ -47,6 +47,9 @@ class Task(QObject):
     token = Signal(object)
     finished = Signal(object)
     failed = Signal(str)
+    #: Emitted last; the runner lets go of the task only when it arrives, so the
+    #: task outlives the delivery of its other (queued) signals.
+    ended = Signal()
 
     def __init__(self, name: str) -> None:
         super().__init__()
@@ -59,12 +62,11 @@ class Task(QObject):
 
 
 class _Job(QRunnable):
-    def __init__(self, task: Task, body: Callable[[Task], Any], on_exit: Callable[[Task], None]) -> None:
+    def __init__(self, task: Task, body: Callable[[Task], Any]) -> None:
         super().__init__()
         self.setAutoDelete(True)
         self._task = task
         self._body = body
-        self._on_exit = on_exit
 
     def run(self) -> None:
         task = self._task
@@ -79,7 +81,7 @@ class _Job(QRunnable):
             task.finished.emit(result)
         finally:
             task.done.set()
-            self._on_exit(task)
+            task.ended.emit()
 
 
 class TaskRunner(QObject):
@@ -95,9 +97,10 @@ class TaskRunner(QObject):
 
     def _start(self, name: str, body: Callable[[Task], Any]) -> Task:
         task = Task(name)
+        task.ended.connect(self._on_task_ended)
         with self._lock:
             self._active.add(task)
-            self._pending.append(_Job(task, body, self._forget))
+            self._pending.append(_Job(task, body))
         # The job starts when control returns to the event loop, so the caller's
         # connections to the task's signals are in place before it can emit them.
         QTimer.singleShot(0, self._start_pending)
@@ -109,9 +112,10 @@ class TaskRunner(QObject):
         for job in pending:
             self._pool.start(job)
 
-    def _forget(self, task: Task) -> None:
+    def _on_task_ended(self) -> None:
+        task = self.sender()
         with self._lock:
-            self._active.discard(task)
+            self._active.discard(task)  # type: ignore[arg-type]
 
     def run(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Task:
         """Calls ``fn(*args, **kwargs)`` on a worker; its return value goes to ``finished``."""
