@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(PY) bench/retrieval_quality.py
 	$(PY) bench/retrieval_speed.py
 	$(PY) bench/generation.py
+	$(PY) bench/startup.py
 
 clean:
 	rm -rf $(VENV)

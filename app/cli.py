@@ -507,7 +507,10 @@ def run_restore(args: argparse.Namespace, out: TextIO, open_service: Callable[[P
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="dossier", description="Dossier: a local assistant that knows each client project.")
+    parser = _Parser(
+        prog="dossier",
+        description="Dossier: a local assistant that knows each client project. Run it without a command to open the window.",
+    )
     parser.add_argument("--data-dir", metavar="DIR", help="data folder (default: $DOSSIER_HOME or the user data dir)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     kinds = [k.value for k in FactKind]

@@ -35,6 +35,13 @@ UNICODE = "Réunion à Zürich — 東京の会議 — ☕ — שלום עולם
 LONG = "https://example.com/" + "verylongpath" * 30
 
 
+@pytest.fixture(autouse=True)
+def _qt_application(qapp: object) -> object:
+    # One QApplication for the whole run (pytest-qt's): a QGuiApplication made
+    # here first would leave the UI tests unable to create widgets.
+    return qapp
+
+
 @pytest.fixture
 def acme(service: MemoryService) -> int:
     p = service.create_project("Acme Rebrand", "Logo, guidelines & launch")
@@ -116,9 +123,8 @@ def test_sections_since_and_global_options(service: MemoryService, acme: int) ->
 
 def test_facts_are_data_not_markup(service: MemoryService, acme: int, tmp_path: Path) -> None:
     brief = compose_brief(service, acme)
-    from PySide6.QtGui import QGuiApplication, QTextDocument
+    from PySide6.QtGui import QTextDocument
 
-    _app = QGuiApplication.instance() or QGuiApplication([])
     document = QTextDocument()
     document.setMarkdown(render_markdown(brief))
     assert HOSTILE in document.toPlainText()  # a Markdown renderer shows it literally

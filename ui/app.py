@@ -58,10 +58,11 @@ class _Opener(QObject):
         def work() -> None:
             try:
                 from app.runtime import Runtime
-                from memory import MemoryServiceError
+                from memory import MemoryService, MemoryServiceError
 
                 try:
-                    runtime = Runtime.open(data_dir)
+                    # The index is reconciled by the window once it shows the projects.
+                    runtime = Runtime.open(data_dir, open_service=lambda p: MemoryService.open(p, reconcile=False))
                 except (MemoryServiceError, OSError) as error:
                     self.failed.emit(str(error))
                     return
@@ -77,6 +78,14 @@ class _Opener(QObject):
         return thread
 
 
+def _since_launch(started: float) -> float:
+    """Seconds since the process was launched (DOSSIER_LAUNCHED_AT, set by the benchmark) or since ``started``."""
+    launched = os.environ.get("DOSSIER_LAUNCHED_AT")
+    if launched:
+        return time.time() - float(launched)
+    return time.perf_counter() - started
+
+
 def run(data_dir: str | Path | None = None, *, started: float | None = None) -> int:
     """Opens the window for a data dir and runs until it is closed.
 
@@ -89,7 +98,8 @@ def run(data_dir: str | Path | None = None, *, started: float | None = None) -> 
     app.setApplicationName("Dossier")
     startup = StartupWindow()
     startup.show()
-    shown_after = time.perf_counter() - started
+    app.processEvents()  # the window is on screen (mapped) from here
+    shown_after = _since_launch(started)
     state: dict[str, Any] = {}
     opener = _Opener()
 
@@ -98,16 +108,20 @@ def run(data_dir: str | Path | None = None, *, started: float | None = None) -> 
         from ui.tasks import TaskRunner
 
         tasks = TaskRunner()
-        window = MainWindow(runtime, tasks)
+        window = MainWindow(runtime, tasks, reconcile_index=True)
         if not runtime.settings.window_geometry:
             window.setGeometry(startup.geometry())
         state.update(runtime=runtime, tasks=tasks, window=window)
         window.show()
         startup.hide()
         if os.environ.get(EXIT_AFTER_SHOWN):
-            usable_after = time.perf_counter() - started
-            print(f"window shown after {shown_after:.3f} s; memory usable after {usable_after:.3f} s", flush=True)
-            QTimer.singleShot(0, window.close)
+
+            def report() -> None:
+                usable_after = _since_launch(started)
+                print(f"window shown after {shown_after:.3f} s; projects listed after {usable_after:.3f} s", flush=True)
+                QTimer.singleShot(0, window.close)
+
+            window.projects_loaded.connect(report)
 
     def on_failed(message: str) -> None:
         startup.show_failure(message)

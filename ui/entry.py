@@ -1,24 +1,38 @@
-"""The ``dossier`` command: no command opens the window, any command runs the CLI."""
+"""The ``dossier`` command: no command opens the window, any command runs the CLI.
+
+The window path imports only Qt before the window is on screen; the memory
+layer and the CLI are imported after (see :mod:`ui.app`).
+"""
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections.abc import Sequence
 
-from app import cli
+
+def _wants_window(args: Sequence[str]) -> tuple[bool, str | None]:
+    """True (and the data dir) when the arguments name no command."""
+    if not args:
+        return True, None
+    if len(args) == 2 and args[0] == "--data-dir":
+        return True, args[1]
+    if len(args) == 1 and args[0].startswith("--data-dir="):
+        return True, args[0].split("=", 1)[1]
+    return False, None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
+    args = list(sys.argv[1:] if argv is None else argv)
+    window, data_dir = _wants_window(args)
+    if window:
+        from ui.app import run
 
-    def open_window(args: argparse.Namespace) -> int:
-        from ui.app import run  # Qt is imported only when a window is wanted
+        return run(data_dir, started=started)
+    from app import cli
 
-        return run(args.data_dir, started=started)
-
-    return cli.main(argv, no_command=open_window)
+    return cli.main(args)
 
 
 if __name__ == "__main__":

@@ -68,14 +68,19 @@ class MainWindow(QMainWindow):
     Args:
         runtime: The data dir's runtime (memory service, models, settings).
         tasks: Runs all memory, index and model work off the GUI thread.
-        load_model: Start preparing and loading the model at once (off for tests
-            that use their own model).
+        load_model: Prepare and load the model once the projects are listed (off
+            for tests that use their own model).
+        reconcile_index: Bring the vector index in step with the database once
+            the projects are listed (the data dir was opened without it, to be quick).
     """
 
     turn_finished = Signal(object)
     model_ready = Signal(str)
+    projects_loaded = Signal()
 
-    def __init__(self, runtime: Runtime, tasks: TaskRunner, *, load_model: bool = True) -> None:
+    def __init__(
+        self, runtime: Runtime, tasks: TaskRunner, *, load_model: bool = True, reconcile_index: bool = False
+    ) -> None:
         super().__init__()
         self.runtime = runtime
         self.tasks = tasks
@@ -167,8 +172,22 @@ class MainWindow(QMainWindow):
         self._make_actions()
         self._restore_geometry()
         self.reload_projects()
+        self._start_after_projects = (reconcile_index, load_model)
+        self.projects_loaded.connect(self._on_first_projects)
+
+    def _on_first_projects(self) -> None:
+        # Projects first: the index check and the model load compete for the CPU and the GIL.
+        self.projects_loaded.disconnect(self._on_first_projects)
+        reconcile, load_model = self._start_after_projects
+        if reconcile:
+            self.statusBar().showMessage("Checking the search index…")
+            self.call("reconcile index", self.runtime.service.reconcile, then=self._on_reconciled)
         if load_model:
             QTimer.singleShot(0, self.prepare_model)
+
+    def _on_reconciled(self, report: object) -> None:
+        embedded = getattr(report, "embedded", 0)
+        self.statusBar().showMessage(f"Search index updated ({embedded} items)" if embedded else "", 5000)
 
     # ---------------------------------------------------------------- helpers
 
@@ -275,9 +294,11 @@ class MainWindow(QMainWindow):
         for row in range(self.projects.count()):
             if self.projects.item(row).data(KEY_ROLE) == wanted:
                 self.projects.setCurrentRow(row)
-                return
-        if self.projects.count() and wanted is None:
-            self.projects.setCurrentRow(0)
+                break
+        else:
+            if self.projects.count() and wanted is None:
+                self.projects.setCurrentRow(0)
+        self.projects_loaded.emit()
 
     def _on_filter_projects(self, text: str) -> None:
         needle = text.casefold().strip()

@@ -514,6 +514,8 @@ class MemoryPanel(QTabWidget):
             self.facts.select_when_shown(key)
         elif key.startswith(("messages:", "summary:")):
             self.setCurrentWidget(self.sessions)
+        elif key.startswith("voice:"):
+            self.setCurrentWidget(self.voice)
 
 
 def confirm(parent: QWidget, title: str, text: str) -> bool:

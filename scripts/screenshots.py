@@ -1,0 +1,143 @@
+"""Saves screenshots of the app with a demo project into docs/screenshots/.
+
+Run: ``.venv/bin/python scripts/screenshots.py`` (offscreen by default; under
+Xvfb set QT_QPA_PLATFORM=xcb). It uses a temporary data dir with a demo
+project whose first exchange is stored as written here; the last answer is
+a real one, streamed by the bundled default model (a tiny base model, so it
+is short and plain), and the status bar shows that turn's real figures.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from app.paths import resolve_paths  # noqa: E402
+from app.runtime import Runtime  # noqa: E402
+from memory import MemoryService, NewMessage, Role  # noqa: E402
+from ui.main_window import MainWindow  # noqa: E402
+from ui.settings_dialog import SettingsDialog  # noqa: E402
+from ui.tasks import TaskRunner  # noqa: E402
+
+OUT = ROOT / "docs" / "screenshots"
+
+
+def demo(service: MemoryService) -> int:
+    acme = service.create_project("Acme Rebrand", "Logo, guidelines and the spring launch")
+    service.create_project("Globex Logistics", "Warehouse software rollout")
+    service.create_project("Initech Annual Report")
+    service.add_fact(acme.id, "Jane Doe (marketing lead) signs off on all visuals", "contact", pinned=True)
+    service.add_fact(acme.id, "The launch is due on 2027-03-01", "deadline", pinned=True)
+    service.add_fact(acme.id, "We go with the teal logo, variant B", "decision")
+    service.add_fact(acme.id, "The client prefers short emails with a clear ask", "preference")
+    service.add_fact(acme.id, "Acme has 40 stores in the Benelux")
+    service.add_fact(None, "I invoice monthly, net 30", "preference")
+    service.set_voice(
+        acme.id,
+        tone="warm, direct",
+        style_do=["Keep sentences short", "Open with the decision"],
+        style_dont=["No jargon", "No exclamation marks"],
+        vocabulary=["launch", "teal", "stores"],
+    )
+    old = service.start_session(acme.id, "Kickoff", started_at=datetime.now(UTC) - timedelta(days=6))
+    service.add_messages(
+        old.id,
+        [
+            NewMessage(Role.USER, "Kickoff notes: Jane wants the teal logo and a launch before March."),
+            NewMessage(Role.ASSISTANT, "Noted: teal logo, launch before March."),
+        ],
+    )
+    service.set_session_summary(old.id, "Kickoff: Jane chose the teal logo; the launch is planned before March.")
+    session = service.start_session(acme.id, "Launch email draft")
+    user, _ = service.add_messages(
+        session.id,
+        [
+            NewMessage(Role.USER, "Draft a short launch email to Jane. The budget is now 45,000 euros."),
+            NewMessage(
+                Role.ASSISTANT,
+                "Here is a draft in Acme's voice:\n\n**Subject:** Launch plan for 1 March\n\n"
+                "Hi Jane,\n\nWe are set for the **1 March** launch with the teal logo (variant B). "
+                "Next steps:\n\n1. Final visuals to you by 14 February\n2. Store posters printed in week 8\n\n"
+                "| Item | Owner | Due |\n|---|---|---|\n| Visuals | Studio | 14 Feb |\n| Posters | Print shop | 21 Feb |\n\n"
+                "Could you confirm by Friday?",
+                context_item_keys=("fact:1", "fact:2", "fact:3", "voice:1"),
+            ),
+        ],
+    )
+    service.propose(acme.id, "add", "The budget is 45,000 euros", "decision", source_message_id=user.id)
+    service.propose(
+        acme.id,
+        "update",
+        "The launch is due on 2027-03-08",
+        "deadline",
+        target_fact_id=2,
+        source_message_id=user.id,
+        reason="Contradicts F2: The launch is due on [-2027-03-01-] {+2027-03-08+}",
+    )
+    return session.id
+
+
+def settle(app: QApplication, tasks: TaskRunner, rounds: int = 30) -> None:
+    for _ in range(rounds):
+        tasks.wait()
+        app.processEvents()
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    app = QApplication.instance() or QApplication(sys.argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = resolve_paths(Path(tmp) / "data", env={"DOSSIER_MODELS_DIR": str(Path(tmp) / "models")})
+        runtime = Runtime(paths, MemoryService.open(paths.data_dir))
+        runtime.update_settings(max_reply_tokens=60)
+        session_id = demo(runtime.service)
+        tasks = TaskRunner()
+        window = MainWindow(runtime, tasks)
+        window.resize(1400, 860)
+        window.show()
+        ready: list[str] = []
+        window.model_ready.connect(ready.append)
+        deadline = time.monotonic() + 40
+        while not ready:
+            settle(app, tasks, 1)
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the model did not load: {window.model_label.text()} {window.banner.label.text()}")
+        window.open_session(session_id)
+        settle(app, tasks)
+        answered: list[object] = []
+        window.turn_finished.connect(answered.append)
+        window.send("When is the launch, and who signs off?")
+        while not answered or window._turn is not None:
+            settle(app, tasks, 1)
+        settle(app, tasks)
+        window.chat.entries[-1].expanded = True
+        window.chat.render()
+        window.chat.input.setPlainText("Also mention the store posters")
+        settle(app, tasks)
+        window.grab().save(str(OUT / "main-window.png"))
+        window.memory.setCurrentWidget(window.memory.inbox)
+        settle(app, tasks)
+        window.grab().save(str(OUT / "inbox.png"))
+        dialog = SettingsDialog(runtime, tasks, 1, window)
+        dialog.show()
+        settle(app, tasks)
+        dialog.grab().save(str(OUT / "settings.png"))
+        dialog.close()
+        window.close()
+        tasks.wait()
+        runtime.close()
+    print(f"saved to {OUT}")
+
+
+if __name__ == "__main__":
+    main()
