@@ -61,6 +61,8 @@ def create_backup(service: MemoryService, settings_file: Path, target: Path) -> 
         raise BackupError(f"{target.name}: a backup file name ends in .zip")
     if not target.parent.is_dir():
         raise BackupError(f"{target.parent} is not a folder")
+    if target.exists() and not target.is_file():
+        raise BackupError(f"{target} is not a regular file")
     partial = target.with_name(f".{target.name}.partial")
     try:
         with tempfile.TemporaryDirectory(prefix="dossier-backup-") as work:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import stat
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, is_dataclass
@@ -78,7 +79,19 @@ def _project(service: MemoryService, ref: str) -> Project:
     return service.get_project(ref)
 
 
+def _is_special(path: Path) -> bool:
+    """A device, pipe or socket (``/dev/stdout``, ``/dev/null``): written to, never replaced."""
+    try:
+        return not stat.S_ISREG(path.stat().st_mode)
+    except FileNotFoundError:
+        return False
+
+
 def _write_file_atomically(path: Path, text: str) -> None:
+    if _is_special(path):
+        with path.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+        return
     tmp = path.with_name(f".{path.name}.partial")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -468,6 +481,8 @@ def cmd_brief(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
     )
     model = rt.background_model() if args.summary else None
     brief = compose_brief(rt.service, project.id, options, model)
+    if fmt == "pdf" and _is_special(path):
+        raise UsageError(f"{path} is not a regular file; write the PDF to a file")
     if fmt == "pdf":
         partial = path.with_name(f".{path.name}.partial")
         try:

@@ -101,10 +101,12 @@ BAD_INPUTS = [
 
 
 @pytest.mark.parametrize(("argv", "message"), BAD_INPUTS)
-def test_bad_input_exits_2_with_a_message_and_changes_nothing(run: Run, argv: list[str], message: str | None) -> None:
+def test_bad_input_exits_2_with_a_message_and_changes_nothing(
+    run: Run, argv: list[str], message: str | None, tmp_path: Path
+) -> None:
     run("project", "create", "Acme")
     run("fact", "add", "--project", "Acme", "Keep me")
-    before = run("export", "--project", "Acme", "-o", os.devnull)
+    before = run("export", "--project", "Acme", "-o", str(tmp_path / "before.json"))
     code, _, err = run(*argv)
     if message is None:  # FTS syntax is just text: a normal search
         assert code == 0
@@ -211,3 +213,24 @@ def test_model_commands(run: Run, with_models: Path, tmp_path: Path) -> None:
     assert code == 0 and "a base model (not tuned to chat)" in out
     code, _, err = run("model", "remote", "localhost:1234", "--model", "x")
     assert code == 2 and "Not an endpoint address" in err
+
+
+def test_writing_to_a_device_never_replaces_it(run: Run, tmp_path: Path) -> None:
+    """``-o /dev/stdout`` and the like are written to, not swapped for a regular file."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    run("project", "create", "Acme")
+    received: list[bytes] = []
+
+    def read() -> None:
+        with fifo.open("rb") as handle:
+            received.append(handle.read())
+
+    import threading
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    code, _, err = run("export", "--project", "Acme", "-o", str(fifo))
+    reader.join(timeout=30)
+    assert code == 0, err
+    assert fifo.is_fifo() and b'"name": "Acme"' in received[0]
