@@ -330,7 +330,8 @@ class InboxTab(_Tab):
             else:
                 body = f"New {proposal.kind.value}: {proposal.text}"
             reason = proposal.reason.split(":", 1)[0] if proposal.action is ProposalAction.UPDATE else proposal.reason
-            text = f"#{proposal.id} {body}\n{reason}" + (f"\nFrom: “{source}”" if source else "")
+            lines = [f"#{proposal.id} {body}", reason, f"From: “{source}”" if source else ""]
+            text = "\n".join(line for line in lines if line)
             item = QListWidgetItem(text)
             item.setData(KEY_ROLE, proposal.id)
             self.list.addItem(item)
