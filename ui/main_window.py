@@ -34,6 +34,7 @@ from memory import ChatSession, Message, Project, Role
 from ui.chat import ChatEntry, ChatView
 from ui.memory_panel import KEY_ROLE, MemoryPanel, confirm
 from ui.tasks import Task, TaskRunner
+from ui.widgets import button_row
 
 log = logging.getLogger(__name__)
 
@@ -109,16 +110,13 @@ class MainWindow(QMainWindow):
         left_layout.addWidget(QLabel("<b>Projects</b>"))
         left_layout.addWidget(self.project_filter)
         left_layout.addWidget(self.projects, 2)
-        row = QHBoxLayout()
-        for label, slot in (
-            ("New", self._on_new_project),
-            ("Rename", self._on_rename_project),
-            ("Archive", self._on_archive_project),
-        ):
-            button = QPushButton(label)
-            button.clicked.connect(slot)
-            row.addWidget(button)
-        left_layout.addLayout(row)
+        left_layout.addLayout(
+            button_row(
+                ("New", self._on_new_project),
+                ("Rename", self._on_rename_project),
+                ("Archive", self._on_archive_project),
+            )[0]
+        )
         left_layout.addWidget(self.show_archived)
         left_layout.addWidget(QLabel("<b>Sessions</b>"))
         left_layout.addWidget(self.sessions, 3)
@@ -192,11 +190,7 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------- helpers
 
     def call(self, name: str, fn: Callable[..., Any], *args: Any, then: Callable[[Any], None] | None = None) -> Task:
-        task = self.tasks.run(name, fn, *args)
-        if then is not None:
-            task.finished.connect(then)
-        task.failed.connect(self.show_error)
-        return task
+        return self.tasks.call(name, fn, *args, then=then, on_error=self.show_error)
 
     def show_error(self, message: str) -> None:
         self.banner.show_message(message)

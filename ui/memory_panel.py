@@ -36,6 +36,7 @@ from app.runtime import Runtime
 from app.voice import learn_voice
 from memory import ChatSession, Fact, FactKind, FactVersion, Proposal, ProposalAction, VoiceProfile
 from ui.tasks import Task, TaskRunner
+from ui.widgets import button_row
 
 KEY_ROLE = Qt.ItemDataRole.UserRole
 
@@ -64,11 +65,7 @@ class _Tab(QWidget):
         self.project_id: int | None = None
 
     def call(self, name: str, fn: Callable[..., Any], *args: Any, then: Callable[[Any], None] | None = None) -> Task:
-        task = self.tasks.run(name, fn, *args)
-        if then is not None:
-            task.finished.connect(then)
-        task.failed.connect(self.error)
-        return task
+        return self.tasks.call(name, fn, *args, then=then, on_error=self.error.emit)
 
     def set_project(self, project_id: int | None) -> None:
         self.project_id = project_id
@@ -98,19 +95,13 @@ class FactsTab(_Tab):
         self.list = _list()
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.list.itemDoubleClicked.connect(self._on_edit)
-        buttons = QHBoxLayout()
-        self.buttons: dict[str, QPushButton] = {}
-        for label, slot in (
+        buttons, self.buttons = button_row(
             ("Add", self._on_add),
             ("Edit", self._on_edit),
             ("Pin", self._on_pin),
             ("Archive", self._on_archive),
             ("History", self._on_history),
-        ):
-            button = QPushButton(label)
-            button.clicked.connect(slot)
-            buttons.addWidget(button)
-            self.buttons[label] = button
+        )
         top = QHBoxLayout()
         top.addWidget(self.kind)
         top.addWidget(self.search, 1)
@@ -285,16 +276,12 @@ class InboxTab(_Tab):
         super().__init__(runtime, tasks)
         self.list = _list()
         self.proposals: dict[int, Proposal] = {}
-        buttons = QHBoxLayout()
-        for label, slot in (
+        buttons, _ = button_row(
             ("Accept", self._on_accept),
             ("Edit, then accept", self._on_edit_accept),
             ("Reject", self._on_reject),
             ("Accept all", self._on_accept_all),
-        ):
-            button = QPushButton(label)
-            button.clicked.connect(slot)
-            buttons.addWidget(button)
+        )
         layout = QVBoxLayout(self)
         hint = QLabel("Memories the assistant proposed. Nothing here is known until you accept it.")
         hint.setWordWrap(True)

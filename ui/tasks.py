@@ -121,6 +121,22 @@ class TaskRunner(QObject):
         """Calls ``fn(*args, **kwargs)`` on a worker; its return value goes to ``finished``."""
         return self._start(name, lambda _task: fn(*args, **kwargs))
 
+    def call(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        then: Callable[[Any], None] | None = None,
+        on_error: Callable[[str], None] | None = None,
+    ) -> Task:
+        """:meth:`run` with its result and error handlers connected."""
+        task = self.run(name, fn, *args)
+        if then is not None:
+            task.finished.connect(then)
+        if on_error is not None:
+            task.failed.connect(on_error)
+        return task
+
     def stream(self, name: str, fn: Callable[[Task], Iterable[Any]]) -> Task:
         """Calls ``fn(task)`` on a worker and sends each item it yields to ``token``.
 
