@@ -143,18 +143,22 @@ def restore_backup(path: Path, data_dir: Path) -> BackupInfo:
     """Restores a backup into an empty data dir (the vector index is rebuilt on first open).
 
     Raises:
-        BackupError: The data dir is not empty, or the backup fails a check.
-            Nothing is written into the data dir then.
+        BackupError: The data dir already has a database, or the backup
+            fails a check. Nothing is written into the data dir then.
     """
     data_dir = Path(data_dir)
-    if data_dir.exists() and any(data_dir.iterdir()):
-        raise BackupError(f"{data_dir} is not empty; restore into a new, empty data folder")
+    # An empty folder, or one whose database was moved aside as damaged (the
+    # rest of it, such as older backups, stays).
+    if data_dir.exists() and (data_dir / DB_FILENAME).exists():
+        raise BackupError(f"{data_dir} already has a database; restore into a new, empty data folder")
     data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(data_dir, 0o700)
     with tempfile.TemporaryDirectory(prefix=".dossier-restore-", dir=data_dir.parent) as work:
         info = verify_backup(path, Path(work))
         for name in info.files:
             source = Path(work) / name
+            if name != DB_FILENAME and (data_dir / name).exists():
+                continue  # the folder's own settings are kept
             os.chmod(source, 0o600)
             os.replace(source, data_dir / name)
     return info

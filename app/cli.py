@@ -26,9 +26,11 @@ from app.gguf import GGUFError, read_gguf
 from app.keychain import KeychainError
 from app.models import ModelStoreError, default_model
 from app.paths import resolve_paths
+from app.recovery import quarantine_database, recovery_message
 from app.runtime import Runtime
 from app.voice import learn_voice
 from memory import (
+    CorruptDatabaseError,
     FactKind,
     MemoryService,
     MemoryServiceError,
@@ -728,6 +730,11 @@ def main(
             code = int(args.handler(target, args, out))
             _auto_backup(runtime, err)
             return code
+    except CorruptDatabaseError as error:
+        paths = resolve_paths(args.data_dir)
+        moved = quarantine_database(paths.data_dir)
+        print(f"dossier: {recovery_message(paths.data_dir, paths.backups_dir, error, moved)}", file=err)
+        return EXIT_USAGE
     except (MemoryServiceError, UsageError, EngineError, ModelStoreError, KeychainError, BackupError) as error:
         print(f"dossier: {error}", file=err)
         return EXIT_USAGE

@@ -5,6 +5,7 @@ Nothing here imports Qt, ``app`` or ``ui``; everything returned is a frozen data
 
 from memory.errors import (
     ConflictError,
+    CorruptDatabaseError,
     ImportFormatError,
     InvalidInputError,
     MemoryServiceError,
@@ -46,6 +47,7 @@ __all__ = [
     "Actor",
     "ChatSession",
     "ConflictError",
+    "CorruptDatabaseError",
     "Context",
     "ContextItem",
     "ContextSource",

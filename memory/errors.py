@@ -38,3 +38,15 @@ class ImportFormatError(InvalidInputError):
 
 class ModelFileError(MemoryServiceError):
     """A bundled model or tokenizer file is missing or fails its checksum."""
+
+
+class CorruptDatabaseError(MemoryServiceError):
+    """The database file is not a readable SQLite database (damaged or not Dossier's).
+
+    Attributes:
+        path: The damaged file, left exactly as it was.
+    """
+
+    def __init__(self, path: object, detail: str) -> None:
+        super().__init__(f"The database {path} is damaged ({detail})")
+        self.path = path

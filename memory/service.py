@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import case, func, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DatabaseError, IntegrityError
 from sqlalchemy.orm import Session
 
 from memory import convert, portable
 from memory.db import Engines, create_engines, upgrade_to_head
 from memory.embedding import Embedder, MiniLMEmbedder
-from memory.errors import ConflictError, InvalidInputError, NotFoundError
+from memory.errors import ConflictError, CorruptDatabaseError, InvalidInputError, NotFoundError
 from memory.indexing import FACT_PREFIX, VectorIndexer
 from memory.orm import (
     ChatSessionRow,
@@ -80,6 +80,37 @@ COUNTED_TABLES = (
     "proposals",
     "voice_profiles",
 )
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def check_database_file(path: Path) -> None:
+    """Fails fast, without writing, when a database file is damaged.
+
+    Reads the header and the schema; an empty file is a new database.
+
+    Raises:
+        CorruptDatabaseError: Not SQLite, a damaged header or schema.
+    """
+    import sqlite3
+
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open("rb") as handle:
+        if handle.read(16) != SQLITE_MAGIC:
+            raise CorruptDatabaseError(path, "not an SQLite database")
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            verdict = connection.execute("PRAGMA quick_check(1)").fetchone()[0]
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as err:
+        raise CorruptDatabaseError(path, str(err)) from None
+    if verdict != "ok":
+        raise CorruptDatabaseError(path, verdict)
 
 
 def database_counts(path: Path) -> dict[str, int]:
@@ -176,9 +207,13 @@ class MemoryService:
         if not db_path.exists():
             # Created private up front; SQLite gives its -wal and -shm files this mode too.
             os.close(os.open(db_path, os.O_WRONLY | os.O_CREAT, 0o600))
+        check_database_file(db_path)
         engines = create_engines(db_path)
         try:
-            upgrade_to_head(engines.writer)
+            try:
+                upgrade_to_head(engines.writer)
+            except DatabaseError as err:
+                raise CorruptDatabaseError(db_path, str(err.orig or err)) from None
             embedder = embedder or MiniLMEmbedder()
             store = vector_store or ChromaVectorStore(data_dir / INDEX_DIRNAME, embedder)
         except BaseException:

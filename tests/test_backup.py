@@ -100,10 +100,10 @@ def test_damaged_backups_are_refused_and_the_target_stays_untouched(tmp_path: Pa
         assert not target.exists() or not any(target.iterdir())
     busy = tmp_path / "busy"
     busy.mkdir()
-    (busy / "keep.txt").write_text("mine")
-    with pytest.raises(BackupError, match="not empty"):
+    (busy / DB_FILENAME).write_bytes(b"mine")
+    with pytest.raises(BackupError, match="already has a database"):
         restore_backup(good, busy)
-    assert [p.name for p in busy.iterdir()] == ["keep.txt"]
+    assert [p.name for p in busy.iterdir()] == [DB_FILENAME] and (busy / DB_FILENAME).read_bytes() == b"mine"
 
 
 def test_backup_is_consistent_while_another_thread_writes(tmp_path: Path, service: MemoryService) -> None:
@@ -164,6 +164,46 @@ def test_backup_and_restore_commands(tmp_path: Path, embedder: MiniLMEmbedder) -
     code, out, _ = run("--data-dir", str(tmp_path / "empty"), "search", "--project", "Acme", "budget")
     assert code == 0 and "Budget is 40k" in out
     code, _, err = run("--data-dir", str(tmp_path / "empty"), "restore", str(tmp_path / "b.zip"))
-    assert code == 2 and "not empty" in err
+    assert code == 2 and "already has a database" in err
     code, _, err = run("--data-dir", str(source), "backup", "-o", str(tmp_path / "nowhere" / "b.zip"))
     assert code == 2 and "is not a folder" in err
+
+
+def test_a_damaged_database_is_moved_aside_and_the_latest_backup_offered(
+    tmp_path: Path, embedder: MiniLMEmbedder
+) -> None:
+    def run(*argv: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        return (
+            cli.main(
+                ["--data-dir", str(data_dir), *argv],
+                out=out,
+                err=err,
+                open_service=lambda p: MemoryService.open(p, embedder=embedder),
+            ),
+            out.getvalue(),
+            err.getvalue(),
+        )
+
+    data_dir = tmp_path / "data"
+    assert run("project", "create", "Acme")[0] == 0
+    assert run("fact", "add", "--project", "Acme", "Budget is 40k")[0] == 0
+    backups = data_dir / "backups"
+    backups.mkdir()
+    assert run("backup", "-o", str(backups / "dossier-20261128-120000.zip"))[0] == 0
+    database = data_dir / DB_FILENAME
+    damaged = bytearray(database.read_bytes())
+    damaged[:16] = b"garbage garbage!"
+    database.write_bytes(bytes(damaged))
+    code, _, err = run("project", "list")
+    assert code == 2 and "damaged" in err and "moved aside" in err and "Traceback" not in err
+    assert "dossier-20261128-120000.zip" in err and "restore" in err
+    moved = list((data_dir / "damaged").iterdir())
+    assert [m.read_bytes() for m in moved if m.name.startswith(DB_FILENAME)] == [bytes(damaged)]  # never overwritten
+    assert not database.exists()
+    code, out, err = run("restore", str(backups / "dossier-20261128-120000.zip"))
+    assert code == 0, err
+    code, out, _ = run("fact", "list", "--project", "Acme")
+    assert code == 0 and "Budget is 40k" in out
+    code, out, _ = run("search", "--project", "Acme", "budget")
+    assert "Budget is 40k" in out  # the index was rebuilt for the restored database

@@ -14,11 +14,12 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QProgressBar, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 EXIT_AFTER_SHOWN = "DOSSIER_EXIT_AFTER_SHOWN"
 
@@ -44,25 +45,60 @@ class StartupWindow(QMainWindow):
         layout.addStretch(1)
         self.setCentralWidget(page)
         self.busy = busy
+        self.choices: list[QPushButton] = []
 
     def show_failure(self, message: str) -> None:
         self.busy.hide()
         self.message.setText(f"Dossier could not open its data folder:\n\n{message}")
 
+    def show_damaged(
+        self, message: str, has_backup: bool, on_restore: Callable[[], None], on_fresh: Callable[[], None]
+    ) -> None:
+        """Offers to restore the latest backup, or to start with an empty memory."""
+        self.busy.hide()
+        self.message.setText(message)
+        layout = self.centralWidget().layout()
+        choices = [("Restore the latest backup", on_restore)] if has_backup else []
+        choices.append(("Start with an empty memory", on_fresh))
+        self.choices = []
+        for label, slot in choices:
+            button = QPushButton(label)
+            button.clicked.connect(slot)
+            layout.insertWidget(layout.count() - 1, button, 0, Qt.AlignmentFlag.AlignHCenter)
+            self.choices.append(button)
+
+    def show_busy(self, message: str) -> None:
+        for button in self.choices:
+            button.hide()
+        self.message.setText(message)
+        self.busy.show()
+
 
 class _Opener(QObject):
     opened = Signal(object)
     failed = Signal(str)
+    #: The database was damaged and moved aside: (what to tell the user, latest backup or "").
+    damaged = Signal(str, str)
 
     def start(self, data_dir: str | Path | None) -> threading.Thread:
         def work() -> None:
             try:
+                from app.backup import latest_backup
+                from app.paths import resolve_paths
+                from app.recovery import quarantine_database, recovery_message
                 from app.runtime import Runtime
-                from memory import MemoryService, MemoryServiceError
+                from memory import CorruptDatabaseError, MemoryService, MemoryServiceError
 
                 try:
                     # The index is reconciled by the window once it shows the projects.
                     runtime = Runtime.open(data_dir, open_service=lambda p: MemoryService.open(p, reconcile=False))
+                except CorruptDatabaseError as error:
+                    paths = resolve_paths(data_dir)
+                    moved = quarantine_database(paths.data_dir)
+                    backup = latest_backup(paths.backups_dir)
+                    message = recovery_message(paths.data_dir, paths.backups_dir, error, moved)
+                    self.damaged.emit(message, str(backup or ""))
+                    return
                 except (MemoryServiceError, OSError) as error:
                     self.failed.emit(str(error))
                     return
@@ -129,11 +165,40 @@ def run(data_dir: str | Path | None = None, *, started: float | None = None) -> 
             print(f"failed: {message}", flush=True)
             QTimer.singleShot(0, startup.close)
 
+    threads: list[threading.Thread] = []
+
+    def on_damaged(message: str, backup: str) -> None:
+        def fresh() -> None:
+            startup.show_busy("Opening an empty memory…")
+            threads.append(opener.start(data_dir))
+
+        def restore() -> None:
+            startup.show_busy("Restoring the latest backup…")
+
+            def work() -> None:
+                from app.backup import BackupError, restore_backup
+                from app.paths import resolve_paths
+
+                try:
+                    restore_backup(Path(backup), resolve_paths(data_dir).data_dir)
+                except BackupError as error:
+                    opener.failed.emit(str(error))
+                    return
+                opener.start(data_dir).join()
+
+            thread = threading.Thread(target=work, name="dossier-restore", daemon=True)
+            thread.start()
+            threads.append(thread)
+
+        startup.show_damaged(message, bool(backup), restore, fresh)
+
     opener.opened.connect(on_opened)
     opener.failed.connect(on_failed)
-    thread = opener.start(data_dir)
+    opener.damaged.connect(on_damaged)
+    threads.append(opener.start(data_dir))
     code = app.exec()
-    thread.join()
+    for thread in threads:
+        thread.join()
     if "window" in state:
         state["window"].stop()
         state["tasks"].wait()

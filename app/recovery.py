@@ -1,0 +1,53 @@
+"""What happens when the database file is damaged: it is moved aside, never overwritten.
+
+The damaged file keeps its bytes (for the user, or for a recovery tool); a new,
+empty database takes its place on the next start, and the latest automatic
+backup is offered for restoring.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from app.backup import latest_backup
+from memory import DB_FILENAME
+
+DAMAGED_DIR = "damaged"
+INDEX_DIR = "vector-index"
+
+
+def quarantine_database(data_dir: Path) -> Path:
+    """Moves the database (and its -wal/-shm files) into ``damaged/``; returns the new path.
+
+    The derived vector index is removed too: it describes the damaged database.
+    """
+    target_dir = data_dir / DAMAGED_DIR
+    target_dir.mkdir(mode=0o700, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    target = target_dir / f"{DB_FILENAME}.{stamp}"
+    n = 1
+    while target.exists():
+        n += 1
+        target = target_dir / f"{DB_FILENAME}.{stamp}-{n}"
+    for suffix in ("", "-wal", "-shm"):
+        source = data_dir / f"{DB_FILENAME}{suffix}"
+        if source.exists():
+            os.replace(source, Path(f"{target}{suffix}"))
+    shutil.rmtree(data_dir / INDEX_DIR, ignore_errors=True)
+    return target
+
+
+def recovery_message(data_dir: Path, backups_dir: Path, error: Exception, moved_to: Path) -> str:
+    backup = latest_backup(backups_dir)
+    lines = [
+        f"{error}.",
+        f"It was moved aside, unchanged, to {moved_to}; Dossier will start with an empty memory.",
+    ]
+    if backup is not None:
+        lines.append(f"The latest backup is {backup}. Restore it with: dossier --data-dir {data_dir} restore {backup}")
+    else:
+        lines.append("There is no automatic backup in this data folder; restore one you made with 'dossier restore'.")
+    return "\n".join(lines)
