@@ -139,7 +139,7 @@ def stalls(models_dir: Path, idle_seconds: float) -> None:
         busy = measure(answered)
         result = finished[0]
         window.close()
-        tasks.wait()
+        tasks.shutdown()
         runtime.close()
 
     def describe(values: list[float]) -> str:

@@ -134,7 +134,7 @@ def main() -> None:
         dialog.grab().save(str(OUT / "settings.png"))
         dialog.close()
         window.close()
-        tasks.wait()
+        tasks.shutdown()
         runtime.close()
     print(f"saved to {OUT}")
 

@@ -74,7 +74,7 @@ def make_window(qtbot: object, tmp_path: Path, embedder: MiniLMEmbedder, models_
     yield make
     for env in made:
         env.window.close()
-        assert env.tasks.wait(WAIT), "a task was still running"
+        assert env.tasks.shutdown(WAIT), "a task was still running"
         env.runtime.close()
         if env.model is not None:
             env.model.close()
@@ -251,6 +251,6 @@ def test_many_results_cross_threads_without_losing_references(qtbot: object) -> 
     finished: list[object] = []
     task.finished.connect(finished.append)
     qtbot.waitUntil(lambda: len(received) == 5000 and bool(finished or task.done.is_set()), timeout=WAIT)
-    assert tasks.wait(WAIT)
+    assert tasks.shutdown(WAIT)
     received.clear()
     assert abs(sys.getrefcount(True) - before) < 100

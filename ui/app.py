@@ -201,6 +201,6 @@ def run(data_dir: str | Path | None = None, *, started: float | None = None) -> 
         thread.join()
     if "window" in state:
         state["window"].stop()
-        state["tasks"].wait()
+        state["tasks"].shutdown()
         state["runtime"].close()
     return code

@@ -93,10 +93,15 @@ class TaskRunner(QObject):
         self._pool.setMaxThreadCount(max_threads)
         self._active: set[Task] = set()
         self._pending: list[_Job] = []
+        self._closed = False
         self._lock = threading.Lock()
 
     def _start(self, name: str, body: Callable[[Task], Any]) -> Task:
         task = Task(name)
+        if self._closed:
+            # After shutdown nothing new runs: its slots may belong to deleted widgets
+            # and its services may be closed.
+            return task
         task.ended.connect(self._on_task_ended)
         with self._lock:
             self._active.add(task)
@@ -108,7 +113,7 @@ class TaskRunner(QObject):
 
     def _start_pending(self) -> None:
         with self._lock:
-            pending, self._pending = self._pending, []
+            pending, self._pending = ([] if self._closed else self._pending), []
         for job in pending:
             self._pool.start(job)
 
@@ -158,6 +163,12 @@ class TaskRunner(QObject):
     def active(self) -> int:
         with self._lock:
             return len(self._active)
+
+    def shutdown(self, timeout_ms: int = 30000) -> bool:
+        """Waits for running and queued tasks, then refuses new ones (closing the window)."""
+        done = self.wait(timeout_ms)
+        self._closed = True
+        return done
 
     def wait(self, timeout_ms: int = 30000) -> bool:
         """Blocks until every task has ended (for shutdown and tests).
