@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from app import prompts
-from app.engine import CancelToken, EngineError, GenerationSettings, GenerationStats, TextModel
+from app.engine import CancelToken, GenerationSettings, GenerationStats, TextModel
 from app.prompt_format import ChatTurn
 from memory import (
     Context,
@@ -441,7 +441,6 @@ class _CounterAdapter:
 __all__ = [
     "ContextReady",
     "ConversationFlow",
-    "EngineError",
     "PromptReport",
     "Token",
     "TurnEvent",

@@ -36,7 +36,6 @@ from memory import (
     FactSource,
     HitKind,
     MemoryService,
-    MemoryServiceError,
     Message,
     Proposal,
     ProposalAction,
@@ -445,4 +444,4 @@ def describe(outcomes: Sequence[Outcome]) -> str:
     return " ".join(lines)
 
 
-__all__ = ["EXTRACTION_SCHEMA", "Candidate", "MemoryExtractor", "MemoryServiceError", "Outcome", "Reconciled"]
+__all__ = ["EXTRACTION_SCHEMA", "Candidate", "MemoryExtractor", "Outcome", "Reconciled"]
