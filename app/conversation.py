@@ -113,6 +113,21 @@ class _Exchange:
     notes_tokens: int = 0
 
 
+@dataclass(frozen=True)
+class _FittedPrompt:
+    """A prompt that fits the window, and what went into it."""
+
+    turns: list[ChatTurn]
+    new_turn: ChatTurn
+    #: Voice and pinned items, and the new memory, that survived the fitting.
+    stable: list[ContextItem]
+    fresh: list[ContextItem]
+    #: The prompt's length in the model's own tokens (counted once, while fitting).
+    tokens: int
+    history_turns: int
+    dropped_turns: int
+
+
 @dataclass
 class _SessionPrompt:
     exchanges: list[_Exchange] = field(default_factory=list)
@@ -232,22 +247,22 @@ class ConversationFlow:
         allowance = max(budget - present, budget // 3)
         while fresh and sum(item.tokens for item in fresh) > allowance:
             fresh.pop()  # the least relevant go first
-        turns, report_parts = self._fit(state, stable, fresh, text)
+        fitted = self._fit(state, stable, fresh, text)
         prompt_seconds = time.perf_counter() - started - retrieval_seconds
-        system_turn, history, new_turn, kept_fresh, dropped = report_parts
+        turns, kept_fresh = fitted.turns, fitted.fresh
         memory_keys = _unique(
-            [i.key for i in stable]
+            [i.key for i in fitted.stable]
             + [k for ex in state.exchanges[state.first_kept :] for k in ex.notes_keys]
             + [i.key for i in kept_fresh]
         )
-        memory_text = "\n".join(filter(None, [render_context(stable), new_turn.notes]))
+        memory_text = "\n".join(filter(None, [render_context(fitted.stable), fitted.new_turn.notes]))
         report = PromptReport(
-            prompt_tokens=self.model.count_prompt(turns),
+            prompt_tokens=fitted.tokens,
             window_tokens=window,
             reply_tokens=self.generation.max_tokens,
             memory_tokens=self.model.count_tokens(memory_text),
-            history_turns=len(history),
-            dropped_turns=dropped,
+            history_turns=fitted.history_turns,
+            dropped_turns=fitted.dropped_turns,
             retrieval_seconds=retrieval_seconds,
             prompt_seconds=prompt_seconds,
             memory_keys=memory_keys,
@@ -275,7 +290,7 @@ class ConversationFlow:
             state.exchanges.append(
                 _Exchange(
                     text,
-                    new_turn.notes,
+                    fitted.new_turn.notes,
                     tuple(i.key for i in kept_fresh),
                     reply,
                     (user_message.id, assistant_message.id),
@@ -378,7 +393,7 @@ class ConversationFlow:
         stable: list[ContextItem],
         fresh: list[ContextItem],
         text: str,
-    ) -> tuple[list[ChatTurn], tuple[ChatTurn, list[ChatTurn], ChatTurn, list[ContextItem], int]]:
+    ) -> _FittedPrompt:
         """Builds the prompt and shrinks it until it and the reply fit the window.
 
         Order of sacrifice: the oldest half of the history (replaced by a
@@ -392,8 +407,11 @@ class ConversationFlow:
             history = self._history(state)
             new_turn = ChatTurn("user", text, notes=render_context(fresh) if fresh else "")
             turns = [system_turn, *history, new_turn]
-            if self.model.count_prompt(turns) <= room:
-                return turns, (system_turn, history, new_turn, fresh, state.first_kept - dropped_before)
+            tokens = self.model.count_prompt(turns)
+            if tokens <= room:
+                return _FittedPrompt(
+                    turns, new_turn, stable, fresh, tokens, len(history), state.first_kept - dropped_before
+                )
             kept = len(state.exchanges) - state.first_kept
             if kept > 0:
                 cut = state.first_kept + max(1, (kept + 1) // 2)
