@@ -21,7 +21,7 @@ from typing import Any, NoReturn, TextIO
 from app.backup import BackupError, auto_backup_if_due, create_backup, restore_backup
 from app.conversation import ContextReady, Token, TurnResult
 from app.engine import CancelToken, EngineError
-from app.extraction import word_diff
+from app.extraction import inbox_entries
 from app.gguf import GGUFError, read_gguf
 from app.keychain import KeychainError
 from app.models import ModelStoreError, default_model
@@ -35,7 +35,6 @@ from memory import (
     MemoryService,
     MemoryServiceError,
     Project,
-    ProposalAction,
 )
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -307,25 +306,18 @@ def cmd_inbox(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
         service.reject_proposal(proposal_id)
         print(f"Rejected #{proposal_id}", file=out)
         return EXIT_OK
-    proposals = service.list_proposals(project.id)
     if args.json:
-        _print_json(proposals, out)
+        _print_json(service.list_proposals(project.id), out)
         return EXIT_OK
-    if not proposals:
+    entries = inbox_entries(service, project.id)
+    if not entries:
         print("The inbox is empty.", file=out)
-    for p in proposals:
-        reason = p.reason.split(":", 1)[0] if p.action is ProposalAction.UPDATE else p.reason
-        print(f"#{p.id:<4} {p.action.value:<7} {p.kind.value:<10} {reason}", file=out)
-        if p.action is ProposalAction.UPDATE and p.target_fact_id is not None:
-            current = service.get_fact(p.target_fact_id).text
-            print(f"      F{p.target_fact_id}: {word_diff(current, p.text)}", file=out)
-        elif p.action is ProposalAction.ARCHIVE and p.target_fact_id is not None:
-            print(f"      archive F{p.target_fact_id}: {service.get_fact(p.target_fact_id).text}", file=out)
-        else:
-            print(f"      {p.text}", file=out)
-        if p.source_message_id is not None:
-            snippet = " ".join(service.get_message(p.source_message_id).content.split())[:120]
-            print(f"      from: {snippet}", file=out)
+    for e in entries:
+        p = e.proposal
+        print(f"#{p.id:<4} {p.action.value:<7} {p.kind.value:<10} {e.headline}", file=out)
+        print(f"      {e.change}", file=out)
+        if e.source:
+            print(f"      from: {e.source}", file=out)
     return EXIT_OK
 
 

@@ -402,6 +402,36 @@ class MemoryExtractor:
         return outcomes
 
 
+@dataclass(frozen=True)
+class InboxEntry:
+    """A pending proposal as the CLI and the window show it."""
+
+    proposal: Proposal
+    #: Why it was made, without the diff the reason may carry (``change`` has it, current).
+    headline: str
+    #: What accepting it does: "F12: [-old-] {+new+}", "forget F12: …", or the new fact.
+    change: str
+    #: The start of the message it came from, or "".
+    source: str
+
+
+def inbox_entries(service: MemoryService, project_id: int, snippet_chars: int = 160) -> list[InboxEntry]:
+    """The project's pending proposals, each with its diff against the fact as it is now."""
+    entries = []
+    for p in service.list_proposals(project_id):
+        current = service.get_fact(p.target_fact_id).text if p.target_fact_id is not None else ""
+        if p.action is ProposalAction.UPDATE:
+            change = f"F{p.target_fact_id}: {word_diff(current, p.text)}"
+        elif p.action is ProposalAction.ARCHIVE:
+            change = f"forget F{p.target_fact_id}: {current}"
+        else:
+            change = p.text
+        source = service.get_message(p.source_message_id).content if p.source_message_id is not None else ""
+        headline = p.reason.split(":", 1)[0] if p.action is ProposalAction.UPDATE else p.reason
+        entries.append(InboxEntry(p, headline, change, " ".join(source.split())[:snippet_chars]))
+    return entries
+
+
 def _complete_items(raw: str) -> list[object]:
     """The finished objects of a ``{"facts": [...`` answer that was cut off."""
     decoder = json.JSONDecoder(strict=False)
@@ -444,4 +474,4 @@ def describe(outcomes: Sequence[Outcome]) -> str:
     return " ".join(lines)
 
 
-__all__ = ["EXTRACTION_SCHEMA", "Candidate", "MemoryExtractor", "Outcome", "Reconciled"]
+__all__ = ["EXTRACTION_SCHEMA", "Candidate", "InboxEntry", "MemoryExtractor", "Outcome", "Reconciled", "inbox_entries"]

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.extraction import word_diff
+from app.extraction import InboxEntry, inbox_entries
 from app.runtime import Runtime
 from app.voice import learn_voice
 from memory import ChatSession, Fact, FactKind, FactVersion, Proposal, ProposalAction, VoiceProfile
@@ -296,33 +296,26 @@ class InboxTab(_Tab):
             return
         self.call("load inbox", self._load, self.project_id, then=self._show)
 
-    def _load(self, project_id: int) -> list[tuple[Proposal, str, str]]:
-        service = self.runtime.service
-        rows = []
-        for p in service.list_proposals(project_id):
-            current = service.get_fact(p.target_fact_id).text if p.target_fact_id is not None else ""
-            source = service.get_message(p.source_message_id).content if p.source_message_id is not None else ""
-            rows.append((p, current, " ".join(source.split())[:160]))
-        return rows
+    def _load(self, project_id: int) -> list[InboxEntry]:
+        return inbox_entries(self.runtime.service, project_id)
 
-    def _show(self, rows: list[tuple[Proposal, str, str]]) -> None:
+    def _show(self, entries: list[InboxEntry]) -> None:
         self.list.clear()
         self.proposals = {}
-        for proposal, current, source in rows:
+        for entry in entries:
+            proposal = entry.proposal
             self.proposals[proposal.id] = proposal
-            if proposal.action is ProposalAction.UPDATE:
-                body = f"Update F{proposal.target_fact_id}: {word_diff(current, proposal.text)}"
-            elif proposal.action is ProposalAction.ARCHIVE:
-                body = f"Forget F{proposal.target_fact_id}: {current}"
+            if proposal.action is ProposalAction.ADD:
+                body = f"New {proposal.kind.value}: {entry.change}"
+            elif proposal.action is ProposalAction.UPDATE:
+                body = f"Update {entry.change}"
             else:
-                body = f"New {proposal.kind.value}: {proposal.text}"
-            reason = proposal.reason.split(":", 1)[0] if proposal.action is ProposalAction.UPDATE else proposal.reason
-            lines = [f"#{proposal.id} {body}", reason, f"From: “{source}”" if source else ""]
-            text = "\n".join(line for line in lines if line)
-            item = QListWidgetItem(text)
+                body = entry.change[:1].upper() + entry.change[1:]
+            lines = [f"#{proposal.id} {body}", entry.headline, f"From: “{entry.source}”" if entry.source else ""]
+            item = QListWidgetItem("\n".join(line for line in lines if line))
             item.setData(KEY_ROLE, proposal.id)
             self.list.addItem(item)
-        self.count_changed.emit(len(rows))
+        self.count_changed.emit(len(entries))
 
     def _selected(self) -> Proposal | None:
         item = self.list.currentItem()
