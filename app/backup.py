@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from app.files import WriteFailed, os_error_reason, replacing
 from memory import DB_FILENAME, MemoryService, database_counts
 
 FORMAT = "dossier-backup"
@@ -63,7 +64,6 @@ def create_backup(service: MemoryService, settings_file: Path, target: Path) -> 
         raise BackupError(f"{target.parent} is not a folder")
     if target.exists() and not target.is_file():
         raise BackupError(f"{target} is not a regular file")
-    partial = target.with_name(f".{target.name}.partial")
     try:
         with tempfile.TemporaryDirectory(prefix="dossier-backup-") as work:
             snapshot = Path(work) / DB_FILENAME
@@ -78,18 +78,14 @@ def create_backup(service: MemoryService, settings_file: Path, target: Path) -> 
                 "counts": counts,
                 "files": {name: {"sha256": _sha256(p), "bytes": p.stat().st_size} for name, p in files.items()},
             }
-            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
+            with replacing(target) as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
                 archive.writestr(MANIFEST, json.dumps(manifest, indent=2))
                 for name, path in files.items():
                     archive.write(path, name)
-            with partial.open("rb") as written:
-                os.fsync(written.fileno())
-            os.replace(partial, target)
-    except OSError as err:
-        partial.unlink(missing_ok=True)
-        reason = "the disk is full" if err.errno == 28 else (err.strerror or str(err))
-        raise BackupError(f"The backup could not be written to {target}: {reason}") from None
+    except WriteFailed as err:
+        raise BackupError(f"The backup could not be written to {target}: {err.reason}") from None
+    except OSError as err:  # the snapshot, in the temporary folder
+        raise BackupError(f"The backup could not be made: {os_error_reason(err)}") from None
     return BackupInfo(target, datetime.fromisoformat(manifest["created_at"]), counts, manifest["files"])
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from app import prompts
 from app.engine import EngineError, GenerationSettings, TextModel
+from app.files import write_bytes
 from app.prompt_format import ChatTurn
 from app.summaries import extractive_summary
 from memory import Fact, FactKind, MemoryService, VoiceProfile
@@ -415,14 +416,25 @@ PDF_FONT_FAMILIES = ["DejaVu Sans", "Noto Sans", "Droid Sans Fallback", "Noto Sa
 
 
 def render_pdf(brief: Brief, target: Path) -> None:
+    """Writes the brief as a PDF to ``target``, whole or not at all.
+
+    Raises:
+        WriteFailed: The file could not be written (a full disk, say).
+    """
+    write_bytes(target, render_pdf_bytes(brief))
+
+
+def render_pdf_bytes(brief: Brief) -> bytes:
     """Renders the HTML brief to PDF with Qt (QTextDocument, QPdfWriter); works headless.
 
+    Rendered in memory, because QPdfWriter does not report a failed write:
+    writing the bytes ourselves is what lets a full disk be noticed.
     Needs a QGuiApplication: the caller's, or one made here on the offscreen
     platform when the process has none (the CLI).
     """
     import os
 
-    from PySide6.QtCore import QMarginsF
+    from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMarginsF
     from PySide6.QtGui import (
         QFont,
         QGuiApplication,
@@ -438,7 +450,10 @@ def render_pdf(brief: Brief, target: Path) -> None:
             os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
         global _pdf_app
         _pdf_app = QGuiApplication([])
-    writer = QPdfWriter(str(target))
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    writer = QPdfWriter(buffer)
     writer.setTitle(f"{brief.title} — brief")
     writer.setCreator("Dossier")
     writer.setResolution(300)
@@ -463,7 +478,9 @@ def render_pdf(brief: Brief, target: Path) -> None:
     document.documentLayout().setPaintDevice(writer)
     document.setPageSize(writer.pageLayout().paintRectPixels(writer.resolution()).size().toSizeF())
     document.print_(writer)
-    del writer  # finishes the file
+    del writer  # finishes the PDF
+    buffer.close()
+    return bytes(data.data())
 
 
 _pdf_app: object | None = None

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import stat
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, is_dataclass
@@ -22,6 +21,7 @@ from app.backup import BackupError, auto_backup_if_due, create_backup, restore_b
 from app.conversation import ContextReady, Token, TurnResult
 from app.engine import CancelToken, EngineError
 from app.extraction import inbox_entries
+from app.files import WriteFailed, is_special, write_bytes, write_text
 from app.gguf import GGUFError, read_gguf
 from app.keychain import KeychainError
 from app.models import ModelStoreError, default_model
@@ -80,32 +80,6 @@ def _project(service: MemoryService, ref: str) -> Project:
     return service.get_project(ref)
 
 
-def _is_special(path: Path) -> bool:
-    """A device, pipe or socket (``/dev/stdout``, ``/dev/null``): written to, never replaced."""
-    try:
-        return not stat.S_ISREG(path.stat().st_mode)
-    except FileNotFoundError:
-        return False
-
-
-def _write_file_atomically(path: Path, text: str) -> None:
-    if _is_special(path):
-        with path.open("w", encoding="utf-8") as handle:
-            handle.write(text)
-        return
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _read_json(path: Path) -> Any:
     try:
         size = path.stat().st_size
@@ -114,7 +88,8 @@ def _read_json(path: Path) -> Any:
     if size > MAX_IMPORT_BYTES:
         raise UsageError(f"{path}: too large to import ({size:,} bytes)")
     try:
-        return json.loads(path.read_bytes().decode("utf-8"))
+        # utf-8-sig: editors on Windows start UTF-8 files with a byte-order mark.
+        return json.loads(path.read_bytes().decode("utf-8-sig"))
     except UnicodeDecodeError as err:
         raise UsageError(f"{path}: not UTF-8 text (byte {err.start})") from None
     except json.JSONDecodeError as err:
@@ -225,7 +200,7 @@ def cmd_context(service: MemoryService, args: argparse.Namespace, out: TextIO) -
 def cmd_export(service: MemoryService, args: argparse.Namespace, out: TextIO) -> int:
     document = service.export_project(_project(service, args.project).id)
     path = Path(args.output)
-    _write_file_atomically(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    write_text(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     print(f"Exported {document['project']['name']} to {path}", file=out)
     return EXIT_OK
 
@@ -451,7 +426,7 @@ def cmd_voice(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_brief(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
-    from app.brief import ALL_SECTIONS, BriefOptions, compose_brief, parse_sections, render, render_pdf
+    from app.brief import ALL_SECTIONS, BriefOptions, compose_brief, parse_sections, render, render_pdf_bytes
 
     project = _project(rt.service, args.project)
     path = Path(args.output)
@@ -475,19 +450,9 @@ def cmd_brief(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
     )
     model = rt.background_model() if args.summary else None
     brief = compose_brief(rt.service, project.id, options, model)
-    if fmt == "pdf" and _is_special(path):
+    if fmt == "pdf" and is_special(path):
         raise UsageError(f"{path} is not a regular file; write the PDF to a file")
-    if fmt == "pdf":
-        partial = path.with_name(f".{path.name}.partial")
-        try:
-            render_pdf(brief, partial)
-            if not partial.exists() or partial.stat().st_size == 0:
-                raise UsageError(f"The PDF could not be written to {path}")
-            os.replace(partial, path)
-        finally:
-            partial.unlink(missing_ok=True)
-    else:
-        _write_file_atomically(path, render(brief, fmt))
+    write_bytes(path, render_pdf_bytes(brief) if fmt == "pdf" else render(brief, fmt).encode("utf-8"))
     for note in brief.notes:
         print(f"({note})", file=sys.stderr)
     print(f"Wrote the brief of {project.name} to {path}", file=out)
@@ -727,7 +692,15 @@ def main(
         moved = quarantine_database(paths.data_dir)
         print(f"dossier: {recovery_message(paths.data_dir, paths.backups_dir, error, moved)}", file=err)
         return EXIT_USAGE
-    except (MemoryServiceError, UsageError, EngineError, ModelStoreError, KeychainError, BackupError) as error:
+    except (
+        MemoryServiceError,
+        UsageError,
+        EngineError,
+        ModelStoreError,
+        KeychainError,
+        BackupError,
+        WriteFailed,
+    ) as error:
         print(f"dossier: {error}", file=err)
         return EXIT_USAGE
     except OSError as error:

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from app.files import write_text
+
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
@@ -107,13 +109,11 @@ def load_settings(path: Path) -> Settings:
 
 
 def save_settings(path: Path, settings: Settings) -> None:
-    """Writes atomically, readable by the owner only."""
-    tmp = path.with_suffix(".tmp")
+    """Writes atomically, readable by the owner only.
+
+    Raises:
+        WriteFailed: The file could not be written; the old settings stay.
+    """
     data = asdict(settings)
     data["auto_accept_project_ids"] = list(settings.auto_accept_project_ids)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    write_text(path, json.dumps(data, indent=2))

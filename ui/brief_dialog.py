@@ -29,12 +29,13 @@ from app.brief import (
     render_markdown,
     render_pdf,
 )
+from app.files import write_text
 from app.runtime import Runtime
 from ui.tasks import TaskRunner
 
 
 def _write_text(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
+    write_text(path, text)
     return path
 
 
