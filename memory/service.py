@@ -8,7 +8,9 @@ flag inside the transaction and refresh the vector after commit.
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -138,6 +140,8 @@ def database_counts(path: Path) -> dict[str, int]:
 
 
 INDEX_DIRNAME = "vector-index"
+
+log = logging.getLogger(__name__)
 MAX_SAMPLE_CHARS = 20_000
 MAX_LIST_ITEMS = 200
 
@@ -151,6 +155,14 @@ def _aware(value: datetime | None) -> datetime:
 
 
 RowT = TypeVar("RowT")
+
+
+def _discard_index(path: Path, why: str) -> None:
+    log.warning("the vector index at %s is damaged (%s); discarding it", path, why)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _existing(s: Session, model: type[RowT], row_id: int, what: str) -> RowT:
@@ -180,6 +192,8 @@ class MemoryService:
         self._indexer = indexer
         self._term_frequencies = TermFrequencies()
         self.token_counter = token_counter
+        #: True when :meth:`open` found the vector index damaged and rebuilt it.
+        self.index_rebuilt = False
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -215,6 +229,8 @@ class MemoryService:
             except DatabaseError as err:
                 raise CorruptDatabaseError(db_path, str(err.orig or err)) from None
             embedder = embedder or MiniLMEmbedder()
+            if vector_store is None and (data_dir / INDEX_DIRNAME).exists() and not (data_dir / INDEX_DIRNAME).is_dir():
+                _discard_index(data_dir / INDEX_DIRNAME, "it is a file, not a folder")
             store = vector_store or ChromaVectorStore(data_dir / INDEX_DIRNAME, embedder)
         except BaseException:
             engines.dispose()
@@ -223,11 +239,30 @@ class MemoryService:
         service = cls(data_dir, engines, indexer, token_counter or EstimatedTokenCounter())
         if reconcile:
             try:
-                service.reconcile()
+                try:
+                    service.reconcile()
+                except Exception as err:
+                    if vector_store is not None:  # not ours to throw away
+                        raise
+                    service._rebuild_damaged_index(err)
             except BaseException:
                 service.close()
                 raise
         return service
+
+    def _rebuild_damaged_index(self, error: Exception) -> None:
+        """Replaces an index Chroma cannot read with one rebuilt from SQLite.
+
+        The index is derived data (ids and vectors, no text), so nothing is
+        lost by discarding it; SQLite is untouched.
+        """
+        path = self.data_dir / INDEX_DIRNAME
+        self._indexer.store.close()
+        _discard_index(path, f"{type(error).__name__}: {error}")
+        self._indexer.store = ChromaVectorStore(path, self._indexer.embedder)
+        report = self._indexer.rebuild()
+        self.index_rebuilt = True
+        log.warning("vector index rebuilt from the database: %d items in %.1f s", report.embedded, report.seconds)
 
     def close(self) -> None:
         self._indexer.store.close()

@@ -120,10 +120,18 @@ class ChromaVectorStore:
                 import chromadb
                 from chromadb.config import Settings
 
-                self._client_instance = chromadb.PersistentClient(
-                    path=str(self._path),
-                    settings=Settings(anonymized_telemetry=False, allow_reset=True),
-                )
+                try:
+                    self._client_instance = chromadb.PersistentClient(
+                        path=str(self._path),
+                        settings=Settings(anonymized_telemetry=False, allow_reset=True),
+                    )
+                except Exception:
+                    # Chroma caches a system per folder even when it failed to start, and
+                    # would hand that broken one to the client that replaces this index.
+                    from chromadb.api.shared_system_client import SharedSystemClient
+
+                    SharedSystemClient._identifier_to_system.pop(str(self._path), None)
+                    raise
                 self._embedding_function = chroma_embedding_function(self._embedder)
             return self._client_instance
 
