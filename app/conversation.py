@@ -401,6 +401,10 @@ class ConversationFlow:
         facts and voice. The new message itself is never shortened.
         """
         room = self.model.context_length - self.generation.max_tokens
+        # Refused before any history is given up: a message that cannot fit even
+        # alone must not cost the session its earlier turns.
+        if self.model.count_prompt([self._system_turn([], ""), ChatTurn("user", text)]) > room:
+            raise self._too_long()
         dropped_before = state.first_kept
         while True:
             system_turn = self._system_turn(stable, state.earlier_note)
@@ -424,11 +428,14 @@ class ConversationFlow:
             elif state.earlier_note:
                 state.earlier_note = ""
             else:
-                raise InvalidInputError(
-                    f"The message is too long for the model's window of {self.model.context_length:,} tokens "
-                    f"(with room for a {self.generation.max_tokens}-token answer). Shorten it or pick a model "
-                    "with a larger context."
-                )
+                raise self._too_long()
+
+    def _too_long(self) -> InvalidInputError:
+        return InvalidInputError(
+            f"The message is too long for the model's window of {self.model.context_length:,} tokens "
+            f"(with room for a {self.generation.max_tokens}-token answer). Shorten it or pick a model "
+            "with a larger context."
+        )
 
 
 def _earlier_note(previous: str, dropped: Sequence[_Exchange]) -> str:

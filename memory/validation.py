@@ -16,6 +16,10 @@ MAX_QUERY_CHARS = 4_000
 # C0 controls other than tab, newline and carriage return, plus DEL.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
+# Halves of UTF-16 pairs on their own: JSON's \ud800 escapes decode to them, and no
+# UTF-8 encoder (SQLite's, the tokenizer's) accepts them.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
 E = TypeVar("E", bound=Enum)
 
 
@@ -32,6 +36,12 @@ def clean_text(value: object, what: str, *, max_chars: int, allow_empty: bool = 
     if match:
         raise InvalidInputError(
             f"{what} contains a control character (U+{ord(match.group()):04X}) at position {match.start()}"
+        )
+    match = _SURROGATE.search(text)
+    if match:
+        raise InvalidInputError(
+            f"{what} contains an invalid character (U+{ord(match.group()):04X}, half of a UTF-16 pair) "
+            f"at position {match.start()}"
         )
     return text
 

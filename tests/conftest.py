@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import io
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from app import cli
 from memory import MemoryService
 from memory.embedding import MiniLMEmbedder
 
@@ -27,6 +29,23 @@ def data_dir(tmp_path: Path) -> Path:
 def service(data_dir: Path, embedder: MiniLMEmbedder) -> Iterator[MemoryService]:
     with MemoryService.open(data_dir, embedder=embedder) as svc:
         yield svc
+
+
+#: Runs the CLI in-process on the test's data dir: ``(exit code, stdout, stderr)``.
+Run = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def run(data_dir: Path, embedder: MiniLMEmbedder) -> Run:
+    def opener(path: Path) -> MemoryService:
+        return MemoryService.open(path, embedder=embedder)
+
+    def _run(*argv: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        code = cli.main(["--data-dir", str(data_dir), *argv], out=out, err=err, open_service=opener)
+        return code, out.getvalue(), err.getvalue()
+
+    return _run
 
 
 @pytest.fixture(scope="session")

@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from app import cli
-from memory import MemoryService
-from memory.embedding import MiniLMEmbedder
-
-Run = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def run(data_dir: Path, embedder: MiniLMEmbedder) -> Run:
-    def opener(path: Path) -> MemoryService:
-        return MemoryService.open(path, embedder=embedder)
-
-    def _run(*argv: str) -> tuple[int, str, str]:
-        out, err = io.StringIO(), io.StringIO()
-        code = cli.main(["--data-dir", str(data_dir), *argv], out=out, err=err, open_service=opener)
-        return code, out.getvalue(), err.getvalue()
-
-    return _run
+from tests.conftest import Run
 
 
 def test_project_and_fact_commands(run: Run) -> None:
@@ -119,11 +100,23 @@ def test_bad_input_exits_2_with_a_message_and_changes_nothing(
     assert before[0] == 0
 
 
+def _document_with_message(content_json: str) -> bytes:
+    """An export whose one message has ``content_json`` as its raw JSON string body."""
+    return (
+        '{"format": "dossier.project", "version": 1, "project": {"name": "X"}, "facts": [], '
+        '"sessions": [{"ref": 1, "messages": [{"role": "user", "content": "%s"}]}]}' % content_json
+    ).encode()
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
         (b"{not json", "not valid JSON (line 1, column 2"),
         (b"\xff\xfe\x00garbage", "not UTF-8"),
+        (b'{"format": "dossier.project",\x00 "version": 1}', "not valid JSON (line 1, column 30"),
+        (b'{"format": "dossier.project", "version": 1, "project": {"name": "caf\xe9"}}', "not UTF-8 text (byte 68)"),
+        (_document_with_message("before\\u0000after"), "$.sessions[0].messages[0].content: contains a control"),
+        (_document_with_message("lone \\ud800 half"), "$.sessions[0].messages[0].content: contains an invalid"),
         (json.dumps({"format": "dossier.project", "version": 9}).encode(), "$.version: unsupported version 9"),
         (
             json.dumps(

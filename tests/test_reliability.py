@@ -1,0 +1,234 @@
+"""Damage from outside: a full disk, a broken vector index, megabyte messages.
+
+The full-disk tests mount a real 1 MiB tmpfs (they need root, as on CI) and
+fill it, so the failures are the kernel's own ENOSPC, not a patched write.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import random
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.conversation import ConversationFlow, TurnResult
+from app.files import WriteFailed
+from app.settings import Settings, save_settings
+from memory import InvalidInputError, MemoryService, NewMessage, Role
+from memory.embedding import MiniLMEmbedder
+from memory.service import INDEX_DIRNAME
+from tests.conftest import Run
+from tests.fakes import FakeModel
+
+# ---------------------------------------------------------------- a full disk
+
+FREE_BYTES = 16 * 1024
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 1 MiB filesystem, unmounted afterwards."""
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small filesystem here (needs root): {mounted.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=True)
+
+
+def fill(disk: Path, leave_free: int = FREE_BYTES) -> None:
+    """Fills ``disk`` to the last block, then frees about ``leave_free`` bytes."""
+    filler = disk / "filler"
+    with filler.open("wb", buffering=0) as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 4096)
+        except OSError as err:
+            assert err.errno == errno.ENOSPC
+    os.truncate(filler, max(0, filler.stat().st_size - leave_free))
+
+
+def _random_words(rng: random.Random, n: int) -> str:
+    # Random words compress poorly, so a zip of them cannot squeeze into the space left.
+    return " ".join(
+        "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 9))) for _ in range(n)
+    )
+
+
+@pytest.mark.parametrize(
+    ("target", "argv"),
+    [
+        ("acme.json", ["export", "--project", "Acme", "--output"]),
+        ("brief.md", ["brief", "--project", "Acme", "--format", "md", "--output"]),
+        ("brief.pdf", ["brief", "--project", "Acme", "--format", "pdf", "--output"]),
+        ("backup.zip", ["backup", "--output"]),
+    ],
+)
+def test_a_full_disk_fails_cleanly_and_keeps_the_previous_file(
+    run: Run, small_disk: Path, target: str, argv: list[str]
+) -> None:
+    rng = random.Random(7)
+    assert run("project", "create", "Acme")[0] == 0
+    for _ in range(12):
+        assert run("fact", "add", "--project", "Acme", _random_words(rng, 900))[0] == 0
+    before = json.loads(run("project", "list", "--json")[1])
+    previous = small_disk / target
+    previous.write_bytes(b"the previous export, which must survive")
+    fill(small_disk)
+
+    code, _, err = run(*argv, str(previous))
+
+    assert code == 2, err
+    assert "the disk is full" in err and "Traceback" not in err
+    assert previous.read_bytes() == b"the previous export, which must survive"
+    assert sorted(p.name for p in small_disk.iterdir()) == sorted(["filler", target])  # no partial file
+    assert json.loads(run("project", "list", "--json")[1]) == before
+    # With room again, the same command succeeds: the failure left nothing in the way.
+    (small_disk / "filler").unlink()
+    assert run(*argv, str(previous))[0] == 0
+    assert previous.stat().st_size > FREE_BYTES
+
+
+def test_settings_on_a_full_disk_keep_the_old_file(small_disk: Path) -> None:
+    path = small_disk / "settings.json"
+    save_settings(path, Settings(threads=3))
+    old = path.read_bytes()
+    fill(small_disk, leave_free=0)
+    with pytest.raises(WriteFailed, match="the disk is full"):
+        save_settings(path, Settings(threads=4, remote_model="m" * 100_000))
+    assert path.read_bytes() == old
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler", "settings.json"]
+
+
+# ---------------------------------------------------------------- a damaged vector index
+
+FACTS = [
+    "The budget for the rebrand is 45,000 euros.",
+    "Jane Doe is the head of logistics at Acme.",
+    "Acme's warehouses are near the port of Rotterdam.",
+    "The Q3 report is due on 14 September.",
+    "Acme prefers invoices in PDF, sent on the first of the month.",
+]
+#: Paraphrases that share no keyword with their fact: only the vectors can find them.
+BY_MEANING = {
+    "how much money can we spend": 0,
+    "who runs the supply chain": 1,
+    "where do they store goods": 2,
+}
+
+
+def _damage(index: Path, how: str) -> None:
+    if how == "garbage database":
+        (index / "chroma.sqlite3").write_bytes(b"not a database " * 4096)
+    elif how == "truncated database":
+        data = (index / "chroma.sqlite3").read_bytes()
+        (index / "chroma.sqlite3").write_bytes(data[: len(data) // 3])
+    elif how == "scrambled vector files":
+        rng = random.Random(3)
+        files = list(index.rglob("*.bin"))
+        assert files
+        for path in files:
+            path.write_bytes(rng.randbytes(max(64, path.stat().st_size)))
+    elif how == "a file instead of the folder":
+        import shutil
+
+        shutil.rmtree(index)
+        index.write_text("oops")
+    elif how == "folder deleted":
+        import shutil
+
+        shutil.rmtree(index)
+    else:
+        raise AssertionError(how)
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "garbage database",
+        "truncated database",
+        "scrambled vector files",
+        "a file instead of the folder",
+        "folder deleted",
+    ],
+)
+def test_a_damaged_index_is_rebuilt_from_sqlite(data_dir: Path, embedder: MiniLMEmbedder, how: str) -> None:
+    with MemoryService.open(data_dir, embedder=embedder) as service:
+        project = service.create_project("Acme")
+        ids = [service.add_fact(project.id, text).id for text in FACTS]
+        session = service.start_session(project.id)
+        service.add_messages(session.id, [NewMessage(Role.USER, "We met the carrier on Monday.")])
+        counts = service.stats()
+    _damage(data_dir / INDEX_DIRNAME, how)
+
+    with MemoryService.open(data_dir, embedder=embedder) as service:
+        assert service.stats() == counts  # SQLite untouched
+        for query, fact in BY_MEANING.items():
+            best = service.search(project.id, query)[0]
+            assert best.fact_ids == (ids[fact],) and best.parts.vector_rank == 1, (query, best)
+        again = service.reconcile()
+        assert (again.embedded, again.removed) == (0, 0)  # the index agrees with SQLite
+    if how in ("garbage database", "truncated database"):
+        assert service.index_rebuilt
+
+
+# ---------------------------------------------------------------- megabyte messages
+
+MEGABYTE = 1_000_000
+
+
+def _megabyte_text() -> str:
+    line = "The quarterly logistics review covers warehouse throughput and port delays. "
+    return (line * (MEGABYTE // len(line) + 1))[:MEGABYTE].strip()
+
+
+def test_a_megabyte_message_is_stored_found_and_exported_whole(service: MemoryService) -> None:
+    big = _megabyte_text()
+    project = service.create_project("Acme")
+    session = service.start_session(project.id)
+    stored = service.add_message(session.id, Role.USER, big)
+    assert len(service.get_message(stored.id).content) == len(big)
+
+    hit = service.search(project.id, "port delays")[0]
+    assert hit.message_ids == (stored.id,) and len(hit.text) < 5_000  # a snippet, not the megabyte
+    context = service.build_context(project.id, "port delays", 500)
+    assert 0 < context.tokens <= 500
+
+    document = service.export_project(project.id)
+    copy = service.import_project(document, as_project="Acme copy")
+    (copied,) = service.list_messages(service.list_sessions(copy.id)[0].id)
+    assert copied.content == big
+
+
+def test_a_megabyte_chat_message_is_refused_and_costs_the_session_nothing(service: MemoryService) -> None:
+    project = service.create_project("Acme")
+    session = service.start_session(project.id)
+    model = FakeModel()
+    flow = ConversationFlow(service, model)
+    try:
+        list(flow.run_turn(session.id, "Hello, the kickoff is on Monday."))
+        started = time.perf_counter()
+        with pytest.raises(InvalidInputError, match="too long for the model's window"):
+            list(flow.run_turn(session.id, _megabyte_text()))
+        refused_in = time.perf_counter() - started
+        assert len(service.list_messages(session.id)) == 2  # the first turn only
+        result = [e for e in flow.run_turn(session.id, "When is the kickoff?") if isinstance(e, TurnResult)][0]
+        assert result.text
+        assert "the kickoff is on Monday" in model.rendered()  # the earlier turn is still in the prompt
+        assert len(model.prompts) == 2  # the refused message never reached the model
+    finally:
+        flow.close()
+    print(f"1 MB chat message refused in {refused_in:.2f} s")
