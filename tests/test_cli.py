@@ -102,10 +102,14 @@ def test_bad_input_exits_2_with_a_message_and_changes_nothing(
 
 def _document_with_message(content_json: str) -> bytes:
     """An export whose one message has ``content_json`` as its raw JSON string body."""
-    return (
-        '{"format": "dossier.project", "version": 1, "project": {"name": "X"}, "facts": [], '
-        '"sessions": [{"ref": 1, "messages": [{"role": "user", "content": "%s"}]}]}' % content_json
-    ).encode()
+    document = {
+        "format": "dossier.project",
+        "version": 1,
+        "project": {"name": "X"},
+        "facts": [],
+        "sessions": [{"ref": 1, "messages": [{"role": "user", "content": "CONTENT"}]}],
+    }
+    return json.dumps(document).replace('"CONTENT"', f'"{content_json}"').encode()
 
 
 @pytest.mark.parametrize(
