@@ -62,7 +62,7 @@ def run_and_kill(data_dir: Path, log: Path, seed: int, rng: random.Random) -> st
                     raise AssertionError(f"the writer died on its own: {child.stderr.read().decode()[-2000:]}")
                 assert time.monotonic() < deadline, "the writer never got ready"
                 time.sleep(0.02)
-            time.sleep(rng.uniform(0.05, 2.5))
+            time.sleep(rng.uniform(0.05, 4.0))
         if child.poll() is not None:
             raise AssertionError(f"the writer died on its own: {child.stderr.read().decode()[-2000:]}")
         child.send_signal(signal.SIGKILL)

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
+import keyring
 import keyring.backend
 import pytest
 
@@ -22,8 +26,9 @@ from app.keychain import Keychain, KeychainError
 from app.prompt_format import ChatTurn
 from app.remote import RemoteError, RemoteModel
 from app.runtime import Runtime
-from memory import MemoryService
+from memory import DB_FILENAME, MemoryService
 from memory.embedding import MiniLMEmbedder
+from tests.conftest import Run
 
 SECRET = "sk-test-4f1d2c9a7b6e5d4c3b2a1908f7e6d5c4"
 
@@ -165,3 +170,59 @@ def test_the_api_key_lives_only_in_the_keyring(
     leaked = [path for path in data_dir.rglob("*") if path.is_file() and SECRET.encode() in path.read_bytes()]
     assert leaked == []
     assert os.stat(data_dir).st_mode & 0o777 == 0o700
+
+
+def test_a_whole_session_with_a_key_leaves_it_nowhere_but_the_keyring(
+    llama_server: str,
+    run: Run,
+    data_dir: Path,
+    tmp_path: Path,
+    models_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Every file under the data dir, every output file (backups unzipped), every log record."""
+    monkeypatch.setenv("DOSSIER_MODELS_DIR", str(models_dir))
+    backend = MemoryKeyring()
+    previous = keyring.get_keyring()
+    keyring.set_keyring(backend)
+    caplog.set_level(logging.DEBUG)
+    outputs = tmp_path / "outputs"
+    outputs.mkdir()
+    try:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(SECRET + "\n"))
+        printed = [
+            run("project", "create", "Acme"),
+            run("fact", "add", "--project", "Acme", "Jane Doe is the contact at Acme."),
+            run("model", "remote", llama_server, "--model", "gemma-270m", "--api-key-stdin"),
+            run("chat", "--project", "Acme", "Remember that the budget is 40,000 euros."),
+            run("inbox", "--project", "Acme"),
+            run("summarize", "--due"),
+            run("export", "--project", "Acme", "--output", str(outputs / "acme.json")),
+            run("brief", "--project", "Acme", "--output", str(outputs / "acme.md")),
+            run("brief", "--project", "Acme", "--output", str(outputs / "acme.pdf")),
+            run("backup", "--output", str(outputs / "backup.zip")),
+        ]
+    finally:
+        keyring.set_keyring(previous)
+    assert [code for code, _, _ in printed] == [0] * len(printed), printed
+    assert backend.secrets == {("Dossier", f"endpoint:{llama_server}"): SECRET}
+
+    files = [p for p in [*data_dir.rglob("*"), *outputs.rglob("*")] if p.is_file()]
+    contents = {str(p): p.read_bytes() for p in files}
+    for archive in [*outputs.glob("*.zip"), *(data_dir / "backups").glob("*.zip")]:
+        with zipfile.ZipFile(archive) as opened:
+            contents |= {f"{archive}!{name}": opened.read(name) for name in opened.namelist()}
+    contents |= {f"printed {i}": (out + err).encode() for i, (_, out, err) in enumerate(printed)}
+    contents["log"] = "\n".join(r.getMessage() for r in caplog.records).encode()
+    assert len(contents) > 10 and any(name.endswith(f"!{DB_FILENAME}") for name in contents)
+    leaked = [name for name, data in contents.items() if SECRET.encode() in data or SECRET[3:20].encode() in data]
+    assert leaked == []
+
+    assert os.stat(data_dir).st_mode & 0o777 == 0o700
+    loose = {
+        str(p.relative_to(data_dir)): oct(p.stat().st_mode & 0o777)
+        for p in data_dir.rglob("*")
+        if p.stat().st_mode & 0o777 != (0o700 if p.is_dir() else 0o600)
+    }
+    assert loose == {}
