@@ -11,7 +11,7 @@ ifeq ($(shell uname -m),x86_64)
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 endif
 
-.PHONY: run test lint install clean bench fonts
+.PHONY: run test lint install clean bench stress fonts
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ bench: $(STAMP)
 	$(PY) bench/retrieval_speed.py
 	$(PY) bench/generation.py
 	$(PY) bench/startup.py
+	$(PY) bench/soak.py
+
+# The long reliability tests in full: 100 crash rounds, 8 x 500 operations, 300 isolation cases.
+stress: $(STAMP)
+	DOSSIER_STRESS=1 $(PY) -m pytest -s tests/test_crash_safety.py tests/test_concurrency.py tests/test_isolation_fuzz.py
 
 clean:
 	rm -rf $(VENV)

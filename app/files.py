@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 
-class WriteFailed(Exception):
-    """A file could not be written; ``str(err)`` is fit to show."""
+class WriteFailed(OSError):
+    """A file could not be written; ``str(err)`` is fit to show.
+
+    An ``OSError``, so that code which already handles failed writes handles it.
+    """
 
     def __init__(self, path: Path, reason: str) -> None:
         super().__init__(f"{path} could not be written: {reason}. Nothing was saved there.")

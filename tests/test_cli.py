@@ -212,6 +212,23 @@ def test_model_commands(run: Run, with_models: Path, tmp_path: Path) -> None:
     assert code == 2 and "Not an endpoint address" in err
 
 
+@pytest.mark.parametrize(("damage", "message"), [(2000, "truncated"), (0, "not a GGUF")])
+def test_a_chosen_model_damaged_later_is_reported_and_nothing_is_stored(
+    run: Run, with_models: Path, tmp_path: Path, default_model_path: Path, damage: int, message: str
+) -> None:
+    chosen = tmp_path / "chosen.gguf"
+    chosen.hardlink_to(default_model_path)  # a copy without copying; `model use` resolves symlinks
+    assert run("model", "use", str(chosen))[0] == 0
+    run("project", "create", "Acme")
+    chosen.unlink()
+    chosen.write_bytes(default_model_path.read_bytes()[:damage] if damage else b"<html>404</html>")
+    code, _, err = run("chat", "--project", "Acme", "Hello?")
+    assert code == 2 and message in err and "Traceback" not in err
+    assert run("export", "--project", "Acme", "--output", str(tmp_path / "acme.json"))[0] == 0
+    exported = json.loads((tmp_path / "acme.json").read_text())
+    assert [m for session in exported["sessions"] for m in session["messages"]] == []
+
+
 def test_writing_to_a_device_never_replaces_it(run: Run, tmp_path: Path) -> None:
     """``-o /dev/stdout`` and the like are written to, not swapped for a regular file."""
     fifo = tmp_path / "pipe"
