@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -192,8 +193,7 @@ class MemoryService:
         self._indexer = indexer
         self._term_frequencies = TermFrequencies()
         self.token_counter = token_counter
-        #: True when :meth:`open` found the vector index damaged and rebuilt it.
-        self.index_rebuilt = False
+        self._owns_index = False
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -229,40 +229,20 @@ class MemoryService:
             except DatabaseError as err:
                 raise CorruptDatabaseError(db_path, str(err.orig or err)) from None
             embedder = embedder or MiniLMEmbedder()
-            if vector_store is None and (data_dir / INDEX_DIRNAME).exists() and not (data_dir / INDEX_DIRNAME).is_dir():
-                _discard_index(data_dir / INDEX_DIRNAME, "it is a file, not a folder")
             store = vector_store or ChromaVectorStore(data_dir / INDEX_DIRNAME, embedder)
         except BaseException:
             engines.dispose()
             raise
         indexer = VectorIndexer(engines.writer, embedder, store)
         service = cls(data_dir, engines, indexer, token_counter or EstimatedTokenCounter())
+        service._owns_index = vector_store is None
         if reconcile:
             try:
-                try:
-                    service.reconcile()
-                except Exception as err:
-                    if vector_store is not None:  # not ours to throw away
-                        raise
-                    service._rebuild_damaged_index(err)
+                service.reconcile()
             except BaseException:
                 service.close()
                 raise
         return service
-
-    def _rebuild_damaged_index(self, error: Exception) -> None:
-        """Replaces an index Chroma cannot read with one rebuilt from SQLite.
-
-        The index is derived data (ids and vectors, no text), so nothing is
-        lost by discarding it; SQLite is untouched.
-        """
-        path = self.data_dir / INDEX_DIRNAME
-        self._indexer.store.close()
-        _discard_index(path, f"{type(error).__name__}: {error}")
-        self._indexer.store = ChromaVectorStore(path, self._indexer.embedder)
-        report = self._indexer.rebuild()
-        self.index_rebuilt = True
-        log.warning("vector index rebuilt from the database: %d items in %.1f s", report.embedded, report.seconds)
 
     def close(self) -> None:
         self._indexer.store.close()
@@ -1049,8 +1029,25 @@ class MemoryService:
         return project
 
     def reconcile(self) -> ReindexReport:
-        """Repairs the vector index from SQLite (run on open)."""
-        return self._indexer.reconcile()
+        """Repairs the vector index from SQLite (run on open).
+
+        An index Chroma cannot read at all (a damaged ``chroma.sqlite3``, a
+        file where its folder should be) is discarded and rebuilt from
+        SQLite; the report says so. The index is derived data (ids and
+        vectors, no text), so nothing is lost; SQLite is untouched.
+        """
+        try:
+            return self._indexer.reconcile()
+        except Exception as error:
+            if not self._owns_index:  # a store handed in is not ours to throw away
+                raise
+            path = self.data_dir / INDEX_DIRNAME
+            self._indexer.store.close()
+            _discard_index(path, f"{type(error).__name__}: {error}")
+            self._indexer.store = ChromaVectorStore(path, self._indexer.embedder)
+            report = replace(self._indexer.rebuild(), rebuilt=True)
+            log.warning("vector index rebuilt from the database: %d items in %.1f s", report.embedded, report.seconds)
+            return report
 
     def reindex(self) -> ReindexReport:
         """Rebuilds the vector index from scratch."""

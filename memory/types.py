@@ -277,3 +277,5 @@ class ReindexReport:
     embedded: int
     removed: int
     seconds: float
+    #: The index could not be read and was rebuilt from SQLite.
+    rebuilt: bool = False

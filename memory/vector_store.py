@@ -98,12 +98,11 @@ class ChromaVectorStore:
     """A Chroma ``PersistentClient`` in ``path``, telemetry off.
 
     Args:
-        path: Folder of the index; created if missing.
+        path: Folder of the index; created on first use if missing.
         embedder: Attached to each collection as its embedding function.
     """
 
     def __init__(self, path: Path, embedder: Embedder) -> None:
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._path = path
         self._embedder = embedder
         self._client_instance: Any = None
@@ -117,6 +116,7 @@ class ChromaVectorStore:
         # opening a data dir to list projects should not wait for it.
         with self._lock:
             if self._client_instance is None:
+                self._path.mkdir(parents=True, exist_ok=True, mode=0o700)
                 import chromadb
                 from chromadb.config import Settings
 

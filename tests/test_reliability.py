@@ -174,15 +174,18 @@ def test_a_damaged_index_is_rebuilt_from_sqlite(data_dir: Path, embedder: MiniLM
         counts = service.stats()
     _damage(data_dir / INDEX_DIRNAME, how)
 
-    with MemoryService.open(data_dir, embedder=embedder) as service:
+    # The window opens without reconciling and reconciles once the projects show; the CLI on open.
+    with MemoryService.open(data_dir, embedder=embedder, reconcile=False) as service:
+        report = service.reconcile()
+        assert report.rebuilt == (how in ("garbage database", "truncated database", "a file instead of the folder"))
         assert service.stats() == counts  # SQLite untouched
         for query, fact in BY_MEANING.items():
             best = service.search(project.id, query)[0]
             assert best.fact_ids == (ids[fact],) and best.parts.vector_rank == 1, (query, best)
         again = service.reconcile()
-        assert (again.embedded, again.removed) == (0, 0)  # the index agrees with SQLite
-    if how in ("garbage database", "truncated database"):
-        assert service.index_rebuilt
+        assert (again.embedded, again.removed, again.rebuilt) == (0, 0, False)  # the index agrees with SQLite
+    with MemoryService.open(data_dir, embedder=embedder) as service:
+        assert service.search(project.id, "who runs the supply chain")[0].fact_ids == (ids[1],)
 
 
 # ---------------------------------------------------------------- megabyte messages

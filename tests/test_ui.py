@@ -221,7 +221,37 @@ def test_export_brief_dialog_previews_and_saves(qtbot: object, make_window: obje
     dialog.save_to(tmp_path / "brief.md", "md")
     qtbot.waitUntil(lambda: (tmp_path / "brief.md").exists(), timeout=WAIT)
     assert "Jane Doe" in (tmp_path / "brief.md").read_text()
+    dialog.save_to(tmp_path / "gone" / "brief.pdf", "pdf")
+    qtbot.waitUntil(lambda: "could not be written" in dialog.status.text(), timeout=WAIT)
+    assert "the folder does not exist" in dialog.status.text()
     dialog.close()
+
+
+def test_a_damaged_search_index_is_rebuilt_and_the_window_says_so(
+    qtbot: object, tmp_path: Path, embedder: MiniLMEmbedder, models_dir: Path
+) -> None:
+    paths = resolve_paths(tmp_path / "data", env={"DOSSIER_MODELS_DIR": str(models_dir)})
+    with MemoryService.open(paths.data_dir, embedder=embedder) as service:
+        project = service.create_project("Acme")
+        service.add_fact(project.id, "Jane Doe is the head of logistics at Acme.")
+    (paths.data_dir / "vector-index" / "chroma.sqlite3").write_bytes(b"not a database" * 1000)
+    model = FakeModel()
+    # As ui.app opens it: without reconciling; the window reconciles once the projects show.
+    runtime = Runtime(paths, MemoryService.open(paths.data_dir, embedder=embedder, reconcile=False), chat_model=model)
+    tasks = TaskRunner()
+    window = MainWindow(runtime, tasks, load_model=False, reconcile_index=True)
+    qtbot.addWidget(window)  # type: ignore[attr-defined]
+    window.show()
+    try:
+        qtbot.waitUntil(lambda: "rebuilt" in window.statusBar().currentMessage(), timeout=WAIT)  # type: ignore[attr-defined]
+        assert "Nothing was lost" in window.statusBar().currentMessage()
+        hit = runtime.service.search(project.id, "who runs the supply chain")[0]
+        assert "Jane Doe" in hit.text and hit.parts.vector_rank == 1
+    finally:
+        window.close()
+        assert tasks.shutdown(WAIT)
+        runtime.close()
+        model.close()
 
 
 def test_the_real_default_model_streams_into_the_window(
