@@ -144,6 +144,17 @@ def test_bad_import_files(run: Run, tmp_path: Path, content: bytes, message: str
     assert json.loads(run("project", "list", "--all", "--json")[1]) == []
 
 
+def test_an_export_saved_with_a_byte_order_mark_still_imports(run: Run, tmp_path: Path) -> None:
+    run("project", "create", "Acme")
+    run("fact", "add", "--project", "Acme", "Jane Doe is the contact.")
+    exported = tmp_path / "acme.json"
+    assert run("export", "--project", "Acme", "--output", str(exported))[0] == 0
+    exported.write_bytes(b"\xef\xbb\xbf" + exported.read_bytes())  # as Notepad saves UTF-8
+    code, out, err = run("import", str(exported), "--as-project", "Acme again")
+    assert code == 0, err
+    assert "Jane Doe" in run("fact", "list", "--project", "Acme again")[1]
+
+
 def test_real_subprocess_entry_point(tmp_path: Path) -> None:
     env = {**os.environ, "DOSSIER_HOME": str(tmp_path / "home")}
     ok = subprocess.run(

@@ -13,7 +13,9 @@ import random
 import threading
 import time
 
-from memory import MemoryService, ProposalAction
+from app.extraction import Candidate, MemoryExtractor
+from app.summaries import SessionSummarizer
+from memory import FactKind, MemoryService
 
 
 def test_eight_threads_of_mixed_operations_lose_nothing(service: MemoryService) -> None:
@@ -25,6 +27,9 @@ def test_eight_threads_of_mixed_operations_lose_nothing(service: MemoryService) 
     edits: list[str] = []
     added: list[int] = []
     messages = [0] * threads
+    summaries = [0] * threads
+    extractor = MemoryExtractor(service, None)
+    summarizer = SessionSummarizer(service, None)
     lock = threading.Lock()
     start = threading.Barrier(threads)
 
@@ -46,11 +51,17 @@ def test_eight_threads_of_mixed_operations_lose_nothing(service: MemoryService) 
                 elif op < 0.65:
                     service.add_message(sessions[n].id, "user", f"Worker {n} says message {i}")
                     messages[n] += 1
-                elif op < 0.75:
-                    proposal = service.propose(project.id, ProposalAction.ADD, f"Proposal {n}-{i}")
-                    fact = service.accept_proposal(proposal.id)
+                elif op < 0.7:
+                    # Background extraction, through its own code: reconcile, then file a proposal.
+                    outcome = extractor.apply(
+                        project.id, Candidate(f"Client {n} confirmed item {i}", FactKind.FACT), None
+                    )
+                    fact = service.accept_proposal(outcome.proposal.id)  # the user, in the inbox
                     with lock:
                         added.append(fact.id)  # type: ignore[union-attr]
+                elif op < 0.75:
+                    summarizer.summarize(sessions[n].id)  # a background summary of this worker's session
+                    summaries[n] += messages[n] > 0  # an empty session gets none
                 elif op < 0.9:
                     service.search(project.id, f"thing {i}", k=5)
                 else:
@@ -65,12 +76,17 @@ def test_eight_threads_of_mixed_operations_lose_nothing(service: MemoryService) 
     for w in workers:
         w.join()
     seconds = time.perf_counter() - started
-    print(f"\n{threads} threads x {operations} operations in {seconds:.1f} s; {len(edits)} edits of one fact")
+    print(
+        f"\n{threads} threads x {operations} operations in {seconds:.1f} s; {len(edits)} edits of one fact, "
+        f"{len(added)} facts added, {sum(messages)} messages, {sum(summaries)} summaries; {len(errors)} errors"
+    )
     assert errors == [], errors[:3]
     history = service.fact_history(shared.id)
     assert sorted(v.text for v in history[1:]) == sorted(edits)  # every edit landed, none lost
     assert service.get_fact(shared.id).text == history[-1].text
     assert {f.id for f in service.list_facts(project.id, include_global=False)} >= set(added)
     for n, session in enumerate(sessions):
-        assert service.get_session(session.id).message_count == messages[n]
+        stored = service.get_session(session.id)
+        assert stored.message_count == messages[n]
+        assert bool(stored.summary) == (summaries[n] > 0)
     assert service.reconcile().embedded == 0  # the index kept up with every write
