@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -44,6 +45,9 @@ MAX_MEMORY_SHARE = 0.4
 #: Characters of each dropped user message kept in the "earlier in this session" note.
 EARLIER_NOTE_CHARS = 160
 EARLIER_NOTE_MAX_CHARS = 1200
+#: Sessions whose prompt state stays in memory. The window lives for days and a user
+#: chats in many sessions; one left out is rebuilt from SQLite when it comes back.
+CACHED_SESSIONS = 16
 
 
 class TurnListener(Protocol):
@@ -176,7 +180,7 @@ class ConversationFlow:
         self.generation = generation or GenerationSettings()
         self.system_text = system_text
         self.commands = commands
-        self._sessions: dict[int, _SessionPrompt] = {}
+        self._sessions: OrderedDict[int, _SessionPrompt] = OrderedDict()  # least recently used first
         self._busy: set[int] = set()
         self._lock = threading.Lock()
         self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dossier-background")
@@ -186,7 +190,8 @@ class ConversationFlow:
         self._background.shutdown(wait=True, cancel_futures=not wait)
 
     def forget_session_cache(self, session_id: int) -> None:
-        self._sessions.pop(session_id, None)
+        with self._lock:
+            self._sessions.pop(session_id, None)
 
     # ---------------------------------------------------------------- the turn
 
@@ -313,7 +318,8 @@ class ConversationFlow:
         user_message = self.service.add_message(session_id, Role.USER, text)
         reply = self.commands.run_command(project_id, text, user_message.id)
         assistant_message = self.service.add_message(session_id, Role.ASSISTANT, reply)
-        state = self._sessions.get(session_id)
+        with self._lock:
+            state = self._sessions.get(session_id)
         if state is not None:
             state.exchanges.append(_Exchange(text, "", (), reply, (user_message.id, assistant_message.id)))
         report = PromptReport(0, self.model.context_length, 0, 0, 0, 0, 0.0, 0.0, ())
@@ -348,7 +354,10 @@ class ConversationFlow:
     # ---------------------------------------------------------------- prompt
 
     def _session_state(self, session_id: int) -> _SessionPrompt:
-        state = self._sessions.get(session_id)
+        with self._lock:
+            state = self._sessions.get(session_id)
+            if state is not None:
+                self._sessions.move_to_end(session_id)
         if state is None:
             state = _SessionPrompt()
             pending_user: list[str] = []
@@ -363,7 +372,10 @@ class ConversationFlow:
                     pending_ids.append(m.id)
             if pending_user:
                 state.exchanges.append(_Exchange("\n".join(pending_user), "", (), "", tuple(pending_ids)))
-            self._sessions[session_id] = state
+            with self._lock:
+                self._sessions[session_id] = state
+                while len(self._sessions) > CACHED_SESSIONS:
+                    self._sessions.popitem(last=False)
         return state
 
     def _keys_in_prompt(self, state: _SessionPrompt) -> set[str]:

@@ -171,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="dossier-soak-") as tmp:
         paths = AppPaths(Path(tmp) / "data", Path(tmp) / "models")
-        model = FakeModel(_scripted_reply)
+        model = FakeModel(_scripted_reply, keep_prompts=1)
         with Runtime(paths, MemoryService.open(paths.data_dir), chat_model=model, background_model=model) as rt:
             rt.update_settings(summary_every_messages=20)
             work = Workload(rt, rng)

@@ -29,8 +29,15 @@ class FakeModel:
         context_length: int = 4096,
         delay: float = 0.0,
         fail: bool = False,
+        keep_prompts: int | None = None,
     ) -> None:
+        """
+        Args:
+            keep_prompts: How many of the latest prompts to keep for inspection
+                (None: all; a long soak keeps one, so that the fake does not grow).
+        """
         self.script = script
+        self.keep_prompts = keep_prompts
         self._context_length = context_length
         self.delay = delay
         self.fail = fail
@@ -60,6 +67,9 @@ class FakeModel:
     ) -> Generation:
         self.prompts.append(list(turns))
         self.settings.append(settings)
+        if self.keep_prompts is not None:
+            del self.prompts[: -self.keep_prompts], self.settings[: -self.keep_prompts]
+        self._threads = [t for t in self._threads if t.is_alive()]
         generation = Generation(cancel)
 
         def produce() -> None:

@@ -64,6 +64,23 @@ def test_the_prompt_prefix_stays_stable_from_turn_to_turn(service: MemoryService
     assert "Jane Doe" not in second[-1].notes and "M1" not in second[-1].notes
 
 
+def test_sessions_left_out_of_the_prompt_cache_come_back_from_sqlite(service: MemoryService, project: int) -> None:
+    from app.conversation import CACHED_SESSIONS
+
+    model = FakeModel()
+    flow = ConversationFlow(service, model)
+    try:
+        first = service.start_session(project)
+        flow.ask(first.id, "The kickoff with Globex is on Monday the 3rd.")
+        for n in range(CACHED_SESSIONS + 2):  # more sessions than the cache keeps
+            flow.ask(service.start_session(project).id, f"Unrelated question {n}")
+        assert len(flow._sessions) == CACHED_SESSIONS
+        flow.ask(first.id, "When is the kickoff?")
+    finally:
+        flow.close()
+    assert "The kickoff with Globex is on Monday the 3rd." in model.rendered()  # rebuilt, history intact
+
+
 def test_history_is_dropped_before_the_new_message(service: MemoryService, project: int) -> None:
     model = FakeModel(context_length=400)
     session = service.start_session(project)
