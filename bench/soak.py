@@ -9,17 +9,18 @@ that the figures measure Dossier, not llama.cpp. A user works through three
 client projects: turns (each proposing a fact), inbox reviews, fact edits,
 searches, sessions ended and summarised, exports and briefs.
 
-Every ``--sample-seconds`` it prints RSS and open file descriptors. The
-baseline is the sample at the end of warm-up (a fifth of the run) in this
-same run; the verdict compares the second half's growth with the first's:
+Every ``--sample-seconds`` it prints RSS and open file descriptors.
 
-* RSS levels off when it grows in the second half by no more than half of
-  what it grew in the first half, or by less than 2% of the baseline.
+Memory grows with the data it holds (SQLite's page caches fill as the
+database grows; Chroma keeps its vector index in RAM), so "levels off" is
+judged against a baseline measured in the same run: once the soak ends, a
+fresh process opens the same data dir and runs the same workload for a
+minute. What the soak holds beyond that is what use, not data, has piled up:
+
+* RSS levels off when the soak's final RSS is within 5% of the fresh process's.
 * File handles level off when the second half's highest count is no more
   than the first half's plus 2.
 
-It also prints RSS per 1,000 items stored, since the memory does grow with
-data that is really there (Chroma keeps its vector index in RAM).
 Exit status 1 when either does not level off.
 """
 
@@ -29,6 +30,7 @@ import argparse
 import json
 import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -47,6 +49,7 @@ from bench.synthetic import PEOPLE, TOPICS
 from memory import MemoryService
 from tests.fakes import FakeModel
 
+PROJECTS = ("Acme", "Globex", "Initech")
 QUESTIONS = [
     "What is the status of the {t}?",
     "Who signs off the {t}, and by when?",
@@ -97,7 +100,8 @@ class Workload:
         self.service = rt.service
         self.rng = rng
         self.flow = rt.conversation()
-        self.projects = [self.service.create_project(name).id for name in ("Acme", "Globex", "Initech")]
+        existing = {p.name: p.id for p in self.service.list_projects()}
+        self.projects = [existing.get(name) or self.service.create_project(name).id for name in PROJECTS]
         self.sessions = {p: self.service.start_session(p).id for p in self.projects}
         self.turns = 0
 
@@ -137,27 +141,51 @@ class Workload:
         self.flow.close()
 
 
-def verdict(samples: list[Sample], baseline: Sample) -> tuple[bool, bool, str]:
-    after = [s for s in samples if s.seconds >= baseline.seconds]
-    middle = after[len(after) // 2]
-    last = after[-1]
-    first_growth = middle.rss_mb - baseline.rss_mb
-    second_growth = last.rss_mb - middle.rss_mb
-    rss_ok = second_growth <= max(0.5 * first_growth, 0.02 * baseline.rss_mb)
+def verdict(samples: list[Sample], fresh: Sample) -> tuple[bool, bool, str]:
+    warm = next(s for s in samples if s.seconds >= samples[-1].seconds / 5)
+    after = [s for s in samples if s.seconds >= warm.seconds]
+    middle, last = after[len(after) // 2], after[-1]
+    rss_ok = last.rss_mb <= fresh.rss_mb * 1.05
     first_fds = max(s.fds for s in after if s.seconds <= middle.seconds)
     second_fds = max(s.fds for s in after if s.seconds >= middle.seconds)
     fds_ok = second_fds <= first_fds + 2
-    items = last.items - baseline.items
-    per_k = (last.rss_mb - baseline.rss_mb) / items * 1000 if items else 0.0
     text = (
-        f"RSS: baseline {baseline.rss_mb:.0f} MB at {baseline.seconds:.0f} s; "
-        f"+{first_growth:.1f} MB in the first half, +{second_growth:.1f} MB in the second "
-        f"(ratio final/baseline {last.rss_mb / baseline.rss_mb:.3f}; {per_k:.2f} MB per 1,000 items stored) "
+        f"RSS after warm-up ({warm.seconds:.0f} s): {warm.rss_mb:.0f} MB; +{middle.rss_mb - warm.rss_mb:.1f} MB "
+        f"in the first half, +{last.rss_mb - middle.rss_mb:.1f} MB in the second, as the data grew from "
+        f"{warm.items:,} to {last.items:,} items\n"
+        f"RSS at the end: {last.rss_mb:.0f} MB; a fresh process on the same data after {fresh.seconds:.0f} s "
+        f"of the same use: {fresh.rss_mb:.0f} MB; ratio {last.rss_mb / fresh.rss_mb:.3f} "
         f"-> {'levels off' if rss_ok else 'STILL GROWING'}\n"
-        f"File handles: baseline {baseline.fds}; highest {first_fds} in the first half, {second_fds} in the second "
-        f"-> {'levels off' if fds_ok else 'STILL GROWING'}"
+        f"File handles: {warm.fds} after warm-up; highest {first_fds} in the first half, {second_fds} in the "
+        f"second; {fresh.fds} in the fresh process -> {'levels off' if fds_ok else 'STILL GROWING'}"
     )
     return rss_ok, fds_ok, text
+
+
+def soak(data_dir: Path, seconds: float, sample_seconds: float, seed: int, quiet: bool = False) -> list[Sample]:
+    """Runs the workload on ``data_dir`` for ``seconds``; returns the samples, the last at the very end."""
+    model = FakeModel(_scripted_reply, keep_prompts=1)
+    paths = AppPaths(data_dir, data_dir.parent / "models")
+    samples: list[Sample] = []
+    with Runtime(paths, MemoryService.open(paths.data_dir), chat_model=model, background_model=model) as rt:
+        rt.update_settings(summary_every_messages=20)
+        work = Workload(rt, random.Random(seed))
+        started = time.monotonic()
+        next_sample = 0.0
+        try:
+            while (elapsed := time.monotonic() - started) < seconds:
+                if elapsed >= next_sample:
+                    samples.append(Sample(elapsed, rss_mb(), open_fds(), work.turns, items_stored(rt.service)))
+                    if not quiet:
+                        s = samples[-1]
+                        print(f"{s.seconds:8.0f} {s.rss_mb:8.1f} {s.fds:5d} {s.turns:6d} {s.items:7d}", flush=True)
+                    next_sample += sample_seconds
+                work.step()
+            samples.append(Sample(elapsed, rss_mb(), open_fds(), work.turns, items_stored(rt.service)))
+        finally:
+            work.close()
+            model.close()
+    return samples
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -165,39 +193,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--sample-seconds", type=float, default=15.0)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--fresh", metavar="DATA_DIR", help=argparse.SUPPRESS)  # the baseline's own process
     args = parser.parse_args(argv)
-    duration = args.minutes * 60
-    rng = random.Random(args.seed)
+
+    if args.fresh:
+        last = soak(Path(args.fresh), args.minutes * 60, args.sample_seconds, args.seed + 1, quiet=True)[-1]
+        print(json.dumps(last.__dict__))
+        return 0
 
     with tempfile.TemporaryDirectory(prefix="dossier-soak-") as tmp:
-        paths = AppPaths(Path(tmp) / "data", Path(tmp) / "models")
-        model = FakeModel(_scripted_reply, keep_prompts=1)
-        with Runtime(paths, MemoryService.open(paths.data_dir), chat_model=model, background_model=model) as rt:
-            rt.update_settings(summary_every_messages=20)
-            work = Workload(rt, rng)
-            started = time.monotonic()
-            samples: list[Sample] = []
-            next_sample = 0.0
-            print(f"{'seconds':>8} {'RSS MB':>8} {'fds':>5} {'turns':>6} {'items':>7}")
-            try:
-                while (elapsed := time.monotonic() - started) < duration:
-                    if elapsed >= next_sample:
-                        sample = Sample(elapsed, rss_mb(), open_fds(), work.turns, items_stored(rt.service))
-                        samples.append(sample)
-                        print(
-                            f"{sample.seconds:8.0f} {sample.rss_mb:8.1f} {sample.fds:5d} "
-                            f"{sample.turns:6d} {sample.items:7d}",
-                            flush=True,
-                        )
-                        next_sample += args.sample_seconds
-                    work.step()
-                samples.append(Sample(elapsed, rss_mb(), open_fds(), work.turns, items_stored(rt.service)))
-            finally:
-                work.close()
-    warm_up = next(s for s in samples if s.seconds >= duration / 5)
-    rss_ok, fds_ok, text = verdict(samples, warm_up)
-    last = samples[-1]
-    print(f"\n{last.turns:,} turns in {last.seconds / 60:.1f} min ({last.turns / last.seconds:.1f} per second)")
+        data_dir = Path(tmp) / "data"
+        print(f"{'seconds':>8} {'RSS MB':>8} {'fds':>5} {'turns':>6} {'items':>7}")
+        samples = soak(data_dir, args.minutes * 60, args.sample_seconds, args.seed)
+        last = samples[-1]
+        print(f"\n{last.turns:,} turns in {last.seconds / 60:.1f} min ({last.turns / last.seconds:.1f} per second)")
+        print("baseline: a fresh process on the same data, for one minute of the same use…", flush=True)
+        probe = subprocess.run(
+            [sys.executable, __file__, "--fresh", str(data_dir), "--minutes", "1", "--seed", str(args.seed)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        fresh = Sample(**json.loads(probe.stdout.strip().splitlines()[-1]))
+    rss_ok, fds_ok, text = verdict(samples, fresh)
     print(text)
     return 0 if rss_ok and fds_ok else 1
 
