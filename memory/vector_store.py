@@ -130,7 +130,7 @@ class ChromaVectorStore:
                     # would hand that broken one to the client that replaces this index.
                     from chromadb.api.shared_system_client import SharedSystemClient
 
-                    SharedSystemClient._identifier_to_system.pop(str(self._path), None)
+                    getattr(SharedSystemClient, "_identifier_to_system", {}).pop(str(self._path), None)
                     raise
                 self._embedding_function = chroma_embedding_function(self._embedder)
             return self._client_instance
