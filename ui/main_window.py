@@ -185,13 +185,13 @@ class MainWindow(QMainWindow):
 
     def _on_reconciled(self, report: object) -> None:
         embedded = getattr(report, "embedded", 0)
+        items = f"{embedded:,} item" + ("" if embedded == 1 else "s")
         if getattr(report, "rebuilt", False):
             self.statusBar().showMessage(
-                f"The search index was damaged; it was rebuilt from your memory ({embedded} items). Nothing was lost.",
-                15000,
+                f"The search index was damaged; it was rebuilt from your memory ({items}). Nothing was lost.", 15000
             )
             return
-        self.statusBar().showMessage(f"Search index updated ({embedded} items)" if embedded else "", 5000)
+        self.statusBar().showMessage(f"Search index updated ({items})" if embedded else "", 5000)
 
     # ---------------------------------------------------------------- helpers
 
