@@ -429,8 +429,10 @@ def render_pdf_bytes(brief: Brief) -> bytes:
 
     Rendered in memory, because QPdfWriter does not report a failed write:
     writing the bytes ourselves is what lets a full disk be noticed.
-    Needs a QGuiApplication: the caller's, or one made here on the offscreen
-    platform when the process has none (the CLI).
+    Needs a Qt application: the caller's, or one made here on the offscreen
+    platform when the process has none (the CLI). That one is a QApplication,
+    not a bare QGuiApplication, so that windows made later in the same
+    process (tests, a window opened after a CLI call) still work.
     """
     import os
 
@@ -446,10 +448,12 @@ def render_pdf_bytes(brief: Brief) -> bytes:
     )
 
     if QGuiApplication.instance() is None:
+        from PySide6.QtWidgets import QApplication
+
         if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
             os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
         global _pdf_app
-        _pdf_app = QGuiApplication([])
+        _pdf_app = QApplication([])
     data = QByteArray()
     buffer = QBuffer(data)
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
