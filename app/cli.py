@@ -459,10 +459,14 @@ def cmd_brief(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _describe_counts(counts: dict[str, int]) -> str:
+    """``{"chat_sessions": 3}`` as "3 chat sessions", for backup and restore messages."""
+    return ", ".join(f"{n:,} {table.replace('_', ' ')}" for table, n in counts.items())
+
+
 def cmd_backup(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
     info = create_backup(rt.service, rt.paths.settings_file, Path(args.output))
-    counts = ", ".join(f"{n:,} {table.replace('_', ' ')}" for table, n in info.counts.items())
-    print(f"Backed up to {info.path}: {counts}", file=out)
+    print(f"Backed up to {info.path}: {_describe_counts(info.counts)}", file=out)
     return EXIT_OK
 
 
@@ -472,8 +476,11 @@ def run_restore(args: argparse.Namespace, out: TextIO, open_service: Callable[[P
     # Opening reconciles: the vector index, which backups leave out, is rebuilt from SQLite.
     with open_service(paths.data_dir) as service:
         restored = service.stats()
-    counts = ", ".join(f"{n:,} {table.replace('_', ' ')}" for table, n in restored.items())
-    print(f"Restored the backup of {info.created_at:%Y-%m-%d %H:%M} UTC into {paths.data_dir}: {counts}", file=out)
+    print(
+        f"Restored the backup of {info.created_at:%Y-%m-%d %H:%M} UTC into {paths.data_dir}: "
+        f"{_describe_counts(restored)}",
+        file=out,
+    )
     return EXIT_OK
 
 

@@ -13,10 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from app.backup import latest_backup
-from memory import DB_FILENAME
+from memory import DB_FILENAME, INDEX_DIRNAME
 
 DAMAGED_DIR = "damaged"
-INDEX_DIR = "vector-index"
 
 
 def quarantine_database(data_dir: Path) -> Path:
@@ -36,7 +35,7 @@ def quarantine_database(data_dir: Path) -> Path:
         source = data_dir / f"{DB_FILENAME}{suffix}"
         if source.exists():
             os.replace(source, Path(f"{target}{suffix}"))
-    shutil.rmtree(data_dir / INDEX_DIR, ignore_errors=True)
+    shutil.rmtree(data_dir / INDEX_DIRNAME, ignore_errors=True)
     return target
 
 

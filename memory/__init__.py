@@ -13,7 +13,7 @@ from memory.errors import (
     NotFoundError,
 )
 from memory.retrieval import render_context
-from memory.service import DB_FILENAME, MemoryService, database_counts
+from memory.service import DB_FILENAME, INDEX_DIRNAME, MemoryService, database_counts
 from memory.tokens import EstimatedTokenCounter, TokenCounter
 from memory.types import (
     Actor,
@@ -44,6 +44,7 @@ from memory.types import (
 
 __all__ = [
     "DB_FILENAME",
+    "INDEX_DIRNAME",
     "Actor",
     "ChatSession",
     "ConflictError",

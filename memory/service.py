@@ -72,17 +72,13 @@ from memory.validation import (
 )
 from memory.vector_store import GLOBAL_COLLECTION, ChromaVectorStore, VectorStore, project_collection
 
+log = logging.getLogger(__name__)
+
 DB_FILENAME = "dossier.sqlite3"
-#: Tables a backup's manifest counts (the vector index is derived, so it is not backed up).
-COUNTED_TABLES = (
-    "projects",
-    "facts",
-    "fact_versions",
-    "chat_sessions",
-    "messages",
-    "proposals",
-    "voice_profiles",
-)
+#: Tables a backup's manifest and :meth:`MemoryService.stats` count (the vector
+#: index is derived, so it is not backed up).
+_COUNTED_ROWS = (ProjectRow, FactRow, FactVersionRow, ChatSessionRow, MessageRow, ProposalRow, VoiceProfileRow)
+COUNTED_TABLES = tuple(row.__tablename__ for row in _COUNTED_ROWS)
 
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -141,8 +137,6 @@ def database_counts(path: Path) -> dict[str, int]:
 
 
 INDEX_DIRNAME = "vector-index"
-
-log = logging.getLogger(__name__)
 MAX_SAMPLE_CHARS = 20_000
 MAX_LIST_ITEMS = 200
 
@@ -187,13 +181,20 @@ class MemoryService:
         engines: Engines,
         indexer: VectorIndexer,
         token_counter: TokenCounter,
+        *,
+        owns_index: bool = False,
     ) -> None:
+        """
+        Args:
+            owns_index: The vector store is the service's own Chroma folder, which it
+                may discard and rebuild when damaged (never a store handed in).
+        """
         self.data_dir = data_dir
         self._engines = engines
         self._indexer = indexer
         self._term_frequencies = TermFrequencies()
         self.token_counter = token_counter
-        self._owns_index = False
+        self._owns_index = owns_index
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -234,8 +235,9 @@ class MemoryService:
             engines.dispose()
             raise
         indexer = VectorIndexer(engines.writer, embedder, store)
-        service = cls(data_dir, engines, indexer, token_counter or EstimatedTokenCounter())
-        service._owns_index = vector_store is None
+        service = cls(
+            data_dir, engines, indexer, token_counter or EstimatedTokenCounter(), owns_index=vector_store is None
+        )
         if reconcile:
             try:
                 service.reconcile()
@@ -1083,14 +1085,5 @@ class MemoryService:
         """Row counts, for backups' manifests and the CLI."""
         with self._read() as s:
             return {
-                table.__tablename__: s.scalar(select(func.count()).select_from(table)) or 0
-                for table in (
-                    ProjectRow,
-                    FactRow,
-                    FactVersionRow,
-                    ChatSessionRow,
-                    MessageRow,
-                    ProposalRow,
-                    VoiceProfileRow,
-                )
+                table.__tablename__: s.scalar(select(func.count()).select_from(table)) or 0 for table in _COUNTED_ROWS
             }

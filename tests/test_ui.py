@@ -20,7 +20,7 @@ from PySide6.QtCore import Qt, QUrl
 from app.engine import LocalEngine
 from app.paths import resolve_paths
 from app.runtime import Runtime
-from memory import MemoryService, ProposalAction
+from memory import INDEX_DIRNAME, MemoryService, ProposalAction
 from memory.embedding import MiniLMEmbedder
 from tests.fakes import FakeModel
 from ui.main_window import MainWindow
@@ -234,7 +234,7 @@ def test_a_damaged_search_index_is_rebuilt_and_the_window_says_so(
     with MemoryService.open(paths.data_dir, embedder=embedder) as service:
         project = service.create_project("Acme")
         service.add_fact(project.id, "Jane Doe is the head of logistics at Acme.")
-    (paths.data_dir / "vector-index" / "chroma.sqlite3").write_bytes(b"not a database" * 1000)
+    (paths.data_dir / INDEX_DIRNAME / "chroma.sqlite3").write_bytes(b"not a database" * 1000)
     model = FakeModel()
     # As ui.app opens it: without reconciling; the window reconciles once the projects show.
     runtime = Runtime(paths, MemoryService.open(paths.data_dir, embedder=embedder, reconcile=False), chat_model=model)
