@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,19 @@ import pytest
 from app import cli
 from memory import MemoryService
 from memory.embedding import MiniLMEmbedder
+
+# A CI log should say which builds of the native parts it ran against.
+_REPORTED_PACKAGES = ("PySide6-Essentials", "shiboken6", "chromadb", "llama_cpp_python", "SQLAlchemy", "onnxruntime")
+
+
+def pytest_report_header() -> str:
+    versions = []
+    for name in _REPORTED_PACKAGES:
+        try:
+            versions.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{name} not installed")
+    return "dossier parts: " + ", ".join(versions)
 
 
 @pytest.fixture(scope="session")

@@ -271,16 +271,28 @@ def test_the_real_default_model_streams_into_the_window(
 
 def test_many_results_cross_threads_without_losing_references(qtbot: object) -> None:
     """Guards against PySide6 6.12.0, which dropped a reference to True per queued object signal."""
+    import gc
     import sys
 
+    emitted = 5000
     tasks = TaskRunner()
     received: list[object] = []
-    before = sys.getrefcount(True)
-    task = tasks.stream("many tokens", lambda _task: ((i, i % 2 == 0, None) for i in range(5000)))
-    task.token.connect(received.append)
     finished: list[object] = []
-    task.finished.connect(finished.append)
-    qtbot.waitUntil(lambda: len(received) == 5000 and bool(finished or task.done.is_set()), timeout=WAIT)
-    assert tasks.shutdown(WAIT)
-    received.clear()
-    assert abs(sys.getrefcount(True) - before) < 100
+    # Earlier tests leave cyclic garbage holding references to True; a collection
+    # during the wait would move the count by thousands, so collect first and hold
+    # collections off while counting.
+    gc.collect()
+    gc.disable()
+    try:
+        before = sys.getrefcount(True)
+        task = tasks.stream("many tokens", lambda _task: ((i, i % 2 == 0, None) for i in range(emitted)))
+        task.token.connect(received.append)
+        task.finished.connect(finished.append)
+        qtbot.waitUntil(lambda: len(received) == emitted and bool(finished or task.done.is_set()), timeout=WAIT)
+        assert tasks.shutdown(WAIT)
+        received.clear()
+        after = sys.getrefcount(True)
+    finally:
+        gc.enable()
+    # The bug loses one reference per signal; allow small noise from other live threads.
+    assert abs(after - before) < emitted // 20, (before, after)
