@@ -13,6 +13,7 @@ by that benchmark.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -41,6 +42,8 @@ from memory.types import (
     VoiceProfile,
 )
 from memory.vector_store import GLOBAL_COLLECTION, project_collection
+
+log = logging.getLogger(__name__)
 
 #: Candidates taken from each ranker before fusion.
 CANDIDATES = 30
@@ -231,6 +234,11 @@ def _any_global_fact(session: Session) -> bool:
     return found.first() is not None
 
 
+def _keywords_only(error: Exception) -> SearchMode:
+    log.warning("vector index unreadable (%s: %s); ranking by keywords only", type(error).__name__, error)
+    return SearchMode.BM25
+
+
 def hybrid_search(
     session: Session,
     indexer: VectorIndexer,
@@ -247,9 +255,18 @@ def hybrid_search(
     vector = None
     if mode is not SearchMode.BM25:
         vector = indexer.embedder.embed([query])[0]
-        vector_hits = indexer.store.query(project_collection(project_id), vector, CANDIDATES)
-        if include_global and _any_global_fact(session):
-            vector_hits += indexer.store.query(GLOBAL_COLLECTION, vector, CANDIDATES // 4)
+        with_global = include_global and _any_global_fact(session)
+        try:
+            vector_hits = indexer.store.query(project_collection(project_id), vector, CANDIDATES)
+            if with_global:
+                vector_hits += indexer.store.query(GLOBAL_COLLECTION, vector, CANDIDATES // 4)
+        except Exception as error:
+            # The index is derived and may be damaged until the next reconcile rebuilds
+            # it; keyword ranking over SQLite still answers. Measuring one ranker alone
+            # must not quietly become the other.
+            if mode is SearchMode.VECTOR:
+                raise
+            vector, vector_hits, mode = None, [], _keywords_only(error)
         vector_hits = [h for h in vector_hits if h[1] >= MIN_SIMILARITY]
         vector_hits.sort(key=lambda h: (-h[1], h[0]))
         for rank, (vector_id, similarity) in enumerate(vector_hits[:CANDIDATES], start=1):
@@ -274,7 +291,10 @@ def hybrid_search(
             candidate.bm25_rank = rank
             candidate.lexical = max(score, 0.0) / best
         if vector is not None:
-            _fill_similarities(indexer, project_id, vector, candidates)
+            try:
+                _fill_similarities(indexer, project_id, vector, candidates)
+            except Exception as error:
+                mode = _keywords_only(error)
 
     ids: dict[str, list[int]] = defaultdict(list)
     for vector_id in candidates:

@@ -176,6 +176,10 @@ def test_a_damaged_index_is_rebuilt_from_sqlite(data_dir: Path, embedder: MiniLM
 
     # The window opens without reconciling and reconciles once the projects show; the CLI on open.
     with MemoryService.open(data_dir, embedder=embedder, reconcile=False) as service:
+        # Before the rebuild, a search or a turn's context still answers from SQLite by keyword.
+        assert service.search(project.id, "Rotterdam warehouses")[0].fact_ids == (ids[2],)
+        context = service.build_context(project.id, "When is the Q3 report due?")
+        assert any(item.fact_ids == (ids[3],) for item in context.items), context.items
         report = service.reconcile()
         assert report.rebuilt == (how in ("garbage database", "truncated database", "a file instead of the folder"))
         assert service.stats() == counts  # SQLite untouched
