@@ -9,7 +9,9 @@ of ``build_context`` (1000-token budget) next to a floor measured in the same
 run over the same vectors: a brute-force numpy cosine top-40 (matrix product
 plus argpartition), which is what any vector search must at least pay without
 an index. Query embedding, SQLite and packing are on top of that floor in
-``build_context``; the embed time alone is printed too. Queries are timed
+``build_context``; the embed time alone is printed too. At each size it also
+times the integrity check every open runs (``check_database_file``) next to
+reading the database file through. Queries are timed
 after a short settle (``--settle``), since Chroma keeps persisting its index in
 background threads for a while after a bulk ingest. Targets on 2 cores:
 p95 <= 50 ms at 100k items, ingest >= 300 items/s.
@@ -33,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.synthetic import PEOPLE, TOPICS, _sentence
 from memory import FactKind, MemoryService, NewMessage, Role
 from memory.embedding import MiniLMEmbedder
+from memory.service import check_database_file
 from memory.vector_store import project_collection
 
 SESSION_SIZE = 50
@@ -93,6 +96,25 @@ class TimedEmbedder:
 def _percentiles(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
     return statistics.median(ordered), ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+
+
+def _open_check(path: Path, repeats: int = 3) -> tuple[float, float]:
+    """Median seconds of the integrity check run at every open, and of reading the file through.
+
+    Reading every byte once is what any whole-file check must at least pay;
+    both run with the file in the page cache (a cold cache adds the disk).
+    """
+    checks, reads = [], []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        check_database_file(path)
+        checks.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        with path.open("rb") as handle:
+            while handle.read(1 << 20):
+                pass
+        reads.append(time.perf_counter() - started)
+    return statistics.median(checks), statistics.median(reads)
 
 
 def _project_vectors(service: MemoryService, project_id: int) -> np.ndarray:
@@ -172,6 +194,13 @@ def main() -> int:
                 print(
                     f"{size:>8,} {rate:>9.0f} {c50 * 1e3:>7.1f}ms {c95 * 1e3:>7.1f}ms {f50 * 1e3:>8.2f}ms "
                     f"{f95 * 1e3:>8.2f}ms {c95 / f95:>10.1f} {e50 * 1e3:>8.1f}ms {embed_share:>11.0%} {store_rate:>8.0f}",
+                    flush=True,
+                )
+                check, read = _open_check(service.database_path)
+                megabytes = service.database_path.stat().st_size / 1e6
+                print(
+                    f"{size:>8,} items: check at open {check * 1e3:.0f} ms for a {megabytes:.0f} MB database "
+                    f"(reading the file: {read * 1e3:.0f} ms; ratio {check / read:.1f})",
                     flush=True,
                 )
     print("targets on 2 cores: ctx p95 <= 50 ms at 100,000 items; ingest >= 300 items/s")
