@@ -26,7 +26,7 @@ from app.gguf import GGUFError, read_gguf
 from app.keychain import KeychainError
 from app.models import ModelStoreError, default_model
 from app.paths import resolve_paths
-from app.recovery import quarantine_database, recovery_message
+from app.recovery import recover_from_damage
 from app.runtime import Runtime
 from app.voice import learn_voice
 from memory import (
@@ -695,9 +695,7 @@ def main(
             _auto_backup(runtime, err)
             return code
     except CorruptDatabaseError as error:
-        paths = resolve_paths(args.data_dir)
-        moved = quarantine_database(paths.data_dir)
-        print(f"dossier: {recovery_message(paths.data_dir, paths.backups_dir, error, moved)}", file=err)
+        print(f"dossier: {recover_from_damage(resolve_paths(args.data_dir), error).message}", file=err)
         return EXIT_USAGE
     except (
         MemoryServiceError,

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from app.backup import latest_backup
-from memory import DB_FILENAME, INDEX_DIRNAME
+from app.paths import AppPaths
+from memory import DB_FILENAME, INDEX_DIRNAME, CorruptDatabaseError
 
 DAMAGED_DIR = "damaged"
 
@@ -39,14 +41,27 @@ def quarantine_database(data_dir: Path) -> Path:
     return target
 
 
-def recovery_message(data_dir: Path, backups_dir: Path, error: Exception, moved_to: Path) -> str:
-    backup = latest_backup(backups_dir)
+@dataclass(frozen=True)
+class Recovery:
+    """A damaged database moved aside, and what to tell the user."""
+
+    #: The newest automatic backup, offered for restoring, or None.
+    backup: Path | None
+    message: str
+
+
+def recover_from_damage(paths: AppPaths, error: CorruptDatabaseError) -> Recovery:
+    """Moves the damaged database aside and finds the latest backup to offer (CLI and window)."""
+    moved = quarantine_database(paths.data_dir)
+    backup = latest_backup(paths.backups_dir)
     lines = [
         f"{error}.",
-        f"It was moved aside, unchanged, to {moved_to}; Dossier will start with an empty memory.",
+        f"It was moved aside, unchanged, to {moved}; Dossier will start with an empty memory.",
     ]
     if backup is not None:
-        lines.append(f"The latest backup is {backup}. Restore it with: dossier --data-dir {data_dir} restore {backup}")
+        lines.append(
+            f"The latest backup is {backup}. Restore it with: dossier --data-dir {paths.data_dir} restore {backup}"
+        )
     else:
         lines.append("There is no automatic backup in this data folder; restore one you made with 'dossier restore'.")
-    return "\n".join(lines)
+    return Recovery(backup, "\n".join(lines))

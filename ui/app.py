@@ -83,9 +83,8 @@ class _Opener(QObject):
     def start(self, data_dir: str | Path | None) -> threading.Thread:
         def work() -> None:
             try:
-                from app.backup import latest_backup
                 from app.paths import resolve_paths
-                from app.recovery import quarantine_database, recovery_message
+                from app.recovery import recover_from_damage
                 from app.runtime import Runtime
                 from memory import CorruptDatabaseError, MemoryService, MemoryServiceError
 
@@ -93,11 +92,8 @@ class _Opener(QObject):
                     # The index is reconciled by the window once it shows the projects.
                     runtime = Runtime.open(data_dir, open_service=lambda p: MemoryService.open(p, reconcile=False))
                 except CorruptDatabaseError as error:
-                    paths = resolve_paths(data_dir)
-                    moved = quarantine_database(paths.data_dir)
-                    backup = latest_backup(paths.backups_dir)
-                    message = recovery_message(paths.data_dir, paths.backups_dir, error, moved)
-                    self.damaged.emit(message, str(backup or ""))
+                    recovery = recover_from_damage(resolve_paths(data_dir), error)
+                    self.damaged.emit(recovery.message, str(recovery.backup or ""))
                     return
                 except (MemoryServiceError, OSError) as error:
                     self.failed.emit(str(error))
