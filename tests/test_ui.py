@@ -294,5 +294,5 @@ def test_many_results_cross_threads_without_losing_references(qtbot: object) -> 
         after = sys.getrefcount(True)
     finally:
         gc.enable()
-    # The bug loses one reference per signal; allow small noise from other live threads.
-    assert abs(after - before) < emitted // 20, (before, after)
+    # The bug loses one reference per signal; other live threads move the count by a few.
+    assert abs(after - before) < 100, (before, after)
