@@ -16,6 +16,7 @@ from app.backup import BackupError, auto_backup_if_due, create_backup, restore_b
 from app.settings import Settings, save_settings
 from memory import DB_FILENAME, MemoryService, NewMessage, Role
 from memory.embedding import MiniLMEmbedder
+from tests.conftest import Run
 
 
 def _fill(service: MemoryService) -> None:
@@ -169,23 +170,7 @@ def test_backup_and_restore_commands(tmp_path: Path, embedder: MiniLMEmbedder) -
     assert code == 2 and "is not a folder" in err
 
 
-def test_a_damaged_database_is_moved_aside_and_the_latest_backup_offered(
-    tmp_path: Path, embedder: MiniLMEmbedder
-) -> None:
-    def run(*argv: str) -> tuple[int, str, str]:
-        out, err = io.StringIO(), io.StringIO()
-        return (
-            cli.main(
-                ["--data-dir", str(data_dir), *argv],
-                out=out,
-                err=err,
-                open_service=lambda p: MemoryService.open(p, embedder=embedder),
-            ),
-            out.getvalue(),
-            err.getvalue(),
-        )
-
-    data_dir = tmp_path / "data"
+def test_a_damaged_database_is_moved_aside_and_the_latest_backup_offered(run: Run, data_dir: Path) -> None:
     assert run("project", "create", "Acme")[0] == 0
     assert run("fact", "add", "--project", "Acme", "Budget is 40k")[0] == 0
     backups = data_dir / "backups"

@@ -39,7 +39,7 @@ def test_injected_text_adds_no_control_tokens(local_engine: LocalEngine, fmt: ob
         else None
     )
     specials = {"<start_of_turn>", "<end_of_turn>", "<bos>", "<eos>"}
-    ids = {tok for s in specials for tok in vocab.tokenize(s.encode(), add_bos=False, special=True) if True}
+    ids = {tok for s in specials for tok in vocab.tokenize(s.encode(), add_bos=False, special=True)}
     marked = control if control else ids
 
     def count(turns: Sequence[ChatTurn]) -> int:

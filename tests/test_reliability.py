@@ -10,6 +10,7 @@ import errno
 import json
 import os
 import random
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -143,13 +144,9 @@ def _damage(index: Path, how: str) -> None:
         for path in files:
             path.write_bytes(rng.randbytes(max(64, path.stat().st_size)))
     elif how == "a file instead of the folder":
-        import shutil
-
         shutil.rmtree(index)
         index.write_text("oops")
     elif how == "folder deleted":
-        import shutil
-
         shutil.rmtree(index)
     else:
         raise AssertionError(how)
