@@ -172,16 +172,20 @@ def soak(data_dir: Path, seconds: float, sample_seconds: float, seed: int, quiet
         work = Workload(rt, random.Random(seed))
         started = time.monotonic()
         next_sample = 0.0
+
+        def sample(elapsed: float) -> Sample:
+            return Sample(elapsed, rss_mb(), open_fds(), work.turns, items_stored(rt.service))
+
         try:
             while (elapsed := time.monotonic() - started) < seconds:
                 if elapsed >= next_sample:
-                    samples.append(Sample(elapsed, rss_mb(), open_fds(), work.turns, items_stored(rt.service)))
+                    samples.append(sample(elapsed))
                     if not quiet:
                         s = samples[-1]
                         print(f"{s.seconds:8.0f} {s.rss_mb:8.1f} {s.fds:5d} {s.turns:6d} {s.items:7d}", flush=True)
                     next_sample += sample_seconds
                 work.step()
-            samples.append(Sample(elapsed, rss_mb(), open_fds(), work.turns, items_stored(rt.service)))
+            samples.append(sample(elapsed))
         finally:
             work.close()
             model.close()

@@ -110,8 +110,7 @@ def test_no_project_ever_sees_another_projects_memory(tmp_path: Path, embedder: 
                     service.propose(project.id, ProposalAction.ADD, f"{text} {m}")
                 owned.append(mine)
             # Someone tries to point a proposal at another project's fact: refused.
-            for mine, other in zip(owned, owned[1:], strict=False):
-                plan = plans[owned.index(mine)]
+            for plan, mine, other in zip(plans, owned, owned[1:], strict=False):
                 if plan["steal_fact"] and other.fact_ids:
                     target = min(other.fact_ids)
                     try:
