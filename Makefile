@@ -11,7 +11,7 @@ ifeq ($(shell uname -m),x86_64)
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 endif
 
-.PHONY: run test lint install clean bench stress fonts
+.PHONY: run test lint install clean bench stress fonts desktop-libs
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ $(PY):
 
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -e '.[test]'
-	@$(MAKE) --no-print-directory fonts
+	@$(MAKE) --no-print-directory fonts desktop-libs
 	touch $(STAMP)
 
 # PDF briefs draw CJK and symbols with whatever fonts the system has. A bare
@@ -34,9 +34,21 @@ fonts:
 	  || echo "warning: could not install fonts for CJK in PDF briefs"; \
 	fi
 
+# Qt's window needs X11 libraries that a bare Debian/Ubuntu machine lacks (Qt then
+# aborts, blaming the wrong package). ui/platform_check.py asks the linker which
+# are missing; install them where we may (root, apt), else the app names them.
+desktop-libs: | $(PY)
+	@missing="$$($(PY) -m ui.platform_check 2>/dev/null | tr "\n" " ")"; \
+	if [ -n "$$missing" ] && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing the desktop libraries Qt needs: $$missing"; \
+	  apt-get install -y --no-install-recommends $$missing >/dev/null 2>&1 \
+	  || (apt-get update >/dev/null 2>&1 && apt-get install -y --no-install-recommends $$missing >/dev/null 2>&1) \
+	  || echo "warning: could not install $$missing (the window will say how)"; \
+	fi
+
 install: $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) desktop-libs
 	$(VENV)/bin/dossier
 
 lint: $(STAMP)

@@ -21,6 +21,8 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
+from ui.platform_check import check_platform
+
 EXIT_AFTER_SHOWN = "DOSSIER_EXIT_AFTER_SHOWN"
 
 
@@ -126,6 +128,13 @@ def run(data_dir: str | Path | None = None, *, started: float | None = None) -> 
     """
     started = started if started is not None else time.perf_counter()
     os.umask(0o077)
+    if QApplication.instance() is None:
+        # Qt aborts the whole process, with a misleading hint, when its platform plugin
+        # cannot load: say what is missing first.
+        problem = check_platform()
+        if problem is not None:
+            print(problem.message, file=sys.stderr)
+            return 1
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("Dossier")
     startup = StartupWindow()
