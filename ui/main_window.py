@@ -198,6 +198,10 @@ class MainWindow(QMainWindow):
     def call(self, name: str, fn: Callable[..., Any], *args: Any, then: Callable[[Any], None] | None = None) -> Task:
         return self.tasks.call(name, fn, *args, then=then, on_error=self.show_error)
 
+    def load(self, name: str, fn: Callable[..., Any], *args: Any, then: Callable[[Any], None]) -> Task:
+        """Like :meth:`call`, for what the window shows: only the newest load of ``name`` is shown."""
+        return self.tasks.call(name, fn, *args, then=then, on_error=self.show_error, latest=(self, name))
+
     def show_error(self, message: str) -> None:
         self.banner.show_message(message)
         self.statusBar().showMessage(message, 8000)
@@ -273,7 +277,7 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------- projects
 
     def reload_projects(self) -> None:
-        self.call(
+        self.load(
             "load projects",
             lambda archived: self.runtime.service.list_projects(include_archived=archived),
             self.show_archived.isChecked(),
@@ -327,7 +331,7 @@ class MainWindow(QMainWindow):
         self.project_id = None
         self.call("remember project", lambda: self.runtime.update_settings(last_project_id=project.id))
         self.project_filter.clear()
-        self.call(
+        self.load(
             "load projects",
             lambda: self.runtime.service.list_projects(include_archived=self.show_archived.isChecked()),
             then=lambda projects: self._select_after(projects, project.id),
@@ -376,7 +380,13 @@ class MainWindow(QMainWindow):
         if self.project_id is None:
             self.sessions.clear()
             return
-        self.call("load sessions", self.runtime.service.list_sessions, self.project_id, then=self._show_sessions)
+        project_id = self.project_id
+        self.load(
+            "load sessions",
+            self.runtime.service.list_sessions,
+            project_id,
+            then=lambda sessions: self._show_sessions(sessions) if project_id == self.project_id else None,
+        )
 
     def _show_sessions(self, sessions: list[ChatSession]) -> None:
         self.sessions.clear()
@@ -407,7 +417,12 @@ class MainWindow(QMainWindow):
         if self._turn is not None:
             return
         self.session_id = session_id
-        self.call("load messages", self.runtime.service.list_messages, session_id, then=self._show_messages)
+        self.load(
+            "load messages",
+            self.runtime.service.list_messages,
+            session_id,
+            then=lambda messages: self._show_messages(messages) if session_id == self.session_id else None,
+        )
 
     def _show_messages(self, messages: list[Message]) -> None:
         entries = []

@@ -67,6 +67,17 @@ class _Tab(QWidget):
     def call(self, name: str, fn: Callable[..., Any], *args: Any, then: Callable[[Any], None] | None = None) -> Task:
         return self.tasks.call(name, fn, *args, then=then, on_error=self.error.emit)
 
+    def load(self, name: str, fn: Callable[..., Any], *args: Any, then: Callable[[Any], None]) -> Task:
+        """Like :meth:`call`, for what this tab shows: only the newest load of ``name`` is shown,
+        and only while the tab still shows the project it was loaded for."""
+        project_id = self.project_id
+
+        def show(result: Any) -> None:
+            if self.project_id == project_id:
+                then(result)
+
+        return self.tasks.call(name, fn, *args, then=show, on_error=self.error.emit, latest=(self, name))
+
     def set_project(self, project_id: int | None) -> None:
         self.project_id = project_id
         self.reload()
@@ -117,7 +128,7 @@ class FactsTab(_Tab):
         if self.project_id is None:
             self.list.clear()
             return
-        self.call(
+        self.load(
             "load facts",
             lambda pid, kind, text, archived: self.runtime.service.list_facts(
                 pid, kind=kind, contains=text or None, include_archived=archived
@@ -294,7 +305,7 @@ class InboxTab(_Tab):
             self.list.clear()
             self.count_changed.emit(0)
             return
-        self.call("load inbox", self._load, self.project_id, then=self._show)
+        self.load("load inbox", self._load, self.project_id, then=self._show)
 
     def _load(self, project_id: int) -> list[InboxEntry]:
         return inbox_entries(self.runtime.service, project_id)
@@ -390,7 +401,7 @@ class VoiceTab(_Tab):
 
     def reload(self) -> None:
         if self.project_id is not None:
-            self.call("load voice", self.runtime.service.get_voice, self.project_id, then=self.show_profile)
+            self.load("load voice", self.runtime.service.get_voice, self.project_id, then=self.show_profile)
 
     def show_profile(self, voice: VoiceProfile) -> None:
         self.tone.setText(voice.tone)
@@ -448,7 +459,7 @@ class SessionsTab(_Tab):
 
     def reload(self) -> None:
         if self.project_id is not None:
-            self.call("load sessions", self.runtime.service.list_sessions, self.project_id, then=self._show)
+            self.load("load sessions", self.runtime.service.list_sessions, self.project_id, then=self._show)
 
     def _show(self, sessions: list[ChatSession]) -> None:
         self.list.clear()

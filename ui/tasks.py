@@ -95,6 +95,8 @@ class TaskRunner(QObject):
         self._pending: list[_Job] = []
         self._closed = False
         self._lock = threading.Lock()
+        #: The newest task started under each ``latest`` key (see :meth:`call`).
+        self._latest: dict[object, Task] = {}
 
     def _start(self, name: str, body: Callable[[Task], Any]) -> Task:
         task = Task(name)
@@ -133,14 +135,38 @@ class TaskRunner(QObject):
         *args: Any,
         then: Callable[[Any], None] | None = None,
         on_error: Callable[[str], None] | None = None,
+        latest: object = None,
     ) -> Task:
-        """:meth:`run` with its result and error handlers connected."""
+        """:meth:`run` with its result and error handlers connected.
+
+        Args:
+            latest: A key naming what the result is shown in (a list, a panel). Only the
+                newest task started under that key reaches ``then``: workers finish in
+                any order, and a load for the project the user just left must not
+                overwrite the load for the project now selected.
+        """
         task = self.run(name, fn, *args)
+        if latest is not None:
+            self._latest[latest] = task
+            task.ended.connect(lambda key=latest, done=task: self._forget_latest(key, done))
         if then is not None:
-            task.finished.connect(then)
+            if latest is None:
+                task.finished.connect(then)
+            else:
+                task.finished.connect(
+                    lambda result, key=latest, mine=task: self._deliver_latest(key, mine, then, result)
+                )
         if on_error is not None:
             task.failed.connect(on_error)
         return task
+
+    def _deliver_latest(self, key: object, task: Task, then: Callable[[Any], None], result: Any) -> None:
+        if self._latest.get(key) is task:
+            then(result)
+
+    def _forget_latest(self, key: object, task: Task) -> None:
+        if self._latest.get(key) is task:
+            del self._latest[key]
 
     def stream(self, name: str, fn: Callable[[Task], Iterable[Any]]) -> Task:
         """Calls ``fn(task)`` on a worker and sends each item it yields to ``token``.
