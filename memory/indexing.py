@@ -52,9 +52,19 @@ def _fact_doc(row: FactRow) -> _Doc:
     return _Doc(row.id, f"{FACT_PREFIX}{row.id}", collection, text, (row.text, row.status))
 
 
+def searchable_message_text(speaker: str, role: str, content: str) -> str:
+    """What keyword and vector search see of a message: who said it, then what.
+
+    Questions name people, and turns rarely repeat their speaker's name. The
+    keyword index builds the same text in SQL (migration 0004's triggers).
+    """
+    return f"{speaker or role}: {content}"
+
+
 def _message_doc(row: MessageRow) -> _Doc:
     collection = project_collection(row.project_id)
-    return _Doc(row.id, f"{MESSAGE_PREFIX}{row.id}", collection, row.content[:EMBED_CHARS], (row.content,))
+    text = searchable_message_text(row.speaker, row.role, row.content)[:EMBED_CHARS]
+    return _Doc(row.id, f"{MESSAGE_PREFIX}{row.id}", collection, text, (row.content, row.speaker, row.role))
 
 
 def _summary_doc(row: ChatSessionRow) -> _Doc:
@@ -65,7 +75,7 @@ def _summary_doc(row: ChatSessionRow) -> _Doc:
 # Each indexed table, how to see a row as a document, and the columns of its fingerprint.
 _TABLES: tuple[tuple[Any, Callable[[Any], _Doc], tuple[str, ...]], ...] = (
     (FactRow, _fact_doc, ("text", "status")),
-    (MessageRow, _message_doc, ("content",)),
+    (MessageRow, _message_doc, ("content", "speaker", "role")),
     (ChatSessionRow, _summary_doc, ("summary",)),
 )
 

@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 #: Candidates taken from each ranker before fusion.
 CANDIDATES = 30
 #: Weight of cosine similarity against relative BM25 in the fused score.
-SEMANTIC_WEIGHT = 0.9
+SEMANTIC_WEIGHT = 0.8
 PIN_BOOST = 0.05
 #: Added for the newest candidate, scaled down linearly to 0 for the oldest.
 RECENCY_WEIGHT = 0.03
@@ -206,7 +206,11 @@ def _bm25(
 def _render_messages(rows: Sequence[MessageRow]) -> str:
     lines = []
     for row in rows:
-        who = f"{row.speaker} ({row.role})" if row.speaker else row.role
+        # "other" only says the speaker is neither the user nor the assistant: the name says more.
+        if row.speaker:
+            who = row.speaker if row.role == "other" else f"{row.speaker} ({row.role})"
+        else:
+            who = row.role
         content = row.content
         if len(content) > HIT_TEXT_CHARS:
             content = content[:HIT_TEXT_CHARS] + " …"

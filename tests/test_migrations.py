@@ -83,3 +83,29 @@ def test_query_probe_uses_the_index_tokenizer(service: MemoryService) -> None:
             "SELECT sql FROM sqlite_master WHERE name IN ('facts_fts', 'messages_fts', 'summaries_fts')"
         ):
             assert f"tokenize='{FTS_TOKENIZER}'" in sql
+
+
+def test_messages_stored_before_speaker_search_are_found_by_speaker(tmp_path: Path, embedder: MiniLMEmbedder) -> None:
+    data_dir = tmp_path / "old"
+    data_dir.mkdir()
+    engines = create_engines(data_dir / DB_FILENAME)
+    upgrade_to_head(engines.writer, "0003")
+    with engines.writer.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO projects (id, name, description, created_at, archived) "
+            "VALUES (1, 'Old client', '', '2025-01-01 00:00:00', 0)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO chat_sessions (id, project_id, title, started_at, summary, vec_current) "
+            "VALUES (1, 1, 'Call', '2025-01-01 00:00:00', '', 1)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO messages (id, session_id, project_id, role, speaker, content, created_at, "
+            "context_item_keys, vec_current) VALUES (1, 1, 1, 'other', 'Priya', 'The invoices go out monthly.', "
+            "'2025-01-01 00:00:00', '[]', 1)"
+        )
+    engines.dispose()
+    with MemoryService.open(data_dir, embedder=embedder) as service:
+        assert service.search(1, "Priya", mode="bm25")[0].message_ids == (1,)
+        assert service.search(1, "What did Priya say?", mode="vector")[0].message_ids == (1,)
+        assert service.get_message(1).content == "The invoices go out monthly."

@@ -73,7 +73,7 @@ def test_hits_carry_kind_ids_session_time_and_score_parts(service: MemoryService
     assert len(top.message_ids) == 2 and top.key == f"messages:{top.message_ids[0]}-{top.message_ids[1]}"
     assert top.session_id is not None and top.timestamp is not None
     assert top.parts.fused == pytest.approx(top.score)
-    assert "Dana (other): Can the logo refresh" in top.text
+    assert "Dana: Can the logo refresh" in top.text
 
 
 def test_search_never_crosses_projects(service: MemoryService) -> None:
@@ -224,3 +224,41 @@ def test_common_terms_are_dropped_before_rare_ones(service: MemoryService, monke
     assert kept == ["zanzibar"]  # 1 posting; "wireframes" (30) and "reviewing" (31) would blow the budget
     hit = service.search(p.id, "zanzibar wireframes reviewing", mode="bm25")[0]
     assert "Zanzibar" in hit.text
+
+
+def _two_speakers(service: MemoryService) -> tuple[int, int, int]:
+    project = service.create_project("Friends")
+    session = service.start_session(project.id, "Catch-up", started_at=T0)
+    melanie, caroline = service.add_messages(
+        session.id,
+        [
+            NewMessage(Role.OTHER, "I finished a lake sunrise on canvas last year.", "Melanie", T0, "D1:1"),
+            NewMessage(Role.OTHER, "The support group met on Tuesday evening.", "Caroline", T0, "D1:2"),
+        ],
+    )
+    return project.id, melanie.id, caroline.id
+
+
+def test_a_speakers_name_finds_their_messages_by_keyword(service: MemoryService) -> None:
+    # Neither message says its speaker's name: only who said it can match.
+    project, melanie, caroline = _two_speakers(service)
+    for name, wanted in (("Melanie", melanie), ("Caroline", caroline)):
+        hits = service.search(project, name, k=1, mode="bm25")
+        assert hits and hits[0].message_ids == (wanted,), name
+
+
+def test_a_speakers_name_steers_vector_search(service: MemoryService) -> None:
+    project, melanie, caroline = _two_speakers(service)
+    for name, wanted in (("Melanie", melanie), ("Caroline", caroline)):
+        hits = service.search(project, f"What did {name} say?", k=1, mode="vector")
+        assert hits and hits[0].message_ids == (wanted,), name
+
+
+def test_the_speaker_is_searchable_but_the_stored_content_is_unchanged(service: MemoryService) -> None:
+    project, melanie, _ = _two_speakers(service)
+    assert service.get_message(melanie).content == "I finished a lake sunrise on canvas last year."
+    hit = service.search(project, "Melanie lake sunrise", k=1)[0]
+    assert hit.text == "Melanie: I finished a lake sunrise on canvas last year."
+    context = service.build_context(project, "When did Melanie paint the lake sunrise?", 500)
+    line = next(item.text for item in context.items if item.message_ids == (melanie,))
+    assert "2026-03-01" in line, "a quoted message carries its date, for 'when' questions"
