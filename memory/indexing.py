@@ -10,8 +10,9 @@ open, so nothing committed is ever missing from search for good.
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from memory.embedding import Embedder
 from memory.orm import ChatSessionRow, FactRow, MessageRow, ProjectRow
-from memory.types import ReindexReport
+from memory.types import IndexProgress, ReindexReport
 from memory.vector_store import GLOBAL_COLLECTION, VectorStore, project_collection
 
 log = logging.getLogger(__name__)
@@ -262,3 +263,94 @@ class VectorIndexer:
                 s.execute(update(table).values(vec_current=False))
         embedded = self.sync_stale()
         return ReindexReport(embedded, removed, time.perf_counter() - started)
+
+
+class BackgroundIndexing:
+    """Embeds committed rows on one worker thread, so a large write returns once SQLite has it.
+
+    A row is searchable by keyword from its commit (FTS5 is kept in step by
+    triggers in the same transaction); its vector follows here. The rows'
+    ``vec_current`` flags stay clear until their vector is written, so a
+    process killed meanwhile loses nothing: the next reconcile embeds the rest.
+
+    Args:
+        indexer: Writes the vectors.
+        batch: Rows embedded per round: big enough for the embedder's throughput,
+            small enough that progress moves and :meth:`close` is prompt.
+    """
+
+    def __init__(self, indexer: VectorIndexer, batch: int = SYNC_BATCH) -> None:
+        self._indexer = indexer
+        self._batch = batch
+        # (position of the table in _TABLES, row ids), oldest first.
+        self._queue: deque[tuple[int, list[int]]] = deque()
+        self._pending = 0
+        self._done = 0
+        self._busy = False
+        self._closed = False
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def submit(
+        self, *, fact_ids: Iterable[int] = (), message_ids: Iterable[int] = (), session_ids: Iterable[int] = ()
+    ) -> None:
+        """Queues rows whose vectors are to be written; returns at once."""
+        work = [(n, list(ids)) for n, ids in enumerate((fact_ids, message_ids, session_ids))]
+        with self._changed:
+            if self._closed:
+                return  # the rows stay stale; the next open's reconcile embeds them
+            for n, ids in work:
+                for start in range(0, len(ids), self._batch):
+                    chunk = ids[start : start + self._batch]
+                    self._queue.append((n, chunk))
+                    self._pending += len(chunk)
+            if self._queue and self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="dossier-embedding", daemon=True)
+                self._thread.start()
+            self._changed.notify_all()
+
+    def progress(self) -> IndexProgress:
+        with self._changed:
+            return IndexProgress(pending=self._pending, done=self._done)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Blocks until every queued row has its vector; False if ``timeout`` (seconds) ran out first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            while self._pending or self._busy:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._changed.wait(left)
+        return True
+
+    def close(self) -> None:
+        """Stops after the batch under way; what is left stays stale for the next reconcile."""
+        with self._changed:
+            self._closed = True
+            self._queue.clear()
+            self._changed.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while not self._queue and not self._closed:
+                    self._changed.wait()
+                if self._closed:
+                    self._pending = 0
+                    self._changed.notify_all()
+                    return
+                table, ids = self._queue.popleft()
+                self._busy = True
+            rows: list[list[int]] = [[], [], []]
+            rows[table] = ids
+            # sync() logs and swallows index failures: the rows stay stale for reconcile.
+            self._indexer.sync(fact_ids=rows[0], message_ids=rows[1], session_ids=rows[2])
+            with self._changed:
+                self._busy = False
+                self._pending = max(self._pending - len(ids), 0)
+                self._done = 0 if not self._pending else self._done + len(ids)
+                self._changed.notify_all()

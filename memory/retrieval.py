@@ -350,7 +350,12 @@ def hybrid_search(
         weights = (1.0, 0.0) if mode is SearchMode.VECTOR else (0.0, 1.0)
     scored: dict[str, ScoreParts] = {}
     for vector_id, c in live.items():
-        fused = weights[0] * (c.similarity or 0.0) + weights[1] * c.lexical
+        if mode is SearchMode.HYBRID and c.similarity is None:
+            # Its vector is still being written (a fresh import): rank it by its words
+            # alone rather than as if it meant nothing.
+            fused = c.lexical
+        else:
+            fused = weights[0] * (c.similarity or 0.0) + weights[1] * c.lexical
         pin = PIN_BOOST if vector_id[0] == FACT_PREFIX and facts[int(vector_id[1:])].pinned else 0.0
         age = timestamp(vector_id).timestamp() - oldest  # type: ignore[union-attr]
         recency = RECENCY_WEIGHT * (age / span) if span > 0 else 0.0

@@ -25,7 +25,7 @@ from memory import convert, portable
 from memory.db import Engines, create_engines, upgrade_to_head
 from memory.embedding import Embedder, MiniLMEmbedder
 from memory.errors import ConflictError, CorruptDatabaseError, InvalidInputError, NotFoundError
-from memory.indexing import FACT_PREFIX, VectorIndexer
+from memory.indexing import FACT_PREFIX, BackgroundIndexing, VectorIndexer
 from memory.orm import (
     ChatSessionRow,
     FactRow,
@@ -47,6 +47,7 @@ from memory.types import (
     FactSource,
     FactStatus,
     FactVersion,
+    IndexProgress,
     Message,
     NewMessage,
     Project,
@@ -137,6 +138,9 @@ def database_counts(path: Path) -> dict[str, int]:
 
 
 INDEX_DIRNAME = "vector-index"
+#: A write of more messages than this (a transcript, not a turn) returns once SQLite has
+#: it; the vectors follow in the background. A turn's few messages are embedded inline.
+INLINE_EMBED_MAX = 16
 MAX_SAMPLE_CHARS = 20_000
 MAX_LIST_ITEMS = 200
 
@@ -192,6 +196,7 @@ class MemoryService:
         self.data_dir = data_dir
         self._engines = engines
         self._indexer = indexer
+        self._background = BackgroundIndexing(indexer)
         self._term_frequencies = TermFrequencies()
         self.token_counter = token_counter
         self._owns_index = owns_index
@@ -247,6 +252,8 @@ class MemoryService:
         return service
 
     def close(self) -> None:
+        # Rows still waiting for a vector keep their stale flag; the next open embeds them.
+        self._background.close()
         self._indexer.store.close()
         self._engines.dispose()
 
@@ -795,7 +802,11 @@ class MemoryService:
             s.add_all(rows)
             s.flush()
             stored = [convert.to_message(r) for r in rows]
-        self._indexer.sync(message_ids=[m.id for m in stored])
+        ids = [m.id for m in stored]
+        if len(ids) > INLINE_EMBED_MAX:
+            self._background.submit(message_ids=ids)
+        else:
+            self._indexer.sync(message_ids=ids)
         return stored
 
     def list_messages(self, session_id: int, *, limit: int | None = None) -> list[Message]:
@@ -1027,7 +1038,7 @@ class MemoryService:
                 project = convert.to_project(project_row)
         except IntegrityError:
             raise ConflictError(f"A project named {name!r} already exists; import it under another name") from None
-        self._indexer.sync(**ids)
+        self._background.submit(**ids)
         return project
 
     def reconcile(self) -> ReindexReport:
@@ -1050,6 +1061,14 @@ class MemoryService:
             report = replace(self._indexer.rebuild(), rebuilt=True)
             log.warning("vector index rebuilt from the database: %d items in %.1f s", report.embedded, report.seconds)
             return report
+
+    def index_progress(self) -> IndexProgress:
+        """How many committed rows still wait for their vector (they are keyword-searchable already)."""
+        return self._background.progress()
+
+    def wait_for_index(self, timeout: float | None = None) -> bool:
+        """Blocks until every committed row has its vector; False if ``timeout`` seconds ran out first."""
+        return self._background.wait(timeout)
 
     def reindex(self) -> ReindexReport:
         """Rebuilds the vector index from scratch."""

@@ -273,6 +273,23 @@ class Context:
 
 
 @dataclass(frozen=True)
+class IndexProgress:
+    """How far the background embedding of committed rows has come.
+
+    Rows are searchable by keyword from their commit; ``pending`` of them are
+    still waiting for their vector (meaning search finds them once it exists).
+    """
+
+    pending: int
+    #: Rows embedded since the queue was last empty.
+    done: int
+
+    @property
+    def idle(self) -> bool:
+        return self.pending == 0
+
+
+@dataclass(frozen=True)
 class ReindexReport:
     embedded: int
     removed: int

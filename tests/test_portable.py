@@ -103,9 +103,10 @@ def test_round_trip_into_an_empty_data_dir_is_lossless(
         follow_up = fresh.list_sessions(imported.id)[0]
         keys = fresh.list_messages(follow_up.id)[0].context_item_keys
         assert keys[0] == f"voice:{imported.id}" and len(keys) == 4
-        # And the imported memory is searchable straight away, by words and by meaning.
-        assert fresh.search(imported.id, "how much money do we have")[0].text.startswith("Budget is 45k")
+        # The imported memory is searchable by words straight away, and by meaning once embedded.
         assert fresh.search(imported.id, "Ünïcödé")[0].external_ids == ("call-1",)
+        assert fresh.wait_for_index(120)
+        assert fresh.search(imported.id, "how much money do we have")[0].text.startswith("Budget is 45k")
 
 
 def test_import_a_long_transcript(service: MemoryService) -> None:
