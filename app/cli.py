@@ -207,8 +207,27 @@ def cmd_export(service: MemoryService, args: argparse.Namespace, out: TextIO) ->
 
 def cmd_import(service: MemoryService, args: argparse.Namespace, out: TextIO) -> int:
     project = service.import_project(_read_json(Path(args.file)), as_project=args.as_project)
-    print(f"Imported project {project.id}: {project.name}", file=out)
+    print(f"Imported project {project.id}: {project.name} (searchable by keyword now)", file=out)
+    _finish_indexing(service)
     return EXIT_OK
+
+
+def _finish_indexing(service: MemoryService) -> None:
+    """Waits for the vectors of what was just written, saying how far it is.
+
+    Ctrl+C stops waiting: the rows keep their stale flag and the next start embeds them.
+    """
+    if service.index_progress().idle:
+        return
+    show = _progress_printer("Indexing for meaning search")
+    try:
+        while not service.wait_for_index(timeout=1.0):
+            progress = service.index_progress()
+            show(progress.done, progress.done + progress.pending)
+    except KeyboardInterrupt:
+        print("Stopped waiting; the rest is indexed the next time Dossier opens.", file=sys.stderr)
+        return
+    show(1, 1)
 
 
 def cmd_reindex(service: MemoryService, args: argparse.Namespace, out: TextIO) -> int:

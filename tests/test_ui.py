@@ -332,3 +332,24 @@ def test_many_results_cross_threads_without_losing_references(qtbot: object) -> 
         gc.enable()
     # The bug loses one reference per signal; other live threads move the count by a few.
     assert abs(after - before) < 100, (before, after)
+
+
+def test_the_status_bar_shows_meaning_search_catching_up_after_an_import(
+    qtbot: object, tmp_path: Path, embedder: MiniLMEmbedder, models_dir: Path
+) -> None:
+    from tests.test_background_index import HeldBackEmbedder, transcript
+
+    held = HeldBackEmbedder(embedder)
+    runtime, tasks = _make_env(tmp_path, held, models_dir, FakeModel())  # type: ignore[arg-type]
+    window = MainWindow(runtime, tasks, load_model=False)
+    qtbot.addWidget(window)  # type: ignore[attr-defined]
+    try:
+        runtime.service.import_project(transcript(200, {}))
+        qtbot.waitUntil(lambda: "Indexing for meaning search" in window.index_label.text(), timeout=WAIT)  # type: ignore[attr-defined]
+        assert "left" in window.index_label.text()
+    finally:
+        held.release.set()
+    qtbot.waitUntil(lambda: window.index_label.text() == "", timeout=WAIT)  # type: ignore[attr-defined]
+    window.close()
+    assert tasks.shutdown(WAIT)
+    runtime.close()

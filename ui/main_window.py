@@ -38,6 +38,8 @@ from ui.widgets import button_row
 
 log = logging.getLogger(__name__)
 
+INDEX_POLL_MS = 500
+
 
 class ErrorBanner(QWidget):
     """A dismissable message above the chat; the window stays usable."""
@@ -164,8 +166,15 @@ class MainWindow(QMainWindow):
         self.model_label = QLabel("Model: not loaded")
         self.speed_label = QLabel("")
         self.context_label = QLabel("")
-        for label in (self.model_label, self.speed_label, self.context_label):
+        self.index_label = QLabel("")
+        for label in (self.index_label, self.model_label, self.speed_label, self.context_label):
             self.statusBar().addPermanentWidget(label)
+        # Large imports return once they are keyword-searchable; their vectors follow on
+        # the memory's own worker. Reading its progress is a lock and two integers.
+        self._index_timer = QTimer(self)
+        self._index_timer.setInterval(INDEX_POLL_MS)
+        self._index_timer.timeout.connect(self._on_index_poll)
+        self._index_timer.start()
 
         self._make_actions()
         self._restore_geometry()
@@ -192,6 +201,14 @@ class MainWindow(QMainWindow):
             )
             return
         self.statusBar().showMessage(f"Search index updated ({items})" if embedded else "", 5000)
+
+    def _on_index_poll(self) -> None:
+        progress = self.runtime.service.index_progress()
+        if progress.idle:
+            self.index_label.setText("")
+            return
+        self.index_label.setText(f"Indexing for meaning search: {progress.pending:,} left")
+        self.index_label.setToolTip("Everything is searchable by keyword already; meaning search catches up.")
 
     # ---------------------------------------------------------------- helpers
 
@@ -586,6 +603,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.stop()
+        self._index_timer.stop()
         geometry = bytes(self.saveGeometry().toBase64().data()).decode("ascii")
         try:
             self.runtime.update_settings(window_geometry=geometry)
