@@ -61,6 +61,7 @@ test: lint
 
 bench: $(STAMP)
 	$(PY) bench/retrieval_quality.py
+	$(PY) bench/conversation_memory.py
 	$(PY) bench/retrieval_speed.py
 	$(PY) bench/generation.py
 	$(PY) bench/startup.py

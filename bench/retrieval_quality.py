@@ -61,6 +61,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, MemoryService.open(Path(tmp)) as service:
         started = time.perf_counter()
         ids = {plan.name: ingest(service, plan) for plan in plans}
+        service.wait_for_index()
         items = sum(len(s.messages) for p in plans for s in p.sessions)
         print(
             f"data set: {len(plans)} projects, {sum(len(p.sessions) for p in plans)} sessions, {items} messages, "
