@@ -708,6 +708,8 @@ def main(
         if args.command == "restore":
             return run_restore(args, out, open_service)
         paths = resolve_paths(args.data_dir)
+        if getattr(args, "output", None):
+            paths.check_user_output(args.output)  # before anything is opened or written
         with Runtime(paths, open_service(paths.data_dir)) as runtime:
             target = runtime if getattr(args, "wants_runtime", False) else runtime.service
             code = int(args.handler(target, args, out))

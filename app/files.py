@@ -1,6 +1,6 @@
 """Files the user asked for (exports, briefs, backups, settings): written whole or not at all.
 
-Each is written to a hidden ``.NAME.partial`` beside its target, flushed to
+Each is written to a hidden ``.NAME.<random>.partial`` beside its target, flushed to
 disk, then renamed over the target. A failure at any point (a full disk, a
 folder that is not writable) removes the partial file and leaves whatever
 was at the target before untouched.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,10 +51,6 @@ def is_special(path: Path) -> bool:
         return False
 
 
-def partial_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.partial")
-
-
 @contextmanager
 def replacing(path: Path) -> Iterator[BinaryIO]:
     """Yields a binary handle whose content replaces ``path`` once the block ends without error.
@@ -65,9 +62,12 @@ def replacing(path: Path) -> Iterator[BinaryIO]:
             the block included); the partial file is gone.
     """
     path = Path(path)
-    partial = partial_path(path)
+    partial: Path | None = None
     try:
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # A fresh name, created exclusively (0600): a file or symlink planted where the
+        # partial file would go is never opened, followed or overwritten.
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+        partial = Path(name)
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
@@ -76,7 +76,8 @@ def replacing(path: Path) -> Iterator[BinaryIO]:
     except OSError as err:
         raise WriteFailed(path, os_error_reason(err)) from None
     finally:
-        partial.unlink(missing_ok=True)
+        if partial is not None:
+            partial.unlink(missing_ok=True)
 
 
 def write_bytes(path: Path, data: bytes) -> None:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import platformdirs
 
+from app.files import WriteFailed
+
 APP_NAME = "Dossier"
 ENV_HOME = "DOSSIER_HOME"
 ENV_MODELS = "DOSSIER_MODELS_DIR"
@@ -42,6 +44,26 @@ class AppPaths:
     @property
     def logs_dir(self) -> Path:
         return self.data_dir / "logs"
+
+    def check_user_output(self, path: Path | str) -> Path:
+        """Refuses a file the user asked for (export, brief, backup) that would land among Dossier's own.
+
+        Everything in the data folder (the database and its -wal/-shm, settings, the
+        vector index, backups) and the models folder is Dossier's. The check is on
+        where the write really lands: the folder with its symlinks and ``..`` resolved,
+        and the name as given, since a file there is replaced (a symlink or hard link
+        by that name is replaced too, never written through).
+
+        Raises:
+            WriteFailed: The path is inside one of those folders, or is one of them.
+        """
+        target = Path(path).expanduser()
+        landing = target.parent.resolve() / target.name
+        for folder, what in ((self.data_dir, "data folder"), (self.models_dir, "models folder")):
+            folder = folder.resolve()
+            if landing == folder or folder in landing.parents:
+                raise WriteFailed(target, f"it is inside Dossier's {what} ({folder}); choose a place outside it")
+        return target
 
 
 def resolve_paths(data_dir: str | Path | None = None, env: Mapping[str, str] | None = None) -> AppPaths:

@@ -353,3 +353,22 @@ def test_the_status_bar_shows_meaning_search_catching_up_after_an_import(
     window.close()
     assert tasks.shutdown(WAIT)
     runtime.close()
+
+
+def test_the_window_refuses_to_back_up_or_save_a_brief_over_its_own_database(
+    qtbot: object, make_window: object
+) -> None:
+    from ui.brief_dialog import BriefDialog
+
+    env = make_window()
+    database = env.runtime.paths.data_dir / "dossier.sqlite3"
+    before = database.read_bytes()[:100]
+    env.window.back_up_to(database)
+    assert env.window.banner.isVisible() and "data folder" in env.window.banner.label.text()
+    dialog = BriefDialog(env.runtime, env.tasks, 1)
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: dialog.brief is not None, timeout=WAIT)
+    dialog.save_to(database, "md")
+    assert "data folder" in dialog.status.text()
+    _settle(qtbot, env)
+    assert database.read_bytes()[:100] == before and env.runtime.service.list_projects()

@@ -131,6 +131,11 @@ class BriefDialog(QDialog):
 
     def save_to(self, path: Path, fmt: str) -> None:
         assert self.brief is not None
+        try:
+            self.runtime.paths.check_user_output(path)
+        except OSError as refused:
+            self.status.setText(str(refused))
+            return
         if fmt == "pdf":
             task = self.tasks.run("save brief", _write_pdf, self.brief, path)
         else:

@@ -578,18 +578,26 @@ class MainWindow(QMainWindow):
     def _on_backup(self) -> None:
         from PySide6.QtWidgets import QFileDialog
 
-        from app.backup import create_backup
-
         path, _ = QFileDialog.getSaveFileName(self, "Back up Dossier", "dossier-backup.zip", "Zip files (*.zip)")
         if path:
-            self.call(
-                "backup",
-                create_backup,
-                self.runtime.service,
-                self.runtime.paths.settings_file,
-                Path(path),
-                then=lambda info: self.statusBar().showMessage(f"Backed up to {info.path}", 8000),
-            )
+            self.back_up_to(Path(path))
+
+    def back_up_to(self, path: Path) -> None:
+        try:
+            self.runtime.paths.check_user_output(path)
+        except OSError as refused:
+            self.show_error(str(refused))
+            return
+        from app.backup import create_backup
+
+        self.call(
+            "backup",
+            create_backup,
+            self.runtime.service,
+            self.runtime.paths.settings_file,
+            path,
+            then=lambda info: self.statusBar().showMessage(f"Backed up to {info.path}", 8000),
+        )
 
     def _on_open_data_folder(self) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.runtime.paths.data_dir)))
