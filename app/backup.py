@@ -11,13 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from app.files import WriteFailed, os_error_reason, replacing
 from memory import DB_FILENAME, MemoryService, database_counts
@@ -27,6 +26,15 @@ VERSION = 1
 MANIFEST = "manifest.json"
 SETTINGS = "settings.json"
 MEMBERS = (DB_FILENAME, SETTINGS)
+#: Limits checked before anything is extracted (a zip's declared sizes) and while it is.
+MAX_DATABASE_BYTES = 16 << 30
+MAX_SETTINGS_BYTES = 1 << 20
+MAX_MANIFEST_BYTES = 1 << 20
+MEMBER_LIMITS = {DB_FILENAME: MAX_DATABASE_BYTES, SETTINGS: MAX_SETTINGS_BYTES}
+#: A SQLite file compresses a few times over; a thousandfold is a zip bomb. Small
+#: entries (mostly empty pages) may compress more without costing anything.
+MAX_RATIO = 200
+RATIO_FREE_BYTES = 8 << 20
 AUTO_PREFIX = "dossier-"
 AUTO_INTERVAL = timedelta(days=1)
 
@@ -41,6 +49,8 @@ class BackupInfo:
     created_at: datetime
     counts: dict[str, int]
     files: dict[str, dict[str, Any]]
+    #: What a restore did not apply and the user may want to (a remote endpoint).
+    suggestion: str | None = None
 
 
 def _sha256(path: Path) -> str:
@@ -89,42 +99,104 @@ def create_backup(service: MemoryService, settings_file: Path, target: Path) -> 
     return BackupInfo(target, datetime.fromisoformat(manifest["created_at"]), counts, manifest["files"])
 
 
+def _member_info(archive: zipfile.ZipFile, name: str, limit: int, path: Path) -> zipfile.ZipInfo:
+    """The entry ``name``, refused unless it can be read safely within ``limit`` bytes."""
+    info = archive.getinfo(name)
+    if info.flag_bits & 0x1:
+        raise BackupError(f"{path}: {name} is encrypted; Dossier never writes encrypted backups")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise BackupError(f"{path}: {name} uses a compression method Dossier does not write")
+    if info.file_size > limit:
+        raise BackupError(f"{path}: {name} would be {info.file_size:,} bytes, over the {limit:,} a backup may hold")
+    if info.file_size > RATIO_FREE_BYTES and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+        raise BackupError(f"{path}: {name} expands {info.file_size // max(info.compress_size, 1):,}-fold (a zip bomb?)")
+    return info
+
+
+def _copy_limited(source: BinaryIO, sink: BinaryIO, limit: int) -> int:
+    """Copies at most ``limit`` bytes; more than that means the entry lied about its size."""
+    copied = 0
+    while block := source.read(1 << 20):
+        copied += len(block)
+        if copied > limit:
+            raise BackupError("an entry holds more than it declares")
+        sink.write(block)
+    return copied
+
+
+def _manifest_files(manifest: dict[str, Any], path: Path) -> dict[str, dict[str, Any]]:
+    listed = manifest.get("files")
+    if not isinstance(listed, dict) or not all(
+        isinstance(entry, dict)
+        and isinstance(entry.get("sha256"), str)
+        and isinstance(entry.get("bytes"), int)
+        and not isinstance(entry.get("bytes"), bool)
+        for entry in listed.values()
+    ):
+        raise BackupError(f"{path}: the manifest's file list is malformed")
+    return listed
+
+
+def _manifest_time(manifest: dict[str, Any], path: Path) -> datetime:
+    try:
+        created = datetime.fromisoformat(manifest["created_at"])
+    except (KeyError, TypeError, ValueError):
+        raise BackupError(f"{path}: the manifest has no valid creation time") from None
+    return created if created.tzinfo else created.replace(tzinfo=UTC)
+
+
 def verify_backup(path: Path, work: Path) -> BackupInfo:
-    """Checks a backup and extracts it into ``work``.
+    """Checks a backup and extracts it into ``work``, a scratch folder.
+
+    A backup is untrusted input: sizes and compression ratios are checked
+    before anything is extracted, every entry is copied with a byte limit, and
+    the database must have exactly Dossier's schema at a revision this Dossier
+    knows (no extra trigger, view or table), besides its checksums and counts.
 
     Raises:
-        BackupError: Not a zip, no manifest, a missing, extra or altered file,
-            or a database that fails its integrity check or its counts.
+        BackupError: Not a zip, no manifest, a missing, extra, altered,
+            encrypted or oversized file, or a database that fails its
+            integrity check, its schema check or its counts.
     """
     try:
         archive = zipfile.ZipFile(path)
     except FileNotFoundError:
         raise BackupError(f"{path}: no such file") from None
-    except (zipfile.BadZipFile, OSError) as err:
+    except (zipfile.BadZipFile, OSError, ValueError) as err:
         raise BackupError(f"{path} is not a Dossier backup (not a readable zip: {err})") from None
     with archive:
-        names = set(archive.namelist())
+        names = archive.namelist()
         if MANIFEST not in names:
             raise BackupError(f"{path} is not a Dossier backup (no manifest)")
+        if len(names) != len(set(names)):
+            raise BackupError(f"{path}: an entry appears twice")
         try:
+            _member_info(archive, MANIFEST, MAX_MANIFEST_BYTES, path)
             manifest = json.loads(archive.read(MANIFEST))
-        except (ValueError, zipfile.BadZipFile, OSError) as err:
+        except (ValueError, zipfile.BadZipFile, OSError, EOFError, RecursionError) as err:
             raise BackupError(f"{path}: the manifest is damaged ({err})") from None
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
             raise BackupError(f"{path} is not a Dossier backup")
         if manifest.get("version") != VERSION:
             raise BackupError(f"{path} was written by another version of Dossier (backup v{manifest.get('version')})")
-        listed = manifest.get("files") or {}
-        if DB_FILENAME not in listed or not set(listed) <= set(MEMBERS) or names != set(listed) | {MANIFEST}:
+        listed = _manifest_files(manifest, path)
+        created_at = _manifest_time(manifest, path)
+        if DB_FILENAME not in listed or not set(listed) <= set(MEMBERS) or set(names) != set(listed) | {MANIFEST}:
             raise BackupError(f"{path}: its files do not match its manifest")
         for name, expected in listed.items():
+            limit = MEMBER_LIMITS[name]
+            info = _member_info(archive, name, limit, path)
+            if info.file_size != expected["bytes"]:
+                raise BackupError(f"{path}: {name} was altered or truncated (size mismatch)")
             out = work / name
             try:
-                with archive.open(name) as source, out.open("wb") as sink:
-                    shutil.copyfileobj(source, sink)
-            except (zipfile.BadZipFile, OSError, EOFError) as err:
+                with archive.open(info) as source, out.open("wb") as sink:
+                    _copy_limited(source, sink, min(limit, info.file_size))
+            except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as err:
                 raise BackupError(f"{path}: {name} is damaged ({err})") from None
-            if out.stat().st_size != expected.get("bytes") or _sha256(out) != expected.get("sha256"):
+            except BackupError as err:
+                raise BackupError(f"{path}: {name}: {err}") from None
+            if out.stat().st_size != expected["bytes"] or _sha256(out) != expected["sha256"]:
                 raise BackupError(f"{path}: {name} was altered or truncated (checksum mismatch)")
     try:
         counts = database_counts(work / DB_FILENAME)
@@ -132,32 +204,95 @@ def verify_backup(path: Path, work: Path) -> BackupInfo:
         raise BackupError(f"{path}: {err}") from None
     if counts != manifest.get("counts"):
         raise BackupError(f"{path}: the database does not hold what the manifest says")
-    return BackupInfo(path, datetime.fromisoformat(manifest["created_at"]), counts, listed)
+    return BackupInfo(path, created_at, counts, listed)
+
+
+#: What a data folder may already hold for a restore into it: nothing, or what Dossier
+#: leaves in a folder whose database was moved aside as damaged.
+RESTORABLE_LEFTOVERS = frozenset({"backups", "damaged", "logs", "vector-index", SETTINGS})
+
+
+def _existing_ancestor(path: Path) -> Path:
+    for candidate in (path, *path.parents):
+        if candidate.is_dir():
+            return candidate
+    return Path(tempfile.gettempdir())
+
+
+def _local_settings(source: Path) -> tuple[str, str | None]:
+    """The backup's settings with any remote endpoint taken out, and that endpoint in words.
+
+    A backup is not allowed to send the user's memory anywhere: a remote endpoint
+    it names becomes a suggestion the user confirms with ``dossier model remote``.
+    """
+    from app.settings import Settings
+
+    try:
+        raw = json.loads(source.read_text("utf-8"))
+        if not isinstance(raw, dict):
+            raise ValueError("not an object")
+        settings = Settings.from_dict(raw)
+    except (OSError, ValueError, TypeError, RecursionError) as err:
+        raise BackupError(f"the settings in the backup are unreadable ({err})") from None
+    suggestion = None
+    if settings.remote_base_url or "remote" in (settings.chat_backend, settings.background_backend):
+        suggestion = (
+            f"The backup named a remote endpoint ({settings.remote_base_url or 'no URL'}, model "
+            f"{settings.remote_model or 'none'}); it was not enabled. If you trust it, set it again with "
+            "`dossier model remote URL --model NAME`."
+        )
+    local = replace(
+        settings,
+        remote_base_url=None,
+        remote_model="",
+        chat_backend="local",
+        background_backend="local",
+        window_geometry="",
+    )
+    data = asdict(local)
+    data["auto_accept_project_ids"] = list(local.auto_accept_project_ids)
+    return json.dumps(data, indent=2), suggestion
 
 
 def restore_backup(path: Path, data_dir: Path) -> BackupInfo:
     """Restores a backup into an empty data dir (the vector index is rebuilt on first open).
 
+    Every check runs in a scratch folder first; only then is the data dir created
+    (0700) and the database and settings moved in. Settings come back local:
+    a remote endpoint in the backup is reported in ``BackupInfo.suggestion``.
+
     Raises:
-        BackupError: The data dir already has a database, or the backup
-            fails a check. Nothing is written into the data dir then.
+        BackupError: The data dir holds a database or anything that is not
+            Dossier's, or the backup fails a check. Nothing is written into
+            the data dir then, and a missing one is not created.
     """
     data_dir = Path(data_dir)
-    # An empty folder, or one whose database was moved aside as damaged (the
-    # rest of it, such as older backups, stays).
-    if data_dir.exists() and (data_dir / DB_FILENAME).exists():
-        raise BackupError(f"{data_dir} already has a database; restore into a new, empty data folder")
-    data_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(data_dir, 0o700)
-    with tempfile.TemporaryDirectory(prefix=".dossier-restore-", dir=data_dir.parent) as work:
+    if data_dir.exists():
+        if not data_dir.is_dir():
+            raise BackupError(f"{data_dir} is not a folder")
+        if (data_dir / DB_FILENAME).exists():
+            raise BackupError(f"{data_dir} already has a database; restore into a new, empty data folder")
+        strangers = sorted(p.name for p in data_dir.iterdir() if p.name not in RESTORABLE_LEFTOVERS)
+        if strangers:
+            raise BackupError(
+                f"{data_dir} is not empty ({', '.join(strangers[:3])}); restore into a new, empty data folder"
+            )
+    scratch_root = _existing_ancestor(data_dir.parent)
+    with tempfile.TemporaryDirectory(prefix=".dossier-restore-", dir=scratch_root) as work:
         info = verify_backup(path, Path(work))
+        suggestion = None
+        if SETTINGS in info.files:
+            text, suggestion = _local_settings(Path(work) / SETTINGS)
+            (Path(work) / SETTINGS).write_text(text, "utf-8")
+        data_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(data_dir, 0o700)
         for name in info.files:
             source = Path(work) / name
             if name != DB_FILENAME and (data_dir / name).exists():
                 continue  # the folder's own settings are kept
             os.chmod(source, 0o600)
             os.replace(source, data_dir / name)
-    return info
+    return replace(info, suggestion=suggestion)
 
 
 def auto_backup_if_due(

@@ -490,7 +490,8 @@ def cmd_backup(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def run_restore(args: argparse.Namespace, out: TextIO, open_service: Callable[[Path], MemoryService]) -> int:
-    paths = resolve_paths(args.data_dir)
+    # Not created here: a refused restore leaves no folder behind.
+    paths = resolve_paths(args.data_dir, create=False)
     info = restore_backup(Path(args.file), paths.data_dir)
     # Opening reconciles: the vector index, which backups leave out, is rebuilt from SQLite.
     with open_service(paths.data_dir) as service:
@@ -500,6 +501,8 @@ def run_restore(args: argparse.Namespace, out: TextIO, open_service: Callable[[P
         f"{_describe_counts(restored)}",
         file=out,
     )
+    if info.suggestion:
+        print(info.suggestion, file=out)
     return EXIT_OK
 
 

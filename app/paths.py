@@ -66,12 +66,18 @@ class AppPaths:
         return target
 
 
-def resolve_paths(data_dir: str | Path | None = None, env: Mapping[str, str] | None = None) -> AppPaths:
-    """Resolves and creates (0700) the data dir and the models dir."""
+def resolve_paths(
+    data_dir: str | Path | None = None, env: Mapping[str, str] | None = None, *, create: bool = True
+) -> AppPaths:
+    """Resolves the data dir and the models dir, and creates them (0700) unless ``create`` is false."""
     env = os.environ if env is None else env
     chosen = data_dir or env.get(ENV_HOME) or platformdirs.user_data_path(APP_NAME, appauthor=False)
     models = env.get(ENV_MODELS) or platformdirs.user_data_path(APP_NAME, appauthor=False) / "models"
-    return AppPaths(
-        data_dir=ensure_private_dir(Path(chosen).expanduser().resolve()),
-        models_dir=ensure_private_dir(Path(models).expanduser().resolve()),
+    paths = AppPaths(
+        data_dir=Path(chosen).expanduser().resolve(),
+        models_dir=Path(models).expanduser().resolve(),
     )
+    if create:
+        ensure_private_dir(paths.data_dir)
+        ensure_private_dir(paths.models_dir)
+    return paths

@@ -10,7 +10,9 @@ instead of failing with "database is locked".
 
 from __future__ import annotations
 
+import functools
 import sqlite3
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 
-from memory.errors import MemoryServiceError
+from memory.errors import InvalidInputError, MemoryServiceError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 #: The search index's tokenizer; migrations and the query-term probe must agree.
@@ -87,6 +89,12 @@ def head_revision() -> str:
     return head
 
 
+@functools.cache
+def known_revisions() -> frozenset[str]:
+    """Every schema revision this Dossier can open (and upgrade from)."""
+    return frozenset(s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions())
+
+
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
@@ -110,3 +118,64 @@ def upgrade_to_head(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
+
+
+def check_schema(connection: Any) -> None:
+    """Accepts only the schema Dossier itself creates at the file's revision.
+
+    A database from elsewhere (a backup) is data, never code: an extra trigger,
+    view, index or table, or a changed definition, could act on every later
+    write (copy one project's facts into another, say). Statistics tables
+    (``sqlite_stat*``) are SQLite's own and are left out of the comparison.
+
+    Raises:
+        InvalidInputError: No schema revision, one newer than this Dossier, or
+            any object that differs from Dossier's schema at that revision.
+    """
+    try:
+        row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.Error:
+        row = None
+    if row is None:
+        raise InvalidInputError("Not a Dossier database (it has no schema version)")
+    revision = str(row[0])
+    if revision not in known_revisions():
+        raise InvalidInputError(
+            f"The database was written by a newer version of Dossier (schema {revision}); update Dossier first"
+        )
+    found = _schema_objects(connection)
+    expected = _reference_schema(revision)
+    foreign = sorted(f"{kind} {name}" for kind, name, _table, _sql in found - expected)
+    missing = sorted(f"{kind} {name}" for kind, name, _table, _sql in expected - found)
+    if foreign or missing:
+        detail = "; ".join(
+            part
+            for part in (
+                f"not Dossier's: {', '.join(foreign[:5])}" if foreign else "",
+                f"missing or changed: {', '.join(missing[:5])}" if missing else "",
+            )
+            if part
+        )
+        raise InvalidInputError(f"The database's schema is not Dossier's ({detail})")
+
+
+def _schema_objects(connection: Any) -> frozenset[tuple[str, str, str, str]]:
+    rows = connection.execute("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_stat%'")
+    return frozenset((kind, name, table, " ".join((sql or "").split())) for kind, name, table, sql in rows)
+
+
+@functools.cache
+def _reference_schema(revision: str) -> frozenset[tuple[str, str, str, str]]:
+    """The schema objects a database made by this Dossier has at ``revision``."""
+    with tempfile.TemporaryDirectory(prefix="dossier-schema-") as work:
+        path = Path(work) / "reference.sqlite3"
+        engines = create_engines(path)
+        try:
+            upgrade_to_head(engines.writer, revision)
+        finally:
+            engines.dispose()
+        connection = sqlite3.connect(path)
+        try:
+            return _schema_objects(connection)
+        finally:
+            connection.close()

@@ -22,7 +22,7 @@ from sqlalchemy.exc import DatabaseError, IntegrityError
 from sqlalchemy.orm import Session
 
 from memory import convert, portable
-from memory.db import Engines, create_engines, upgrade_to_head
+from memory.db import Engines, check_schema, create_engines, upgrade_to_head
 from memory.embedding import Embedder, MiniLMEmbedder
 from memory.errors import ConflictError, CorruptDatabaseError, InvalidInputError, NotFoundError
 from memory.indexing import FACT_PREFIX, BackgroundIndexing, VectorIndexer
@@ -127,9 +127,12 @@ def database_counts(path: Path) -> dict[str, int]:
     except sqlite3.Error as err:
         raise InvalidInputError(f"The database cannot be opened: {err}") from None
     try:
+        # Nothing in a file from elsewhere runs: no function in a view or trigger is trusted.
+        connection.execute("PRAGMA trusted_schema = OFF")
         verdict = connection.execute("PRAGMA integrity_check").fetchone()[0]
         if verdict != "ok":
             raise InvalidInputError(f"The database is damaged: {verdict}")
+        check_schema(connection)
         return {t: connection.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in COUNTED_TABLES}
     except sqlite3.Error as err:
         raise InvalidInputError(f"Not a Dossier database: {err}") from None

@@ -1,0 +1,266 @@
+"""Restore treats a backup as hostile input: forged schemas, settings, manifests and zip bombs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.backup import MANIFEST, SETTINGS, BackupError, restore_backup
+from memory import DB_FILENAME, database_counts
+from tests.conftest import Run
+
+Forgery = Callable[[sqlite3.Connection], None]
+
+
+@pytest.fixture
+def good_backup(run: Run, data_dir: Path, tmp_path: Path) -> Path:
+    assert run("project", "create", "Acme")[0] == 0
+    assert run("project", "create", "Globex")[0] == 0
+    assert run("fact", "add", "--project", "Acme", "Acme secret: the teal logo")[0] == 0
+    assert run("model", "remote", "http://127.0.0.1:9/v1", "--model", "m", "--route", "chat")[0] == 0
+    target = tmp_path / "good.zip"
+    assert run("backup", "-o", str(target))[0] == 0
+    return target
+
+
+def _members(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def _pack(target: Path, members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> Path:
+    with zipfile.ZipFile(target, "w", compression) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return target
+
+
+def _forge(good: Path, tmp_path: Path, *, database: Forgery | None = None, settings_json: Any = None) -> Path:
+    """A backup an attacker made from a real one: altered, with every checksum and count recomputed."""
+    members = _members(good)
+    work = tmp_path / "forge"
+    work.mkdir(exist_ok=True)
+    db_path = work / DB_FILENAME
+    db_path.write_bytes(members[DB_FILENAME])
+    if database is not None:
+        connection = sqlite3.connect(db_path)
+        database(connection)
+        connection.commit()
+        connection.close()
+    members[DB_FILENAME] = db_path.read_bytes()
+    if settings_json is not None:
+        members[SETTINGS] = json.dumps(settings_json).encode()
+    manifest = json.loads(members[MANIFEST])
+    for name in (DB_FILENAME, SETTINGS):
+        if name in members:
+            manifest["files"][name] = {"sha256": hashlib.sha256(members[name]).hexdigest(), "bytes": len(members[name])}
+    try:
+        manifest["counts"] = database_counts(db_path)
+    except Exception:
+        pass  # a database the check refuses keeps the old counts; it is refused either way
+    members[MANIFEST] = json.dumps(manifest).encode()
+    return _pack(tmp_path / "forged.zip", members)
+
+
+FORGED_SCHEMAS: dict[str, str] = {
+    "a trigger copying facts into another project": (
+        "CREATE TRIGGER leak AFTER INSERT ON facts BEGIN "
+        "INSERT INTO facts (project_id, text, kind, pinned, status, source, created_at, updated_at, vec_current) "
+        "VALUES (2, new.text, new.kind, 0, 'active', 'manual', new.created_at, new.updated_at, 0); END"
+    ),
+    "a view": "CREATE VIEW everything AS SELECT * FROM facts",
+    "a table": "CREATE TABLE extra (x)",
+    "an index": "CREATE INDEX ix_extra ON facts (text)",
+    "a changed trigger": (
+        "DROP TRIGGER messages_fts_insert; CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages "
+        "BEGIN INSERT INTO messages_fts(rowid, body) VALUES (new.id, 'x'); END"
+    ),
+    "no schema version": "DROP TABLE alembic_version",
+    "a newer schema version": "UPDATE alembic_version SET version_num = '9999_future'",
+}
+
+
+@pytest.mark.parametrize("forgery", sorted(FORGED_SCHEMAS))
+def test_a_backup_whose_schema_is_not_dossiers_is_refused_before_anything_is_written(
+    run: Run, good_backup: Path, tmp_path: Path, forgery: str
+) -> None:
+    forged = _forge(good_backup, tmp_path, database=lambda c: c.executescript(FORGED_SCHEMAS[forgery]))
+    target = tmp_path / "restored"
+    code, _, err = run("--data-dir", str(target), "restore", str(forged))
+    assert code == 2 and "Traceback" not in err, err
+    assert "schema" in err.lower() or "newer version" in err, err
+    assert not target.exists(), "a refused restore leaves no folder behind"
+    # The same folder takes a sound backup afterwards.
+    code, out, err = run("--data-dir", str(target), "restore", str(good_backup))
+    assert code == 0, err
+
+
+def test_a_backup_cannot_point_the_chat_at_a_remote_server(run: Run, good_backup: Path, tmp_path: Path) -> None:
+    forged = _forge(
+        good_backup,
+        tmp_path,
+        settings_json={
+            "schema_version": 1,
+            "chat_backend": "remote",
+            "background_backend": "remote",
+            "remote_base_url": "http://203.0.113.9/v1",
+            "remote_model": "harvester",
+            "threads": 2,
+        },
+    )
+    target = tmp_path / "restored"
+    code, out, err = run("--data-dir", str(target), "restore", str(forged))
+    assert code == 0, err
+    assert "203.0.113.9" in out and "was not enabled" in out
+    restored = json.loads((target / SETTINGS).read_text())
+    assert restored["chat_backend"] == restored["background_backend"] == "local"
+    assert restored["remote_base_url"] is None and restored["remote_model"] == ""
+    assert restored["threads"] == 2, "local settings come back"
+    assert (target / SETTINGS).stat().st_mode & 0o777 == 0o600
+
+
+def test_the_users_own_remote_endpoint_also_comes_back_as_a_suggestion(
+    run: Run, good_backup: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "restored"
+    code, out, err = run("--data-dir", str(target), "restore", str(good_backup))
+    assert code == 0, err
+    assert "127.0.0.1:9" in out and json.loads((target / SETTINGS).read_text())["chat_backend"] == "local"
+
+
+def test_a_zip_bomb_is_refused_from_its_declared_sizes(good_backup: Path, tmp_path: Path) -> None:
+    members = _members(good_backup)
+    members[DB_FILENAME] = bytes(64 << 20)  # 64 MiB of zeros: about 64 KiB deflated
+    manifest = json.loads(members[MANIFEST])
+    manifest["files"][DB_FILENAME] = {"sha256": hashlib.sha256(members[DB_FILENAME]).hexdigest(), "bytes": 64 << 20}
+    members[MANIFEST] = json.dumps(manifest).encode()
+    bomb = _pack(tmp_path / "bomb.zip", members)
+    assert bomb.stat().st_size < 1 << 20
+    with pytest.raises(BackupError, match="zip bomb"):
+        restore_backup(bomb, tmp_path / "restored")
+    assert not (tmp_path / "restored").exists()
+
+
+def test_a_huge_manifest_is_refused_before_it_is_read(good_backup: Path, tmp_path: Path) -> None:
+    members = _members(good_backup)
+    manifest = json.loads(members[MANIFEST])
+    manifest["padding"] = " " * (3 << 20)
+    members[MANIFEST] = json.dumps(manifest).encode()
+    with pytest.raises(BackupError, match="manifest"):
+        restore_backup(_pack(tmp_path / "big.zip", members), tmp_path / "restored")
+
+
+MANIFEST_EDITS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "files as a list": lambda m: m.update(files=[DB_FILENAME]),
+    "files holding a string": lambda m: m.update(files={DB_FILENAME: "x"}),
+    "no created_at": lambda m: m.pop("created_at"),
+    "created_at invalid": lambda m: m.update(created_at="yesterday"),
+    "created_at a number": lambda m: m.update(created_at=17),
+    "bytes a string": lambda m: m["files"][DB_FILENAME].update(bytes="12"),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(MANIFEST_EDITS))
+def test_a_malformed_manifest_gets_a_message_not_a_traceback(
+    run: Run, good_backup: Path, tmp_path: Path, edit: str
+) -> None:
+    members = _members(good_backup)
+    manifest = json.loads(members[MANIFEST])
+    MANIFEST_EDITS[edit](manifest)
+    members[MANIFEST] = json.dumps(manifest).encode()
+    forged = _pack(tmp_path / "edited.zip", members)
+    code, _, err = run("--data-dir", str(tmp_path / "restored"), "restore", str(forged))
+    assert code == 2 and "Traceback" not in err and "manifest" in err, err
+    assert not (tmp_path / "restored").exists()
+
+
+def _mark_encrypted(path: Path, name: str) -> Path:
+    """Sets the "encrypted" flag of an entry in its local and central headers (zipfile never writes it)."""
+    raw = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        offset = archive.getinfo(name).header_offset
+    raw[offset + 6] |= 0x1
+    start = raw.find(b"PK\x01\x02")
+    while start != -1:
+        length = int.from_bytes(raw[start + 28 : start + 30], "little")
+        if raw[start + 46 : start + 46 + length] == name.encode():
+            raw[start + 8] |= 0x1
+        start = raw.find(b"PK\x01\x02", start + 4)
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def test_encrypted_and_unusually_compressed_entries_are_refused(good_backup: Path, tmp_path: Path) -> None:
+    members = _members(good_backup)
+    with pytest.raises(BackupError, match="compression method"):
+        restore_backup(_pack(tmp_path / "lzma.zip", members, zipfile.ZIP_LZMA), tmp_path / "a")
+    encrypted = _mark_encrypted(_pack(tmp_path / "encrypted.zip", members), DB_FILENAME)
+    with pytest.raises(BackupError, match="encrypted"):
+        restore_backup(encrypted, tmp_path / "b")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_a_folder_with_files_that_are_not_dossiers_is_refused(good_backup: Path, tmp_path: Path) -> None:
+    target = tmp_path / "busy"
+    target.mkdir()
+    (target / "thesis.docx").write_text("mine")
+    with pytest.raises(BackupError, match="not empty"):
+        restore_backup(good_backup, target)
+    assert sorted(p.name for p in target.iterdir()) == ["thesis.docx"]
+
+
+# ---------------------------------------------------------------- fuzzing
+
+
+def _mutations(good: bytes) -> st.SearchStrategy[bytes]:
+    flip = st.tuples(st.integers(0, len(good) - 1), st.integers(1, 255)).map(
+        lambda p: good[: p[0]] + bytes([good[p[0]] ^ p[1]]) + good[p[0] + 1 :]
+    )
+    truncate = st.integers(0, len(good) - 1).map(lambda n: good[:n])
+    return st.one_of(flip, truncate, st.lists(flip, min_size=2, max_size=4).map(lambda xs: xs[-1]))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzzed_backups_never_give_a_traceback_a_stray_write_or_a_foreign_schema(
+    good_backup: Path, tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+) -> None:
+    good = good_backup.read_bytes()
+    kind = data.draw(st.sampled_from(["bytes", "manifest", "schema", "compression"]))
+    root = tmp_path_factory.mktemp("fuzz")
+    candidate = root / "candidate.zip"
+    if kind == "bytes":
+        candidate.write_bytes(data.draw(_mutations(good)))
+    elif kind == "manifest":
+        members = _members(good_backup)
+        manifest = json.loads(members[MANIFEST])
+        key = data.draw(st.sampled_from(sorted(manifest)))
+        manifest[key] = data.draw(st.one_of(st.none(), st.integers(), st.text(max_size=5), st.just([]), st.just({})))
+        members[MANIFEST] = json.dumps(manifest).encode()
+        _pack(candidate, members)
+    elif kind == "schema":
+        statement = data.draw(st.sampled_from(sorted(FORGED_SCHEMAS.values())))
+        _forge(good_backup, root, database=lambda c: c.executescript(statement)).rename(candidate)
+    else:
+        method = data.draw(st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA]))
+        _pack(candidate, _members(good_backup), method)
+    before = sorted(p.name for p in root.iterdir())
+    target = root / "restored"
+    try:
+        restore_backup(candidate, target)
+    except BackupError:
+        assert not target.exists()
+        assert sorted(p.name for p in root.iterdir()) == before, "nothing written outside the scratch folder"
+        return
+    # Accepted: then it is a database with exactly Dossier's schema.
+    database_counts(target / DB_FILENAME)
+    assert sorted(p.name for p in root.iterdir()) == sorted([*before, "restored"])
