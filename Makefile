@@ -67,9 +67,9 @@ bench: $(STAMP)
 	$(PY) bench/startup.py
 	$(PY) bench/soak.py
 
-# The long reliability tests in full: 100 crash rounds, 8 x 500 operations, 300 isolation cases.
+# The long reliability tests in full: 100 crash rounds, 8 x 500 operations, 300 isolation cases, 500 forged backups.
 stress: $(STAMP)
-	DOSSIER_STRESS=1 $(PY) -m pytest -s tests/test_crash_safety.py tests/test_concurrency.py tests/test_isolation_fuzz.py
+	DOSSIER_STRESS=1 $(PY) -m pytest -s tests/test_crash_safety.py tests/test_concurrency.py tests/test_isolation_fuzz.py tests/test_restore_hostile.py
 
 clean:
 	rm -rf $(VENV)

@@ -13,6 +13,7 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -99,6 +100,19 @@ def create_backup(service: MemoryService, settings_file: Path, target: Path) -> 
     return BackupInfo(target, datetime.fromisoformat(manifest["created_at"]), counts, manifest["files"])
 
 
+#: What reading a damaged or odd zip entry raises: bad headers, a broken deflate stream
+#: (zlib.error), a truncated file, an unsupported method or an encrypted entry.
+_ZIP_READ_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    OSError,
+    EOFError,
+    ValueError,
+    NotImplementedError,
+    RuntimeError,
+)
+
+
 def _member_info(archive: zipfile.ZipFile, name: str, limit: int, path: Path) -> zipfile.ZipInfo:
     """The entry ``name``, refused unless it can be read safely within ``limit`` bytes."""
     info = archive.getinfo(name)
@@ -173,7 +187,7 @@ def verify_backup(path: Path, work: Path) -> BackupInfo:
         try:
             _member_info(archive, MANIFEST, MAX_MANIFEST_BYTES, path)
             manifest = json.loads(archive.read(MANIFEST))
-        except (ValueError, zipfile.BadZipFile, OSError, EOFError, RecursionError) as err:
+        except (*_ZIP_READ_ERRORS, RecursionError) as err:
             raise BackupError(f"{path}: the manifest is damaged ({err})") from None
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
             raise BackupError(f"{path} is not a Dossier backup")
@@ -192,7 +206,7 @@ def verify_backup(path: Path, work: Path) -> BackupInfo:
             try:
                 with archive.open(info) as source, out.open("wb") as sink:
                     _copy_limited(source, sink, min(limit, info.file_size))
-            except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as err:
+            except _ZIP_READ_ERRORS as err:
                 raise BackupError(f"{path}: {name} is damaged ({err})") from None
             except BackupError as err:
                 raise BackupError(f"{path}: {name}: {err}") from None

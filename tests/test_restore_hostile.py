@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import zipfile
 from collections.abc import Callable
@@ -229,7 +230,11 @@ def _mutations(good: bytes) -> st.SearchStrategy[bytes]:
     return st.one_of(flip, truncate, st.lists(flip, min_size=2, max_size=4).map(lambda xs: xs[-1]))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+#: ``make test`` tries 40 mutated backups; ``make stress`` (DOSSIER_STRESS=1) tries 500.
+FUZZ_CASES = 500 if os.environ.get("DOSSIER_STRESS") == "1" else 40
+
+
+@settings(max_examples=FUZZ_CASES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_fuzzed_backups_never_give_a_traceback_a_stray_write_or_a_foreign_schema(
     good_backup: Path, tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
