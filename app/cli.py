@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, is_dataclass
@@ -39,6 +40,33 @@ from memory import (
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 MAX_IMPORT_BYTES = 512 * 1024 * 1024
+
+
+#: What a terminal would act on or hide, never printed raw: C0 and C1 controls (but tab and
+#: newline), DEL, and bidirectional overrides that reorder what the eye reads.
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+class TerminalSafe:
+    """A text stream that writes every unprintable character as its ``\\uXXXX`` escape.
+
+    Stored text may hold what came from elsewhere (an imported proposal's reason, a
+    model's answer); printed raw, ESC and BEL sequences could retitle, recolour or
+    rewrite the user's terminal. Inside a JSON string the escape means the same
+    character, so ``--json`` output stays valid and lossless.
+    """
+
+    def __init__(self, inner: TextIO) -> None:
+        self._inner = inner
+
+    def write(self, text: str) -> int:
+        return self._inner.write(_UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+
+    def flush(self) -> None:
+        self._inner.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
 
 
 class UsageError(Exception):
@@ -94,6 +122,8 @@ def _read_json(path: Path) -> Any:
         raise UsageError(f"{path}: not UTF-8 text (byte {err.start})") from None
     except json.JSONDecodeError as err:
         raise UsageError(f"{path}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from None
+    except RecursionError:
+        raise UsageError(f"{path}: nested too deeply to be a Dossier export") from None
 
 
 # ---------------------------------------------------------------- commands
@@ -689,8 +719,8 @@ def main(
         no_command: What to do when no command is given (the desktop entry
             point opens the window); by default the help is printed.
     """
-    out = out or sys.stdout
-    err = err or sys.stderr
+    out = TerminalSafe(out or sys.stdout)  # type: ignore[assignment]
+    err = TerminalSafe(err or sys.stderr)  # type: ignore[assignment]
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

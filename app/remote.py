@@ -35,6 +35,12 @@ def normalise_base_url(url: str) -> str:
     parsed = urllib.parse.urlparse(url.strip())
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise RemoteError(f"Not an endpoint address: {url!r} (expected http://host:port/v1)")
+    if parsed.username is not None or parsed.password is not None:
+        # Settings, backups and `model list` would show it: a key belongs in the keyring.
+        raise RemoteError(
+            "The endpoint address holds a user name or key (user:KEY@host). Give the address without it, and "
+            "the key with --api-key-stdin (command line) or in the API key field (Settings); it goes to the keyring."
+        )
     path = parsed.path.rstrip("/")
     if not path.endswith("/v1"):
         path += "/v1"

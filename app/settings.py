@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import urllib.parse
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,14 @@ class Settings:
                     log.warning("settings: ignoring %s=%r (expected %s)", f.name, value, type(default).__name__)
                     continue
             values[f.name] = value
+        url = values.get("remote_base_url")
+        if url and "@" in urllib.parse.urlparse(url).netloc:
+            # Written before credentials in addresses were refused: never keep a key in this file.
+            parsed = urllib.parse.urlparse(url)
+            values["remote_base_url"] = urllib.parse.urlunparse(
+                parsed._replace(netloc=parsed.netloc.rpartition("@")[2])
+            )
+            log.warning("settings: removed the credentials from the remote endpoint address; set the key again")
         values["schema_version"] = SCHEMA_VERSION
         for name in ("chat_backend", "background_backend"):
             if values.get(name) not in (None, *BACKENDS):

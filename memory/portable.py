@@ -33,9 +33,13 @@ from memory.orm import (
 )
 from memory.validation import (
     MAX_FACT_CHARS,
+    MAX_LIST_ITEMS,
     MAX_MESSAGE_CHARS,
     MAX_NAME_CHARS,
+    MAX_ROW_ID,
+    MAX_SAMPLE_CHARS,
     clean_text,
+    is_row_id,
 )
 
 FORMAT = "dossier.project"
@@ -251,9 +255,12 @@ def parse_document(document: Any) -> ParsedProject:
             return None
         try:
             parsed = datetime.fromisoformat(value)
+            # Stored as UTC: a time whose UTC day falls outside years 1-9999 cannot be kept.
+            parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
         except ValueError:
             raise ImportFormatError(f"not an ISO 8601 date and time: {value!r}", path) from None
-        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+        except OverflowError:
+            raise ImportFormatError(f"out of range once taken to UTC: {value!r}", path) from None
         times[path] = parsed
         return parsed
 
@@ -266,6 +273,8 @@ def parse_document(document: Any) -> ParsedProject:
     def claim(ref: Any, seen: set[int], what: str, path: str) -> None:
         if ref is None:
             return
+        if not is_row_id(ref):
+            raise ImportFormatError(f"a {what} number is a whole number from 1 to {MAX_ROW_ID}, not {ref!r}", path)
         if ref in seen:
             raise ImportFormatError(f"duplicate {what} ref {ref}", path)
         seen.add(ref)
@@ -307,12 +316,28 @@ def parse_document(document: Any) -> ParsedProject:
         for j, version in enumerate(fact.get("history", [])):
             vbase = f"{base}.history[{j}]"
             claim(version["version"], seen_versions, "version", f"{vbase}.version")
-            text(version["text"], f"{vbase}.text", MAX_FACT_CHARS)
+            # Restoring a version makes it the fact's text: empty is refused as when typed.
+            text(version["text"], f"{vbase}.text", MAX_FACT_CHARS, allow_empty=False)
             when(version["created_at"], f"{vbase}.created_at")
+
+    # A memory key that points nowhere is an error (docs/format.md), not silently dropped.
+    identity = {
+        "fact": {r: r for r in fact_refs},
+        "summary": {r: r for r in session_refs},
+        "messages": {r: r for r in message_refs},
+    }
+    for i, session in enumerate(document["sessions"]):
+        for j, message in enumerate(session["messages"]):
+            for k, key in enumerate(message.get("context_item_keys", [])):
+                if _translate_key(key, identity) is None:
+                    path = f"$.sessions[{i}].messages[{j}].context_item_keys[{k}]"
+                    raise ImportFormatError(f"{key!r} points to nothing in the document", path)
 
     for i, proposal in enumerate(document.get("proposals", [])):
         base = f"$.proposals[{i}]"
-        text(proposal.get("text", ""), f"{base}.text", MAX_FACT_CHARS)
+        # Accepting an add or update makes its text a fact: empty is refused as when typed.
+        text(proposal.get("text", ""), f"{base}.text", MAX_FACT_CHARS, allow_empty=proposal["action"] == "archive")
+        text(proposal.get("reason", ""), f"{base}.reason", MAX_FACT_CHARS)
         for key, known in (
             ("target_fact_ref", fact_refs),
             ("source_session_ref", session_refs),
@@ -328,9 +353,18 @@ def parse_document(document: Any) -> ParsedProject:
     voice = document.get("voice")
     if voice:
         text(voice.get("tone", ""), "$.voice.tone", MAX_FACT_CHARS)
-        for key in ("style_do", "style_dont", "vocabulary", "samples"):
-            for j, value in enumerate(voice.get(key, [])):
-                text(value, f"$.voice.{key}[{j}]", MAX_MESSAGE_CHARS)
+        # The limits of the voice editor (MemoryService.set_voice), not looser ones.
+        for key, max_chars in (
+            ("style_do", MAX_FACT_CHARS),
+            ("style_dont", MAX_FACT_CHARS),
+            ("vocabulary", MAX_NAME_CHARS),
+            ("samples", MAX_SAMPLE_CHARS),
+        ):
+            values = voice.get(key, [])
+            if len(values) > MAX_LIST_ITEMS:
+                raise ImportFormatError(f"at most {MAX_LIST_ITEMS} entries", f"$.voice.{key}")
+            for j, value in enumerate(values):
+                text(value, f"$.voice.{key}[{j}]", max_chars)
         when(voice.get("updated_at"), "$.voice.updated_at")
 
     return ParsedProject(name=project["name"].strip(), document=document, times=times)

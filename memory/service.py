@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -63,11 +64,15 @@ from memory.types import (
 )
 from memory.validation import (
     MAX_FACT_CHARS,
+    MAX_LIST_ITEMS,
     MAX_MESSAGE_CHARS,
     MAX_NAME_CHARS,
     MAX_QUERY_CHARS,
+    MAX_SAMPLE_CHARS,
     clean_name,
     clean_text,
+    is_row_id,
+    name_key,
     parse_enum,
     strip_control,
 )
@@ -144,8 +149,6 @@ INDEX_DIRNAME = "vector-index"
 #: A write of more messages than this (a transcript, not a turn) returns once SQLite has
 #: it; the vectors follow in the background. A turn's few messages are embedded inline.
 INLINE_EMBED_MAX = 16
-MAX_SAMPLE_CHARS = 20_000
-MAX_LIST_ITEMS = 200
 
 
 def _aware(value: datetime | None) -> datetime:
@@ -167,9 +170,18 @@ def _discard_index(path: Path, why: str) -> None:
         path.unlink(missing_ok=True)
 
 
+def _refuse_taken_name(s: Session, name: str, own_id: int | None = None, hint: str = "") -> None:
+    """ConflictError when another project's name differs from ``name`` only in case or Unicode form."""
+    key = name_key(name)
+    for other_id, other in s.execute(select(ProjectRow.id, ProjectRow.name)):
+        if other_id != own_id and name_key(other) == key:
+            raise ConflictError(f"A project named {other!r} already exists{hint}")
+
+
 def _existing(s: Session, model: type[RowT], row_id: int, what: str) -> RowT:
     """The row with ``row_id``, or NotFoundError naming it."""
-    row = s.get(model, row_id)
+    # An id SQLite cannot hold (a typo of twenty digits) names nothing, and must not overflow.
+    row = s.get(model, row_id) if is_row_id(row_id) else None
     if row is None:
         raise NotFoundError(f"No {what} {row_id}")
     return row
@@ -280,6 +292,7 @@ class MemoryService:
         description = clean_text(description, "Description", max_chars=MAX_FACT_CHARS, allow_empty=True)
         try:
             with self._write() as s, s.begin():
+                _refuse_taken_name(s, name)
                 row = ProjectRow(name=name, description=description, created_at=utcnow(), archived=False)
                 s.add(row)
                 s.flush()
@@ -306,11 +319,24 @@ class MemoryService:
     def _project_row(self, s: Session, ref: int | str) -> ProjectRow:
         row: ProjectRow | None
         if isinstance(ref, int):
-            row = s.get(ProjectRow, ref)
+            row = s.get(ProjectRow, ref) if is_row_id(ref) else None
         else:
-            row = s.scalar(select(ProjectRow).where(ProjectRow.name == ref.strip()))
-            if row is None and ref.strip().isdigit():
-                row = s.get(ProjectRow, int(ref.strip()))
+            wanted = unicodedata.normalize("NFC", ref.strip())
+            row = s.scalar(select(ProjectRow).where(ProjectRow.name == wanted))
+            if row is None:  # SQLite's NOCASE folds ASCII only: "ärger" finds "Ärger" here
+                key = name_key(wanted)
+                row = next((r for r in s.scalars(select(ProjectRow)) if name_key(r.name) == key), None)
+            digits = ref.strip()
+            if digits.isdigit() and is_row_id(int(digits)):
+                by_id = s.get(ProjectRow, int(digits))
+                if row is None:
+                    row = by_id
+                elif by_id is not None and by_id.id != row.id:
+                    # A project named "1" must not hide project 1, nor the reverse.
+                    raise InvalidInputError(
+                        f"{digits!r} is the name of project {row.id} and the id of project {by_id.id} "
+                        f"({by_id.name!r}); name the one you mean"
+                    )
         if row is None:
             raise NotFoundError(f"No project {ref!r}")
         return row
@@ -320,6 +346,7 @@ class MemoryService:
         try:
             with self._write() as s, s.begin():
                 row = self._project_row(s, project_id)
+                _refuse_taken_name(s, new_name, project_id)
                 row.name = new_name
                 s.flush()
                 return convert.to_project(row)
@@ -508,8 +535,12 @@ class MemoryService:
     def restore_fact_version(self, fact_id: int, version: int, *, actor: Actor = Actor.USER) -> Fact:
         """Makes an earlier version current again, as a new version."""
         with self._read() as s:
-            old = s.scalar(
-                select(FactVersionRow).where(FactVersionRow.fact_id == fact_id, FactVersionRow.version == version)
+            old = (
+                s.scalar(
+                    select(FactVersionRow).where(FactVersionRow.fact_id == fact_id, FactVersionRow.version == version)
+                )
+                if is_row_id(fact_id) and is_row_id(version)
+                else None
             )
             if old is None:
                 self._fact_row(s, fact_id)
@@ -1037,6 +1068,7 @@ class MemoryService:
         name = clean_name(as_project if as_project is not None else parsed.name, "Project name")
         try:
             with self._write() as s, s.begin():
+                _refuse_taken_name(s, name, hint="; import it under another name")
                 project_row, ids = portable.insert_project(s, parsed, name)
                 project = convert.to_project(project_row)
         except IntegrityError:

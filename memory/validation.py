@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from enum import Enum
 from typing import TypeVar
 
@@ -12,9 +13,19 @@ MAX_NAME_CHARS = 200
 MAX_FACT_CHARS = 10_000
 MAX_MESSAGE_CHARS = 2_000_000
 MAX_QUERY_CHARS = 4_000
+#: A voice profile's lists (rules, vocabulary, samples): entries each, and a sample's length.
+MAX_LIST_ITEMS = 200
+MAX_SAMPLE_CHARS = 20_000
+#: SQLite's largest integer: ids and version numbers beyond it cannot exist.
+MAX_ROW_ID = 2**63 - 1
 
-# C0 controls other than tab, newline and carriage return, plus DEL.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# C0 controls other than tab, newline and carriage return, DEL, and the C1 controls
+# (U+0080-U+009F: U+009B is a terminal's CSI, U+0085 a line break some tools honour).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Bidirectional embeddings, overrides and isolates: in a name they can make one
+# project look like another. Free text keeps them (right-to-left writing may need
+# them); the command line escapes them when it prints.
+_BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
 
 # Halves of UTF-16 pairs on their own: JSON's \ud800 escapes decode to them, and no
 # UTF-8 encoder (SQLite's, the tokenizer's) accepts them.
@@ -52,10 +63,32 @@ def strip_control(value: str) -> str:
 
 
 def clean_name(value: object, what: str = "Name") -> str:
-    name = clean_text(value, what, max_chars=MAX_NAME_CHARS)
+    """A name as stored: one line, NFC, visible, without bidi or invisible format characters.
+
+    Raises:
+        InvalidInputError: Saying which rule the name breaks.
+    """
+    name = unicodedata.normalize("NFC", clean_text(value, what, max_chars=MAX_NAME_CHARS))
     if "\n" in name or "\r" in name or "\t" in name:
         raise InvalidInputError(f"{what} must be on one line")
+    match = _BIDI.search(name)
+    if match:
+        raise InvalidInputError(
+            f"{what} contains a text-direction control (U+{ord(match.group()):04X}) at position {match.start()}"
+        )
+    # Zero-width and other format characters (U+200B, U+FEFF…) make look-alike names;
+    # the zero-width joiner stays, as emoji sequences need it.
+    hidden = next((c for c in name if unicodedata.category(c) == "Cf" and c != "\u200d"), None)
+    if hidden is not None:
+        raise InvalidInputError(f"{what} contains an invisible character (U+{ord(hidden):04X})")
+    if not any(not c.isspace() and unicodedata.category(c) not in ("Cf", "Mn", "Me") for c in name):
+        raise InvalidInputError(f"{what} has nothing visible in it")
     return name
+
+
+def name_key(name: str) -> str:
+    """What two names must differ in to be told apart: compatibility forms and case folded."""
+    return unicodedata.normalize("NFKC", name).casefold()
 
 
 def parse_enum(enum_type: type[E], value: object, what: str) -> E:
@@ -66,3 +99,8 @@ def parse_enum(enum_type: type[E], value: object, what: str) -> E:
     except ValueError:
         allowed = ", ".join(str(m.value) for m in enum_type)
         raise InvalidInputError(f"{what} must be one of: {allowed} (got {value!r})") from None
+
+
+def is_row_id(value: object) -> bool:
+    """Whether ``value`` could be a row id or a version number (a whole number SQLite can hold)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ROW_ID

@@ -372,3 +372,21 @@ def test_the_window_refuses_to_back_up_or_save_a_brief_over_its_own_database(
     assert "data folder" in dialog.status.text()
     _settle(qtbot, env)
     assert database.read_bytes()[:100] == before and env.runtime.service.list_projects()
+
+
+def test_the_settings_dialog_refuses_a_key_inside_the_endpoint_address(qtbot: object, make_window: object) -> None:
+    from ui.settings_dialog import SettingsDialog
+
+    env = make_window()
+    dialog = SettingsDialog(env.runtime, env.tasks, env.window.project_id)
+    qtbot.addWidget(dialog)
+    dialog.remote_url.setText("https://me:sk-SECRET-2@api.example.invalid/v1")
+    dialog._on_save()
+    assert "keyring" in dialog.error.text()
+    _settle(qtbot, env)
+    assert env.runtime.settings.remote_base_url is None
+    assert (
+        "sk-SECRET-2" not in env.runtime.paths.settings_file.read_text()
+        if env.runtime.paths.settings_file.exists()
+        else True
+    )

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from app.engine import CancelToken
 from app.keychain import KeychainError
 from app.models import InstalledModel, default_model
+from app.remote import RemoteError, normalise_base_url
 from app.runtime import Runtime
 from ui.tasks import TaskRunner
 
@@ -245,6 +246,12 @@ class SettingsDialog(QDialog):
         ):
             self.error.setText("Give the remote endpoint's address, or keep the local model.")
             return
+        if changes.get("remote_base_url"):
+            try:
+                changes["remote_base_url"] = normalise_base_url(changes["remote_base_url"])
+            except RemoteError as refused:
+                self.error.setText(str(refused))
+                return
 
         def save() -> None:
             if changes:

@@ -1,0 +1,201 @@
+"""Input a careless user or a hostile file brings: a one-line message and exit 2, nothing stored changed."""
+
+from __future__ import annotations
+
+import copy
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from memory import DB_FILENAME, ConflictError, InvalidInputError, MemoryService
+from tests.conftest import Run
+
+HUGE = "99999999999999999999"
+
+
+@pytest.fixture
+def acme(run: Run) -> None:
+    assert run("project", "create", "Acme")[0] == 0
+    assert run("fact", "add", "--project", "Acme", "Budget is 40k EUR")[0] == 0
+
+
+def _snapshot(run: Run, folder: Path) -> str:
+    target = folder / "snapshot.json"
+    assert run("export", "--project", "Acme", "-o", str(target))[0] == 0
+    document = json.loads(target.read_text())
+    return json.dumps({k: v for k, v in document.items() if k != "exported_at"}, sort_keys=True)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["fact", "edit", HUGE, "x"],
+        ["fact", "history", HUGE],
+        ["fact", "archive", HUGE],
+        ["fact", "restore", "1", "--version", HUGE],
+        ["search", "--project", HUGE, "budget"],
+        ["chat", "--project", "Acme", "--session", HUGE, "hello"],
+        ["summarize", "--session", HUGE],
+        ["fact", "edit", "-3", "x"],
+    ],
+)
+def test_ids_no_database_can_hold_are_not_found_not_a_traceback(
+    run: Run, acme: None, argv: list[str], tmp_path: Path
+) -> None:
+    before = _snapshot(run, tmp_path)
+    code, _, err = run(*argv)
+    assert code == 2 and "Traceback" not in err and err.startswith("dossier: "), err
+    assert len(err.strip().splitlines()) == 1
+    assert _snapshot(run, tmp_path) == before
+
+
+def _export(run: Run, tmp_path: Path) -> dict[str, Any]:
+    target = tmp_path / "acme.json"
+    assert run("export", "--project", "Acme", "-o", str(target))[0] == 0
+    return json.loads(target.read_text())
+
+
+PROPOSAL = {"action": "add", "text": "x", "kind": "fact", "status": "pending", "reason": "", "created_at": None}
+
+BAD_IMPORTS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
+    "a version of 1e20": (lambda d: d["facts"][0]["history"][0].update(version=1e20), "version"),
+    "a time past year 9999 in UTC": (
+        lambda d: d["facts"][0].update(created_at="9999-12-31T23:59:59-01:00"),
+        "out of range",
+    ),
+    "a time before year 1 in UTC": (
+        lambda d: d["facts"][0].update(created_at="0001-01-01T00:00:00+01:00"),
+        "out of range",
+    ),
+    "a reason with half a UTF-16 pair": (lambda d: d.update(proposals=[dict(PROPOSAL, reason="\ud800")]), "reason"),
+    "a reason with terminal escapes": (
+        lambda d: d.update(proposals=[dict(PROPOSAL, reason="\x1b]0;owned\x07\x1b[31mred")]),
+        "control character",
+    ),
+    "a reason with a C1 control": (lambda d: d.update(proposals=[dict(PROPOSAL, reason="a\x9bb")]), "U+009B"),
+    "an add proposal without text": (lambda d: d.update(proposals=[dict(PROPOSAL, text="   ")]), "empty"),
+    "an empty version": (lambda d: d["facts"][0]["history"][0].update(text=""), "empty"),
+    "5,000 style rules": (
+        lambda d: d.update(voice={"style_do": ["Be brief"] * 5000, "style_dont": [], "vocabulary": []}),
+        "at most",
+    ),
+    "a 100,000-character vocabulary entry": (
+        lambda d: d.update(voice={"style_do": [], "style_dont": [], "vocabulary": ["v" * 100_000]}),
+        "too long",
+    ),
+    "a memory key that points nowhere": (
+        lambda d: d.update(
+            sessions=[
+                {
+                    "ref": 1,
+                    "title": "t",
+                    "messages": [{"ref": 1, "role": "assistant", "content": "hi", "context_item_keys": ["fact:77"]}],
+                }
+            ]
+        ),
+        "points to nothing",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_IMPORTS))
+def test_import_refuses_what_typing_refuses(run: Run, acme: None, tmp_path: Path, case: str) -> None:
+    edit, expected = BAD_IMPORTS[case]
+    document = copy.deepcopy(_export(run, tmp_path))
+    for proposal in [*document.get("proposals", []), PROPOSAL]:
+        proposal["created_at"] = proposal["created_at"] or "2026-01-01T00:00:00+00:00"
+    edit(document)
+    for proposal in document.get("proposals", []):
+        proposal["created_at"] = proposal["created_at"] or "2026-01-01T00:00:00+00:00"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(document), encoding="utf-8")
+    code, _, err = run("import", str(bad), "--as-project", "Copy")
+    assert code == 2 and expected in err and "Traceback" not in err, err
+    assert "Copy" not in run("project", "list")[1]
+
+
+def test_json_nested_200000_deep_is_refused_in_one_line(run: Run, tmp_path: Path) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 200_000 + "]" * 200_000)
+    code, _, err = run("import", str(deep))
+    assert code == 2 and "nested too deeply" in err and "Traceback" not in err
+
+
+def test_stored_escape_sequences_print_escaped(run: Run, acme: None, data_dir: Path, embedder: Any) -> None:
+    with MemoryService.open(data_dir, embedder=embedder) as service:
+        project = service.get_project("Acme")
+        session = service.start_session(project.id, "Call")
+        # Free text keeps direction controls (right-to-left writing may need them).
+        service.add_message(session.id, "other", "Fine \u202eevil\u202c here", speaker="Eve")
+        service.propose(project.id, "add", "Budget is 45k EUR", reason="placeholder")
+    # A reason stored by an older Dossier, before imports were validated like typing.
+    with sqlite3.connect(data_dir / DB_FILENAME) as db:
+        db.execute("UPDATE proposals SET reason = ?", ("\x1b]0;owned\x07\x1b[2J\u009b31m",))
+    db.close()
+    code, out, _ = run("search", "--project", "Acme", "evil")
+    assert code == 0 and "\u202e" not in out and "\\u202e" in out
+    code, out, _ = run("inbox", "--project", "Acme")
+    assert code == 0 and "\\u001b]0;owned\\u0007" in out
+    assert not any(c in out for c in "\x1b\x07\u009b")
+    code, out, _ = run("inbox", "--project", "Acme", "--json")
+    assert json.loads(out)[0]["reason"] == "\x1b]0;owned\x07\x1b[2J\u009b31m", "JSON output stays lossless"
+
+
+def test_a_project_named_like_an_id_is_not_silently_taken_for_it(run: Run, acme: None) -> None:
+    assert run("project", "create", "1")[0] == 0  # project 2, named "1"
+    code, _, err = run("fact", "add", "--project", "1", "Which project is this?")
+    assert code == 2 and "name the one you mean" in err
+    assert run("fact", "add", "--project", "Acme", "Clearly Acme")[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("Ärger", "ärger"), ("Café", "Cafe\u0301"), ("ＡＣＭＥ GmbH", "acme gmbh"), ("Straße", "STRASSE")],
+)
+def test_look_alike_project_names_are_one_name(service: MemoryService, first: str, second: str) -> None:
+    project = service.create_project(first)
+    with pytest.raises(ConflictError):
+        service.create_project(second)
+    assert service.get_project(second).id == project.id
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("\u200b", "invisible"),
+        ("Ac\u200bme", "invisible"),
+        ("\ufeffAcme", "invisible"),
+        ("x\u202ey", "text-direction"),
+        ("a\u0085b", "control"),
+        ("\u0301", "nothing visible"),
+    ],
+)
+def test_invisible_and_disguising_names_are_refused(service: MemoryService, name: str, says: str) -> None:
+    with pytest.raises(InvalidInputError, match=says):
+        service.create_project(name)
+    assert service.list_projects() == []
+
+
+def test_names_are_stored_composed(service: MemoryService) -> None:
+    assert service.create_project("Cafe\u0301").name == "Café"
+
+
+def test_a_key_inside_an_endpoint_address_is_refused_and_never_stored(run: Run, data_dir: Path) -> None:
+    code, out, err = run("model", "remote", "http://me:sk-SECRET-1@127.0.0.1:9/v1", "--model", "m")
+    assert code == 2 and "keyring" in err and "sk-SECRET-1" not in err
+    settings_file = data_dir / "settings.json"
+    assert not settings_file.exists() or "sk-SECRET-1" not in settings_file.read_text()
+    code, out, _ = run("model", "list")
+    assert "sk-SECRET-1" not in out
+
+
+def test_a_key_left_in_old_settings_is_dropped_on_load(tmp_path: Path) -> None:
+    from app.settings import load_settings
+
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"remote_base_url": "http://me:sk-OLD@10.9.8.7:8080/v1", "remote_model": "m"}))
+    assert load_settings(path).remote_base_url == "http://10.9.8.7:8080/v1"
