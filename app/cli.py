@@ -262,7 +262,7 @@ def _finish_indexing(service: MemoryService) -> None:
 
 def cmd_reindex(service: MemoryService, args: argparse.Namespace, out: TextIO) -> int:
     report = service.reindex()
-    print(f"Reindexed: {report.embedded} vectors in {report.seconds:.1f} s", file=out)
+    print(f"Reindexed: the keyword index, and {report.embedded} vectors in {report.seconds:.1f} s", file=out)
     return EXIT_OK
 
 
@@ -696,6 +696,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _say_repairs(service: MemoryService, err: TextIO) -> None:
+    """What opening the data folder found damaged and rebuilt (derived indexes: nothing lost)."""
+    report = service.last_repair
+    if report is not None and report.keyword_rebuilt:
+        print(
+            "dossier: the keyword search index was damaged; it was rebuilt from your memory. Nothing was lost.",
+            file=err,
+        )
+    if report is not None and report.rebuilt:
+        print(
+            "dossier: the vector search index was damaged; it was rebuilt from your memory. Nothing was lost.", file=err
+        )
+
+
 def _auto_backup(runtime: Runtime, err: TextIO) -> None:
     try:
         auto_backup_if_due(
@@ -744,6 +758,7 @@ def main(
         if getattr(args, "output", None):
             paths.check_user_output(args.output)  # before anything is opened or written
         with Runtime(paths, open_service(paths.data_dir)) as runtime:
+            _say_repairs(runtime.service, err)
             target = runtime if getattr(args, "wants_runtime", False) else runtime.service
             code = int(args.handler(target, args, out))
             _auto_backup(runtime, err)

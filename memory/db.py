@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -179,3 +180,37 @@ def _reference_schema(revision: str) -> frozenset[tuple[str, str, str, str]]:
             return _schema_objects(connection)
         finally:
             connection.close()
+
+
+#: Each keyword (FTS5) table and what fills it, as the triggers of the latest migration
+#: do (tests/test_reliability.py checks that a rebuild reproduces the triggers' rows).
+KEYWORD_SOURCES = {
+    "facts_fts": "SELECT id, text FROM facts WHERE status = 'active'",
+    "messages_fts": (
+        "SELECT id, (CASE WHEN speaker != '' THEN speaker ELSE role END) || ': ' || content FROM messages"
+    ),
+    "summaries_fts": "SELECT id, summary FROM chat_sessions WHERE summary != ''",
+}
+
+
+def damaged_keyword_tables(connection: Any) -> list[str]:
+    """The keyword tables whose index fails FTS5's own integrity check.
+
+    A garbled block of an FTS5 index passes SQLite's quick check, then makes
+    searches fail or quietly miss rows.
+    """
+    damaged = []
+    for table in KEYWORD_SOURCES:
+        try:
+            connection.exec_driver_sql(f"INSERT INTO {table}({table}) VALUES('integrity-check')")
+        except Exception:
+            damaged.append(table)
+    return damaged
+
+
+def rebuild_keyword_tables(connection: Any, tables: Sequence[str]) -> None:
+    """Drops and refills keyword tables from the rows they index (in the caller's transaction)."""
+    for table in tables:
+        connection.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+        connection.exec_driver_sql(f"CREATE VIRTUAL TABLE {table} USING fts5(body, tokenize='{FTS_TOKENIZER}')")
+        connection.exec_driver_sql(f"INSERT INTO {table}(rowid, body) {KEYWORD_SOURCES[table]}")

@@ -12,7 +12,7 @@ import logging
 import os
 import shutil
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +23,15 @@ from sqlalchemy.exc import DatabaseError, IntegrityError
 from sqlalchemy.orm import Session
 
 from memory import convert, portable
-from memory.db import Engines, check_schema, create_engines, upgrade_to_head
+from memory.db import (
+    KEYWORD_SOURCES,
+    Engines,
+    check_schema,
+    create_engines,
+    damaged_keyword_tables,
+    rebuild_keyword_tables,
+    upgrade_to_head,
+)
 from memory.embedding import Embedder, MiniLMEmbedder
 from memory.errors import ConflictError, CorruptDatabaseError, InvalidInputError, NotFoundError
 from memory.indexing import FACT_PREFIX, BackgroundIndexing, VectorIndexer
@@ -90,17 +98,28 @@ COUNTED_TABLES = tuple(row.__tablename__ for row in _COUNTED_ROWS)
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
+#: What a data folder holds once Dossier has run in it (an empty database beside them is damage).
+_SIGNS_OF_USE = ("vector-index", "backups", "settings.json", "damaged")  # "vector-index": INDEX_DIRNAME
+
+
 def check_database_file(path: Path) -> None:
     """Fails fast, without writing, when a database file is damaged.
 
-    Reads the header and the schema; an empty file is a new database.
+    Reads the header and the schema. An empty file is a new database, unless the
+    folder shows it was in use.
 
     Raises:
         CorruptDatabaseError: Not SQLite, a damaged header or schema.
     """
     import sqlite3
 
-    if not path.exists() or path.stat().st_size == 0:
+    if not path.exists():
+        return
+    if path.stat().st_size == 0:
+        # Empty is new only where nothing else says the folder was in use: an emptied
+        # database beside an index or backups is damage, not a fresh start.
+        if any((path.parent / name).exists() for name in _SIGNS_OF_USE):
+            raise CorruptDatabaseError(path, "the database file is empty, though this data folder was in use")
         return
     with path.open("rb") as handle:
         if handle.read(16) != SQLITE_MAGIC:
@@ -160,6 +179,7 @@ def _aware(value: datetime | None) -> datetime:
 
 
 RowT = TypeVar("RowT")
+T = TypeVar("T")
 
 
 def _discard_index(path: Path, why: str) -> None:
@@ -215,6 +235,8 @@ class MemoryService:
         self._term_frequencies = TermFrequencies()
         self.token_counter = token_counter
         self._owns_index = owns_index
+        #: What the latest reconcile found and did (the front ends say what was repaired).
+        self.last_repair: ReindexReport | None = None
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -1002,11 +1024,22 @@ class MemoryService:
         query = clean_text(query, "Query", max_chars=MAX_QUERY_CHARS)
         if not 1 <= k <= 1000:
             raise InvalidInputError("k must be between 1 and 1000")
-        with self._read() as s:
-            self._project_row(s, project_id)
-            return hybrid_search(
-                s, self._indexer, self._term_frequencies, project_id, query, k, include_global=include_global, mode=mode
-            )
+
+        def search() -> list[SearchHit]:
+            with self._read() as s:
+                self._project_row(s, project_id)
+                return hybrid_search(
+                    s,
+                    self._indexer,
+                    self._term_frequencies,
+                    project_id,
+                    query,
+                    k,
+                    include_global=include_global,
+                    mode=mode,
+                )
+
+        return self._searching(search)
 
     def build_context(
         self,
@@ -1030,6 +1063,13 @@ class MemoryService:
             raise InvalidInputError("The context budget must be at least one token")
         mode = parse_enum(SearchMode, mode, "Search mode")
         query = strip_control(user_message).strip()[:MAX_QUERY_CHARS]
+        return self._searching(
+            lambda: self._context(project_id, query, budget_tokens, mode, token_counter or self.token_counter)
+        )
+
+    def _context(
+        self, project_id: int, query: str, budget_tokens: int, mode: SearchMode, counter: TokenCounter
+    ) -> Context:
         # One read transaction: the block is consistent and pays one session's overhead.
         with self._read() as s:
             self._project_row(s, project_id)
@@ -1048,7 +1088,7 @@ class MemoryService:
                 if query
                 else []
             )
-        return assemble_context(project_id, voice, pinned, hits, budget_tokens, token_counter or self.token_counter)
+        return assemble_context(project_id, voice, pinned, hits, budget_tokens, counter)
 
     # ---------------------------------------------------------------- portability and index
 
@@ -1084,8 +1124,9 @@ class MemoryService:
         SQLite; the report says so. The index is derived data (ids and
         vectors, no text), so nothing is lost; SQLite is untouched.
         """
+        keyword_rebuilt = self.repair_keyword_index()
         try:
-            return self._indexer.reconcile()
+            report = self._indexer.reconcile()
         except Exception as error:
             if not self._owns_index:  # a store handed in is not ours to throw away
                 raise
@@ -1095,7 +1136,31 @@ class MemoryService:
             self._indexer.store = ChromaVectorStore(path, self._indexer.embedder)
             report = replace(self._indexer.rebuild(), rebuilt=True)
             log.warning("vector index rebuilt from the database: %d items in %.1f s", report.embedded, report.seconds)
-            return report
+        self.last_repair = replace(report, keyword_rebuilt=keyword_rebuilt)
+        return self.last_repair
+
+    def repair_keyword_index(self, *, force: bool = False) -> tuple[str, ...]:
+        """Rebuilds keyword (FTS5) tables whose index is damaged (all of them with ``force``).
+
+        They are derived from the facts, messages and summaries they index, like the
+        vector index, so nothing is lost. Returns the tables rebuilt.
+        """
+        with self._engines.writer.begin() as conn:
+            tables = list(KEYWORD_SOURCES) if force else damaged_keyword_tables(conn)
+            if tables:
+                rebuild_keyword_tables(conn, tables)
+        if tables and not force:
+            log.warning("keyword index damaged in %s; rebuilt from the database", ", ".join(tables))
+        return tuple(tables)
+
+    def _searching(self, search: Callable[[], T]) -> T:
+        """Runs a keyword-using read; a damaged keyword index is rebuilt once and the read retried."""
+        try:
+            return search()
+        except DatabaseError:
+            if not self.repair_keyword_index():
+                raise
+            return search()
 
     def index_progress(self) -> IndexProgress:
         """How many committed rows still wait for their vector (they are keyword-searchable already)."""
@@ -1106,7 +1171,8 @@ class MemoryService:
         return self._background.wait(timeout)
 
     def reindex(self) -> ReindexReport:
-        """Rebuilds the vector index from scratch."""
+        """Rebuilds the keyword index and the vector index from scratch."""
+        self.repair_keyword_index(force=True)
         return self._indexer.rebuild()
 
     @property
@@ -1121,6 +1187,7 @@ class MemoryService:
         """
         import sqlite3
 
+        self.repair_keyword_index()  # a backup must not carry a damaged index along
         target.unlink(missing_ok=True)
         source = sqlite3.connect(f"file:{self.database_path}?mode=ro", uri=True, timeout=30)
         try:

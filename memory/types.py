@@ -296,3 +296,5 @@ class ReindexReport:
     seconds: float
     #: The index could not be read and was rebuilt from SQLite.
     rebuilt: bool = False
+    #: Keyword tables whose damaged index was rebuilt from the rows they index.
+    keyword_rebuilt: tuple[str, ...] = ()

@@ -23,7 +23,7 @@ from app.files import WriteFailed
 from app.settings import Settings, save_settings
 from memory import InvalidInputError, MemoryService, NewMessage, Role
 from memory.embedding import MiniLMEmbedder
-from memory.service import INDEX_DIRNAME
+from memory.service import DB_FILENAME, INDEX_DIRNAME
 from tests.conftest import Run
 from tests.fakes import FakeModel
 
@@ -236,3 +236,69 @@ def test_a_megabyte_chat_message_is_refused_and_costs_the_session_nothing(servic
     finally:
         flow.close()
     print(f"1 MB chat message refused in {refused_in:.2f} s")
+
+
+def _garble_keyword_index(database: Path, table: str = "facts_fts") -> None:
+    import sqlite3
+
+    with sqlite3.connect(database) as db:
+        block_id, block = max(
+            db.execute(f"SELECT id, block FROM {table}_data WHERE length(block) > 20"), key=lambda r: len(r[1])
+        )
+        garbled = bytearray(block)
+        for i in range(4, min(len(garbled), 40)):
+            garbled[i] ^= 0x5A
+        db.execute(f"UPDATE {table}_data SET block = ? WHERE id = ?", (bytes(garbled), block_id))
+    db.close()
+
+
+def _keyword_rows(database: Path) -> dict[str, list[tuple[int, str]]]:
+    import sqlite3
+
+    from memory.db import KEYWORD_SOURCES
+
+    with sqlite3.connect(database) as db:
+        rows = {t: sorted(db.execute(f"SELECT rowid, body FROM {t}")) for t in KEYWORD_SOURCES}
+    db.close()
+    return rows
+
+
+def test_a_damaged_keyword_index_is_found_rebuilt_and_said(run: Run, data_dir: Path, tmp_path: Path) -> None:
+    assert run("project", "create", "Acme")[0] == 0
+    for n in range(40):
+        assert run("fact", "add", "--project", "Acme", f"Budget line {n} for the logo refresh")[0] == 0
+    database = data_dir / DB_FILENAME
+    healthy = _keyword_rows(database)
+    _garble_keyword_index(database)
+    code, out, err = run("search", "--project", "Acme", "budget logo", "-k", "50")
+    assert code == 0 and "keyword search index was damaged" in err and "Traceback" not in err, err
+    assert out.count("Budget line") >= 30, "the facts are found again"
+    assert _keyword_rows(database) == healthy, "rebuilt exactly as the triggers fill it"
+    # A backup taken after damage carries a sound index.
+    _garble_keyword_index(database)
+    assert run("backup", "-o", str(tmp_path / "b.zip"))[0] == 0
+    code, _, err = run("--data-dir", str(tmp_path / "restored"), "restore", str(tmp_path / "b.zip"))
+    assert code == 0, err
+    assert _keyword_rows(tmp_path / "restored" / DB_FILENAME) == healthy
+
+
+def test_reindex_rebuilds_the_keyword_index_too(run: Run, data_dir: Path) -> None:
+    assert run("project", "create", "Acme")[0] == 0
+    for n in range(40):
+        assert run("fact", "add", "--project", "Acme", f"Budget line {n} for the logo refresh")[0] == 0
+    healthy = _keyword_rows(data_dir / DB_FILENAME)
+    with MemoryService.open(data_dir, reconcile=False) as service:
+        _garble_keyword_index(data_dir / DB_FILENAME)
+        report = service.reindex()
+    assert report.embedded >= 40 and _keyword_rows(data_dir / DB_FILENAME) == healthy
+
+
+def test_an_emptied_database_in_a_used_folder_is_damage_not_a_fresh_start(run: Run, data_dir: Path) -> None:
+    assert run("project", "create", "Acme")[0] == 0
+    assert run("fact", "add", "--project", "Acme", "Budget is 40k")[0] == 0
+    (data_dir / DB_FILENAME).write_bytes(b"")
+    for suffix in ("-wal", "-shm"):
+        (data_dir / (DB_FILENAME + suffix)).unlink(missing_ok=True)
+    code, _, err = run("project", "list")
+    assert code == 2 and "empty" in err and "moved aside" in err and "Traceback" not in err, err
+    assert any((data_dir / "damaged").iterdir()), "the empty file is kept aside, as any damaged database"

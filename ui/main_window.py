@@ -195,6 +195,11 @@ class MainWindow(QMainWindow):
     def _on_reconciled(self, report: object) -> None:
         embedded = getattr(report, "embedded", 0)
         items = f"{embedded:,} item" + ("" if embedded == 1 else "s")
+        if getattr(report, "keyword_rebuilt", ()):
+            self.statusBar().showMessage(
+                "The keyword search index was damaged; it was rebuilt from your memory. Nothing was lost.", 15000
+            )
+            return
         if getattr(report, "rebuilt", False):
             self.statusBar().showMessage(
                 f"The search index was damaged; it was rebuilt from your memory ({items}). Nothing was lost.", 15000
