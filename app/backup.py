@@ -268,6 +268,19 @@ def _local_settings(source: Path) -> tuple[str, str | None]:
     return json.dumps(data, indent=2), suggestion
 
 
+def _renew_database_identity(database: Path) -> None:
+    """A restored database is a new one: no vector index built before it may be trusted."""
+    import sqlite3
+
+    connection = sqlite3.connect(database)
+    try:
+        if connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'database_identity'").fetchone():
+            with connection:
+                connection.execute("UPDATE database_identity SET database_id = lower(hex(randomblob(16)))")
+    finally:
+        connection.close()
+
+
 def restore_backup(path: Path, data_dir: Path) -> BackupInfo:
     """Restores a backup into an empty data dir (the vector index is rebuilt on first open).
 
@@ -295,6 +308,7 @@ def restore_backup(path: Path, data_dir: Path) -> BackupInfo:
     with tempfile.TemporaryDirectory(prefix=".dossier-restore-", dir=scratch_root) as work:
         info = verify_backup(path, Path(work))
         suggestion = None
+        _renew_database_identity(Path(work) / DB_FILENAME)
         if SETTINGS in info.files:
             text, suggestion = _local_settings(Path(work) / SETTINGS)
             (Path(work) / SETTINGS).write_text(text, "utf-8")

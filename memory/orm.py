@@ -164,3 +164,16 @@ class ProposalRow(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DatabaseIdentityRow(Base):
+    """One row: a random id this database got when it was made (or restored).
+
+    The vector index records the id it was built for, so an index left beside
+    another database (a restore into a used folder) is never trusted.
+    """
+
+    __tablename__ = "database_identity"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    database_id: Mapped[str] = mapped_column(String(64), nullable=False)

@@ -37,6 +37,7 @@ from memory.errors import ConflictError, CorruptDatabaseError, InvalidInputError
 from memory.indexing import FACT_PREFIX, BackgroundIndexing, VectorIndexer
 from memory.orm import (
     ChatSessionRow,
+    DatabaseIdentityRow,
     FactRow,
     FactVersionRow,
     MessageRow,
@@ -165,6 +166,8 @@ def database_counts(path: Path) -> dict[str, int]:
 
 
 INDEX_DIRNAME = "vector-index"
+#: The file in the index folder naming the database id the index was built for.
+INDEX_IDENTITY_FILE = "built-for-database"
 #: A write of more messages than this (a transcript, not a turn) returns once SQLite has
 #: it; the vectors follow in the background. A turn's few messages are embedded inline.
 INLINE_EMBED_MAX = 16
@@ -1126,7 +1129,13 @@ class MemoryService:
         """
         keyword_rebuilt = self.repair_keyword_index()
         try:
-            report = self._indexer.reconcile()
+            if self._owns_index and not self._index_is_ours():
+                # Built for another database (a restore into a used folder, a copied
+                # folder): equal counts prove nothing, so every vector is made again.
+                log.warning("the vector index was built for another database; rebuilding it")
+                report = self._indexer.rebuild()
+            else:
+                report = self._indexer.reconcile()
         except Exception as error:
             if not self._owns_index:  # a store handed in is not ours to throw away
                 raise
@@ -1136,8 +1145,29 @@ class MemoryService:
             self._indexer.store = ChromaVectorStore(path, self._indexer.embedder)
             report = replace(self._indexer.rebuild(), rebuilt=True)
             log.warning("vector index rebuilt from the database: %d items in %.1f s", report.embedded, report.seconds)
+        if self._owns_index:
+            self._mark_index_ours()
         self.last_repair = replace(report, keyword_rebuilt=keyword_rebuilt)
         return self.last_repair
+
+    def _database_id(self) -> str:
+        with self._read() as s:
+            return s.scalars(select(DatabaseIdentityRow.database_id)).one()
+
+    def _index_is_ours(self) -> bool:
+        marker = self.data_dir / INDEX_DIRNAME / INDEX_IDENTITY_FILE
+        try:
+            return marker.read_text("utf-8").strip() == self._database_id()
+        except (FileNotFoundError, NotADirectoryError):
+            # An index from before identities existed, or none yet: only an empty one is trusted.
+            return not self._indexer.store.collections()
+
+    def _mark_index_ours(self) -> None:
+        folder = self.data_dir / INDEX_DIRNAME
+        folder.mkdir(mode=0o700, exist_ok=True)
+        marker = folder / INDEX_IDENTITY_FILE
+        marker.write_text(self._database_id(), "utf-8")
+        os.chmod(marker, 0o600)
 
     def repair_keyword_index(self, *, force: bool = False) -> tuple[str, ...]:
         """Rebuilds keyword (FTS5) tables whose index is damaged (all of them with ``force``).

@@ -100,3 +100,30 @@ def test_syncing_rows_that_are_gone_is_quiet(service: MemoryService, caplog: pyt
     with caplog.at_level("ERROR"):
         assert service._indexer.sync(fact_ids=[9_999], message_ids=[9_998]) == 0
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_an_index_built_for_another_database_is_rebuilt_even_with_equal_counts(
+    tmp_path: Path, embedder: MiniLMEmbedder
+) -> None:
+    """A restore into a folder that kept its index: same counts, other texts."""
+    from app.backup import create_backup, restore_backup
+    from memory import DB_FILENAME
+
+    cats, lunch = tmp_path / "cats", tmp_path / "lunch"
+    with MemoryService.open(cats, embedder=embedder) as service:
+        project = service.create_project("Home")
+        service.add_fact(project.id, "The cat's name is Biscuit.")
+        service.add_fact(project.id, "The dentist appointment is on Monday.")
+        create_backup(service, tmp_path / "none.json", tmp_path / "cats.zip")
+    with MemoryService.open(lunch, embedder=embedder) as service:
+        project = service.create_project("Home")
+        service.add_fact(project.id, "Lunch order: two falafel wraps, no onions.")
+        service.add_fact(project.id, "Our dog Rex needs a new collar.")
+    # The lunch folder loses its database but keeps its vector index; the cats backup goes in.
+    (lunch / DB_FILENAME).unlink()
+    for suffix in ("-wal", "-shm"):
+        (lunch / (DB_FILENAME + suffix)).unlink(missing_ok=True)
+    restore_backup(tmp_path / "cats.zip", lunch)
+    with MemoryService.open(lunch, embedder=embedder) as service:
+        hits = service.search(1, "what is the pet called", k=1, mode="vector")
+        assert hits and "Biscuit" in hits[0].text
