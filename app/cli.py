@@ -752,6 +752,8 @@ def main(
     # Files Dossier creates (database, index, exports) are the user's alone.
     os.umask(0o077)
     try:
+        if args.data_dir is not None and not args.data_dir.strip():
+            raise UsageError("--data-dir is empty; give a folder, or leave the option out for the default one")
         if args.command == "restore":
             return run_restore(args, out, open_service)
         paths = resolve_paths(args.data_dir)

@@ -22,9 +22,22 @@ ENV_MODELS = "DOSSIER_MODELS_DIR"
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Creates ``path`` (and parents) and makes it readable by its owner only."""
-    path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
+    """Creates ``path`` (and parents) readable by its owner only.
+
+    A folder that exists already is narrowed to 0700 only when it is ours and
+    wider than that; a folder the user made read-only, or one owned by someone
+    else, is left as it is (reading still works there).
+    """
+    if not path.exists():
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
+        return path
+    info = path.stat()
+    if info.st_uid == os.getuid() and info.st_mode & 0o077:
+        try:
+            os.chmod(path, 0o700)
+        except OSError:
+            pass  # a file system that does not keep modes; nothing more we can do
     return path
 
 

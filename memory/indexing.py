@@ -106,8 +106,15 @@ class VectorIndexer:
         """
         try:
             return self._sync(list(fact_ids), list(message_ids), list(session_ids))
-        except Exception:
-            log.exception("vector index update failed; it will be repaired on the next reconcile")
+        except Exception as error:
+            # Expected now and then (a concurrent reindex dropped the collection): one
+            # line for the user's log, the traceback only for debugging.
+            log.warning(
+                "vector index update failed (%s: %s); it will be repaired on the next reconcile",
+                type(error).__name__,
+                error,
+            )
+            log.debug("vector index update failure", exc_info=True)
             return 0
 
     def _sync(self, fact_ids: list[int], message_ids: list[int], session_ids: list[int]) -> int:

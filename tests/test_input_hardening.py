@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -199,3 +200,51 @@ def test_a_key_left_in_old_settings_is_dropped_on_load(tmp_path: Path) -> None:
     path = tmp_path / "settings.json"
     path.write_text(json.dumps({"remote_base_url": "http://me:sk-OLD@10.9.8.7:8080/v1", "remote_model": "m"}))
     assert load_settings(path).remote_base_url == "http://10.9.8.7:8080/v1"
+
+
+def test_an_empty_data_dir_option_is_refused_not_the_default_folder(run: Run, tmp_path: Path) -> None:
+    for argv in (["--data-dir", "", "project", "list"], ["--data-dir", " ", "restore", str(tmp_path / "x.zip")]):
+        code, _, err = run(*argv)
+        assert code == 2 and "--data-dir is empty" in err
+
+
+def test_a_read_only_or_foreign_data_folder_is_not_chmodded(tmp_path: Path) -> None:
+    from app.paths import ensure_private_dir
+
+    read_only = tmp_path / "read-only"
+    read_only.mkdir(mode=0o500)
+    read_only.chmod(0o500)
+    ensure_private_dir(read_only)
+    assert read_only.stat().st_mode & 0o777 == 0o500, "narrowing only: a read-only folder stays readable"
+    if os.getuid() == 0:  # only root can hand a folder to someone else
+        foreign = tmp_path / "foreign"
+        foreign.mkdir()
+        foreign.chmod(0o755)
+        os.chown(foreign, 65534, 65534)
+        ensure_private_dir(foreign)
+        assert foreign.stat().st_mode & 0o777 == 0o755
+    wide = tmp_path / "wide"
+    wide.mkdir()
+    wide.chmod(0o755)
+    ensure_private_dir(wide)
+    assert wide.stat().st_mode & 0o777 == 0o700
+    read_only.chmod(0o700)
+
+
+def test_a_failed_vector_write_logs_one_line_not_a_traceback(
+    service: MemoryService, caplog: pytest.LogCaptureFixture
+) -> None:
+    project = service.create_project("Acme")
+
+    class Broken:
+        def __getattr__(self, name: str) -> Any:
+            raise RuntimeError("collection was dropped by a concurrent reindex")
+
+    service._indexer.store, real = Broken(), service._indexer.store  # type: ignore[assignment]
+    try:
+        fact = service.add_fact(project.id, "Budget is 40k EUR")
+    finally:
+        service._indexer.store = real
+    assert service.get_fact(fact.id).text == "Budget is 40k EUR"
+    failures = [r for r in caplog.records if "vector index update failed" in r.getMessage()]
+    assert failures and all(r.exc_info is None for r in failures)
