@@ -18,7 +18,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from app.backup import BackupError, auto_backup_if_due, create_backup, restore_backup
+from app.backup import BackupError, auto_backup_if_due, create_backup, latest_backup, restore_backup
 from app.conversation import ContextReady, Token, TurnResult
 from app.engine import CancelToken, EngineError
 from app.extraction import inbox_entries
@@ -696,8 +696,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _say_repairs(service: MemoryService, err: TextIO) -> None:
-    """What opening the data folder found damaged and rebuilt (derived indexes: nothing lost)."""
+def _say_repairs(runtime: Runtime, err: TextIO) -> None:
+    """What opening the data folder found damaged: rebuilt indexes, and changes that may be lost."""
+    service = runtime.service
+    for warning in service.warnings:
+        backup = latest_backup(runtime.paths.backups_dir)
+        where = f" The latest backup is {backup}." if backup else ""
+        print(f"dossier: {warning}{where}", file=err)
     report = service.last_repair
     if report is not None and report.keyword_rebuilt:
         print(
@@ -760,7 +765,7 @@ def main(
         if getattr(args, "output", None):
             paths.check_user_output(args.output)  # before anything is opened or written
         with Runtime(paths, open_service(paths.data_dir)) as runtime:
-            _say_repairs(runtime.service, err)
+            _say_repairs(runtime, err)
             target = runtime if getattr(args, "wants_runtime", False) else runtime.service
             code = int(args.handler(target, args, out))
             _auto_backup(runtime, err)

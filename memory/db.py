@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+import struct
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -214,3 +215,52 @@ def rebuild_keyword_tables(connection: Any, tables: Sequence[str]) -> None:
         connection.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
         connection.exec_driver_sql(f"CREATE VIRTUAL TABLE {table} USING fts5(body, tokenize='{FTS_TOKENIZER}')")
         connection.exec_driver_sql(f"INSERT INTO {table}(rowid, body) {KEYWORD_SOURCES[table]}")
+
+
+_WAL_MAGIC = (0x377F0682, 0x377F0683)
+_WAL_HEADER = 32
+_FRAME_HEADER = 24
+
+
+def _wal_checksum(data: bytes, s0: int, s1: int, big_endian: bool) -> tuple[int, int]:
+    """SQLite's WAL checksum over ``data`` (a multiple of 8 bytes), continued from (s0, s1)."""
+    words = struct.iter_unpack(">II" if big_endian else "<II", data)
+    for x0, x1 in words:
+        s0 = (s0 + x0 + s1) & 0xFFFFFFFF
+        s1 = (s1 + x1 + s0) & 0xFFFFFFFF
+    return s0, s1
+
+
+def wal_damage(database: Path) -> str | None:
+    """Why SQLite would silently drop committed changes from the database's write-ahead log, or None.
+
+    SQLite ignores a WAL whose header is damaged, and every frame from the first
+    one whose checksum fails: what was committed there vanishes without an error.
+    Read before any connection opens the database (the first writer resets the log).
+    Frames with other salts are a previous generation's leftovers, which is normal.
+    """
+    wal = database.with_name(database.name + "-wal")
+    try:
+        data = wal.read_bytes()
+    except FileNotFoundError:
+        return None
+    if not data:
+        return None
+    if len(data) < _WAL_HEADER:
+        return "its write-ahead log is cut short"
+    magic, _version, page_size, _checkpoint, salt1, salt2, c1, c2 = struct.unpack(">8I", data[:_WAL_HEADER])
+    big_endian = magic == _WAL_MAGIC[1]
+    if magic not in _WAL_MAGIC or _wal_checksum(data[:24], 0, 0, big_endian) != (c1, c2):
+        return "the header of its write-ahead log is damaged"
+    frame = _FRAME_HEADER + page_size
+    s0, s1 = c1, c2
+    for offset in range(_WAL_HEADER, len(data) - frame + 1, frame):
+        header = data[offset : offset + _FRAME_HEADER]
+        _page, _commit, frame_salt1, frame_salt2, f1, f2 = struct.unpack(">6I", header)
+        if (frame_salt1, frame_salt2) != (salt1, salt2):
+            return None
+        s0, s1 = _wal_checksum(header[:8], s0, s1, big_endian)
+        s0, s1 = _wal_checksum(data[offset + _FRAME_HEADER : offset + frame], s0, s1, big_endian)
+        if (s0, s1) != (f1, f2):
+            return "a frame of its write-ahead log is damaged"
+    return None

@@ -31,6 +31,7 @@ from memory.db import (
     damaged_keyword_tables,
     rebuild_keyword_tables,
     upgrade_to_head,
+    wal_damage,
 )
 from memory.embedding import Embedder, MiniLMEmbedder
 from memory.errors import ConflictError, CorruptDatabaseError, InvalidInputError, NotFoundError
@@ -138,6 +139,23 @@ def check_database_file(path: Path) -> None:
         raise CorruptDatabaseError(path, verdict)
 
 
+def _keep_damaged_wal(database: Path) -> list[str]:
+    """Copies a damaged write-ahead log aside before SQLite discards it, and says what that means."""
+    damage = wal_damage(database)
+    if damage is None:
+        return []
+    aside = database.parent / "damaged"
+    aside.mkdir(mode=0o700, exist_ok=True)
+    kept = aside / f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{database.name}-wal"
+    shutil.copy2(database.with_name(database.name + "-wal"), kept)
+    os.chmod(kept, 0o600)
+    log.warning("the database's write-ahead log is damaged (%s); kept as %s", damage, kept)
+    return [
+        f"The database was not closed cleanly and {damage}: the most recent changes may be lost. "
+        f"The log was kept as {kept}."
+    ]
+
+
 def database_counts(path: Path) -> dict[str, int]:
     """Checks a database file's integrity and counts its rows, without opening a service.
 
@@ -240,6 +258,8 @@ class MemoryService:
         self._owns_index = owns_index
         #: What the latest reconcile found and did (the front ends say what was repaired).
         self.last_repair: ReindexReport | None = None
+        #: What opening found that the user must hear (changes that may be lost).
+        self.warnings: list[str] = []
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -268,6 +288,7 @@ class MemoryService:
             # Created private up front; SQLite gives its -wal and -shm files this mode too.
             os.close(os.open(db_path, os.O_WRONLY | os.O_CREAT, 0o600))
         check_database_file(db_path)
+        warnings = _keep_damaged_wal(db_path)
         engines = create_engines(db_path)
         try:
             try:
@@ -283,6 +304,7 @@ class MemoryService:
         service = cls(
             data_dir, engines, indexer, token_counter or EstimatedTokenCounter(), owns_index=vector_store is None
         )
+        service.warnings = warnings
         if reconcile:
             try:
                 service.reconcile()

@@ -302,3 +302,34 @@ def test_an_emptied_database_in_a_used_folder_is_damage_not_a_fresh_start(run: R
     code, _, err = run("project", "list")
     assert code == 2 and "empty" in err and "moved aside" in err and "Traceback" not in err, err
     assert any((data_dir / "damaged").iterdir()), "the empty file is kept aside, as any damaged database"
+
+
+def _crashed_copy(service: MemoryService, target: Path) -> Path:
+    """The database files as a kill would leave them: the last commits only in the write-ahead log."""
+    target.mkdir()
+    for suffix in ("", "-wal"):
+        shutil.copy2(service.database_path.with_name(DB_FILENAME + suffix), target / (DB_FILENAME + suffix))
+    return target
+
+
+def test_committed_changes_lost_to_a_damaged_write_ahead_log_are_said(
+    run: Run, tmp_path: Path, embedder: MiniLMEmbedder
+) -> None:
+    with MemoryService.open(tmp_path / "live", embedder=embedder) as service:
+        project = service.create_project("Acme")
+        for n in range(20):
+            service.add_fact(project.id, f"Decision {n}: approved")
+        healthy = _crashed_copy(service, tmp_path / "healthy")
+        damaged = _crashed_copy(service, tmp_path / "damaged-log")
+    wal = damaged / (DB_FILENAME + "-wal")
+    raw = bytearray(wal.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    wal.write_bytes(bytes(raw))
+
+    code, out, err = run("--data-dir", str(healthy), "fact", "list", "--project", "Acme")
+    assert code == 0 and out.count("Decision") == 20 and "may be lost" not in err
+
+    code, out, err = run("--data-dir", str(damaged), "fact", "list", "--project", "Acme")
+    assert "may be lost" in err and "write-ahead log is damaged" in err and "Traceback" not in err, err
+    kept = list((damaged / "damaged").glob("*-wal"))
+    assert len(kept) == 1 and kept[0].read_bytes() == bytes(raw), "the damaged log is kept for a specialist"

@@ -185,6 +185,8 @@ class MainWindow(QMainWindow):
     def _on_first_projects(self) -> None:
         # Projects first: the index check and the model load compete for the CPU and the GIL.
         self.projects_loaded.disconnect(self._on_first_projects)
+        for warning in self.runtime.service.warnings:
+            self.show_error(warning)
         reconcile, load_model = self._start_after_projects
         if reconcile:
             self.statusBar().showMessage("Checking the search index…")
