@@ -248,15 +248,23 @@ def _local_settings(source: Path) -> tuple[str, str | None]:
         settings = Settings.from_dict(raw)
     except (OSError, ValueError, TypeError, RecursionError) as err:
         raise BackupError(f"the settings in the backup are unreadable ({err})") from None
-    suggestion = None
+    suggestions = []
     if settings.remote_base_url or "remote" in (settings.chat_backend, settings.background_backend):
-        suggestion = (
+        suggestions.append(
             f"The backup named a remote endpoint ({settings.remote_base_url or 'no URL'}, model "
             f"{settings.remote_model or 'none'}); it was not enabled. If you trust it, set it again with "
             "`dossier model remote URL --model NAME`."
         )
+    if settings.model_path:
+        # Which file llama.cpp loads is the user's choice on this machine, not a backup's.
+        suggestions.append(
+            f"The backup chose the model file {settings.model_path}; the bundled model is used until you "
+            "choose one with `dossier model use`."
+        )
+    suggestion = " ".join(suggestions) or None
     local = replace(
         settings,
+        model_path=None,
         remote_base_url=None,
         remote_model="",
         chat_backend="local",
@@ -294,12 +302,15 @@ def restore_backup(path: Path, data_dir: Path) -> BackupInfo:
             the data dir then, and a missing one is not created.
     """
     data_dir = Path(data_dir)
+    if any(parent.exists() and not parent.is_dir() for parent in data_dir.parents):
+        raise BackupError(f"{data_dir} cannot be a folder: a file stands in its path")
     if data_dir.exists():
         if not data_dir.is_dir():
             raise BackupError(f"{data_dir} is not a folder")
         if (data_dir / DB_FILENAME).exists():
             raise BackupError(f"{data_dir} already has a database; restore into a new, empty data folder")
-        strangers = sorted(p.name for p in data_dir.iterdir() if p.name not in RESTORABLE_LEFTOVERS)
+        # A leftover that is a link would have the restored data written somewhere else.
+        strangers = sorted(p.name for p in data_dir.iterdir() if p.name not in RESTORABLE_LEFTOVERS or p.is_symlink())
         if strangers:
             raise BackupError(
                 f"{data_dir} is not empty ({', '.join(strangers[:3])}); restore into a new, empty data folder"

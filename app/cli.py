@@ -759,11 +759,16 @@ def main(
     try:
         if args.data_dir is not None and not args.data_dir.strip():
             raise UsageError("--data-dir is empty; give a folder, or leave the option out for the default one")
+        if args.data_dir is not None and not args.data_dir.isprintable():
+            # Bytes that are not UTF-8 arrive as lone surrogates; SQLite and Chroma cannot take them.
+            raise UsageError("--data-dir has characters that cannot be used in a folder name here")
         if args.command == "restore":
             return run_restore(args, out, open_service)
         paths = resolve_paths(args.data_dir)
         if getattr(args, "output", None):
-            paths.check_user_output(args.output)  # before anything is opened or written
+            # Before anything is opened or written; the command then writes to exactly the
+            # path that was checked ("~" expanded), not to another spelling of it.
+            args.output = str(paths.check_user_output(args.output))
         with Runtime(paths, open_service(paths.data_dir)) as runtime:
             _say_repairs(runtime, err)
             target = runtime if getattr(args, "wants_runtime", False) else runtime.service

@@ -83,6 +83,10 @@ class Settings:
                 else:
                     log.warning("settings: ignoring %s=%r (expected %s)", f.name, value, type(default).__name__)
                     continue
+            limits = _RANGES.get(f.name)
+            if limits is not None and not all(limits[0] <= v <= limits[1] for v in _numbers(value)):
+                log.warning("settings: ignoring %s=%r (expected %s to %s)", f.name, value, *limits)
+                continue
             values[f.name] = value
         url = values.get("remote_base_url")
         if url and "@" in urllib.parse.urlparse(url).netloc:
@@ -98,6 +102,31 @@ class Settings:
                 log.warning("settings: ignoring %s=%r (expected one of %s)", name, values[name], BACKENDS)
                 del values[name]
         return cls(**values)
+
+
+#: Sensible bounds: a hand-edited or restored file must not set a -5-token window,
+#: a billion threads or a project id no database can hold.
+_RANGES: dict[str, tuple[float, float]] = {
+    "threads": (0, 512),
+    "context_length": (256, 1 << 21),
+    "temperature": (0.0, 2.0),
+    "memory_budget_tokens": (0, 1 << 20),
+    "auto_accept_project_ids": (1, 2**63 - 1),
+    "last_project_id": (1, 2**63 - 1),
+    "max_reply_tokens": (1, 1 << 17),
+    "remote_context_length": (256, 1 << 21),
+    "summary_idle_minutes": (1, 60 * 24 * 365),
+    "summary_every_messages": (1, 100_000),
+    "auto_backup_keep": (0, 3650),
+}
+
+
+def _numbers(value: Any) -> list[Any]:
+    """The numbers in a setting's value; anything else fails the range check (NaN compares false)."""
+    if value is None:
+        return []
+    values = list(value) if isinstance(value, tuple) else [value]
+    return [v if isinstance(v, int | float) and not isinstance(v, bool) else float("nan") for v in values]
 
 
 def load_settings(path: Path) -> Settings:

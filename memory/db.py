@@ -14,7 +14,7 @@ import functools
 import sqlite3
 import struct
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import URL, Engine, create_engine, event
 
 from memory.errors import InvalidInputError, MemoryServiceError
 
@@ -69,7 +69,8 @@ def _on_begin(conn: Any) -> None:
 def create_engines(db_path: Path) -> Engines:
     """Open (creating if needed) the database file and return its engines."""
     engine = create_engine(
-        f"sqlite:///{db_path}",
+        # Built, not parsed: a folder named "a?b", "a#b" or "100%" is a path, not a URL query.
+        URL.create("sqlite", database=str(db_path)),
         pool_size=8,
         max_overflow=16,
         connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
@@ -161,9 +162,19 @@ def check_schema(connection: Any) -> None:
         raise InvalidInputError(f"The database's schema is not Dossier's ({detail})")
 
 
+#: SQLite's statistics tables (made by ANALYZE): data for the query planner, not code.
+_STATISTICS_TABLES = frozenset({"sqlite_stat1", "sqlite_stat2", "sqlite_stat3", "sqlite_stat4"})
+
+
 def _schema_objects(connection: Any) -> frozenset[tuple[str, str, str, str]]:
-    rows = connection.execute("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_stat%'")
-    return frozenset((kind, name, table, " ".join((sql or "").split())) for kind, name, table, sql in rows)
+    # Exact names, never a LIKE pattern: in LIKE "_" matches any character, and a
+    # trigger named sqlite1stat_x would slip past "sqlite_stat%".
+    rows = connection.execute("SELECT type, name, tbl_name, sql FROM sqlite_master")
+    return frozenset(
+        (kind, name, table, " ".join((sql or "").split()))
+        for kind, name, table, sql in rows
+        if not (kind == "table" and name in _STATISTICS_TABLES)
+    )
 
 
 @functools.cache
@@ -194,27 +205,40 @@ KEYWORD_SOURCES = {
 }
 
 
-def damaged_keyword_tables(connection: Any) -> list[str]:
+def damaged_keyword_tables(execute: Callable[[str], Any]) -> list[str]:
     """The keyword tables whose index fails FTS5's own integrity check.
 
     A garbled block of an FTS5 index passes SQLite's quick check, then makes
     searches fail or quietly miss rows.
+
+    Args:
+        execute: Runs one SQL statement (a connection's ``execute`` or ``exec_driver_sql``).
     """
     damaged = []
     for table in KEYWORD_SOURCES:
         try:
-            connection.exec_driver_sql(f"INSERT INTO {table}({table}) VALUES('integrity-check')")
+            execute(f"INSERT INTO {table}({table}) VALUES('integrity-check')")
         except Exception:
             damaged.append(table)
     return damaged
 
 
-def rebuild_keyword_tables(connection: Any, tables: Sequence[str]) -> None:
-    """Drops and refills keyword tables from the rows they index (in the caller's transaction)."""
+def rebuild_keyword_tables(execute: Callable[[str], Any], tables: Sequence[str]) -> None:
+    """Empties keyword tables through their shadow tables and refills them (in the caller's transaction).
+
+    The shadow tables are plain tables, so this works even when the index is too
+    damaged for FTS5 to load (a garbled structure record or config), and the
+    schema stays exactly as the migrations made it.
+    """
+    # An empty index's own records (averages, structure, config), as this SQLite writes them.
+    execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.blank_fts USING fts5(body, tokenize='{FTS_TOKENIZER}')")
     for table in tables:
-        connection.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
-        connection.exec_driver_sql(f"CREATE VIRTUAL TABLE {table} USING fts5(body, tokenize='{FTS_TOKENIZER}')")
-        connection.exec_driver_sql(f"INSERT INTO {table}(rowid, body) {KEYWORD_SOURCES[table]}")
+        for shadow in ("data", "idx", "content", "docsize", "config"):
+            execute(f"DELETE FROM {table}_{shadow}")
+        execute(f"INSERT INTO {table}_data(id, block) SELECT id, block FROM temp.blank_fts_data")
+        execute(f"INSERT INTO {table}_config(k, v) SELECT k, v FROM temp.blank_fts_config")
+        execute(f"INSERT INTO {table}(rowid, body) {KEYWORD_SOURCES[table]}")
+    execute("DROP TABLE temp.blank_fts")
 
 
 _WAL_MAGIC = (0x377F0682, 0x377F0683)
@@ -264,3 +288,8 @@ def wal_damage(database: Path) -> str | None:
         if (s0, s1) != (f1, f2):
             return "a frame of its write-ahead log is damaged"
     return None
+
+
+def read_only_uri(path: Path) -> str:
+    """An SQLite URI that opens ``path`` read-only, whatever characters the path holds."""
+    return Path(path).absolute().as_uri() + "?mode=ro"

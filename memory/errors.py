@@ -24,6 +24,10 @@ class ConflictError(MemoryServiceError):
     """The write would break a uniqueness rule (e.g. two projects with one name)."""
 
 
+#: How much of an import problem a one-line message quotes.
+MAX_MESSAGE_CHARS = 300
+
+
 class ImportFormatError(InvalidInputError):
     """An import file is not a valid Dossier export.
 
@@ -32,7 +36,10 @@ class ImportFormatError(InvalidInputError):
     """
 
     def __init__(self, message: str, json_path: str = "$") -> None:
-        super().__init__(f"{json_path}: {message}")
+        # Schema messages quote the offending value, which may be megabytes long.
+        if len(message) > MAX_MESSAGE_CHARS:
+            message = message[:MAX_MESSAGE_CHARS] + "…"
+        super().__init__(f"{json_path[:MAX_MESSAGE_CHARS]}: {message}")
         self.json_path = json_path
 
 

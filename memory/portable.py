@@ -44,6 +44,8 @@ from memory.validation import (
 
 FORMAT = "dossier.project"
 VERSION = 1
+#: The highest history version an import may bring (a fact edited a million times is not one).
+MAX_VERSION = 1_000_000
 
 
 @cache
@@ -273,8 +275,10 @@ def parse_document(document: Any) -> ParsedProject:
     def claim(ref: Any, seen: set[int], what: str, path: str) -> None:
         if ref is None:
             return
-        if not is_row_id(ref):
-            raise ImportFormatError(f"a {what} number is a whole number from 1 to {MAX_ROW_ID}, not {ref!r}", path)
+        # Versions go on counting up after the import; refs are only positions in the file.
+        limit = MAX_VERSION if what == "version" else MAX_ROW_ID
+        if not is_row_id(ref) or ref > limit:
+            raise ImportFormatError(f"a {what} number is a whole number from 1 to {limit:,}, not {ref!r}", path)
         if ref in seen:
             raise ImportFormatError(f"duplicate {what} ref {ref}", path)
         seen.add(ref)

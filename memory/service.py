@@ -24,11 +24,13 @@ from sqlalchemy.orm import Session
 
 from memory import convert, portable
 from memory.db import (
+    BUSY_TIMEOUT_MS,
     KEYWORD_SOURCES,
     Engines,
     check_schema,
     create_engines,
     damaged_keyword_tables,
+    read_only_uri,
     rebuild_keyword_tables,
     upgrade_to_head,
     wal_damage,
@@ -127,7 +129,7 @@ def check_database_file(path: Path) -> None:
         if handle.read(16) != SQLITE_MAGIC:
             raise CorruptDatabaseError(path, "not an SQLite database")
     try:
-        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        connection = sqlite3.connect(read_only_uri(path), uri=True)
         try:
             connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
             verdict = connection.execute("PRAGMA quick_check(1)").fetchone()[0]
@@ -166,7 +168,7 @@ def database_counts(path: Path) -> dict[str, int]:
     import sqlite3
 
     try:
-        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        connection = sqlite3.connect(read_only_uri(path), uri=True)
     except sqlite3.Error as err:
         raise InvalidInputError(f"The database cannot be opened: {err}") from None
     try:
@@ -284,10 +286,11 @@ class MemoryService:
         data_dir = Path(data_dir)
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         db_path = data_dir / DB_FILENAME
-        if not db_path.exists():
+        if db_path.exists():
+            check_database_file(db_path)
+        else:
             # Created private up front; SQLite gives its -wal and -shm files this mode too.
             os.close(os.open(db_path, os.O_WRONLY | os.O_CREAT, 0o600))
-        check_database_file(db_path)
         warnings = _keep_damaged_wal(db_path)
         engines = create_engines(db_path)
         try:
@@ -368,13 +371,15 @@ class MemoryService:
         if isinstance(ref, int):
             row = s.get(ProjectRow, ref) if is_row_id(ref) else None
         else:
-            wanted = unicodedata.normalize("NFC", ref.strip())
+            # A name, or the ASCII digits of an id; text a name cannot hold names nothing.
+            ref = clean_text(ref, "Project", max_chars=MAX_NAME_CHARS)
+            wanted = unicodedata.normalize("NFC", ref)
             row = s.scalar(select(ProjectRow).where(ProjectRow.name == wanted))
             if row is None:  # SQLite's NOCASE folds ASCII only: "ärger" finds "Ärger" here
                 key = name_key(wanted)
                 row = next((r for r in s.scalars(select(ProjectRow)) if name_key(r.name) == key), None)
             digits = ref.strip()
-            if digits.isdigit() and is_row_id(int(digits)):
+            if digits.isascii() and digits.isdigit() and is_row_id(int(digits)):
                 by_id = s.get(ProjectRow, int(digits))
                 if row is None:
                     row = by_id
@@ -1197,10 +1202,28 @@ class MemoryService:
         They are derived from the facts, messages and summaries they index, like the
         vector index, so nothing is lost. Returns the tables rebuilt.
         """
-        with self._engines.writer.begin() as conn:
-            tables = list(KEYWORD_SOURCES) if force else damaged_keyword_tables(conn)
-            if tables:
-                rebuild_keyword_tables(conn, tables)
+        if force:
+            tables = list(KEYWORD_SOURCES)
+        else:
+            with self._engines.reader.connect() as conn:
+                tables = damaged_keyword_tables(conn.exec_driver_sql)
+        if tables:
+            import sqlite3
+
+            # A fresh connection: a pooled one may hold the damaged index's structure in
+            # its FTS5 cache. One transaction, so a crash leaves the old index, never half.
+            fresh = sqlite3.connect(self.database_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            try:
+                fresh.execute("BEGIN IMMEDIATE")
+                rebuild_keyword_tables(fresh.execute, tables)
+                fresh.execute("COMMIT")
+            except BaseException:
+                if fresh.in_transaction:
+                    fresh.execute("ROLLBACK")
+                raise
+            finally:
+                fresh.close()
+            self._engines.reader.dispose()  # idle connections forget the old index
         if tables and not force:
             log.warning("keyword index damaged in %s; rebuilt from the database", ", ".join(tables))
         return tuple(tables)
@@ -1241,7 +1264,7 @@ class MemoryService:
 
         self.repair_keyword_index()  # a backup must not carry a damaged index along
         target.unlink(missing_ok=True)
-        source = sqlite3.connect(f"file:{self.database_path}?mode=ro", uri=True, timeout=30)
+        source = sqlite3.connect(read_only_uri(self.database_path), uri=True, timeout=30)
         try:
             destination = sqlite3.connect(target)
             try:

@@ -58,8 +58,8 @@ def clean_text(value: object, what: str, *, max_chars: int, allow_empty: bool = 
 
 
 def strip_control(value: str) -> str:
-    """``value`` without the control characters :func:`clean_text` refuses."""
-    return _CONTROL.sub("", value)
+    """``value`` without the control characters and lone UTF-16 halves :func:`clean_text` refuses."""
+    return _SURROGATE.sub("", _CONTROL.sub("", value))
 
 
 def clean_name(value: object, what: str = "Name") -> str:
@@ -76,19 +76,36 @@ def clean_name(value: object, what: str = "Name") -> str:
         raise InvalidInputError(
             f"{what} contains a text-direction control (U+{ord(match.group()):04X}) at position {match.start()}"
         )
-    # Zero-width and other format characters (U+200B, U+FEFF…) make look-alike names;
-    # the zero-width joiner stays, as emoji sequences need it.
-    hidden = next((c for c in name if unicodedata.category(c) == "Cf" and c != "\u200d"), None)
+    # Zero-width, format and other default-ignorable characters (U+200B, U+FEFF, U+034F,
+    # variation selectors, Hangul fillers…) make look-alike names; the zero-width joiner
+    # stays, as emoji sequences need it.
+    hidden = next((c for c in name if _invisible(c)), None)
     if hidden is not None:
         raise InvalidInputError(f"{what} contains an invisible character (U+{ord(hidden):04X})")
     if not any(not c.isspace() and unicodedata.category(c) not in ("Cf", "Mn", "Me") for c in name):
         raise InvalidInputError(f"{what} has nothing visible in it")
+    if name.isascii() and name.isdigit():
+        raise InvalidInputError(f"{what} of digits only would read as a project id; add a word")
     return name
 
 
+# Unicode's default-ignorable code points outside category Cf, and blanks that draw nothing.
+_IGNORABLE = re.compile(
+    "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2800\u3164\ufe00-\ufe0f\uffa0\U000e0100-\U000e01ef]"
+)
+
+
+def _invisible(char: str) -> bool:
+    return (unicodedata.category(char) == "Cf" and char != "\u200d") or bool(_IGNORABLE.match(char))
+
+
 def name_key(name: str) -> str:
-    """What two names must differ in to be told apart: compatibility forms and case folded."""
-    return unicodedata.normalize("NFKC", name).casefold()
+    """What two names must differ in to be told apart: compatibility forms, case and spacing folded.
+
+    Letters of other scripts that look alike (Cyrillic "А" for Latin "A") are not folded:
+    that needs Unicode's confusables table.
+    """
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
 def parse_enum(enum_type: type[E], value: object, what: str) -> E:

@@ -108,3 +108,34 @@ def test_a_planted_partial_file_link_is_never_followed(run: Run, seeded: Path, t
         assert (written.stat().st_mode & 0o777) == 0o600
     leftovers = sorted(p.name for p in outputs.iterdir() if p.name.endswith(".partial") and not p.is_symlink())
     assert leftovers == []
+
+
+def test_the_path_checked_is_the_path_written(
+    run: Run, seeded: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A folder literally named "~" that links to the data folder: "~/x" must mean one thing.
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    (workdir / "~").symlink_to(seeded, target_is_directory=True)
+    monkeypatch.chdir(workdir)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    before = _digest(seeded / "dossier.sqlite3")
+    code, _, err = run("export", "--project", "Acme", "-o", "~/dossier.sqlite3")
+    assert code == 0, err
+    assert (tmp_path / "home" / "dossier.sqlite3").read_text().startswith("{")
+    assert _digest(seeded / "dossier.sqlite3") == before
+
+
+@pytest.mark.parametrize("folder", ["b?x", "a#1", "c%41", "100%25"])
+def test_a_data_folder_with_url_characters_in_its_path_works(run: Run, tmp_path: Path, folder: str) -> None:
+    data = tmp_path / folder / "data"
+    for argv in (["project", "create", "Acme"], ["fact", "add", "--project", "Acme", "Budget is 40k"]):
+        assert run("--data-dir", str(data), *argv)[0] == 0
+    code, out, err = run("--data-dir", str(data), "fact", "list", "--project", "Acme")
+    assert code == 0 and "Budget is 40k" in out, err
+    assert run("--data-dir", str(data), "backup", "-o", str(tmp_path / "b.zip"))[0] == 0
+    target = tmp_path / f"{folder}-restored" / "data"
+    code, out, err = run("--data-dir", str(target), "restore", str(tmp_path / "b.zip"))
+    assert code == 0 and "1 project" in out, err
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["b.zip"], "no stray database beside"

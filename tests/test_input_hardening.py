@@ -146,16 +146,40 @@ def test_stored_escape_sequences_print_escaped(run: Run, acme: None, data_dir: P
     assert json.loads(out)[0]["reason"] == "\x1b]0;owned\x07\x1b[2J\u009b31m", "JSON output stays lossless"
 
 
-def test_a_project_named_like_an_id_is_not_silently_taken_for_it(run: Run, acme: None) -> None:
-    assert run("project", "create", "1")[0] == 0  # project 2, named "1"
+def test_a_project_named_like_an_id_is_not_silently_taken_for_it(run: Run, acme: None, data_dir: Path) -> None:
+    code, _, err = run("project", "create", "1")
+    assert code == 2 and "digits only" in err
+    # A name of digits stored by an older Dossier: the ambiguity is refused, not resolved silently.
+    with sqlite3.connect(data_dir / DB_FILENAME) as db:
+        db.execute(
+            "INSERT INTO projects (id, name, description, created_at, archived) VALUES (7, '1', '', '2026-01-01', 0)"
+        )
+    db.close()
     code, _, err = run("fact", "add", "--project", "1", "Which project is this?")
     assert code == 2 and "name the one you mean" in err
     assert run("fact", "add", "--project", "Acme", "Clearly Acme")[0] == 0
 
 
+@pytest.mark.parametrize("reference", ["²", "١", "\udcff", "1\u0000"])
+def test_project_references_that_are_not_ascii_digits_or_names_are_not_found(
+    run: Run, acme: None, reference: str
+) -> None:
+    code, _, err = run("fact", "add", "--project", reference, "Goes nowhere")
+    assert code == 2 and "Traceback" not in err
+    code, out, _ = run("fact", "list", "--project", "Acme")
+    assert "Goes nowhere" not in out
+
+
 @pytest.mark.parametrize(
     ("first", "second"),
-    [("Ärger", "ärger"), ("Café", "Cafe\u0301"), ("ＡＣＭＥ GmbH", "acme gmbh"), ("Straße", "STRASSE")],
+    [
+        ("Ärger", "ärger"),
+        ("Café", "Cafe\u0301"),
+        ("ＡＣＭＥ GmbH", "acme gmbh"),
+        ("Straße", "STRASSE"),
+        ("Acme Corp", "Acme  Corp"),
+        ("Acme Corp", " acme corp "),
+    ],
 )
 def test_look_alike_project_names_are_one_name(service: MemoryService, first: str, second: str) -> None:
     project = service.create_project(first)
@@ -173,6 +197,12 @@ def test_look_alike_project_names_are_one_name(service: MemoryService, first: st
         ("x\u202ey", "text-direction"),
         ("a\u0085b", "control"),
         ("\u0301", "nothing visible"),
+        ("Ac\u034fme", "invisible"),
+        ("Acme\ufe0f", "invisible"),
+        ("Acme\u3164", "invisible"),
+        ("Acme\u115f", "invisible"),
+        ("Acme\u2800", "invisible"),
+        ("10", "digits only"),
     ],
 )
 def test_invisible_and_disguising_names_are_refused(service: MemoryService, name: str, says: str) -> None:
@@ -248,3 +278,42 @@ def test_a_failed_vector_write_logs_one_line_not_a_traceback(
     assert service.get_fact(fact.id).text == "Budget is 40k EUR"
     failures = [r for r in caplog.records if "vector index update failed" in r.getMessage()]
     assert failures and all(r.exc_info is None for r in failures)
+
+
+def test_an_imported_history_version_leaves_room_to_count_up(run: Run, acme: None, tmp_path: Path) -> None:
+    document = _export(run, tmp_path)
+    document["facts"][0]["history"][0]["version"] = 2**63 - 1
+    bad = tmp_path / "version.json"
+    bad.write_text(json.dumps(document))
+    code, _, err = run("import", str(bad), "--as-project", "Copy")
+    assert code == 2 and "version" in err and "1,000,000" in err
+
+
+def test_an_import_error_quoting_a_huge_value_stays_one_short_line(run: Run, acme: None, tmp_path: Path) -> None:
+    document = _export(run, tmp_path)
+    document["sessions"] = {"a": "x" * 5_000_000}
+    bad = tmp_path / "huge.json"
+    bad.write_text(json.dumps(document))
+    code, _, err = run("import", str(bad), "--as-project", "Copy")
+    assert code == 2 and len(err) < 1_000 and len(err.strip().splitlines()) == 1
+
+
+def test_settings_out_of_range_are_ignored_with_the_default_kept(tmp_path: Path) -> None:
+    from app.settings import Settings, load_settings
+
+    path = tmp_path / "settings.json"
+    hostile = {
+        "context_length": -5,
+        "max_reply_tokens": -1,
+        "threads": 10**9,
+        "auto_backup_keep": -3,
+        "last_project_id": 10**20,
+        "auto_accept_project_ids": [1, "x", [2], None],
+        "temperature": 0.4,
+    }
+    path.write_text(json.dumps(hostile))
+    loaded, defaults = load_settings(path), Settings()
+    assert loaded.temperature == 0.4, "what is sound is kept"
+    for name in ("context_length", "max_reply_tokens", "threads", "auto_backup_keep", "last_project_id"):
+        assert getattr(loaded, name) == getattr(defaults, name), name
+    assert loaded.auto_accept_project_ids == ()

@@ -263,6 +263,42 @@ def _keyword_rows(database: Path) -> dict[str, list[tuple[int, str]]]:
     return rows
 
 
+KEYWORD_DAMAGE = {
+    "a garbled leaf block": _garble_keyword_index,
+    "a garbled structure record": lambda db: _sql(
+        db, "UPDATE facts_fts_data SET block = randomblob(length(block)) WHERE id = 10"
+    ),
+    "a wrong config version": lambda db: _sql(db, "UPDATE messages_fts_config SET v = 99 WHERE k = 'version'"),
+    "an emptied index": lambda db: _sql(db, "DELETE FROM messages_fts_data"),
+}
+
+
+def _sql(database: Path, statement: str) -> None:
+    import sqlite3
+
+    with sqlite3.connect(database) as db:
+        db.execute(statement)
+    db.close()
+
+
+@pytest.mark.parametrize("damage", sorted(KEYWORD_DAMAGE))
+def test_every_kind_of_keyword_index_damage_is_rebuilt(run: Run, data_dir: Path, damage: str) -> None:
+    assert run("project", "create", "Acme")[0] == 0
+    for n in range(12):
+        assert run("fact", "add", "--project", "Acme", f"Budget line {n} for the logo refresh")[0] == 0
+    with MemoryService.open(data_dir, reconcile=False) as service:
+        session = service.start_session(1, "Call")
+        service.add_message(session.id, "other", "The printer is out of toner again", speaker="Dana")
+    database = data_dir / DB_FILENAME
+    healthy = _keyword_rows(database)
+    KEYWORD_DAMAGE[damage](database)
+    code, out, err = run("project", "list")
+    assert code == 0 and "keyword search index was damaged" in err and "Traceback" not in err, err
+    assert _keyword_rows(database) == healthy
+    code, out, err = run("search", "--project", "Acme", "toner")
+    assert code == 0 and "printer is out of toner" in out
+
+
 def test_a_damaged_keyword_index_is_found_rebuilt_and_said(run: Run, data_dir: Path, tmp_path: Path) -> None:
     assert run("project", "create", "Acme")[0] == 0
     for n in range(40):
@@ -302,6 +338,11 @@ def test_an_emptied_database_in_a_used_folder_is_damage_not_a_fresh_start(run: R
     code, _, err = run("project", "list")
     assert code == 2 and "empty" in err and "moved aside" in err and "Traceback" not in err, err
     assert any((data_dir / "damaged").iterdir()), "the empty file is kept aside, as any damaged database"
+    # As promised, Dossier then starts with an empty memory (not a loop of "damaged").
+    for _ in range(2):
+        code, out, err = run("project", "list")
+        assert code == 0 and "Acme" not in out, err
+    assert run("project", "create", "Fresh start")[0] == 0
 
 
 def _crashed_copy(service: MemoryService, target: Path) -> Path:

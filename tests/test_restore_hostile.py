@@ -86,6 +86,12 @@ FORGED_SCHEMAS: dict[str, str] = {
         "BEGIN INSERT INTO messages_fts(rowid, body) VALUES (new.id, 'x'); END"
     ),
     "no schema version": "DROP TABLE alembic_version",
+    # In SQL's LIKE, "_" matches any character: a name like this once slipped past the check.
+    "a trigger named like a statistics table": (
+        "CREATE TRIGGER sqlite1stat_spy AFTER INSERT ON facts BEGIN "
+        "UPDATE projects SET description = description || new.text; END"
+    ),
+    "a view named like a statistics table": "CREATE VIEW sqlite0stat AS SELECT * FROM facts",
     "a newer schema version": "UPDATE alembic_version SET version_num = '9999_future'",
 }
 
@@ -269,3 +275,33 @@ def test_fuzzed_backups_never_give_a_traceback_a_stray_write_or_a_foreign_schema
     # Accepted: then it is a database with exactly Dossier's schema.
     database_counts(target / DB_FILENAME)
     assert sorted(p.name for p in root.iterdir()) == sorted([*before, "restored"])
+
+
+def test_a_backup_cannot_choose_the_model_file_or_absurd_numbers(run: Run, good_backup: Path, tmp_path: Path) -> None:
+    forged = _forge(
+        good_backup,
+        tmp_path,
+        settings_json={"model_path": "/etc/passwd", "context_length": -5, "threads": 10**9, "temperature": 0.2},
+    )
+    target = tmp_path / "restored"
+    code, out, err = run("--data-dir", str(target), "restore", str(forged))
+    assert code == 0 and "/etc/passwd" in out and "dossier model use" in out, err
+    restored = json.loads((target / SETTINGS).read_text())
+    assert restored["model_path"] is None and restored["context_length"] > 0 and restored["threads"] < 1000
+    assert restored["temperature"] == 0.2
+
+
+def test_a_restore_target_whose_leftovers_are_links_is_refused(good_backup: Path, tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    target = tmp_path / "target"
+    target.mkdir()
+    (target / "vector-index").symlink_to(victim, target_is_directory=True)
+    with pytest.raises(BackupError, match="not empty"):
+        restore_backup(good_backup, target)
+    assert list(victim.iterdir()) == []
+
+
+def test_a_file_in_the_target_path_is_a_clear_refusal(good_backup: Path, tmp_path: Path) -> None:
+    with pytest.raises(BackupError, match="a file stands in its path"):
+        restore_backup(good_backup, good_backup / "sub")
