@@ -12,13 +12,14 @@ import logging
 import os
 import shutil
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import JSON, Boolean, Integer, String, Text, case, func, or_, select
 from sqlalchemy.exc import DatabaseError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -39,6 +40,7 @@ from memory.embedding import Embedder, MiniLMEmbedder
 from memory.errors import ConflictError, CorruptDatabaseError, InvalidInputError, NotFoundError
 from memory.indexing import FACT_PREFIX, BackgroundIndexing, VectorIndexer
 from memory.orm import (
+    Base,
     ChatSessionRow,
     DatabaseIdentityRow,
     FactRow,
@@ -46,6 +48,7 @@ from memory.orm import (
     MessageRow,
     ProjectRow,
     ProposalRow,
+    UTCDateTime,
     VoiceProfileRow,
     utcnow,
 )
@@ -158,6 +161,59 @@ def _keep_damaged_wal(database: Path) -> list[str]:
     ]
 
 
+#: Columns that hold one of an enum's values, by table.
+_ENUM_COLUMNS: dict[str, dict[str, type[Enum]]] = {
+    "facts": {"kind": FactKind, "status": FactStatus, "source": FactSource},
+    "fact_versions": {"kind": FactKind, "status": FactStatus, "actor": Actor, "action": VersionAction},
+    "messages": {"role": Role},
+    "proposals": {"action": ProposalAction, "kind": FactKind, "status": ProposalStatus},
+}
+
+
+def _bad_value_checks() -> Iterator[tuple[str, str, str]]:
+    """(table, column, SQL condition that is true for a value Dossier could not read), from the ORM."""
+    for table in Base.metadata.sorted_tables:
+        for column in table.columns:
+            name, kind = column.name, column.type
+            if isinstance(kind, UTCDateTime):
+                # As SQLAlchemy writes it: "YYYY-MM-DD HH:MM:SS[.ffffff]", a time SQLite can read.
+                bad = f"(typeof({name}) != 'text' OR datetime({name}) IS NULL OR {name} NOT GLOB '[0-9][0-9][0-9][0-9]-*')"
+            elif isinstance(kind, Boolean):
+                bad = f"{name} NOT IN (0, 1)"
+            elif isinstance(kind, JSON):
+                bad = f"(NOT json_valid({name}) OR json_type({name}) != 'array')"
+            elif isinstance(kind, Integer):
+                bad = f"typeof({name}) != 'integer'"
+            elif isinstance(kind, String | Text):
+                bad = f"typeof({name}) != 'text'"
+            else:
+                continue
+            enum = _ENUM_COLUMNS.get(table.name, {}).get(name)
+            if enum is not None:
+                allowed = ", ".join(f"'{member.value}'" for member in enum)
+                bad = f"({bad} OR {name} NOT IN ({allowed}))"
+            yield table.name, name, f"{name} IS NOT NULL AND {bad}"
+
+
+def check_rows(connection: Any) -> None:
+    """Accepts only rows Dossier could read: values of the right type and range, references that hold.
+
+    A schema can be exact and its rows still unreadable (a time that is not a
+    time, a kind that is no kind, a fact of a project that does not exist).
+
+    Raises:
+        InvalidInputError: Naming the first table and column at fault.
+    """
+    broken = connection.execute("PRAGMA foreign_key_check").fetchone()
+    if broken is not None:
+        raise InvalidInputError(f"The database has rows in {broken[0]} that refer to rows that do not exist")
+    for table, column, condition in _bad_value_checks():
+        if connection.execute(f"SELECT 1 FROM {table} WHERE {condition} LIMIT 1").fetchone():
+            raise InvalidInputError(f"The database has values in {table}.{column} that Dossier could not read")
+    # Project names are not judged here: names an older Dossier accepted (digits only,
+    # case variants of one another) must not make the user's own backups fail.
+
+
 def database_counts(path: Path) -> dict[str, int]:
     """Checks a database file's integrity and counts its rows, without opening a service.
 
@@ -178,6 +234,7 @@ def database_counts(path: Path) -> dict[str, int]:
         if verdict != "ok":
             raise InvalidInputError(f"The database is damaged: {verdict}")
         check_schema(connection)
+        check_rows(connection)
         return {t: connection.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in COUNTED_TABLES}
     except sqlite3.Error as err:
         raise InvalidInputError(f"Not a Dossier database: {err}") from None

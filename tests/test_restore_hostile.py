@@ -305,3 +305,27 @@ def test_a_restore_target_whose_leftovers_are_links_is_refused(good_backup: Path
 def test_a_file_in_the_target_path_is_a_clear_refusal(good_backup: Path, tmp_path: Path) -> None:
     with pytest.raises(BackupError, match="a file stands in its path"):
         restore_backup(good_backup, good_backup / "sub")
+
+
+FORGED_ROWS: dict[str, str] = {
+    "a time that is not a time": "UPDATE facts SET created_at = 'garbage' WHERE id = 1",
+    "a kind that is no kind": "UPDATE facts SET kind = 'evil' WHERE id = 1",
+    "a fact of a project that does not exist": "PRAGMA foreign_keys = OFF; UPDATE facts SET project_id = 42",
+    "a flag that is no flag": "UPDATE facts SET pinned = 7",
+    "a list that is no list": "UPDATE voice_profiles SET style_do = '{' ; INSERT OR IGNORE INTO voice_profiles "
+    "(project_id, tone, style_do, style_dont, vocabulary, samples, updated_at) "
+    "VALUES (1, '', '{', '[]', '[]', '[]', '2026-01-01 00:00:00')",
+    "text where a number goes": "UPDATE fact_versions SET version = 'one'",
+}
+
+
+@pytest.mark.parametrize("forgery", sorted(FORGED_ROWS))
+def test_a_backup_whose_rows_dossier_could_not_read_is_refused(
+    run: Run, good_backup: Path, tmp_path: Path, forgery: str
+) -> None:
+    forged = _forge(good_backup, tmp_path, database=lambda c: c.executescript(FORGED_ROWS[forgery]))
+    target = tmp_path / "restored"
+    code, _, err = run("--data-dir", str(target), "restore", str(forged))
+    assert code == 2 and "Traceback" not in err, err
+    assert "could not read" in err or "do not exist" in err, err
+    assert not target.exists()
