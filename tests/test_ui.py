@@ -390,3 +390,25 @@ def test_the_settings_dialog_refuses_a_key_inside_the_endpoint_address(qtbot: ob
         if env.runtime.paths.settings_file.exists()
         else True
     )
+
+
+def test_remember_shows_in_the_inbox_at_once_not_after_the_background_step(qtbot: object, make_window: object) -> None:
+    release = threading.Event()
+
+    def held_back(turns: object, settings: object) -> str:
+        # Only background work (extraction, summaries) asks the model after a /remember.
+        assert release.wait(WAIT / 1000)
+        return "[]"
+
+    env = make_window(FakeModel(held_back))
+    env.runtime.service.add_fact(1, "Dana prefers calls on Mondays", "preference")
+    try:
+        env.window.send("/remember Dana prefers calls on Tuesdays")  # a change: proposed for review
+        result = env.result(qtbot)
+        assert "inbox" in result.text, result.text
+        inbox = env.window.memory.inbox.list
+        qtbot.waitUntil(lambda: inbox.count() == 1, timeout=WAIT)  # type: ignore[attr-defined]
+        assert "Tuesdays" in inbox.item(0).text()
+        assert "1" in env.window.memory.tabText(env.window.memory.indexOf(env.window.memory.inbox))
+    finally:
+        release.set()

@@ -532,11 +532,14 @@ class MainWindow(QMainWindow):
             self.chat.render()
             rate = event.stats.tokens_per_second
             self.speed_label.setText(f"{rate:.1f} tokens/s" if rate else "")
+            # The turn itself may have changed memory (/remember, /forget, a new session):
+            # show it now, and again once the background has learnt from the turn.
+            self._reload_memory_panels()
             if event.background is not None:
-                self.call("learn from the turn", event.background.result, then=lambda _r: self._after_learning())
+                self.call("learn from the turn", event.background.result, then=lambda _r: self._reload_memory_panels())
             self.turn_finished.emit(event)
 
-    def _after_learning(self) -> None:
+    def _reload_memory_panels(self) -> None:
         self.memory.inbox.reload()
         self.memory.facts.reload()
         self.memory.sessions.reload()
