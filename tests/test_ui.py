@@ -412,3 +412,35 @@ def test_remember_shows_in_the_inbox_at_once_not_after_the_background_step(qtbot
         assert "1" in env.window.memory.tabText(env.window.memory.indexOf(env.window.memory.inbox))
     finally:
         release.set()
+
+
+def test_a_facts_kind_and_pin_are_set_in_add_and_edit(qtbot: object, make_window: object) -> None:
+    from memory import FactKind
+    from ui.memory_panel import FactDialog, FactValues
+
+    env = make_window()
+    facts = env.window.memory.facts
+    dialog = FactDialog("Add a fact", "What should Dossier know?")
+    qtbot.addWidget(dialog)
+    dialog.text.setPlainText("Launch is on 14 March")
+    dialog.kind.setCurrentIndex(dialog.kind.findData("deadline"))
+    dialog.pinned.setChecked(True)
+    facts.add(dialog.values())  # what OK in the Add dialog does
+    qtbot.waitUntil(lambda: any("deadline: Launch is on 14 March" in t for t in _facts_shown(env)), timeout=WAIT)
+    fact = env.runtime.service.list_facts(1)[0]
+    assert fact.kind is FactKind.DEADLINE and fact.pinned
+    facts.select_key(f"fact:{fact.id}")
+    dialog.set_values(FactValues(fact.text, fact.kind, fact.pinned))  # as Edit opens it
+    dialog.kind.setCurrentIndex(dialog.kind.findData("decision"))
+    dialog.pinned.setChecked(False)
+    facts.save_edit(fact, dialog.values())  # what OK in the Edit dialog does
+    qtbot.waitUntil(lambda: env.runtime.service.get_fact(fact.id).kind is FactKind.DECISION, timeout=WAIT)
+    qtbot.waitUntil(lambda: not env.runtime.service.get_fact(fact.id).pinned, timeout=WAIT)
+    assert env.runtime.service.get_fact(fact.id).text == "Launch is on 14 March"
+
+
+def test_adding_a_fact_without_a_project_says_what_to_do(qtbot: object, make_window: object) -> None:
+    env = make_window(projects=())
+    env.window.memory.facts._on_add()
+    qtbot.waitUntil(lambda: env.window.banner.isVisible(), timeout=WAIT)
+    assert "project" in env.window.banner.label.text()

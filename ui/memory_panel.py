@@ -7,12 +7,14 @@ results. ``project_changed`` reloads all tabs for another project.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -84,6 +86,46 @@ class _Tab(QWidget):
 
     def reload(self) -> None:
         raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class FactValues:
+    text: str
+    kind: FactKind
+    pinned: bool
+
+
+class FactDialog(QDialog):
+    """A fact's text, kind and pin: the brief's "Decisions and deadlines" comes from the kind."""
+
+    def __init__(self, title: str, prompt: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.text = QPlainTextEdit()
+        self.text.setPlaceholderText(prompt)
+        self.kind = QComboBox()
+        for kind in FactKind:
+            self.kind.addItem(kind.value.capitalize(), kind.value)
+        self.pinned = QCheckBox("Pinned: always in the assistant's memory")
+        form = QFormLayout()
+        form.addRow("Kind", self.kind)
+        form.addRow("", self.pinned)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(prompt))
+        layout.addWidget(self.text, 1)
+        layout.addLayout(form)
+        layout.addWidget(buttons)
+
+    def set_values(self, values: FactValues) -> None:
+        self.text.setPlainText(values.text)
+        self.kind.setCurrentIndex(max(self.kind.findData(values.kind.value), 0))
+        self.pinned.setChecked(values.pinned)
+
+    def values(self) -> FactValues:
+        return FactValues(self.text.toPlainText(), FactKind(self.kind.currentData()), self.pinned.isChecked())
 
 
 class FactsTab(_Tab):
@@ -195,25 +237,49 @@ class FactsTab(_Tab):
 
     def _on_add(self) -> None:
         if self.project_id is None:
+            self.error.emit("Create or pick a client project first: facts belong to a project.")
             return
-        text, ok = QInputDialog.getMultiLineText(self, "Add a fact", "What should Dossier know about this client?")
-        if ok and text.strip():
-            kind = self.kind.currentData() or "fact"
-            self.call("add fact", self.runtime.service.add_fact, self.project_id, text, kind, then=self._after_change)
+        dialog = FactDialog("Add a fact", "What should Dossier know about this client?", self)
+        dialog.set_values(FactValues("", FactKind(self.kind.currentData() or "fact"), False))
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self.add(dialog.values())
+
+    def add(self, values: FactValues) -> None:
+        """Adds a fact with its kind and pin (what the Add dialog does)."""
+        if self.project_id is None or not values.text.strip():
+            return
+        self.call(
+            "add fact",
+            lambda pid: self.runtime.service.add_fact(pid, values.text, values.kind, pinned=values.pinned),
+            self.project_id,
+            then=self._after_change,
+        )
 
     def _on_edit(self, *_args: object) -> None:
         fact = self._selected_fact()
         if fact is None:
             return
-        text, ok = QInputDialog.getMultiLineText(
-            self, f"Edit F{fact.id}", "The fact (its old text stays in the history):", fact.text
-        )
-        if ok:
-            self.save_edit(fact, text)
+        dialog = FactDialog(f"Edit F{fact.id}", "The fact (its old text stays in the history):", self)
+        dialog.set_values(FactValues(fact.text, fact.kind, fact.pinned))
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self.save_edit(fact, dialog.values())
 
-    def save_edit(self, fact: Fact, text: str) -> None:
-        if text.strip() and text.strip() != fact.text:
-            self.call("edit fact", self.runtime.service.edit_fact, fact.id, text, then=self._after_change)
+    def save_edit(self, fact: Fact, values: FactValues | str) -> None:
+        """Saves what changed of a fact's text, kind and pin (what the Edit dialog does)."""
+        if isinstance(values, str):
+            values = FactValues(values, fact.kind, fact.pinned)
+        text = values.text.strip()
+        new_text = text if text and text != fact.text else None
+        new_kind = values.kind if values.kind is not fact.kind else None
+        if new_text is None and new_kind is None and values.pinned == fact.pinned:
+            return
+        service = self.runtime.service
+
+        def save() -> Fact:
+            changed = service.edit_fact(fact.id, new_text, new_kind) if new_text or new_kind else fact
+            return service.pin_fact(fact.id, values.pinned) if values.pinned != changed.pinned else changed
+
+        self.call("edit fact", save, then=self._after_change)
 
     def _on_pin(self) -> None:
         fact = self._selected_fact()
