@@ -444,3 +444,46 @@ def test_adding_a_fact_without_a_project_says_what_to_do(qtbot: object, make_win
     env.window.memory.facts._on_add()
     qtbot.waitUntil(lambda: env.window.banner.isVisible(), timeout=WAIT)
     assert "project" in env.window.banner.label.text()
+
+
+def test_a_model_error_banner_goes_when_a_model_loads(qtbot: object, make_window: object) -> None:
+    env = make_window()
+    env.window._on_model_failed("The file is not a GGUF model")
+    assert env.window.banner.isVisible()
+    env.window.show_error("Could not reach the endpoint")  # about something else: stays
+    env.window._on_model_failed("The file is not a GGUF model")
+    env.window._on_model_loaded("gemma3 270m")
+    assert not env.window.banner.isVisible()
+    env.window.show_error("Could not save the brief")
+    env.window._on_model_loaded("gemma3 270m")
+    assert env.window.banner.isVisible(), "an error about something else stays until dismissed"
+
+
+def test_the_archive_button_says_what_it_will_do(qtbot: object, make_window: object) -> None:
+    env = make_window(projects=("Acme", "Globex"))
+    env.runtime.service.archive_project(2)
+    env.window.show_archived.setChecked(True)
+    names = lambda: [env.window.projects.item(i).text() for i in range(env.window.projects.count())]  # noqa: E731
+    qtbot.waitUntil(lambda: "Globex (archived)" in names(), timeout=WAIT)
+    _select_project(env.window, "Globex (archived)")
+    assert env.window.archive_button.text() == "Unarchive"
+    _select_project(env.window, "Acme")
+    assert env.window.archive_button.text() == "Archive"
+
+
+def test_memory_share_never_reads_zero_when_memory_was_used() -> None:
+    from ui.main_window import _share
+
+    assert _share(3, 1_000) == "<1%" and _share(0, 1_000) == "0%" and _share(250, 1_000) == "25%"
+
+
+def test_the_brief_dialog_shows_dates_in_the_users_format(qtbot: object, make_window: object) -> None:
+    from PySide6.QtCore import QLocale
+
+    from ui.brief_dialog import BriefDialog
+
+    env = make_window()
+    dialog = BriefDialog(env.runtime, env.tasks, 1)
+    qtbot.addWidget(dialog)
+    assert dialog.since.displayFormat() == QLocale().dateFormat(QLocale.FormatType.ShortFormat)
+    qtbot.waitUntil(lambda: dialog.brief is not None, timeout=WAIT)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from PySide6.QtCore import QDate
+from PySide6.QtCore import QDate, QLocale
 from PySide6.QtWidgets import (
     QCheckBox,
     QDateEdit,
@@ -66,6 +66,8 @@ class BriefDialog(QDialog):
         self.summary.toggled.connect(self.refresh)
         self.use_since = QCheckBox("Sessions since")
         self.since = QDateEdit(QDate.currentDate().addMonths(-3))
+        # The user's own date format (Qt's default here is a bare "d M yyyy").
+        self.since.setDisplayFormat(QLocale().dateFormat(QLocale.FormatType.ShortFormat))
         self.since.setCalendarPopup(True)
         self.use_since.toggled.connect(self.refresh)
         self.since.dateChanged.connect(self.refresh)

@@ -51,18 +51,34 @@ class ErrorBanner(QWidget):
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         close = QToolButton()
         close.setText("✕")
+        close.setToolTip("Dismiss")
         close.clicked.connect(self.hide)
+        #: What the shown message is about ("model", …), so that fixing it can take it away.
+        self.about: str | None = None
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 4, 8, 4)
         layout.addWidget(self.label, 1)
         layout.addWidget(close)
-        self.setStyleSheet("ErrorBanner { background: #b3261e; } QLabel, QToolButton { color: white; }")
+        # The close button draws its own background on some styles (white on hover): keep it
+        # transparent so the white cross always shows on the red.
+        self.setStyleSheet(
+            "ErrorBanner { background: #b3261e; } QLabel { color: white; }"
+            " QToolButton { color: white; background: transparent; border: none; font-weight: bold; padding: 2px 6px; }"
+            " QToolButton:hover { background: rgba(255, 255, 255, 0.25); border-radius: 3px; }"
+        )
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.hide()
 
-    def show_message(self, text: str) -> None:
+    def show_message(self, text: str, about: str | None = None) -> None:
         self.label.setText(text)
+        self.about = about
         self.show()
+
+    def clear(self, about: str) -> None:
+        """Hides the message if it is about ``about`` (its cause was just fixed)."""
+        if self.about == about:
+            self.hide()
+            self.about = None
 
 
 class MainWindow(QMainWindow):
@@ -112,13 +128,13 @@ class MainWindow(QMainWindow):
         left_layout.addWidget(QLabel("<b>Projects</b>"))
         left_layout.addWidget(self.project_filter)
         left_layout.addWidget(self.projects, 2)
-        left_layout.addLayout(
-            button_row(
-                ("New", self._on_new_project),
-                ("Rename", self._on_rename_project),
-                ("Archive", self._on_archive_project),
-            )[0]
+        project_buttons, made = button_row(
+            ("New", self._on_new_project),
+            ("Rename", self._on_rename_project),
+            ("Archive", self._on_archive_project),
         )
+        self.archive_button = made["Archive"]
+        left_layout.addLayout(project_buttons)
         left_layout.addWidget(self.show_archived)
         left_layout.addWidget(QLabel("<b>Sessions</b>"))
         left_layout.addWidget(self.sessions, 3)
@@ -226,8 +242,8 @@ class MainWindow(QMainWindow):
         """Like :meth:`call`, for what the window shows: only the newest load of ``name`` is shown."""
         return self.tasks.call(name, fn, *args, then=then, on_error=self.show_error, latest=(self, name))
 
-    def show_error(self, message: str) -> None:
-        self.banner.show_message(message)
+    def show_error(self, message: str, about: str | None = None) -> None:
+        self.banner.show_message(message, about)
         self.statusBar().showMessage(message, 8000)
 
     def _make_actions(self) -> None:
@@ -292,11 +308,12 @@ class MainWindow(QMainWindow):
 
     def _on_model_loaded(self, name: str) -> None:
         self.model_label.setText(f"Model: {name}")
+        self.banner.clear("model")
         self.model_ready.emit(name)
 
     def _on_model_failed(self, message: str) -> None:
         self.model_label.setText("Model: unavailable")
-        self.show_error(f"{message} — choose another model in Settings.")
+        self.show_error(f"{message} — choose another model in Settings.", about="model")
 
     # ---------------------------------------------------------------- projects
 
@@ -335,6 +352,9 @@ class MainWindow(QMainWindow):
             item.setHidden(bool(needle) and needle not in item.text().casefold())
 
     def _on_project_selected(self, current: QListWidgetItem | None, _previous: object = None) -> None:
+        # The button says what it will do: an archived project is unarchived.
+        archived = current is not None and current.text().endswith("(archived)")
+        self.archive_button.setText("Unarchive" if archived else "Archive")
         project_id = current.data(KEY_ROLE) if current else None
         if project_id == self.project_id:
             return
@@ -514,9 +534,9 @@ class MainWindow(QMainWindow):
                 self.reload_sessions()
         elif isinstance(event, ContextReady):
             report = event.report
-            share = report.memory_tokens * 100 // max(1, report.prompt_tokens)
             self.context_label.setText(
-                f"Context: {report.prompt_tokens:,} of {report.window_tokens:,} tokens (memory {share}%)"
+                f"Context: {report.prompt_tokens:,} of {report.window_tokens:,} tokens "
+                f"(memory {_share(report.memory_tokens, report.prompt_tokens)})"
             )
             self._labels = {item.key: _memory_label(item.key, item.text) for item in event.context.items}
         elif isinstance(event, Token):
@@ -628,6 +648,14 @@ class MainWindow(QMainWindow):
         except OSError as error:
             log.warning("could not save the window geometry: %s", error)
         super().closeEvent(event)
+
+
+def _share(part: int, whole: int) -> str:
+    """A percentage that never reads 0% for something that is there."""
+    if part <= 0:
+        return "0%"
+    percent = part * 100 / max(whole, 1)
+    return "<1%" if percent < 1 else f"{percent:.0f}%"
 
 
 def _memory_label(key: str, text: str) -> str:
