@@ -124,6 +124,8 @@ def _read_json(path: Path) -> Any:
         raise UsageError(f"{path}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from None
     except RecursionError:
         raise UsageError(f"{path}: nested too deeply to be a Dossier export") from None
+    except ValueError as err:  # e.g. a number of more digits than Python will read
+        raise UsageError(f"{path}: not a Dossier export ({' '.join(str(err).split())[:200]})") from None
 
 
 # ---------------------------------------------------------------- commands

@@ -60,7 +60,8 @@ def recover_from_damage(paths: AppPaths, error: CorruptDatabaseError) -> Recover
     ]
     if backup is not None:
         lines.append(
-            f"The latest backup is {backup}. Restore it with: dossier --data-dir {paths.data_dir} restore {backup}"
+            f"The latest backup is {backup}. Restore it now, before any other command starts the empty memory: "
+            f"dossier --data-dir {paths.data_dir} restore {backup}"
         )
     else:
         lines.append("There is no automatic backup in this data folder; restore one you made with 'dossier restore'.")

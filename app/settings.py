@@ -72,6 +72,10 @@ class Settings:
             value = raw[f.name]
             default = getattr(defaults, f.name)
             optional = _OPTIONAL_TYPES.get(f.name)
+            if isinstance(value, str) and not value.isprintable():
+                # A path or address with a NUL or a control character cannot be used, only crash.
+                log.warning("settings: ignoring %s=%r (unprintable characters)", f.name, value)
+                continue
             if optional is not None and value is not None and not isinstance(value, optional):
                 log.warning("settings: ignoring %s=%r (expected %s)", f.name, value, optional.__name__)
                 continue
@@ -89,7 +93,13 @@ class Settings:
                 continue
             values[f.name] = value
         url = values.get("remote_base_url")
-        if url and "@" in urllib.parse.urlparse(url).netloc:
+        try:
+            netloc = urllib.parse.urlparse(url).netloc if url else ""
+        except ValueError:  # e.g. "http://[::1": not an address at all
+            log.warning("settings: ignoring remote_base_url=%r (not an address)", url)
+            values.pop("remote_base_url")
+            url, netloc = None, ""
+        if url and "@" in netloc:
             # Written before credentials in addresses were refused: never keep a key in this file.
             parsed = urllib.parse.urlparse(url)
             values["remote_base_url"] = urllib.parse.urlunparse(
@@ -136,14 +146,18 @@ def load_settings(path: Path) -> Settings:
         raw = json.loads(path.read_text("utf-8"))
         if not isinstance(raw, dict):
             raise ValueError("not a JSON object")
-        if raw.get("schema_version", SCHEMA_VERSION) > SCHEMA_VERSION:
+        version = raw.get("schema_version", SCHEMA_VERSION)
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise ValueError(f"its schema_version is not a number: {version!r}")
+        if version > SCHEMA_VERSION:
             raise ValueError(f"written by a newer Dossier (schema {raw['schema_version']})")
-    except (OSError, ValueError) as err:
+        settings = Settings.from_dict(raw)
+    except (OSError, ValueError, TypeError, RecursionError) as err:
         aside = path.with_suffix(".unreadable.json")
         log.warning("settings: %s is unreadable (%s); kept as %s, using defaults", path, err, aside)
         os.replace(path, aside)
         return Settings()
-    return Settings.from_dict(raw)
+    return settings
 
 
 def save_settings(path: Path, settings: Settings) -> None:

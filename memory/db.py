@@ -162,19 +162,22 @@ def check_schema(connection: Any) -> None:
         raise InvalidInputError(f"The database's schema is not Dossier's ({detail})")
 
 
-#: SQLite's statistics tables (made by ANALYZE): data for the query planner, not code.
-_STATISTICS_TABLES = frozenset({"sqlite_stat1", "sqlite_stat2", "sqlite_stat3", "sqlite_stat4"})
+#: SQLite's statistics tables (made by ANALYZE), exactly as SQLite defines them: data for
+#: the query planner, not code. A table of that name with any other definition is foreign.
+_STATISTICS_TABLES = frozenset(
+    {
+        ("sqlite_stat1", "CREATE TABLE sqlite_stat1(tbl,idx,stat)"),
+        ("sqlite_stat4", "CREATE TABLE sqlite_stat4(tbl,idx,neq,nlt,ndlt,sample)"),
+    }
+)
 
 
 def _schema_objects(connection: Any) -> frozenset[tuple[str, str, str, str]]:
     # Exact names, never a LIKE pattern: in LIKE "_" matches any character, and a
     # trigger named sqlite1stat_x would slip past "sqlite_stat%".
     rows = connection.execute("SELECT type, name, tbl_name, sql FROM sqlite_master")
-    return frozenset(
-        (kind, name, table, " ".join((sql or "").split()))
-        for kind, name, table, sql in rows
-        if not (kind == "table" and name in _STATISTICS_TABLES)
-    )
+    objects = ((kind, name, table, " ".join((sql or "").split())) for kind, name, table, sql in rows)
+    return frozenset(o for o in objects if not (o[0] == "table" and (o[1], o[3]) in _STATISTICS_TABLES))
 
 
 @functools.cache

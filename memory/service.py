@@ -12,14 +12,13 @@ import logging
 import os
 import shutil
 import unicodedata
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, Boolean, Integer, String, Text, case, func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.exc import DatabaseError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -40,7 +39,6 @@ from memory.embedding import Embedder, MiniLMEmbedder
 from memory.errors import ConflictError, CorruptDatabaseError, InvalidInputError, NotFoundError
 from memory.indexing import FACT_PREFIX, BackgroundIndexing, VectorIndexer
 from memory.orm import (
-    Base,
     ChatSessionRow,
     DatabaseIdentityRow,
     FactRow,
@@ -48,7 +46,6 @@ from memory.orm import (
     MessageRow,
     ProjectRow,
     ProposalRow,
-    UTCDateTime,
     VoiceProfileRow,
     utcnow,
 )
@@ -161,57 +158,87 @@ def _keep_damaged_wal(database: Path) -> list[str]:
     ]
 
 
-#: Columns that hold one of an enum's values, by table.
-_ENUM_COLUMNS: dict[str, dict[str, type[Enum]]] = {
-    "facts": {"kind": FactKind, "status": FactStatus, "source": FactSource},
-    "fact_versions": {"kind": FactKind, "status": FactStatus, "actor": Actor, "action": VersionAction},
-    "messages": {"role": Role},
-    "proposals": {"action": ProposalAction, "kind": FactKind, "status": ProposalStatus},
-}
+#: Rows that belong to one project and point at rows that must be of the same one
+#: (a proposal aimed at another project's fact would let that project's inbox edit it).
+_SAME_PROJECT = (
+    "SELECT 1 FROM messages m JOIN chat_sessions c ON c.id = m.session_id WHERE m.project_id != c.project_id",
+    "SELECT 1 FROM proposals p JOIN facts f ON f.id = p.target_fact_id "
+    "WHERE f.project_id IS NOT NULL AND f.project_id != p.project_id",
+    "SELECT 1 FROM proposals p JOIN chat_sessions c ON c.id = p.source_session_id WHERE c.project_id != p.project_id",
+    "SELECT 1 FROM proposals p JOIN messages m ON m.id = p.source_message_id WHERE m.project_id != p.project_id",
+    "SELECT 1 FROM facts f JOIN chat_sessions c ON c.id = f.source_session_id "
+    "WHERE f.project_id IS NOT NULL AND c.project_id != f.project_id",
+    "SELECT 1 FROM facts f JOIN messages m ON m.id = f.source_message_id "
+    "WHERE f.project_id IS NOT NULL AND m.project_id != f.project_id",
+)
+#: Counters that go on counting up (a fact's versions) must leave room to do so.
+MAX_STORED_VERSION = 1_000_000_000
 
 
-def _bad_value_checks() -> Iterator[tuple[str, str, str]]:
-    """(table, column, SQL condition that is true for a value Dossier could not read), from the ORM."""
-    for table in Base.metadata.sorted_tables:
-        for column in table.columns:
-            name, kind = column.name, column.type
-            if isinstance(kind, UTCDateTime):
-                # As SQLAlchemy writes it: "YYYY-MM-DD HH:MM:SS[.ffffff]", a time SQLite can read.
-                bad = f"(typeof({name}) != 'text' OR datetime({name}) IS NULL OR {name} NOT GLOB '[0-9][0-9][0-9][0-9]-*')"
-            elif isinstance(kind, Boolean):
-                bad = f"{name} NOT IN (0, 1)"
-            elif isinstance(kind, JSON):
-                bad = f"(NOT json_valid({name}) OR json_type({name}) != 'array')"
-            elif isinstance(kind, Integer):
-                bad = f"typeof({name}) != 'integer'"
-            elif isinstance(kind, String | Text):
-                bad = f"typeof({name}) != 'text'"
-            else:
-                continue
-            enum = _ENUM_COLUMNS.get(table.name, {}).get(name)
-            if enum is not None:
-                allowed = ", ".join(f"'{member.value}'" for member in enum)
-                bad = f"({bad} OR {name} NOT IN ({allowed}))"
-            yield table.name, name, f"{name} IS NOT NULL AND {bad}"
+def check_rows(path: Path) -> None:
+    """Accepts only rows Dossier can read and would have written.
 
-
-def check_rows(connection: Any) -> None:
-    """Accepts only rows Dossier could read: values of the right type and range, references that hold.
-
-    A schema can be exact and its rows still unreadable (a time that is not a
-    time, a kind that is no kind, a fact of a project that does not exist).
+    Every row is read and converted exactly as the app reads it (dates, kinds,
+    text encoding, voice lists), so what passes here cannot fail later; then
+    references must hold and stay inside their project.
 
     Raises:
-        InvalidInputError: Naming the first table and column at fault.
+        InvalidInputError: Naming what is wrong.
     """
-    broken = connection.execute("PRAGMA foreign_key_check").fetchone()
-    if broken is not None:
-        raise InvalidInputError(f"The database has rows in {broken[0]} that refer to rows that do not exist")
-    for table, column, condition in _bad_value_checks():
-        if connection.execute(f"SELECT 1 FROM {table} WHERE {condition} LIMIT 1").fetchone():
-            raise InvalidInputError(f"The database has values in {table}.{column} that Dossier could not read")
-    # Project names are not judged here: names an older Dossier accepted (digits only,
-    # case variants of one another) must not make the user's own backups fail.
+    import sqlite3
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(
+        "sqlite://", creator=lambda: sqlite3.connect(read_only_uri(path), uri=True), poolclass=NullPool
+    )
+    readers: tuple[tuple[Any, Callable[[Any], object]], ...] = (
+        (ProjectRow, convert.to_project),
+        (FactRow, convert.to_fact),
+        (FactVersionRow, convert.to_fact_version),
+        (ChatSessionRow, convert.to_session),
+        (MessageRow, convert.to_message),
+        (ProposalRow, convert.to_proposal),
+        (VoiceProfileRow, lambda row: convert.to_voice(row, row.project_id)),
+    )
+    try:
+        with Session(engine) as s:
+            for model, read in readers:
+                for row in s.scalars(select(model)).yield_per(1_000):
+                    _check_row(read(row), model.__tablename__)
+            connection = s.connection()
+            if connection.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                raise InvalidInputError("The database has rows that refer to rows that do not exist")
+            for query in _SAME_PROJECT:
+                if connection.exec_driver_sql(query + " LIMIT 1").first() is not None:
+                    raise InvalidInputError("The database has rows that point into another project")
+            counts = connection.exec_driver_sql(
+                "SELECT (SELECT count(*) FROM alembic_version), (SELECT count(*) FROM database_identity WHERE id = 1), "
+                "(SELECT count(*) FROM database_identity), (SELECT max(version) FROM fact_versions)"
+            ).one()
+            if tuple(counts[:3]) != (1, 1, 1):
+                raise InvalidInputError("The database's version or identity records are not Dossier's")
+            if counts[3] is not None and counts[3] > MAX_STORED_VERSION:
+                raise InvalidInputError("The database has a fact version number out of range")
+    except InvalidInputError:
+        raise
+    except Exception as err:  # any value the app could not read: a date, a kind, bytes, a type
+        cause = getattr(err, "orig", None) or err
+        detail = " ".join(str(cause).split())[:200]
+        raise InvalidInputError(f"The database has values Dossier could not read ({detail})") from None
+    finally:
+        engine.dispose()
+
+
+def _check_row(value: object, table: str) -> None:
+    """What conversion alone does not check: ids SQLite can hold, voice lists of text."""
+    if isinstance(value, FactVersion) and not (isinstance(value.version, int) and 0 < value.version):
+        raise InvalidInputError(f"The database has a version number in {table} that is not one")
+    if isinstance(value, VoiceProfile):
+        lists = (value.style_do, value.style_dont, value.vocabulary, value.samples)
+        if not all(isinstance(item, str) for entries in lists for item in entries):
+            raise InvalidInputError(f"The database has a voice list in {table} that is not a list of texts")
 
 
 def database_counts(path: Path) -> dict[str, int]:
@@ -234,12 +261,13 @@ def database_counts(path: Path) -> dict[str, int]:
         if verdict != "ok":
             raise InvalidInputError(f"The database is damaged: {verdict}")
         check_schema(connection)
-        check_rows(connection)
-        return {t: connection.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in COUNTED_TABLES}
+        counts = {t: connection.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in COUNTED_TABLES}
     except sqlite3.Error as err:
         raise InvalidInputError(f"Not a Dossier database: {err}") from None
     finally:
         connection.close()
+    check_rows(path)
+    return counts
 
 
 INDEX_DIRNAME = "vector-index"

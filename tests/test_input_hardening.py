@@ -317,3 +317,39 @@ def test_settings_out_of_range_are_ignored_with_the_default_kept(tmp_path: Path)
     for name in ("context_length", "max_reply_tokens", "threads", "auto_backup_keep", "last_project_id"):
         assert getattr(loaded, name) == getattr(defaults, name), name
     assert loaded.auto_accept_project_ids == ()
+
+
+def test_a_time_python_reads_but_sqlite_does_not_still_backs_up(run: Run, acme: None, tmp_path: Path) -> None:
+    document = _export(run, tmp_path)
+    document["facts"][0]["created_at"] = document["facts"][0]["updated_at"] = "9999-12-31T23:59:59.999999+00:00"
+    late = tmp_path / "late.json"
+    late.write_text(json.dumps(document))
+    assert run("import", str(late), "--as-project", "Late")[0] == 0
+    code, _, err = run("backup", "-o", str(tmp_path / "b.zip"))
+    assert code == 0, "the user's own data can always be backed up: " + err
+    code, _, err = run("--data-dir", str(tmp_path / "restored"), "restore", str(tmp_path / "b.zip"))
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    "settings_text",
+    [
+        '{"schema_version": "9"}',
+        '{"schema_version": null}',
+        '{"remote_base_url": "http://[::1"}',
+        '{"model_path": "a\\u0000b"}',
+    ],
+)
+def test_a_hand_edited_settings_file_never_stops_a_command(run: Run, data_dir: Path, settings_text: str) -> None:
+    assert run("project", "create", "Acme")[0] == 0
+    (data_dir / "settings.json").write_text(settings_text)
+    for argv in (["project", "list"], ["model", "list"]):
+        code, out, err = run(*argv)
+        assert code == 0 and "Traceback" not in err, (argv, err)
+
+
+def test_an_import_with_a_number_python_will_not_read_is_refused(run: Run, tmp_path: Path) -> None:
+    huge = tmp_path / "huge.json"
+    huge.write_text('{"format": "dossier.project", "version": ' + "9" * 5_001 + "}")
+    code, _, err = run("import", str(huge))
+    assert code == 2 and "Traceback" not in err and len(err) < 1_000

@@ -16,17 +16,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.backup import MANIFEST, SETTINGS, BackupError, restore_backup
-from memory import DB_FILENAME, database_counts
+from memory import DB_FILENAME, MemoryService, database_counts
+from memory.embedding import MiniLMEmbedder
 from tests.conftest import Run
 
 Forgery = Callable[[sqlite3.Connection], None]
 
 
 @pytest.fixture
-def good_backup(run: Run, data_dir: Path, tmp_path: Path) -> Path:
+def good_backup(run: Run, data_dir: Path, tmp_path: Path, embedder: MiniLMEmbedder) -> Path:
     assert run("project", "create", "Acme")[0] == 0
     assert run("project", "create", "Globex")[0] == 0
     assert run("fact", "add", "--project", "Acme", "Acme secret: the teal logo")[0] == 0
+    with MemoryService.open(data_dir, embedder=embedder) as service:
+        session = service.start_session(1, "Kick-off")
+        service.add_message(session.id, "user", "The logo goes teal.")
     assert run("model", "remote", "http://127.0.0.1:9/v1", "--model", "m", "--route", "chat")[0] == 0
     target = tmp_path / "good.zip"
     assert run("backup", "-o", str(target))[0] == 0
@@ -92,6 +96,10 @@ FORGED_SCHEMAS: dict[str, str] = {
         "UPDATE projects SET description = description || new.text; END"
     ),
     "a view named like a statistics table": "CREATE VIEW sqlite0stat AS SELECT * FROM facts",
+    "a statistics table of its own design": "CREATE TABLE zzzzzz_stat3(a INTEGER REFERENCES projects(id), p TEXT); "
+    "INSERT INTO zzzzzz_stat3 VALUES (1, 'hidden'); PRAGMA writable_schema = ON; "
+    "UPDATE sqlite_master SET name = 'sqlite_stat3', tbl_name = 'sqlite_stat3', "
+    "sql = replace(sql, 'zzzzzz_stat3', 'sqlite_stat3') WHERE name = 'zzzzzz_stat3'",
     "a newer schema version": "UPDATE alembic_version SET version_num = '9999_future'",
 }
 
@@ -311,7 +319,22 @@ FORGED_ROWS: dict[str, str] = {
     "a time that is not a time": "UPDATE facts SET created_at = 'garbage' WHERE id = 1",
     "a kind that is no kind": "UPDATE facts SET kind = 'evil' WHERE id = 1",
     "a fact of a project that does not exist": "PRAGMA foreign_keys = OFF; UPDATE facts SET project_id = 42",
-    "a flag that is no flag": "UPDATE facts SET pinned = 7",
+    "an impossible day": "UPDATE projects SET created_at = '2024-02-30 00:00:00'",
+    "hour 24": "UPDATE facts SET updated_at = '2024-01-01 24:00:00'",
+    "bytes that are not UTF-8": "UPDATE facts SET text = CAST(x'41ff42' AS TEXT)",
+    "a second schema version": "INSERT INTO alembic_version VALUES ('zzzz')",
+    "no identity": "DELETE FROM database_identity",
+    "two identities": "INSERT INTO database_identity (id, database_id) VALUES (5, 'abc')",
+    "a voice list of numbers": "INSERT OR REPLACE INTO voice_profiles "
+    "(project_id, tone, style_do, style_dont, vocabulary, samples, updated_at) "
+    "VALUES (1, 'x', '[1, {\"a\": null}]', '[]', '[]', '[]', '2024-01-01 00:00:00')",
+    "a version with no room to count up": "UPDATE fact_versions SET version = 9223372036854775807",
+    "a proposal aimed at another project's fact": "INSERT INTO proposals "
+    "(project_id, action, target_fact_id, text, kind, status, reason, created_at) "
+    "VALUES (2, 'update', 1, 'Acme secret LEAKED', 'fact', 'pending', '', '2024-01-01 00:00:00')",
+    "a message filed under another project": "INSERT INTO messages "
+    "(session_id, project_id, role, speaker, content, created_at, context_item_keys, vec_current) "
+    "SELECT id, 2, 'user', '', 'swordfish', '2024-01-01 00:00:00', '[]', 0 FROM chat_sessions LIMIT 1",
     "a list that is no list": "UPDATE voice_profiles SET style_do = '{' ; INSERT OR IGNORE INTO voice_profiles "
     "(project_id, tone, style_do, style_dont, vocabulary, samples, updated_at) "
     "VALUES (1, '', '{', '[]', '[]', '[]', '2026-01-01 00:00:00')",
@@ -327,5 +350,5 @@ def test_a_backup_whose_rows_dossier_could_not_read_is_refused(
     target = tmp_path / "restored"
     code, _, err = run("--data-dir", str(target), "restore", str(forged))
     assert code == 2 and "Traceback" not in err, err
-    assert "could not read" in err or "do not exist" in err, err
+    assert "The database" in err and len(err.strip().splitlines()) == 1, err
     assert not target.exists()
