@@ -487,3 +487,47 @@ def test_the_brief_dialog_shows_dates_in_the_users_format(qtbot: object, make_wi
     qtbot.addWidget(dialog)
     assert dialog.since.displayFormat() == QLocale().dateFormat(QLocale.FormatType.ShortFormat)
     qtbot.waitUntil(lambda: dialog.brief is not None, timeout=WAIT)
+
+
+def test_leaving_a_session_summarises_it_in_the_background(qtbot: object, make_window: object) -> None:
+    env = make_window(FakeModel(lambda t, s: "Noted: the budget is 40k and the launch is in March."))
+    env.window.send("The budget is 40k and the launch is in March.")
+    env.result(qtbot)
+    first = env.window.session_id
+    env.window.new_session()  # Ctrl+N ends the session being left
+    qtbot.waitUntil(lambda: bool(env.runtime.service.get_session(first).summary), timeout=WAIT)  # type: ignore[attr-defined]
+    session = env.runtime.service.get_session(first)
+    assert session.ended_at is not None
+    sessions = env.window.memory.sessions.list
+    qtbot.waitUntil(  # type: ignore[attr-defined]
+        lambda: any("no summary yet" not in sessions.item(i).text() for i in range(sessions.count())), timeout=WAIT
+    )
+
+
+def test_sessions_due_a_summary_are_summarised_when_the_window_opens(
+    qtbot: object, tmp_path: Path, embedder: MiniLMEmbedder, models_dir: Path
+) -> None:
+    model = FakeModel(lambda t, s: "A short summary.")
+    runtime, tasks = _make_env(tmp_path, embedder, models_dir, model)
+    project = runtime.service.create_project("Acme")
+    session = runtime.service.start_session(project.id, "Old call")
+    runtime.service.add_message(session.id, "user", "We agreed on weekly status emails.")
+    runtime.service.end_session(session.id)  # ended, as by closing the window, never summarised
+    window = MainWindow(runtime, tasks, load_model=False)
+    qtbot.addWidget(window)  # type: ignore[attr-defined]
+    try:
+        qtbot.waitUntil(lambda: bool(runtime.service.get_session(session.id).summary), timeout=WAIT)  # type: ignore[attr-defined]
+    finally:
+        window.close()
+        assert tasks.shutdown(WAIT)
+        runtime.close()
+        model.close()
+
+
+def test_closing_the_window_ends_the_open_session(qtbot: object, make_window: object) -> None:
+    env = make_window()
+    env.window.send("Hello")
+    env.result(qtbot)
+    session_id = env.window.session_id
+    env.window.close()
+    assert env.runtime.service.get_session(session_id).ended_at is not None

@@ -39,6 +39,7 @@ from ui.widgets import button_row
 log = logging.getLogger(__name__)
 
 INDEX_POLL_MS = 500
+SUMMARY_CHECK_MS = 60 * 60 * 1000
 
 
 class ErrorBanner(QWidget):
@@ -191,6 +192,10 @@ class MainWindow(QMainWindow):
         self._index_timer.setInterval(INDEX_POLL_MS)
         self._index_timer.timeout.connect(self._on_index_poll)
         self._index_timer.start()
+        self._summarizing = False
+        self._summary_timer = QTimer(self)
+        self._summary_timer.setInterval(SUMMARY_CHECK_MS)
+        self._summary_timer.timeout.connect(self.summarize_due_sessions)
 
         self._make_actions()
         self._restore_geometry()
@@ -204,6 +209,13 @@ class MainWindow(QMainWindow):
         for warning in self.runtime.service.warnings:
             self.show_error(warning)
         reconcile, load_model = self._start_after_projects
+        # Sessions that ended, went idle or grew since their summary: once the model is
+        # ready (the summaries use it), then every SUMMARY_CHECK_MS.
+        if load_model:
+            self.model_ready.connect(lambda _name: self.summarize_due_sessions())
+        else:
+            QTimer.singleShot(0, self.summarize_due_sessions)
+        self._summary_timer.start()
         if reconcile:
             self.statusBar().showMessage("Checking the search index…")
             self.call("reconcile index", self.runtime.service.reconcile, then=self._on_reconciled)
@@ -358,6 +370,7 @@ class MainWindow(QMainWindow):
         project_id = current.data(KEY_ROLE) if current else None
         if project_id == self.project_id:
             return
+        self._leave_session()
         self.project_id = project_id
         self.session_id = None
         self.chat.set_entries([])
@@ -447,6 +460,7 @@ class MainWindow(QMainWindow):
         if self.project_id is None:
             self.show_error("Create or pick a project first.")
             return
+        self._leave_session()
         self.session_id = None
         self.sessions.clearSelection()
         self.chat.set_entries([])
@@ -460,6 +474,8 @@ class MainWindow(QMainWindow):
     def open_session(self, session_id: int) -> None:
         if self._turn is not None:
             return
+        if session_id != self.session_id:
+            self._leave_session()
         self.session_id = session_id
         self.load(
             "load messages",
@@ -521,6 +537,41 @@ class MainWindow(QMainWindow):
     def stop(self) -> None:
         if self._cancel is not None:
             self._cancel.cancel()
+
+    # ---------------------------------------------------------------- summaries
+
+    def _leave_session(self) -> None:
+        """Ends the session being left and summarises it in the background (extractive without a model)."""
+        session_id = self.session_id
+        if session_id is None:
+            return
+        runtime = self.runtime
+
+        def close() -> object:
+            return runtime.summarizer(runtime.background_model()).close_session(session_id)
+
+        self.call("summarize the session", close, then=lambda _s: self._on_summaries_written())
+
+    def summarize_due_sessions(self) -> None:
+        """Summarises ended, idle or grown sessions whose summary is missing or stale (at start, then hourly)."""
+        if self._summarizing:
+            return
+        self._summarizing = True
+        runtime = self.runtime
+
+        def summarize() -> object:
+            return runtime.summarizer(runtime.background_model()).summarize_due()
+
+        def done(_result: object = None) -> None:
+            self._summarizing = False
+            self._on_summaries_written()
+
+        task = self.call("summarize due sessions", summarize, then=done)
+        task.failed.connect(lambda _message: setattr(self, "_summarizing", False))
+
+    def _on_summaries_written(self) -> None:
+        self.memory.sessions.reload()
+        self.reload_sessions()
 
     def _on_ask_again(self) -> None:
         text = self.chat.last_user_message()
@@ -642,6 +693,13 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.stop()
         self._index_timer.stop()
+        self._summary_timer.stop()
+        if self.session_id is not None:
+            # Ended now, summarised at the next start: closing must not wait for a model.
+            try:
+                self.runtime.service.end_session(self.session_id)
+            except Exception as error:  # the window closes whatever happens
+                log.warning("could not end session %s: %s", self.session_id, error)
         geometry = bytes(self.saveGeometry().toBase64().data()).decode("ascii")
         try:
             self.runtime.update_settings(window_geometry=geometry)
