@@ -25,6 +25,7 @@ from app.extraction import inbox_entries
 from app.files import WriteFailed, is_special, write_bytes, write_text
 from app.gguf import GGUFError, read_gguf
 from app.keychain import KeychainError
+from app.logs import setup_logging
 from app.models import ModelStoreError, default_model
 from app.paths import resolve_paths
 from app.recovery import recover_from_damage
@@ -767,6 +768,7 @@ def main(
         if args.command == "restore":
             return run_restore(args, out, open_service)
         paths = resolve_paths(args.data_dir)
+        setup_logging(paths.logs_dir)
         if getattr(args, "output", None):
             # Before anything is opened or written; the command then writes to exactly the
             # path that was checked ("~" expanded), not to another spelling of it.

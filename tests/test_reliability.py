@@ -374,3 +374,17 @@ def test_committed_changes_lost_to_a_damaged_write_ahead_log_are_said(
     assert "may be lost" in err and "write-ahead log is damaged" in err and "Traceback" not in err, err
     kept = list((damaged / "damaged").glob("*-wal"))
     assert len(kept) == 1 and kept[0].read_bytes() == bytes(raw), "the damaged log is kept for a specialist"
+
+
+def test_warnings_go_to_the_log_file_not_the_terminal(
+    run: Run, data_dir: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import logging
+
+    assert run("project", "list")[0] == 0
+    # What llama.cpp reports when a decode is aborted by Stop, routed through logging.
+    logging.getLogger("dossier.llama_cpp").warning("ggml_backend_sched_graph_compute_async failed with error -1")
+    log_file = data_dir / "logs" / "dossier.log"
+    assert "graph_compute_async failed" in log_file.read_text()
+    assert "graph_compute_async" not in capfd.readouterr().err
+    assert log_file.stat().st_mode & 0o777 == 0o600

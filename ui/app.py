@@ -145,8 +145,11 @@ def run(data_dir: str | Path | None = None, *, started: float | None = None) -> 
     opener = _Opener()
 
     def on_opened(runtime: Any) -> None:
+        from app.logs import setup_logging
         from ui.main_window import MainWindow
         from ui.tasks import TaskRunner
+
+        setup_logging(runtime.paths.logs_dir)
 
         tasks = TaskRunner()
         window = MainWindow(runtime, tasks, reconcile_index=True)

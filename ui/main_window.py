@@ -273,6 +273,7 @@ class MainWindow(QMainWindow):
         action(file_menu, "Back up…", self._on_backup)
         action(file_menu, "Settings…", self.open_settings, QKeySequence.StandardKey.Preferences)
         action(file_menu, "Open data folder", self._on_open_data_folder)
+        action(file_menu, "Show logs", self._on_show_logs)
         file_menu.addSeparator()
         action(file_menu, "Quit", self.close, QKeySequence.StandardKey.Quit)
         session_menu = self.menuBar().addMenu("&Session")
@@ -679,6 +680,9 @@ class MainWindow(QMainWindow):
             path,
             then=lambda info: self.statusBar().showMessage(f"Backed up to {info.path}", 8000),
         )
+
+    def _on_show_logs(self) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.runtime.paths.logs_dir)))
 
     def _on_open_data_folder(self) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.runtime.paths.data_dir)))
