@@ -531,3 +531,38 @@ def test_closing_the_window_ends_the_open_session(qtbot: object, make_window: ob
     session_id = env.window.session_id
     env.window.close()
     assert env.runtime.service.get_session(session_id).ended_at is not None
+
+
+def test_ctrl_f_searches_facts_summaries_and_conversations_and_opens_the_source(
+    qtbot: object, make_window: object
+) -> None:
+    from memory import NewMessage, Role
+
+    env = make_window()
+    service = env.runtime.service
+    fact = service.add_fact(1, "The marketing budget is capped at 40,000 EUR.", "decision")
+    session = service.start_session(1, "Planning call")
+    service.add_messages(session.id, [NewMessage(Role.OTHER, "The product launch moved to 14 March.", "Dana")])
+    window = env.window
+    qtbot.keyClick(window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    search = window.memory.search
+    assert window.memory.currentWidget() is search
+    results = search.results
+
+    def find(query: str, wanted: str) -> int:
+        search.query.setText(query)
+        qtbot.keyClick(search.query, Qt.Key.Key_Return)
+        qtbot.waitUntil(  # type: ignore[attr-defined]
+            lambda: any(wanted in results.item(i).text() for i in range(results.count())), timeout=WAIT
+        )
+        return next(i for i in range(results.count()) if wanted in results.item(i).text())
+
+    # Words the fact does not contain: the window's search is the hybrid one, not a text filter.
+    row = find("how much can we spend", "40,000 EUR")
+    search.results.itemActivated.emit(results.item(row))
+    qtbot.waitUntil(lambda: window.memory.facts.selected_key() == f"fact:{fact.id}", timeout=WAIT)  # type: ignore[attr-defined]
+
+    row = find("when is the launch", "14 March")
+    search.results.itemActivated.emit(results.item(row))
+    qtbot.waitUntil(lambda: window.session_id == session.id, timeout=WAIT)  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: any("14 March" in e.text for e in window.chat.entries), timeout=WAIT)  # type: ignore[attr-defined]

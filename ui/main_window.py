@@ -169,6 +169,7 @@ class MainWindow(QMainWindow):
         self.memory = MemoryPanel(runtime, tasks)
         self.memory.error.connect(self.show_error)
         self.memory.sessions.open_requested.connect(self.open_session)
+        self.memory.search.open_requested.connect(self._on_search_hit_opened)
         self.chat.memory_item_activated.connect(self._on_memory_item)
         self.dock = QDockWidget("Memory", self)
         self.dock.setObjectName("memory-dock")
@@ -286,10 +287,16 @@ class MainWindow(QMainWindow):
         self.chat.input.setFocus()
 
     def focus_memory_search(self) -> None:
+        """Ctrl+F: the hybrid search over this client's memory (as ``dossier search``)."""
         self.dock.show()
-        self.memory.setCurrentWidget(self.memory.facts)
-        self.memory.facts.search.setFocus()
-        self.memory.facts.search.selectAll()
+        self.memory.setCurrentWidget(self.memory.search)
+        self.memory.search.query.setFocus()
+        self.memory.search.query.selectAll()
+
+    def _on_search_hit_opened(self, key: str, session_id: int | None) -> None:
+        if key.startswith(("messages:", "summary:")) and session_id is not None:
+            self.open_session(session_id)
+        self.memory.show_item(key)
 
     # ---------------------------------------------------------------- model
 

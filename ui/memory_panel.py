@@ -36,7 +36,17 @@ from PySide6.QtWidgets import (
 from app.extraction import InboxEntry, inbox_entries
 from app.runtime import Runtime
 from app.voice import learn_voice
-from memory import ChatSession, Fact, FactKind, FactVersion, Proposal, ProposalAction, VoiceProfile
+from memory import (
+    ChatSession,
+    Fact,
+    FactKind,
+    FactVersion,
+    HitKind,
+    Proposal,
+    ProposalAction,
+    SearchHit,
+    VoiceProfile,
+)
 from ui.tasks import Task, TaskRunner
 from ui.widgets import button_row
 
@@ -538,6 +548,65 @@ class SessionsTab(_Tab):
             self.list.addItem(item)
 
 
+#: Where a search hit's session is kept on its list item (its key is under KEY_ROLE).
+SESSION_ROLE = Qt.ItemDataRole.UserRole + 1
+SNIPPET_CHARS = 220
+
+
+def _hit_heading(hit: SearchHit) -> str:
+    when = f" · {hit.timestamp:%Y-%m-%d}" if hit.timestamp else ""
+    if hit.kind is HitKind.FACT:
+        kind = hit.fact_kind.value if hit.fact_kind else "fact"
+        return f"Fact F{hit.fact_ids[0]} ({kind}{', global' if hit.is_global else ''}){when}"
+    if hit.kind is HitKind.SUMMARY:
+        return f"Summary of session {hit.session_id}{when}"
+    return f"Conversation, session {hit.session_id}{when}"
+
+
+class SearchTab(_Tab):
+    """The same hybrid search as ``dossier search``: facts, session summaries and conversations."""
+
+    #: (memory key, its session or None) for a hit the user opened.
+    open_requested = Signal(str, object)
+
+    def __init__(self, runtime: Runtime, tasks: TaskRunner) -> None:
+        super().__init__(runtime, tasks)
+        self.query = QLineEdit()
+        self.query.setPlaceholderText("Search this client's memory (facts, summaries, conversations)")
+        self.query.setClearButtonEnabled(True)
+        self.query.returnPressed.connect(self.reload)
+        self.results = _list()
+        self.results.itemActivated.connect(self._on_open)
+        self.results.itemDoubleClicked.connect(self._on_open)
+        self.note = QLabel("Type what you want to find and press Enter. Open a result to see it in place.")
+        self.note.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.query)
+        layout.addWidget(self.note)
+        layout.addWidget(self.results, 1)
+
+    def reload(self) -> None:
+        text = self.query.text().strip()
+        if self.project_id is None or not text:
+            self.results.clear()
+            return
+        self.load("search memory", self.runtime.service.search, self.project_id, text, 20, then=self._show)
+
+    def _show(self, hits: list[SearchHit]) -> None:
+        self.results.clear()
+        for hit in hits:
+            body = " ".join(hit.text.split())
+            snippet = body if len(body) <= SNIPPET_CHARS else body[:SNIPPET_CHARS] + " …"
+            item = QListWidgetItem(f"{_hit_heading(hit)}\n{snippet}")
+            item.setData(KEY_ROLE, hit.key)
+            item.setData(SESSION_ROLE, hit.session_id)
+            self.results.addItem(item)
+        self.note.setText(f"{len(hits)} found." if hits else "Nothing found in this project's memory.")
+
+    def _on_open(self, item: QListWidgetItem) -> None:
+        self.open_requested.emit(item.data(KEY_ROLE), item.data(SESSION_ROLE))
+
+
 class MemoryPanel(QTabWidget):
     """The dock's tabs; errors from any tab arrive on ``error``."""
 
@@ -549,17 +618,19 @@ class MemoryPanel(QTabWidget):
         self.inbox = InboxTab(runtime, tasks)
         self.voice = VoiceTab(runtime, tasks)
         self.sessions = SessionsTab(runtime, tasks)
+        self.search = SearchTab(runtime, tasks)
         self.addTab(self.facts, "Facts")
         self.addTab(self.inbox, "Inbox")
         self.addTab(self.voice, "Voice")
         self.addTab(self.sessions, "Sessions")
-        for tab in (self.facts, self.inbox, self.voice, self.sessions):
+        self.addTab(self.search, "Search")
+        for tab in (self.facts, self.inbox, self.voice, self.sessions, self.search):
             tab.error.connect(self.error)
         self.inbox.count_changed.connect(self._on_inbox_count)
         self.inbox.decided.connect(self.facts.reload)
 
     def set_project(self, project_id: int | None) -> None:
-        for tab in (self.facts, self.inbox, self.voice, self.sessions):
+        for tab in (self.facts, self.inbox, self.voice, self.sessions, self.search):
             tab.set_project(project_id)
 
     def _on_inbox_count(self, count: int) -> None:
