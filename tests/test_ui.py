@@ -566,3 +566,18 @@ def test_ctrl_f_searches_facts_summaries_and_conversations_and_opens_the_source(
     search.results.itemActivated.emit(results.item(row))
     qtbot.waitUntil(lambda: window.session_id == session.id, timeout=WAIT)  # type: ignore[attr-defined]
     qtbot.waitUntil(lambda: any("14 March" in e.text for e in window.chat.entries), timeout=WAIT)  # type: ignore[attr-defined]
+
+
+def test_the_first_run_says_what_to_do_with_the_action_one_click_away(qtbot: object, make_window: object) -> None:
+    env = make_window(projects=())
+    window = env.window
+    qtbot.waitUntil(lambda: window.empty_state.isVisible(), timeout=WAIT)  # type: ignore[attr-defined]
+    assert window.create_first_project.isVisible() and "client project" in window.create_first_project.text()
+    window.chat.input.setPlainText("Hello, what do you know?")
+    window.chat._on_send()
+    assert not window.banner.isVisible(), "a first step, not an error"
+    assert window.chat.input.toPlainText() == "Hello, what do you know?" and window.chat.entries == []
+    env.runtime.service.create_project("Acme")
+    window.reload_projects()
+    qtbot.waitUntil(lambda: not window.empty_state.isVisible(), timeout=WAIT)  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: window.project_id is not None, timeout=WAIT)  # type: ignore[attr-defined]

@@ -148,7 +148,20 @@ class MainWindow(QMainWindow):
         row.addWidget(rename_session)
         left_layout.addLayout(row)
 
-        # -- centre: the chat
+        # -- centre: the chat, and what to do first when there is no project yet
+        self.empty_state = QWidget()
+        empty_layout = QVBoxLayout(self.empty_state)
+        welcome = QLabel(
+            "<h3>Start with a client project</h3>"
+            "<p>Dossier keeps a separate memory for each client: the facts you confirm, "
+            "their voice and your past sessions. Nothing of one client reaches another.</p>"
+        )
+        welcome.setWordWrap(True)
+        self.create_first_project = QPushButton("Create your first client project…")
+        self.create_first_project.clicked.connect(self._on_new_project)
+        empty_layout.addWidget(welcome)
+        empty_layout.addWidget(self.create_first_project, 0, Qt.AlignmentFlag.AlignLeft)
+        self.empty_state.hide()
         self.banner = ErrorBanner()
         self.chat = ChatView()
         self.chat.send_requested.connect(self.send)
@@ -157,6 +170,7 @@ class MainWindow(QMainWindow):
         centre = QWidget()
         centre_layout = QVBoxLayout(centre)
         centre_layout.addWidget(self.banner)
+        centre_layout.addWidget(self.empty_state)
         centre_layout.addWidget(self.chat, 1)
         splitter = QSplitter()
         splitter.addWidget(left)
@@ -356,6 +370,7 @@ class MainWindow(QMainWindow):
             self.projects.addItem(item)
         self.projects.blockSignals(False)
         self._on_filter_projects(self.project_filter.text())
+        self.empty_state.setVisible(not projects and not self.show_archived.isChecked())
         for row in range(self.projects.count()):
             if self.projects.item(row).data(KEY_ROLE) == wanted:
                 self.projects.setCurrentRow(row)
@@ -464,9 +479,16 @@ class MainWindow(QMainWindow):
             if s.id == self.session_id:
                 self.sessions.setCurrentItem(item)
 
+    def _guide_to_a_project(self) -> None:
+        """Not an error: the first thing to do, with the action one click away."""
+        if self.projects.count() == 0:
+            self.empty_state.show()
+            self.create_first_project.setFocus()
+        self.statusBar().showMessage("Pick a client project, or create one, to start chatting.", 8000)
+
     def new_session(self) -> None:
         if self.project_id is None:
-            self.show_error("Create or pick a project first.")
+            self._guide_to_a_project()
             return
         self._leave_session()
         self.session_id = None
@@ -520,7 +542,7 @@ class MainWindow(QMainWindow):
         if self._turn is not None:
             return
         if self.project_id is None:
-            self.show_error("Create or pick a project first.")
+            self._guide_to_a_project()  # the text stays in the box
             return
         self.banner.hide()
         self._sent_text = text
