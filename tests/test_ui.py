@@ -581,3 +581,17 @@ def test_the_first_run_says_what_to_do_with_the_action_one_click_away(qtbot: obj
     window.reload_projects()
     qtbot.waitUntil(lambda: not window.empty_state.isVisible(), timeout=WAIT)  # type: ignore[attr-defined]
     qtbot.waitUntil(lambda: window.project_id is not None, timeout=WAIT)  # type: ignore[attr-defined]
+
+
+def test_a_small_screen_keeps_the_chat_usable(qtbot: object, make_window: object) -> None:
+    env = make_window()
+    window = env.window
+    session = env.runtime.service.start_session(1, "A very long session title about the spring launch and the budget")
+    env.runtime.service.add_message(session.id, "user", "hello")
+    window.reload_sessions()
+    qtbot.waitUntil(lambda: window.sessions.count() == 1, timeout=WAIT)  # type: ignore[attr-defined]
+    window.resize(1024, 640)
+    qtbot.waitUntil(lambda: window.width() <= 1024, timeout=WAIT)  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: window.chat.width() >= 0.9 * window.dock.width(), timeout=WAIT)  # type: ignore[attr-defined]
+    assert window.sessions.horizontalScrollBarPolicy() == Qt.ScrollBarPolicy.ScrollBarAlwaysOff
+    assert window.sessions.item(0).text().endswith("1 message")

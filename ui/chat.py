@@ -50,7 +50,8 @@ class ChatInput(QPlainTextEdit):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setPlaceholderText("Message Dossier about this client… (Enter sends, Shift+Enter for a new line)")
+        self.setPlaceholderText("Message Dossier… (Enter sends; Shift+Enter: new line)")
+        self.setToolTip("Enter sends the message; Shift+Enter starts a new line")
         self.setTabChangesFocus(True)
         self.document().contentsChanged.connect(self._on_contents_changed)
         self._on_contents_changed()

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QDockWidget,
@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 INDEX_POLL_MS = 500
 SUMMARY_CHECK_MS = 60 * 60 * 1000
+#: The most of the window's width the docked memory panel keeps when space is short.
+MEMORY_SHARE = 0.34
 
 
 class ErrorBanner(QWidget):
@@ -122,6 +124,9 @@ class MainWindow(QMainWindow):
         self.projects = QListWidget()
         self.projects.currentItemChanged.connect(self._on_project_selected)
         self.sessions = QListWidget()
+        # Long titles wrap instead of asking for a horizontal scrollbar.
+        self.sessions.setWordWrap(True)
+        self.sessions.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.sessions.itemActivated.connect(self._on_session_activated)
         self.sessions.itemClicked.connect(self._on_session_activated)
         left = QWidget()
@@ -188,6 +193,8 @@ class MainWindow(QMainWindow):
         self.dock = QDockWidget("Memory", self)
         self.dock.setObjectName("memory-dock")
         self.dock.setWidget(self.memory)
+        # The tabs' button rows would otherwise set a minimum wider than a small screen allows.
+        self.memory.setMinimumWidth(260)
         self.dock.setFeatures(
             QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable
         )
@@ -472,7 +479,8 @@ class MainWindow(QMainWindow):
         self.sessions.clear()
         for s in sessions:
             item = QListWidgetItem(
-                f"{s.title or 'Untitled'}\n{s.started_at:%Y-%m-%d %H:%M} · {s.message_count} messages"
+                f"{s.title or 'Untitled'}\n{s.started_at:%Y-%m-%d %H:%M} · "
+                f"{s.message_count} message{'' if s.message_count == 1 else 's'}"
             )
             item.setData(KEY_ROLE, s.id)
             self.sessions.addItem(item)
@@ -722,6 +730,14 @@ class MainWindow(QMainWindow):
         saved = self.runtime.settings.window_geometry
         if saved:
             self.restoreGeometry(QByteArray.fromBase64(saved.encode("ascii")))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        # The chat is what the window is for: on a small screen the memory panel gives
+        # way first, down to MEMORY_SHARE of the width, instead of squeezing the chat.
+        widest = int(self.width() * MEMORY_SHARE)
+        if self.dock.isVisible() and not self.dock.isFloating() and self.dock.width() > widest:
+            self.resizeDocks([self.dock], [widest], Qt.Orientation.Horizontal)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.stop()
