@@ -104,16 +104,23 @@ FORGED_SCHEMAS: dict[str, str] = {
 }
 
 
+def _refused_restore(run: Run, good_backup: Path, tmp_path: Path, sql: str) -> str:
+    """Restores a backup forged with ``sql``; checks it is refused in one line with nothing written."""
+    forged = _forge(good_backup, tmp_path, database=lambda c: c.executescript(sql))
+    target = tmp_path / "restored"
+    code, _, err = run("--data-dir", str(target), "restore", str(forged))
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert not target.exists(), "a refused restore leaves no folder behind"
+    return err
+
+
 @pytest.mark.parametrize("forgery", sorted(FORGED_SCHEMAS))
 def test_a_backup_whose_schema_is_not_dossiers_is_refused_before_anything_is_written(
     run: Run, good_backup: Path, tmp_path: Path, forgery: str
 ) -> None:
-    forged = _forge(good_backup, tmp_path, database=lambda c: c.executescript(FORGED_SCHEMAS[forgery]))
-    target = tmp_path / "restored"
-    code, _, err = run("--data-dir", str(target), "restore", str(forged))
-    assert code == 2 and "Traceback" not in err, err
+    err = _refused_restore(run, good_backup, tmp_path, FORGED_SCHEMAS[forgery])
     assert "schema" in err.lower() or "newer version" in err, err
-    assert not target.exists(), "a refused restore leaves no folder behind"
+    target = tmp_path / "restored"
     # The same folder takes a sound backup afterwards.
     code, out, err = run("--data-dir", str(target), "restore", str(good_backup))
     assert code == 0, err
@@ -346,9 +353,4 @@ FORGED_ROWS: dict[str, str] = {
 def test_a_backup_whose_rows_dossier_could_not_read_is_refused(
     run: Run, good_backup: Path, tmp_path: Path, forgery: str
 ) -> None:
-    forged = _forge(good_backup, tmp_path, database=lambda c: c.executescript(FORGED_ROWS[forgery]))
-    target = tmp_path / "restored"
-    code, _, err = run("--data-dir", str(target), "restore", str(forged))
-    assert code == 2 and "Traceback" not in err, err
-    assert "The database" in err and len(err.strip().splitlines()) == 1, err
-    assert not target.exists()
+    assert "The database" in _refused_restore(run, good_backup, tmp_path, FORGED_ROWS[forgery])
