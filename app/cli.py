@@ -18,7 +18,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from app.backup import BackupError, auto_backup_if_due, create_backup, latest_backup, restore_backup
+from app.backup import BackupError, auto_backup_if_due, create_backup, restore_backup
 from app.conversation import ContextReady, Token, TurnResult
 from app.engine import CancelToken, EngineError
 from app.extraction import inbox_entries
@@ -28,7 +28,7 @@ from app.keychain import KeychainError
 from app.logs import setup_logging
 from app.models import ModelStoreError, default_model
 from app.paths import resolve_paths
-from app.recovery import recover_from_damage
+from app.recovery import open_warnings, recover_from_damage, repair_notes
 from app.runtime import Runtime
 from app.voice import learn_voice
 from memory import (
@@ -701,21 +701,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _say_repairs(runtime: Runtime, err: TextIO) -> None:
     """What opening the data folder found damaged: rebuilt indexes, and changes that may be lost."""
-    service = runtime.service
-    for warning in service.warnings:
-        backup = latest_backup(runtime.paths.backups_dir)
-        where = f" The latest backup is {backup}." if backup else ""
-        print(f"dossier: {warning}{where}", file=err)
-    report = service.last_repair
-    if report is not None and report.keyword_rebuilt:
-        print(
-            "dossier: the keyword search index was damaged; it was rebuilt from your memory. Nothing was lost.",
-            file=err,
-        )
-    if report is not None and report.rebuilt:
-        print(
-            "dossier: the vector search index was damaged; it was rebuilt from your memory. Nothing was lost.", file=err
-        )
+    for line in open_warnings(runtime.service, runtime.paths) + repair_notes(runtime.service.last_repair):
+        print(f"dossier: {line}", file=err)
 
 
 def _auto_backup(runtime: Runtime, err: TextIO) -> None:

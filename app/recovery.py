@@ -15,7 +15,7 @@ from pathlib import Path
 
 from app.backup import latest_backup
 from app.paths import AppPaths
-from memory import DB_FILENAME, INDEX_DIRNAME, CorruptDatabaseError
+from memory import DB_FILENAME, INDEX_DIRNAME, CorruptDatabaseError, MemoryService, ReindexReport
 
 DAMAGED_DIR = "damaged"
 
@@ -66,3 +66,23 @@ def recover_from_damage(paths: AppPaths, error: CorruptDatabaseError) -> Recover
     else:
         lines.append("There is no automatic backup in this data folder; restore one you made with 'dossier restore'.")
     return Recovery(backup, "\n".join(lines))
+
+
+def repair_notes(report: ReindexReport | None) -> list[str]:
+    """What a reconcile found damaged and rebuilt, in the words the CLI and the window both use."""
+    if report is None:
+        return []
+    notes = []
+    if report.keyword_rebuilt:
+        notes.append("The keyword search index was damaged; it was rebuilt from your memory. Nothing was lost.")
+    if report.rebuilt:
+        items = f"{report.embedded:,} item" + ("" if report.embedded == 1 else "s")
+        notes.append(f"The search index was damaged; it was rebuilt from your memory ({items}). Nothing was lost.")
+    return notes
+
+
+def open_warnings(service: MemoryService, paths: AppPaths) -> list[str]:
+    """What opening found that may have cost the user data, with where the latest backup is."""
+    backup = latest_backup(paths.backups_dir)
+    where = f" The latest backup is {backup}." if backup else ""
+    return [f"{warning}{where}" for warning in service.warnings]

@@ -29,8 +29,9 @@ from PySide6.QtWidgets import (
 
 from app.conversation import ContextReady, Token, TurnResult
 from app.engine import CancelToken
+from app.recovery import open_warnings, repair_notes
 from app.runtime import Runtime
-from memory import ChatSession, Message, Project, Role
+from memory import ChatSession, Message, Project, ReindexReport, Role
 from ui.chat import ChatEntry, ChatView
 from ui.memory_panel import KEY_ROLE, MemoryPanel, confirm
 from ui.tasks import Task, TaskRunner
@@ -228,7 +229,7 @@ class MainWindow(QMainWindow):
     def _on_first_projects(self) -> None:
         # Projects first: the index check and the model load compete for the CPU and the GIL.
         self.projects_loaded.disconnect(self._on_first_projects)
-        for warning in self.runtime.service.warnings:
+        for warning in open_warnings(self.runtime.service, self.runtime.paths):
             self.show_error(warning)
         reconcile, load_model = self._start_after_projects
         # Sessions that ended, went idle or grew since their summary: once the model is
@@ -244,20 +245,13 @@ class MainWindow(QMainWindow):
         if load_model:
             QTimer.singleShot(0, self.prepare_model)
 
-    def _on_reconciled(self, report: object) -> None:
-        embedded = getattr(report, "embedded", 0)
-        items = f"{embedded:,} item" + ("" if embedded == 1 else "s")
-        if getattr(report, "keyword_rebuilt", ()):
-            self.statusBar().showMessage(
-                "The keyword search index was damaged; it was rebuilt from your memory. Nothing was lost.", 15000
-            )
+    def _on_reconciled(self, report: ReindexReport) -> None:
+        notes = repair_notes(report)
+        if notes:
+            self.statusBar().showMessage(" ".join(notes), 15000)
             return
-        if getattr(report, "rebuilt", False):
-            self.statusBar().showMessage(
-                f"The search index was damaged; it was rebuilt from your memory ({items}). Nothing was lost.", 15000
-            )
-            return
-        self.statusBar().showMessage(f"Search index updated ({items})" if embedded else "", 5000)
+        items = f"{report.embedded:,} item" + ("" if report.embedded == 1 else "s")
+        self.statusBar().showMessage(f"Search index updated ({items})" if report.embedded else "", 5000)
 
     def _on_index_poll(self) -> None:
         progress = self.runtime.service.index_progress()
