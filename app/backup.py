@@ -14,7 +14,7 @@ import os
 import tempfile
 import zipfile
 import zlib
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -233,13 +233,13 @@ def _existing_ancestor(path: Path) -> Path:
     return Path(tempfile.gettempdir())
 
 
-def _local_settings(source: Path) -> tuple[str, str | None]:
-    """The backup's settings with any remote endpoint taken out, and that endpoint in words.
+def _make_settings_local(source: Path) -> str | None:
+    """Rewrites the backup's settings without a remote endpoint or model file; returns what was left out, in words.
 
     A backup is not allowed to send the user's memory anywhere: a remote endpoint
     it names becomes a suggestion the user confirms with ``dossier model remote``.
     """
-    from app.settings import Settings
+    from app.settings import Settings, save_settings
 
     try:
         raw = json.loads(source.read_text("utf-8"))
@@ -271,9 +271,8 @@ def _local_settings(source: Path) -> tuple[str, str | None]:
         background_backend="local",
         window_geometry="",
     )
-    data = asdict(local)
-    data["auto_accept_project_ids"] = list(local.auto_accept_project_ids)
-    return json.dumps(data, indent=2), suggestion
+    save_settings(source, local)
+    return suggestion
 
 
 def _renew_database_identity(database: Path) -> None:
@@ -321,8 +320,7 @@ def restore_backup(path: Path, data_dir: Path) -> BackupInfo:
         suggestion = None
         _renew_database_identity(Path(work) / DB_FILENAME)
         if SETTINGS in info.files:
-            text, suggestion = _local_settings(Path(work) / SETTINGS)
-            (Path(work) / SETTINGS).write_text(text, "utf-8")
+            suggestion = _make_settings_local(Path(work) / SETTINGS)
         data_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(data_dir, 0o700)
         for name in info.files:
