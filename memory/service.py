@@ -102,10 +102,6 @@ COUNTED_TABLES = tuple(row.__tablename__ for row in _COUNTED_ROWS)
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
-#: What a data folder holds once Dossier has run in it (an empty database beside them is damage).
-_SIGNS_OF_USE = ("vector-index", "backups", "settings.json", "damaged")  # "vector-index": INDEX_DIRNAME
-
-
 def check_database_file(path: Path) -> None:
     """Fails fast, without writing, when a database file is damaged.
 
@@ -215,12 +211,10 @@ def check_rows(path: Path) -> None:
                     raise InvalidInputError("The database has rows that point into another project")
             counts = connection.exec_driver_sql(
                 "SELECT (SELECT count(*) FROM alembic_version), (SELECT count(*) FROM database_identity WHERE id = 1), "
-                "(SELECT count(*) FROM database_identity), (SELECT max(version) FROM fact_versions)"
+                "(SELECT count(*) FROM database_identity)"
             ).one()
-            if tuple(counts[:3]) != (1, 1, 1):
+            if tuple(counts) != (1, 1, 1):
                 raise InvalidInputError("The database's version or identity records are not Dossier's")
-            if counts[3] is not None and counts[3] > MAX_STORED_VERSION:
-                raise InvalidInputError("The database has a fact version number out of range")
     except InvalidInputError:
         raise
     except Exception as err:  # any value the app could not read: a date, a kind, bytes, a type
@@ -232,9 +226,11 @@ def check_rows(path: Path) -> None:
 
 
 def _check_row(value: object, table: str) -> None:
-    """What conversion alone does not check: ids SQLite can hold, voice lists of text."""
-    if isinstance(value, FactVersion) and not (isinstance(value.version, int) and 0 < value.version):
-        raise InvalidInputError(f"The database has a version number in {table} that is not one")
+    """What conversion alone does not check: version numbers with room to count up, voice lists of text."""
+    if isinstance(value, FactVersion) and not (
+        isinstance(value.version, int) and 0 < value.version <= MAX_STORED_VERSION
+    ):
+        raise InvalidInputError(f"The database has a version number in {table} that is not one or out of range")
     if isinstance(value, VoiceProfile):
         lists = (value.style_do, value.style_dont, value.vocabulary, value.samples)
         if not all(isinstance(item, str) for entries in lists for item in entries):
@@ -271,6 +267,8 @@ def database_counts(path: Path) -> dict[str, int]:
 
 
 INDEX_DIRNAME = "vector-index"
+#: What a data folder holds once Dossier has run in it (an empty database beside them is damage).
+_SIGNS_OF_USE = (INDEX_DIRNAME, "backups", "settings.json", "damaged")
 #: The file in the index folder naming the database id the index was built for.
 INDEX_IDENTITY_FILE = "built-for-database"
 #: A write of more messages than this (a transcript, not a turn) returns once SQLite has
@@ -1240,11 +1238,13 @@ class MemoryService:
         vectors, no text), so nothing is lost; SQLite is untouched.
         """
         keyword_rebuilt = self.repair_keyword_index()
+        # An index marked for this database is trusted as it is (no write at every open).
+        mark_index = self._owns_index and not self._index_marked_ours()
         try:
-            if self._owns_index and not self._index_is_ours():
+            if mark_index and self._indexer.store.collections():
                 # Built for another database (a restore into a used folder, a copied
-                # folder): equal counts prove nothing, so every vector is made again.
-                log.warning("the vector index was built for another database; rebuilding it")
+                # folder) or before indexes were marked: equal counts prove nothing.
+                log.warning("the vector index was not built for this database; rebuilding it")
                 report = self._indexer.rebuild()
             else:
                 report = self._indexer.reconcile()
@@ -1257,7 +1257,8 @@ class MemoryService:
             self._indexer.store = ChromaVectorStore(path, self._indexer.embedder)
             report = replace(self._indexer.rebuild(), rebuilt=True)
             log.warning("vector index rebuilt from the database: %d items in %.1f s", report.embedded, report.seconds)
-        if self._owns_index:
+            mark_index = True
+        if mark_index:
             self._mark_index_ours()
         self.last_repair = replace(report, keyword_rebuilt=keyword_rebuilt)
         return self.last_repair
@@ -1266,13 +1267,12 @@ class MemoryService:
         with self._read() as s:
             return s.scalars(select(DatabaseIdentityRow.database_id)).one()
 
-    def _index_is_ours(self) -> bool:
+    def _index_marked_ours(self) -> bool:
         marker = self.data_dir / INDEX_DIRNAME / INDEX_IDENTITY_FILE
         try:
             return marker.read_text("utf-8").strip() == self._database_id()
         except (FileNotFoundError, NotADirectoryError):
-            # An index from before identities existed, or none yet: only an empty one is trusted.
-            return not self._indexer.store.collections()
+            return False
 
     def _mark_index_ours(self) -> None:
         folder = self.data_dir / INDEX_DIRNAME
