@@ -289,8 +289,8 @@ class BackgroundIndexing:
     def __init__(self, indexer: VectorIndexer, batch: int = SYNC_BATCH) -> None:
         self._indexer = indexer
         self._batch = batch
-        # (position of the table in _TABLES, row ids), oldest first.
-        self._queue: deque[tuple[int, list[int]]] = deque()
+        # (sync()'s keyword for the rows' table, row ids), oldest first.
+        self._queue: deque[tuple[str, list[int]]] = deque()
         self._pending = 0
         self._done = 0
         self._busy = False
@@ -302,14 +302,14 @@ class BackgroundIndexing:
         self, *, fact_ids: Iterable[int] = (), message_ids: Iterable[int] = (), session_ids: Iterable[int] = ()
     ) -> None:
         """Queues rows whose vectors are to be written; returns at once."""
-        work = [(n, list(ids)) for n, ids in enumerate((fact_ids, message_ids, session_ids))]
+        work = [("fact_ids", list(fact_ids)), ("message_ids", list(message_ids)), ("session_ids", list(session_ids))]
         with self._changed:
             if self._closed:
                 return  # the rows stay stale; the next open's reconcile embeds them
-            for n, ids in work:
+            for table, ids in work:
                 for start in range(0, len(ids), self._batch):
                     chunk = ids[start : start + self._batch]
-                    self._queue.append((n, chunk))
+                    self._queue.append((table, chunk))
                     self._pending += len(chunk)
             if self._queue and self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="dossier-embedding", daemon=True)
@@ -352,10 +352,8 @@ class BackgroundIndexing:
                     return
                 table, ids = self._queue.popleft()
                 self._busy = True
-            rows: list[list[int]] = [[], [], []]
-            rows[table] = ids
             # sync() logs and swallows index failures: the rows stay stale for reconcile.
-            self._indexer.sync(fact_ids=rows[0], message_ids=rows[1], session_ids=rows[2])
+            self._indexer.sync(**{table: ids})
             with self._changed:
                 self._busy = False
                 self._pending = max(self._pending - len(ids), 0)
