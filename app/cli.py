@@ -7,6 +7,7 @@ exit code 2, never a traceback; nothing is written before input is checked.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -303,17 +304,25 @@ def cmd_chat(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
     if result.stats.finish_reason == "command":
         out.write(result.text)
     out.write("\n")
-    if result.background is not None:
-        result.background.result()
-    pending = len(rt.service.list_proposals(project.id))
     rate = result.stats.tokens_per_second
     print(
         f"(session {session.id}; {result.stats.completion_tokens} tokens"
         + (f", {rate:.1f} tokens/s" if rate else "")
-        + (f"; {pending} proposal(s) in the inbox" if pending else "")
         + ")",
         file=sys.stderr,
     )
+    if result.background is not None:
+        # The answer is out; say why the terminal is still busy instead of hanging silently.
+        print("(learning from this turn…)", file=sys.stderr, flush=True)
+        notes = result.background.result()
+        pending = len(rt.service.list_proposals(project.id))
+        learned = "; ".join(notes) or "nothing new"
+        print(
+            f"(learned: {learned}; {pending} pending in the inbox: dossier inbox)"
+            if pending
+            else f"(learned: {learned})",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 
@@ -763,7 +772,9 @@ def main(
         with Runtime(paths, open_service(paths.data_dir)) as runtime:
             _say_repairs(runtime, err)
             target = runtime if getattr(args, "wants_runtime", False) else runtime.service
-            code = int(args.handler(target, args, out))
+            # Commands write their notes to sys.stderr; that is ``err`` here.
+            with contextlib.redirect_stderr(err):
+                code = int(args.handler(target, args, out))
             _auto_backup(runtime, err)
             return code
     except CorruptDatabaseError as error:

@@ -53,7 +53,9 @@ CACHED_SESSIONS = 16
 class TurnListener(Protocol):
     """Work to do after a turn is stored (extraction, summaries); runs in the background."""
 
-    def after_turn(self, project_id: int, session_id: int, user: Message, assistant: Message) -> None: ...
+    def after_turn(self, project_id: int, session_id: int, user: Message, assistant: Message) -> str | None:
+        """Does the work; returns a few words for the user about what it did, or None."""
+        ...
 
 
 class CommandHandler(Protocol):
@@ -98,8 +100,9 @@ class TurnResult:
     stats: GenerationStats
     report: PromptReport
     cancelled: bool
-    #: Extraction and summary work started after the turn (None if nothing was stored).
-    background: Future[None] | None = None
+    #: Extraction and summary work started after the turn (None if nothing was stored);
+    #: its result is what that work says it did, e.g. ``("2 proposals in the inbox",)``.
+    background: Future[tuple[str, ...]] | None = None
 
 
 TurnEvent = ContextReady | Token | TurnResult
@@ -335,16 +338,23 @@ class ConversationFlow:
         assert result is not None
         return result
 
-    def _after_turn(self, project_id: int, session_id: int, user: Message, assistant: Message) -> Future[None] | None:
+    def _after_turn(
+        self, project_id: int, session_id: int, user: Message, assistant: Message
+    ) -> Future[tuple[str, ...]] | None:
         if not self.listeners:
             return None
 
-        def run() -> None:
+        def run() -> tuple[str, ...]:
+            notes = []
             for listener in self.listeners:
                 try:
-                    listener.after_turn(project_id, session_id, user, assistant)
+                    note = listener.after_turn(project_id, session_id, user, assistant)
                 except Exception:  # one failing listener must not stop the others or the chat
                     log.exception("after-turn work failed (%s)", type(listener).__name__)
+                    note = "background work failed (details in the log)"
+                if note:
+                    notes.append(note)
+            return tuple(notes)
 
         try:
             return self._background.submit(run)

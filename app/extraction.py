@@ -1,9 +1,11 @@
 """Learning from the conversation without losing or silently rewriting what the user knows.
 
-Two sources of candidate memories:
+Three sources of candidate memories:
 
 - explicit instructions, handled without a model: ``/remember …``,
   ``/forget …``, "remember that …", "forget that …";
+- cues in the user's sentences (dates, amounts, contacts, decisions, plans,
+  events, preferences; :mod:`app.candidates`), which need no model;
 - a model reading each user message, with its output constrained to JSON by
   a schema (a llama.cpp grammar locally), so even a tiny model gives valid
   JSON. A candidate must be grounded in the user's words; whatever the model
@@ -27,6 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from app import prompts
+from app.candidates import Candidate, find_candidates, guess_kind
 from app.engine import EngineError, GenerationSettings, TextModel
 from app.prompt_format import ChatTurn
 from memory import (
@@ -118,19 +121,6 @@ def states_something(message: str) -> bool:
     return any(len(s.split()) >= 3 and not s.rstrip().endswith("?") for s in sentences)
 
 
-def guess_kind(text: str) -> FactKind:
-    low = text.casefold()
-    if re.search(r"\b(due|deadline|by (monday|tuesday|wednesday|thursday|friday|the end)|until)\b", low):
-        return FactKind.DEADLINE
-    if re.search(r"\b(decided|agreed|we will|we'll|going with|chose|approved)\b", low):
-        return FactKind.DECISION
-    if re.search(r"\b(prefers?|likes?|dislikes?|wants?|hates?|always|never)\b", low):
-        return FactKind.PREFERENCE
-    if re.search(r"(@|\bphone\b|\bemail\b|\bcontact\b|\+\d)", low):
-        return FactKind.CONTACT
-    return FactKind.FACT
-
-
 def word_diff(old: str, new: str) -> str:
     """``[-removed-]{+added+}`` markup between two texts, word by word."""
     a, b = old.split(), new.split()
@@ -146,11 +136,13 @@ def word_diff(old: str, new: str) -> str:
     return " ".join(out)
 
 
-@dataclass(frozen=True)
-class Candidate:
-    text: str
-    kind: FactKind
-    explicit: bool = False
+class ExtractionFailed(Exception):
+    """The model step failed after the cue step had filed its candidates."""
+
+    def __init__(self, cause: EngineError, outcomes: list[Outcome]) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.outcomes = outcomes
 
 
 @dataclass(frozen=True)
@@ -199,11 +191,21 @@ class MemoryExtractor:
 
     # ---------------------------------------------------------------- turn listener
 
-    def after_turn(self, project_id: int, session_id: int, user: Message, assistant: Message) -> None:
-        self.process(project_id, user, assistant.content)
+    def after_turn(self, project_id: int, session_id: int, user: Message, assistant: Message) -> str:
+        """Learns from the user's message; returns what happened, for the user to see."""
+        try:
+            return learning_note(self.process(project_id, user, assistant.content))
+        except ExtractionFailed as failure:
+            # An outage must not read as "nothing to learn": say so; the cue step's work is kept.
+            log.warning("extraction by the model skipped: %s", failure.cause)
+            return f"{learning_note(failure.outcomes)}; the model step was skipped: {failure.cause}"
 
     def process(self, project_id: int, user: Message, reply: str = "") -> list[Outcome]:
-        """Handles one user message: an explicit instruction, or model extraction."""
+        """Handles one user message: an explicit instruction, or cues and the model.
+
+        Raises:
+            ExtractionFailed: The model failed; it carries what the cues found.
+        """
         forget = _FORGET.match(user.content)
         if forget:
             return self.forget(project_id, forget.group("text"), source_message_id=user.id)
@@ -213,11 +215,21 @@ class MemoryExtractor:
             if text:
                 return [self.apply(project_id, Candidate(text, guess_kind(text), explicit=True), user.id)]
             return []
-        if not (self.use_model and self.model is not None) or not states_something(user.content):
+        if not states_something(user.content):
             return []
-        outcomes = []
-        for candidate in self.extract(user.content, reply):
-            outcomes.append(self.apply(project_id, candidate, user.id))
+        # Cues first: they work with any model, and are applied before the model is
+        # asked so that a failing model still leaves them in the inbox.
+        cued = find_candidates(user.content, user.created_at)
+        outcomes = [self.apply(project_id, candidate, user.id) for candidate in cued]
+        if self.use_model and self.model is not None:
+            try:
+                from_model = self.extract(user.content, reply)
+            except EngineError as err:
+                raise ExtractionFailed(err, outcomes) from err
+            seen = {normalise(c.text) for c in cued}
+            for candidate in from_model:
+                if normalise(candidate.text) not in seen and not _restates(candidate, cued):
+                    outcomes.append(self.apply(project_id, candidate, user.id))
         return outcomes
 
     # ---------------------------------------------------------------- slash commands
@@ -238,7 +250,11 @@ class MemoryExtractor:
     # ---------------------------------------------------------------- candidates
 
     def extract(self, message: str, reply: str = "") -> list[Candidate]:
-        """Asks the model for the message's lasting facts; keeps the grounded ones."""
+        """Asks the model for the message's lasting facts; keeps the grounded ones.
+
+        Raises:
+            EngineError: The model failed; the caller decides whether to show or log it.
+        """
         if self.model is None:
             return []
         turns = [
@@ -248,11 +264,7 @@ class MemoryExtractor:
         settings = GenerationSettings(
             max_tokens=200, temperature=0.0, json_schema=EXTRACTION_SCHEMA, seed=0, background=True
         )
-        try:
-            raw = self.model.generate(turns, settings).result()
-        except EngineError as err:
-            log.warning("extraction skipped: %s", err)
-            return []
+        raw = self.model.generate(turns, settings).result()
         return self.parse_candidates(raw, message)
 
     @staticmethod
@@ -457,6 +469,27 @@ def _clean_candidate(text: str) -> str:
     return text[:1].upper() + text[1:] if text else ""
 
 
+def _restates(candidate: Candidate, others: Sequence[Candidate]) -> bool:
+    """Whether the model's candidate only says again what a cued sentence says."""
+    words = content_words(candidate.text)
+    return any(words and len(words & content_words(o.text)) / len(words) >= 0.8 for o in others)
+
+
+def learning_note(outcomes: Sequence[Outcome]) -> str:
+    """What one turn taught, in a few words: "2 proposals in the inbox", "nothing new"."""
+    proposed = sum(1 for o in outcomes if o.proposal is not None and o.fact is None)
+    stored = sum(1 for o in outcomes if o.fact is not None and o.reconciled.outcome != "duplicate")
+    known = sum(1 for o in outcomes if o.reconciled.outcome == "duplicate")
+    parts = []
+    if proposed:
+        parts.append(f"{proposed} proposal{'s' if proposed != 1 else ''} in the inbox")
+    if stored:
+        parts.append(f"{stored} fact{'s' if stored != 1 else ''} remembered")
+    if known and not parts:
+        parts.append("already known")
+    return ", ".join(parts) or "nothing new"
+
+
 def describe(outcomes: Sequence[Outcome]) -> str:
     """A one-line confirmation for the chat, e.g. after ``/remember``."""
     if not outcomes:
@@ -474,4 +507,14 @@ def describe(outcomes: Sequence[Outcome]) -> str:
     return " ".join(lines)
 
 
-__all__ = ["EXTRACTION_SCHEMA", "Candidate", "InboxEntry", "MemoryExtractor", "Outcome", "Reconciled", "inbox_entries"]
+__all__ = [
+    "EXTRACTION_SCHEMA",
+    "Candidate",
+    "ExtractionFailed",
+    "InboxEntry",
+    "MemoryExtractor",
+    "Outcome",
+    "Reconciled",
+    "inbox_entries",
+    "learning_note",
+]

@@ -185,8 +185,10 @@ def with_models(models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_chat_inbox_and_summarize(run: Run, with_models: Path) -> None:
     run("project", "create", "Acme")
     run("fact", "add", "--project", "Acme", "--pin", "The Q3 report is due on 14 September.")
-    code, out, _ = run("chat", "--project", "Acme", "--show-context", "When is the Q3 report due?")
+    code, out, err = run("chat", "--project", "Acme", "--show-context", "When is the Q3 report due?")
     assert code == 0
+    # Learning after the answer is announced, then what it found, instead of a silent wait.
+    assert "(learning from this turn…)\n(learned: nothing new)" in err, err
     assert "--- memory used (1 items) ---" in out and "[F1] The Q3 report is due on 14 September." in out
     answer = out.split("---\n", 2)[-1].strip()
     assert answer and "Consultant:" not in answer

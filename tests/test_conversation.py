@@ -134,7 +134,7 @@ def test_extraction_proposes_grounded_facts_with_provenance(service: MemoryServi
     model = _json_script(
         {
             "facts": [
-                {"text": "Acme's budget for the rebrand is 40,000 euros", "kind": "fact"},
+                {"text": "The client likes the blue logo best", "kind": "preference"},
                 {"text": "Acme plans to open an office on Mars", "kind": "fact"},  # not in the message
                 {"text": "Who knows?", "kind": "note"},
             ]
@@ -142,14 +142,22 @@ def test_extraction_proposes_grounded_facts_with_provenance(service: MemoryServi
     )
     session = service.start_session(project)
     flow = ConversationFlow(service, model, listeners=[MemoryExtractor(service, model)])
-    result = flow.ask(session.id, "Good news: Acme's budget for the rebrand is 40,000 euros.")
-    result.background.result()
-    flow.close()
+    # No cue in it (no date, amount, name or event): only the model finds this one.
+    result = flow.ask(session.id, "Honestly the client likes the blue logo best.")
+    assert result.background.result() == ("1 proposal in the inbox",)
     proposals = service.list_proposals(project)
-    assert [p.text for p in proposals] == ["Acme's budget for the rebrand is 40,000 euros"]
+    assert [p.text for p in proposals] == ["The client likes the blue logo best"]
     assert proposals[0].source_message_id == result.user_message.id
     fact = service.accept_proposal(proposals[0].id)
     assert fact.source_message_id == result.user_message.id and fact.source_session_id == session.id
+    # Where the cues and the model find the same thing, it is proposed once, in the user's words.
+    model.script = _json_script(
+        {"facts": [{"text": "Acme's budget for the rebrand is 40,000 euros", "kind": "fact"}]}
+    ).script
+    result = flow.ask(session.id, "Good news: Acme's budget for the rebrand is 40,000 euros.")
+    assert result.background.result() == ("1 proposal in the inbox",)
+    flow.close()
+    assert [p.text for p in service.list_proposals(project)] == ["Acme's budget for the rebrand is 40,000 euros."]
 
 
 def test_reconciliation_duplicates_updates_and_contradictions(service: MemoryService, project: int) -> None:

@@ -414,6 +414,23 @@ def test_remember_shows_in_the_inbox_at_once_not_after_the_background_step(qtbot
         release.set()
 
 
+def test_each_answer_says_what_was_learnt_from_the_turn(qtbot: object, make_window: object) -> None:
+    env = make_window(FakeModel(lambda t, s: '{"facts": []}' if s.json_schema else "Noted."))
+    env.window.send("Our new contact at Acme is Dana Fischer, dana.fischer@acme.example.")
+    env.result(qtbot)
+    answer = env.window.chat.entries[-1]
+    qtbot.waitUntil(lambda: answer.learning.startswith("Learned"), timeout=WAIT)  # type: ignore[attr-defined]
+    assert answer.learning == "Learned: 1 proposal in the inbox"
+    assert "Learned: 1 proposal in the inbox" in env.window.chat.transcript.toPlainText()
+    inbox = env.window.memory.inbox.list
+    qtbot.waitUntil(lambda: inbox.count() == 1, timeout=WAIT)  # type: ignore[attr-defined]
+    assert "Dana Fischer" in inbox.item(0).text()
+    env.window.send("Thanks, that sounds great!")
+    env.result(qtbot)
+    answer = env.window.chat.entries[-1]
+    qtbot.waitUntil(lambda: answer.learning == "Learned: nothing new", timeout=WAIT)  # type: ignore[attr-defined]
+
+
 def test_a_facts_kind_and_pin_are_set_in_add_and_edit(qtbot: object, make_window: object) -> None:
     from memory import FactKind
     from ui.memory_panel import FactDialog, FactValues

@@ -31,6 +31,8 @@ class ChatEntry:
     streaming: bool = False
     expanded: bool = False
     note: str = ""
+    #: What the background step learnt from this turn ("Learned: 1 proposal in the inbox").
+    learning: str = ""
 
 
 def _escape_markdown(text: str) -> str:
@@ -169,6 +171,8 @@ class ChatView(QWidget):
                 block = f"**Dossier**\n\n{body}"
                 if entry.note:
                     block += f"\n\n*{_escape_markdown(entry.note)}*"
+                if entry.learning:
+                    block += f"\n\n*{_escape_markdown(entry.learning)}*"
                 if entry.memory_keys and not entry.streaming:
                     arrow = "▾" if entry.expanded else "▸"
                     block += f"\n\n[memory used ({len(entry.memory_keys)}) {arrow}]({MEMORY_SCHEME}:toggle/{index})"

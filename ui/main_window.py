@@ -639,8 +639,20 @@ class MainWindow(QMainWindow):
             # show it now, and again once the background has learnt from the turn.
             self._reload_memory_panels()
             if event.background is not None:
-                self.call("learn from the turn", event.background.result, then=lambda _r: self._reload_memory_panels())
+                entry.learning = "Learning from this turn…"
+                self.chat.render()
+                self.call(
+                    "learn from the turn",
+                    event.background.result,
+                    then=lambda notes, entry=entry: self._on_learned(entry, notes),
+                )
             self.turn_finished.emit(event)
+
+    def _on_learned(self, entry: ChatEntry, notes: tuple[str, ...]) -> None:
+        entry.learning = "Learned: " + ("; ".join(notes) or "nothing new")
+        if any(shown is entry for shown in self.chat.entries):  # not if another session is shown now
+            self.chat.render()
+        self._reload_memory_panels()
 
     def _reload_memory_panels(self) -> None:
         self.memory.inbox.reload()

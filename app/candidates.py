@@ -1,0 +1,257 @@
+"""Candidate memories found in a user's message without a model.
+
+The default model is a tiny base model: asked for lasting facts, it answers
+with nothing usable. So the first pass is a reader of cues, not a model: a
+sentence becomes a candidate when the user says something about themselves,
+their work or their client (first person, or a business subject such as a
+budget or a deadline) *and* it carries something worth keeping: a date or
+time, an amount, a contact, a name, a decision, a plan, an event that
+happened, or a stated preference. Pleasantries, questions and remarks about
+the listener ("That's great!", "How did it go?") are left alone.
+
+Candidates are the user's own sentences, never rewritten, so nothing is
+invented; a relative date ("yesterday", "last month") gets the date it meant
+in brackets, taken from when the message was sent, because "yesterday" in a
+fact read a month later is wrong.
+
+Measured on real conversations by ``bench/extraction.py``.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from memory import FactKind
+
+#: At most this many candidates per message, the best first: a chatty message
+#: must not flood the inbox.
+MAX_PER_MESSAGE = 2
+#: A sentence needs at least this many cue points (see ``_score``).
+MIN_SCORE = 2
+MIN_WORDS = 4
+MAX_WORDS = 60
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A memory the conversation suggests, before it is reconciled with what is known."""
+
+    text: str
+    kind: FactKind
+    explicit: bool = False
+
+
+_FLAGS = re.IGNORECASE
+_SELF = re.compile(
+    r"\b(i|i'm|i’m|i've|i’ve|i'll|i’ll|i'd|i’d|im|ive|my|me|mine|we|we're|we’re|we've|we’ve|we'll|we’ll|our|ours|us)\b",
+    _FLAGS,
+)
+_BUSINESS = re.compile(
+    r"\b(budget|deadline|due|launch\w*|contract|invoice\w*|price|pricing|fee|rate|meeting|call|contact|"
+    r"client|customer|kick-?off|milestone|deliverable|phone|e-?mail|address|office|team|manager|ceo|cfo|cto|"
+    r"approved|signed|agreed|decided|policy|holiday|vacation|leave|off)\b",
+    _FLAGS,
+)
+#: Sentences that are about the listener or only react to them.
+_REACTION = re.compile(
+    r"^(you|your|you're|you’re|you've|you’ve|u|that's|that’s|that is|this is|it's|it’s|it is|sounds|glad|congrats|"
+    r"congratulations|thanks|thank|wow|awesome|great|cool|nice|amazing|aw+|oh+|ah+|hey|hi|hello|yeah|yep|yes|"
+    r"no|nope|sure|ok|okay|haha\w*|lol|good|happy|so|what|how|why|when|where|who|hope|wishing|enjoy|keep|"
+    r"let's|let’s|take care|bye|see you|same|totally|absolutely|definitely|agreed|exactly|true|right|omg)\b",
+    _FLAGS,
+)
+_MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
+_WEEKDAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+_TIME = re.compile(
+    rf"\b(yesterday|today|tonight|tomorrow|ago|recently|lately|since|last (night|week|weekend|month|year|"
+    rf"summer|winter|spring|fall|autumn|{_WEEKDAYS})|next (week|weekend|month|year|summer|winter|spring|fall|"
+    rf"autumn|{_WEEKDAYS})|this (morning|week|weekend|month|year|summer|winter|spring|fall|autumn)|"
+    rf"{_MONTHS}|{_WEEKDAYS}|(19|20)\d\d|\d{{1,2}}(st|nd|rd|th)\b|q[1-4]|end of)\b",
+    _FLAGS,
+)
+_AMOUNT = re.compile(r"([$€£¥]\s?\d|\d[\d,.]*\s?(k|m|bn|%|eur|usd|gbp|chf|euros?|dollars?|pounds?)\b)", _FLAGS)
+_NUMBER = re.compile(r"\b\d[\d,.:/-]*\b")
+_CONTACT = re.compile(r"([\w.+-]+@[\w-]+\.[\w.]+|\+?\d[\d ()-]{7,}\d)")
+_DECISION = re.compile(
+    r"\b(decided|agreed|approved|chose|chosen|going with|settled on|signed|confirmed|cancel(l)?ed|postponed|"
+    r"moved to|switched|picked)\b",
+    _FLAGS,
+)
+_PLAN = re.compile(
+    r"\b(going to|gonna|planning|plan to|plans to|about to|will|'ll|’ll|intend|hoping to|want to|wanna|"
+    r"looking forward|thinking (of|about)|considering|scheduled|booked|starting)\b",
+    _FLAGS,
+)
+_PREFERENCE = re.compile(
+    r"\b(love|loved|loves|like|liked|likes|enjoy|enjoyed|enjoys|favou?rite|fave|prefer|prefers|preferred|"
+    r"hate|hated|hates|dislike|can't stand|can’t stand|passionate|fan of|into|allergic|never|always)\b",
+    _FLAGS,
+)
+_STRONG_PREFERENCE = re.compile(
+    r"\b(favou?rite|fave|prefer|prefers|preferred|dislike|dislikes|can't stand|can’t stand|allergic|rather)\b", _FLAGS
+)
+#: "I went", "we just finished", "I've started": something that happened.
+_EVENT = re.compile(
+    r"\b(i|we|i've|i’ve|we've|we’ve|i have|we have)\s+(just\s+|finally\s+|recently\s+|also\s+|actually\s+|"
+    r"already\s+|even\s+)?(\w+ed|went|got|made|bought|saw|took|met|began|begun|won|ran|wrote|read|found|gave|"
+    r"had|did|left|came|built|drew|grew|kept|sold|spent|taught|told|threw|held|heard|felt|became|been|gone|done|"
+    r"seen|taken|written|drove|flew|swam|sang|rode|caught|brought|chose|paid|lost)\b",
+    _FLAGS,
+)
+#: "my sister is a nurse", "our dog is named Max", "I have two kids".
+_POSSESSION = re.compile(
+    r"\b(my|our)\s+(\w+\s+){0,3}(is|are|was|were|named|called|has|have|turned)\b|\bname(d|s)?\b|"
+    r"\b(i|we)\s+(have|own|got)\s+(a|an|two|three|four|\d+)\b|\b(i|we)\s+(am|'m|’m|work|live|study)\b",
+    _FLAGS,
+)
+#: "I'm volunteering", "we've been brainstorming": what the user is busy with.
+_ACTIVITY = re.compile(
+    r"\b(i'm|i’m|i am|we're|we’re|we are|i've been|i’ve been|we've been|we’ve been)\s+(also\s+|still\s+|now\s+|currently\s+|really\s+)?\w+ing\b",
+    _FLAGS,
+)
+#: "Hey Nate, ", "Thanks, Maria! ", "Oh, ": what comes before the sentence proper.
+_OPENER = re.compile(
+    r"^(?:(?i:hey|hi|hello|oh|ah|yeah|yep|yes|yup|well|so|anyway|btw|by the way|thanks|thank you|haha|wow|ok|okay|"
+    r"good news|great news|news|fyi|update|quick update|also|one more thing)"
+    r"\b[\s,!.:;-]*(?:[A-Z][a-z]+[,!.:;-]+\s*)?)+"
+)
+#: Capitalised only because they start a sentence.
+_COMMON_STARTS = frozenset(
+    "the a an this that these those it its there here he she they his her their some many most all every each "
+    "people everyone nobody someone life art books music family friends nature which what".split()
+)
+_QUOTED = re.compile(r"[\"“][^\"”]{3,}[\"”]")
+_WORD = re.compile(r"[\w'’-]+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def guess_kind(text: str) -> FactKind:
+    low = text.casefold()
+    if re.search(r"\b(due|deadline|by (monday|tuesday|wednesday|thursday|friday|the end)|until)\b", low):
+        return FactKind.DEADLINE
+    if re.search(r"\b(decided|agreed|we will|we'll|going with|chose|approved)\b", low):
+        return FactKind.DECISION
+    if re.search(r"\b(prefers?|likes?|dislikes?|wants?|hates?|always|never|favou?rite|allergic)\b", low):
+        return FactKind.PREFERENCE
+    if re.search(r"(@|\bphone\b|\bemail\b|\bcontact\b|\+\d)", low):
+        return FactKind.CONTACT
+    return FactKind.FACT
+
+
+def _proper_nouns(sentence: str) -> int:
+    """Capitalised words past the first, other than "I" and its contractions."""
+    words = _WORD.findall(sentence)[1:]
+    return sum(1 for w in words if w[:1].isupper() and not re.fullmatch(r"I(['’]\w+)?", w))
+
+
+def _score(sentence: str) -> int:
+    """Cue points: what makes a sentence worth remembering."""
+    low = sentence.casefold()
+    points = 0
+    points += 2 if _TIME.search(low) else 0
+    points += 2 if _AMOUNT.search(low) or _CONTACT.search(sentence) else (1 if _NUMBER.search(low) else 0)
+    points += 2 if _DECISION.search(low) else 0
+    points += 1 if _PLAN.search(low) else 0
+    points += 2 if _STRONG_PREFERENCE.search(low) else (1 if _PREFERENCE.search(low) else 0)
+    points += 2 if _EVENT.search(low) or _ACTIVITY.search(low) else 0
+    points += 1 if _POSSESSION.search(low) else 0
+    points += min(2, _proper_nouns(sentence)) + (1 if _QUOTED.search(sentence) else 0)
+    return points
+
+
+def _about_the_user(sentence: str) -> bool:
+    """The user speaking of themselves or their work, not reacting to the listener."""
+    if _REACTION.match(sentence.lstrip("\"'“‘( ")):
+        return False
+    if _SELF.search(sentence) or _BUSINESS.search(sentence):
+        return True
+    # "Dana prefers calls", "Acme signed on Friday": a named person or company, with a cue.
+    first = _WORD.match(sentence)
+    named = first is not None and first.group(0)[:1].isupper() and first.group(0).casefold() not in _COMMON_STARTS
+    return named and bool(_PREFERENCE.search(sentence) or _DECISION.search(sentence) or _CONTACT.search(sentence))
+
+
+def sentences(message: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE_END.split(message.strip()) if s.strip()]
+
+
+def find_candidates(message: str, sent_at: datetime | None = None) -> list[Candidate]:
+    """The message's sentences worth proposing as memories, best first.
+
+    Args:
+        message: What the user wrote.
+        sent_at: When; relative dates in a candidate get the date they meant.
+
+    Returns:
+        At most :data:`MAX_PER_MESSAGE` candidates, in the user's own words.
+    """
+    scored: list[tuple[int, int, str]] = []
+    for position, sentence in enumerate(sentences(message)):
+        sentence = _OPENER.sub("", sentence).strip()
+        words = len(sentence.split())
+        if not MIN_WORDS <= words <= MAX_WORDS or sentence.rstrip("\"'”’) ").endswith("?"):
+            continue
+        if not _about_the_user(sentence):
+            continue
+        score = _score(sentence)
+        if score >= MIN_SCORE:
+            scored.append((score, -position, sentence))
+    best = sorted(scored, reverse=True)[:MAX_PER_MESSAGE]
+    found = []
+    for _points, _position, sentence in sorted(best, key=lambda item: -item[1]):
+        text = dated(sentence.rstrip(), sent_at) if sent_at is not None else sentence.rstrip()
+        text = text[:1].upper() + text[1:]
+        found.append(Candidate(text, guess_kind(text)))
+    return found
+
+
+_RELATIVE = re.compile(
+    r"\b(yesterday|today|tonight|tomorrow|last night|last week|next week|last weekend|this weekend|"
+    r"next weekend|last month|next month|this month|last year|next year|this year)\b",
+    _FLAGS,
+)
+
+
+def dated(text: str, sent_at: datetime) -> str:
+    """``text`` with the first relative date followed by the date it meant, e.g. "yesterday (7 May 2023)"."""
+
+    def day(d: datetime) -> str:
+        return f"{d.day} {calendar.month_name[d.month]} {d.year}"
+
+    def month(year: int, number: int) -> str:
+        year, number = year + (number - 1) // 12, (number - 1) % 12 + 1
+        return f"{calendar.month_name[number]} {year}"
+
+    def meaning(phrase: str) -> str:
+        weekday_start = sent_at - timedelta(days=sent_at.weekday())
+        saturday = weekday_start + timedelta(days=5)
+        return {
+            "yesterday": day(sent_at - timedelta(days=1)),
+            "today": day(sent_at),
+            "tonight": day(sent_at),
+            "tomorrow": day(sent_at + timedelta(days=1)),
+            "last night": day(sent_at - timedelta(days=1)),
+            "last week": f"week of {day(weekday_start - timedelta(days=7))}",
+            "next week": f"week of {day(weekday_start + timedelta(days=7))}",
+            "last weekend": f"weekend of {day(saturday - timedelta(days=7))}",
+            "this weekend": f"weekend of {day(saturday)}",
+            "next weekend": f"weekend of {day(saturday + timedelta(days=7))}",
+            "last month": month(sent_at.year, sent_at.month - 1),
+            "this month": month(sent_at.year, sent_at.month),
+            "next month": month(sent_at.year, sent_at.month + 1),
+            "last year": str(sent_at.year - 1),
+            "this year": str(sent_at.year),
+            "next year": str(sent_at.year + 1),
+        }[phrase]
+
+    found = _RELATIVE.search(text)
+    if found is None:
+        return text
+    phrase = " ".join(found.group(0).casefold().split())
+    return f"{text[: found.end()]} ({meaning(phrase)}){text[found.end() :]}"
+
+
+__all__ = ["Candidate", "dated", "find_candidates", "guess_kind", "sentences"]

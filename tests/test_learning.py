@@ -1,0 +1,105 @@
+"""Automatic learning without a capable model: cues in the user's words become proposals."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import pytest
+
+from app.candidates import dated, find_candidates
+from app.conversation import ConversationFlow
+from app.engine import GenerationSettings
+from app.extraction import MemoryExtractor
+from app.prompt_format import ChatTurn
+from memory import FactKind, MemoryService
+from tests.fakes import FakeModel
+
+#: What a consultant tells the assistant in a first week, and what they say around it.
+STATEMENTS = {
+    "The budget for phase two is 40,000 EUR, approved by their CFO.": FactKind.DECISION,
+    "We are launching the new site on 3 March.": FactKind.FACT,
+    "Our new contact at Acme is Dana Fischer, dana.fischer@acme.example.": FactKind.CONTACT,
+    "I'm on holiday from 10 to 24 August, so no calls then.": FactKind.FACT,
+    "Dana prefers short emails over calls.": FactKind.PREFERENCE,
+}
+SMALL_TALK = [
+    "Thanks, that sounds great!",
+    "How are you doing today?",
+    "Can you draft an email to Dana about the launch?",
+    "That is really helpful, thank you so much.",
+    "Ok.",
+]
+
+
+@pytest.fixture()
+def project(service: MemoryService) -> int:
+    return service.create_project("Acme").id
+
+
+def test_cues_find_statements_and_leave_small_talk(service: MemoryService) -> None:
+    for message, kind in STATEMENTS.items():
+        found = find_candidates(message)
+        assert [c.text for c in found] == [message], message  # the user's words, never rewritten
+        assert found[0].kind is kind, message
+    for message in SMALL_TALK:
+        assert find_candidates(message) == [], message
+
+
+def test_a_greeting_before_a_statement_is_left_out_and_questions_are_skipped() -> None:
+    found = find_candidates("Hey Nate! Good news: Acme's budget for the rebrand is 40,000 euros. Any plans?")
+    assert [c.text for c in found] == ["Acme's budget for the rebrand is 40,000 euros."]
+
+
+def test_relative_dates_get_the_date_they_meant() -> None:
+    sunday = datetime(2026, 11, 29, 10, tzinfo=UTC)
+    assert dated("I met their CMO yesterday.", sunday) == "I met their CMO yesterday (28 November 2026)."
+    assert dated("The audit was last month.", sunday) == "The audit was last month (October 2026)."
+    assert dated("We sign next week.", sunday) == "We sign next week (week of 30 November 2026)."
+    assert dated("Nothing relative here.", sunday) == "Nothing relative here."
+    jan = datetime(2027, 1, 5, tzinfo=UTC)
+    assert dated("Fees rose last month", jan) == "Fees rose last month (December 2026)"
+    found = find_candidates("I went to the Acme offices yesterday and met their new CMO.", sunday)
+    assert found[0].text == "I went to the Acme offices yesterday (28 November 2026) and met their new CMO."
+
+
+def test_ordinary_messages_reach_the_inbox_with_a_note_per_turn(service: MemoryService, project: int) -> None:
+    # The bundled model is a tiny base model: it answers the extraction prompt with nothing.
+    def empty_extraction(turns: Sequence[ChatTurn], settings: GenerationSettings) -> str:
+        return '{"facts": []}' if settings.json_schema is not None else "Noted."
+
+    model = FakeModel(empty_extraction)
+    session = service.start_session(project)
+    flow = ConversationFlow(service, model, listeners=[MemoryExtractor(service, model)])
+    notes = {}
+    try:
+        for message in [*STATEMENTS, *SMALL_TALK]:
+            result = flow.ask(session.id, message)
+            assert result.background is not None
+            notes[message] = result.background.result()
+    finally:
+        flow.close()
+    proposals = service.list_proposals(project)
+    assert sorted(p.text for p in proposals) == sorted(STATEMENTS)
+    assert all(p.source_message_id is not None for p in proposals)
+    for message in STATEMENTS:
+        assert notes[message] == ("1 proposal in the inbox",), message
+    for message in SMALL_TALK:
+        assert notes[message] == ("nothing new",), message
+    # Said again, it is not filed twice.
+    again = MemoryExtractor(service, None).process(
+        project, service.add_message(session.id, "user", *list(STATEMENTS)[:1])
+    )
+    assert again and again[0].proposal is None and len(service.list_proposals(project)) == len(STATEMENTS)
+
+
+def test_a_failing_model_is_reported_and_the_cues_are_kept(service: MemoryService, project: int) -> None:
+    model = FakeModel(fail=True)
+    extractor = MemoryExtractor(service, model)
+    session = service.start_session(project)
+    user = service.add_message(session.id, "user", "We decided to drop the print campaign.")
+    assistant = service.add_message(session.id, "assistant", "Noted.")
+    note = extractor.after_turn(project, session.id, user, assistant)
+    model.close()
+    assert note.startswith("1 proposal in the inbox; the model step was skipped: ")
+    assert [p.text for p in service.list_proposals(project)] == ["We decided to drop the print campaign."]
