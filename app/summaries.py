@@ -28,6 +28,9 @@ GROUNDING = 0.6
 EXTRACTIVE_SENTENCES = 5
 SUMMARY_TOKENS = 200
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_COMMAND = re.compile(r"\s*/\w")
+#: "[F12]", "[S3]": keys of memory items, which mean nothing outside Dossier.
+_MEMORY_REF = re.compile(r"\[[A-Z]\d+\]\s*")
 
 
 def _transcript_line(message: Message) -> str:
@@ -35,40 +38,50 @@ def _transcript_line(message: Message) -> str:
     return f"{who}: {' '.join(message.content.split())}"
 
 
+def what_people_said(messages: Sequence[Message]) -> list[Message]:
+    """The messages of people: no assistant text (it may be invented) and no commands.
+
+    A summary that briefs and memory rely on is built from these only.
+    """
+    return [m for m in messages if m.role is not Role.ASSISTANT and not _COMMAND.match(m.content)]
+
+
 def extractive_summary(messages: Sequence[Message], sentences: int = EXTRACTIVE_SENTENCES) -> str:
     """The most informative sentences (frequent content words, numbers), in their original order.
 
-    User and other people's messages come first: they carry the client's
-    facts; the assistant's sentences only fill remaining places.
+    Only what people said counts (:func:`what_people_said`): an assistant's
+    sentence may be the model's invention, and a ``/remember`` is not news.
     """
-    candidates: list[tuple[int, int, str]] = []  # (priority, position, sentence)
+    candidates: list[tuple[int, str]] = []  # (position, sentence)
     frequency: Counter[str] = Counter()
     seen: set[str] = set()
     position = 0
-    for m in messages:
-        for sentence in _SENTENCE.split(m.content):
+    for m in what_people_said(messages):
+        for sentence in _SENTENCE.split(_MEMORY_REF.sub("", m.content)):
             sentence = " ".join(sentence.split())
             if len(sentence.split()) < 3 or sentence.casefold() in seen:
                 continue
             seen.add(sentence.casefold())
             words = content_words(sentence)
             frequency.update(words)
-            candidates.append((0 if m.role is not Role.ASSISTANT else 1, position, sentence))
+            candidates.append((position, sentence))
             position += 1
     if not candidates:
         return ""
 
-    def score(item: tuple[int, int, str]) -> float:
-        priority, _, sentence = item
+    def score(item: tuple[int, str]) -> float:
+        _, sentence = item
         words = content_words(sentence)
         if not words:
             return 0.0
         informative = sum(frequency[w] for w in words) / len(words) ** 0.5
         numbers = 1.5 if re.search(r"\d", sentence) else 1.0
-        return informative * numbers / (1 + priority)
+        # A question is what someone wanted to know, not what the session established.
+        asked = 0.2 if sentence.endswith("?") else 1.0
+        return informative * numbers * asked
 
     best = sorted(candidates, key=score, reverse=True)[:sentences]
-    chosen = [s if s[-1] in ".!?" else s + "." for _, _, s in sorted(best, key=lambda item: item[1])]
+    chosen = [s if s[-1] in ".!?" else s + "." for _, s in sorted(best)]
     return " ".join(chosen)
 
 
@@ -95,7 +108,7 @@ class SessionSummarizer:
         self.idle_minutes = idle_minutes
         self.every_messages = every_messages
 
-    def after_turn(self, project_id: int, session_id: int, user: Message, assistant: Message) -> None:
+    def after_turn(self, project_id: int, session_id: int, user: Message, assistant: Message) -> str | None:
         due = self.service.sessions_to_summarize(
             idle_before=datetime.now(UTC) - timedelta(minutes=self.idle_minutes),
             min_new_messages=self.every_messages,
@@ -105,6 +118,8 @@ class SessionSummarizer:
             # Only the session that grew; others are left to the idle check.
             if session.id == session_id and not session.ended_at:
                 self.summarize(session.id)
+                return "session summary updated"
+        return None
 
     def summarize_due(self, now: datetime | None = None) -> list[ChatSession]:
         """Summarises every ended, idle or grown session whose summary is missing or stale."""
@@ -135,18 +150,24 @@ class SessionSummarizer:
     def _model_summary(self, messages: Sequence[Message]) -> str:
         assert self.model is not None
         try:
-            chunks = self._chunks([_transcript_line(m) for m in messages])
+            chunks = self._chunks([_transcript_line(m) for m in messages if not _COMMAND.match(m.content)])
             partials = [self._ask(prompts.SUMMARY_CHUNK, chunk) for chunk in chunks]
             summary = self._reduce([p for p in partials if p])
         except EngineError as err:
             log.warning("model summary failed, using an extractive one: %s", err)
             return ""
-        source = content_words(" ".join(m.content for m in messages))
+        # Grounded in what people said, not in the assistant's answers, which the model
+        # may have invented (a "[F1] budget is 50k" that nobody confirmed).
+        said = " ".join(m.content for m in what_people_said(messages))
+        source = content_words(said)
         words = content_words(summary)
         if not words or len(words & source) / len(words) < GROUNDING:
             log.info("model summary not grounded in the session; using an extractive one")
             return ""
-        return summary
+        if not set(re.findall(r"\d+", summary)) <= set(re.findall(r"\d+", said)):
+            log.info("model summary has numbers nobody said; using an extractive one")
+            return ""
+        return _MEMORY_REF.sub("", summary)
 
     def _room(self) -> int:
         assert self.model is not None

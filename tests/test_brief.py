@@ -95,7 +95,7 @@ def test_every_section_in_all_formats(service: MemoryService, acme: int, tmp_pat
             "We go with the teal logo",
             "Client voice",
             "warm, direct",
-            "Recent sessions",
+            "Session summaries",
             "Launch party planned in Antwerp.",
             "The first kickoff was in January in Brussels.",  # no stored summary: extracted
         ]:
@@ -176,6 +176,40 @@ def test_executive_summary_cites_only_the_briefs_facts(service: MemoryService, a
     assert "Globex" not in md
     without = compose_brief(service, acme, BriefOptions(summary=True), None)
     assert without.executive_summary == "" and "Executive summary" not in render_markdown(without)
+
+
+def test_a_brief_has_no_raw_chat_commands_or_inventions(service: MemoryService) -> None:
+    from app.brief import SESSIONS_LABEL
+    from app.summaries import SessionSummarizer
+
+    project = service.create_project("Acme").id
+    service.add_fact(project, "Budget is 40k EUR")
+    session = service.start_session(project, "Kick-off")
+    for role, text in [
+        ("user", "/remember Dana prefers calls on Mondays"),
+        ("assistant", "Remembered as F2: Dana prefers calls on Mondays"),
+        ("user", "What is the budget?"),
+        ("assistant", "[F1] (decision) Budget is 50k EUR. We will launch in May with a big party."),
+        ("user", "The launch moved to 3 June because of the audit."),
+    ]:
+        service.add_message(session.id, role, text)
+    options = BriefOptions(sections=(Section.FACTS, Section.SESSIONS))
+    for brief in (
+        compose_brief(service, project, options),  # no stored summary: one is extracted for the brief
+        # A model that repeats the assistant's invention: its summary is not kept.
+        (
+            SessionSummarizer(
+                service, FakeModel(lambda t, s: "Budget is 50k EUR; the launch moved to 3 June.")
+            ).summarize(session.id),
+            compose_brief(service, project, options),
+        )[1],
+    ):
+        text = render_markdown(brief) + render_html(brief)
+        assert "3 June" in text and "40k EUR" in text
+        for raw in ("50k", "/remember", "Remembered as", "(decision)", "big party"):
+            assert raw not in text, raw
+        assert SESSIONS_LABEL in render_markdown(brief)
+    assert "50k" not in service.get_session(session.id).summary
 
 
 def test_due_dates_are_read_from_text() -> None:
