@@ -248,6 +248,36 @@ def test_learn_voice_from_samples(service: MemoryService, project: int) -> None:
         learn_voice(project, ["   "])
 
 
+def test_learned_voice_keeps_only_what_the_samples_show(project: int, local_engine: LocalEngine) -> None:
+    # Curly apostrophes, as pasted from a mail client; the greeting and sign-off share lines with text.
+    samples = [
+        "Hi Sam, we’re on track for Friday. It’s been a busy week, but we’ll get the drafts to you by Thursday. "
+        "Let’s chat if anything’s unclear. Cheers, Ana",
+        "Hey team, quick one: we’ve moved the review to Monday. Don’t worry about the slides, I’ll handle them. "
+        "Cheers, Ana",
+        "Hi Sam, thanks for the notes! We’re updating the copy now and you’ll have it tomorrow. Cheers, Ana",
+    ]
+    instructed = _json_script(
+        {
+            "tone": "...",
+            "do": ["...", "Be concise and concrete", "Use exclamation marks freely"],
+            "dont": ["...", "Avoid contractions", "string"],
+            "vocabulary": ["...", "drafts", "synergy"],
+        }
+    )
+    for model in (None, local_engine, instructed):  # the bundled base model, then one that fills in junk
+        profile = learn_voice(project, samples, model)
+        rules = [*profile.style_do, *profile.style_dont]
+        assert profile.tone == "friendly and conversational", model
+        assert "Use contractions (we're, it's)" in profile.style_do
+        assert not any("..." in r or r == "string" for r in rules), rules
+        assert not any("avoid contractions" in r.casefold() or "exclamation marks freely" in r for r in rules), rules
+        assert 'Open with "Hi Sam"' in profile.style_do and 'Sign off with "Cheers, Ana"' in profile.style_do
+        assert "..." not in profile.vocabulary and "synergy" not in profile.vocabulary
+    assert "Be concise and concrete" in profile.style_do and "drafts" in profile.vocabulary  # the instructed model's
+    instructed.close()
+
+
 def test_real_default_model_turn_with_memory(service: MemoryService, project: int, local_engine: LocalEngine) -> None:
     session = service.start_session(project)
     flow = ConversationFlow(
