@@ -13,6 +13,7 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from app import prompts
@@ -29,6 +30,7 @@ EXTRACTIVE_SENTENCES = 5
 SUMMARY_TOKENS = 200
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _COMMAND = re.compile(r"\s*/\w")
+_REMEMBER_COMMAND = re.compile(r"\s*/remember\s+(.+)", re.IGNORECASE | re.DOTALL)
 #: "[F12]", "[S3]": keys of memory items, which mean nothing outside Dossier.
 _MEMORY_REF = re.compile(r"\[[A-Z]\d+\]\s*")
 
@@ -41,9 +43,20 @@ def _transcript_line(message: Message) -> str:
 def what_people_said(messages: Sequence[Message]) -> list[Message]:
     """The messages of people: no assistant text (it may be invented) and no commands.
 
-    A summary that briefs and memory rely on is built from these only.
+    A ``/remember`` counts as what it says ("/remember X" is "X"); other
+    commands are left out. A summary that briefs and memory rely on is built
+    from these only.
     """
-    return [m for m in messages if m.role is not Role.ASSISTANT and not _COMMAND.match(m.content)]
+    said = []
+    for m in messages:
+        if m.role is Role.ASSISTANT:
+            continue
+        remembered = _REMEMBER_COMMAND.match(m.content)
+        if remembered:
+            said.append(replace(m, content=remembered.group(1)))
+        elif not _COMMAND.match(m.content):
+            said.append(m)
+    return said
 
 
 def extractive_summary(messages: Sequence[Message], sentences: int = EXTRACTIVE_SENTENCES) -> str:

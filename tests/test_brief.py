@@ -205,7 +205,7 @@ def test_a_brief_has_no_raw_chat_commands_or_inventions(service: MemoryService) 
         )[1],
     ):
         text = render_markdown(brief) + render_html(brief)
-        assert "3 June" in text and "40k EUR" in text
+        assert "3 June" in text and "40k EUR" in text and "Dana prefers calls on Mondays" in text
         for raw in ("50k", "/remember", "Remembered as", "(decision)", "big party"):
             assert raw not in text, raw
         assert SESSIONS_LABEL in render_markdown(brief)
@@ -227,7 +227,7 @@ def test_brief_command(tmp_path: Path, embedder: MiniLMEmbedder) -> None:
             ["--data-dir", str(tmp_path / "d"), *argv],
             out=out,
             err=err,
-            open_service=lambda p: MemoryService.open(p, embedder=embedder),
+            open_service=lambda p, **options: MemoryService.open(p, embedder=embedder, **options),
         )
         return code, out.getvalue(), err.getvalue()
 
