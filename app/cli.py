@@ -531,7 +531,7 @@ def cmd_backup(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
-def run_restore(args: argparse.Namespace, out: TextIO, open_service: Callable[[Path], MemoryService]) -> int:
+def run_restore(args: argparse.Namespace, out: TextIO, open_service: Callable[..., MemoryService]) -> int:
     # Not created here: a refused restore leaves no folder behind.
     paths = resolve_paths(args.data_dir, create=False)
     info = restore_backup(Path(args.file), paths.data_dir)
@@ -614,14 +614,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query")
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=cmd_search)
+    p.set_defaults(handler=cmd_search, searches=True)
 
     p = commands.add_parser("context", help="show the memory block a message would get")
     p.add_argument("--project", required=True)
     p.add_argument("message")
     p.add_argument("--budget", type=int, default=1000, help="tokens (default 1000)")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=cmd_context)
+    p.set_defaults(handler=cmd_context, searches=True)
 
     p = commands.add_parser("export", help="write a project to a JSON file")
     p.add_argument("--project", required=True)
@@ -634,14 +634,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_import)
 
     p = commands.add_parser("reindex", help="rebuild the vector index from the database")
-    p.set_defaults(handler=cmd_reindex)
+    p.set_defaults(handler=cmd_reindex, searches=True)
 
     p = commands.add_parser("chat", help="send a message and stream the answer")
     p.add_argument("--project", required=True)
     p.add_argument("--session", type=int, help="continue this session (default: a new one)")
     p.add_argument("--show-context", action="store_true", help="print the memory the answer was given")
     p.add_argument("message")
-    p.set_defaults(handler=cmd_chat, wants_runtime=True)
+    p.set_defaults(handler=cmd_chat, wants_runtime=True, searches=True)
 
     p = commands.add_parser("inbox", help="review proposed memories")
     p.add_argument("--project", required=True)
@@ -728,7 +728,7 @@ def main(
     *,
     out: TextIO | None = None,
     err: TextIO | None = None,
-    open_service: Callable[[Path], MemoryService] = MemoryService.open,
+    open_service: Callable[..., MemoryService] = MemoryService.open,
     no_command: Callable[[argparse.Namespace], int] | None = None,
 ) -> int:
     """Runs one command.
@@ -769,7 +769,9 @@ def main(
             # Before anything is opened or written; the command then writes to exactly the
             # path that was checked ("~" expanded), not to another spelling of it.
             args.output = str(paths.check_user_output(args.output))
-        with Runtime(paths, open_service(paths.data_dir)) as runtime:
+        # Only commands that search need the vector index reconciled before they run;
+        # the others start without loading it (a third of a second, most of their start-up).
+        with Runtime(paths, open_service(paths.data_dir, vectors=getattr(args, "searches", False))) as runtime:
             _say_repairs(runtime, err)
             target = runtime if getattr(args, "wants_runtime", False) else runtime.service
             # Commands write their notes to sys.stderr; that is ``err`` here.

@@ -357,11 +357,16 @@ class MemoryService:
         vector_store: VectorStore | None = None,
         token_counter: TokenCounter | None = None,
         reconcile: bool = True,
+        vectors: bool = True,
     ) -> MemoryService:
         """Opens (creating if needed) the memory in ``data_dir``.
 
-        Applies pending migrations, then reconciles the vector index with
-        SQLite unless ``reconcile`` is false.
+        Applies pending migrations, then reconciles the indexes with SQLite
+        unless ``reconcile`` is false. With ``vectors`` false only the keyword
+        index is checked: the vector store (and its import, most of a short
+        command's start-up) waits until something needs it, and the next open
+        that searches reconciles it. Writes meanwhile are safe: a row waiting
+        for its vector keeps its stale flag.
 
         Raises:
             ModelFileError: The bundled embedding model is missing or damaged.
@@ -393,7 +398,10 @@ class MemoryService:
         service.warnings = warnings
         if reconcile:
             try:
-                service.reconcile()
+                if vectors:
+                    service.reconcile()
+                else:
+                    service.last_repair = ReindexReport(0, 0, 0.0, keyword_rebuilt=service.repair_keyword_index())
             except BaseException:
                 service.close()
                 raise

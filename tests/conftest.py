@@ -51,8 +51,8 @@ Run = Callable[..., tuple[int, str, str]]
 
 @pytest.fixture
 def run(data_dir: Path, embedder: MiniLMEmbedder) -> Run:
-    def opener(path: Path) -> MemoryService:
-        return MemoryService.open(path, embedder=embedder)
+    def opener(path: Path, **options: bool) -> MemoryService:
+        return MemoryService.open(path, embedder=embedder, **options)
 
     def _run(*argv: str) -> tuple[int, str, str]:
         out, err = io.StringIO(), io.StringIO()

@@ -149,8 +149,8 @@ def test_automatic_backups_are_daily_and_pruned(tmp_path: Path, service: MemoryS
 
 
 def test_backup_and_restore_commands(tmp_path: Path, embedder: MiniLMEmbedder) -> None:
-    def opener(path: Path) -> MemoryService:
-        return MemoryService.open(path, embedder=embedder)
+    def opener(path: Path, **options: bool) -> MemoryService:
+        return MemoryService.open(path, embedder=embedder, **options)
 
     def run(*argv: str) -> tuple[int, str, str]:
         out, err = io.StringIO(), io.StringIO()

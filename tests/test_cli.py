@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from memory import MemoryService
+from memory.embedding import MiniLMEmbedder
 from tests.conftest import Run
 
 
@@ -261,3 +263,21 @@ def test_writing_to_a_device_never_replaces_it(run: Run, tmp_path: Path) -> None
     reader.join(timeout=30)
     assert code == 0, err
     assert fifo.is_fifo() and b'"name": "Acme"' in received[0]
+
+
+def test_listing_commands_start_without_the_vector_index_or_migrations(
+    tmp_path: Path, embedder: MiniLMEmbedder
+) -> None:
+    # Start-up is measured by bench/cli_startup.py; this checks the cause: what a listing loads.
+    data = tmp_path / "data"
+    with MemoryService.open(data, embedder=embedder) as service:
+        service.add_fact(service.create_project("Acme").id, "The launch is on 3 March")
+    probe = (
+        "import sys\n"
+        "from app import cli\n"
+        f"code = cli.main(['--data-dir', {str(data)!r}, 'fact', 'list', '--project', 'Acme'])\n"
+        "print(code, sorted(m for m in ('chromadb', 'alembic', 'onnxruntime', 'llama_cpp') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert "The launch is on 3 March" in done.stdout
+    assert done.stdout.strip().endswith("0 []"), done.stdout

@@ -109,3 +109,9 @@ def test_messages_stored_before_speaker_search_are_found_by_speaker(tmp_path: Pa
         assert service.search(1, "Priya", mode="bm25")[0].message_ids == (1,)
         assert service.search(1, "What did Priya say?", mode="vector")[0].message_ids == (1,)
         assert service.get_message(1).content == "The invoices go out monthly."
+
+
+def test_the_head_read_from_file_names_is_alembics_head() -> None:
+    from alembic.script import ScriptDirectory
+
+    assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()

@@ -153,7 +153,9 @@ def test_the_api_key_lives_only_in_the_keyring(
     backend = MemoryKeyring()
     data_dir = tmp_path / "data"
     with Runtime.open(
-        data_dir, keychain=Keychain(backend), open_service=lambda p: MemoryService.open(p, embedder=embedder)
+        data_dir,
+        keychain=Keychain(backend),
+        open_service=lambda p, **options: MemoryService.open(p, embedder=embedder, **options),
     ) as rt:
         rt.keychain.set_api_key(llama_server, SECRET)
         rt.update_settings(
