@@ -19,6 +19,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+from app import catalogue
 from app.backup import BackupError, auto_backup_if_due, create_backup, restore_backup
 from app.conversation import ContextReady, Token, TurnResult
 from app.engine import CancelToken, EngineError
@@ -432,7 +433,33 @@ def cmd_model(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
         kind = "a chat model" if info.looks_instruction_tuned else "a base model (not tuned to chat)"
         print(f"Using {info.name} ({path.name}), {kind}", file=out)
         return EXIT_OK
+    if args.action == "catalogue":
+        memory = catalogue.machine_memory()
+        print(f"This machine has {memory / 2**30:.1f} GB of memory." if memory else "Memory size unknown.", file=out)
+        for entry in catalogue.CATALOGUE:
+            fits = {True: "fits this machine", False: "too big for this machine", None: ""}[entry.fits(memory)]
+            use = "" if entry.commercial_use else "; NOT for commercial use"
+            print(
+                f"\n{entry.id}: {entry.name}\n  {entry.size_bytes / 1e9:.1f} GB download, "
+                f"needs {entry.ram_bytes / 2**30:.1f} GB of memory ({fits})\n"
+                f"  licence: {entry.licence}{use}\n  {entry.good_for}\n"
+                f"  dossier model download {entry.id}",
+                file=out,
+            )
+        return EXIT_OK
+    if args.action == "servers":
+        servers = catalogue.find_local_servers()
+        if not servers:
+            print("No Ollama (port 11434) or LM Studio (port 1234) server is running on this machine.", file=out)
+        for server in servers:
+            print(f"{server.name} at {server.base_url}: {', '.join(server.models) or 'no models'}", file=out)
+            for name in server.models[:1]:
+                print(f"  use it: dossier model remote {server.base_url} --model {name}", file=out)
+        return EXIT_OK
     if args.action == "download":
+        entry = catalogue.find(args.url)
+        if entry is not None:
+            args.url, args.sha256 = entry.url, entry.sha256
         path = rt.store.download(args.url, sha256=args.sha256, progress=_progress_printer("Downloading"))
         print(f"Downloaded {path.name} to {path.parent}; use it with: dossier model use {path.name}", file=out)
         return EXIT_OK
@@ -662,8 +689,10 @@ def build_parser() -> argparse.ArgumentParser:
     model_actions.add_parser("list")
     p = model_actions.add_parser("use", help="a GGUF file (path or name in the models folder), or 'default'")
     p.add_argument("path")
-    p = model_actions.add_parser("download", help="fetch a GGUF by URL into the models folder")
-    p.add_argument("url")
+    model_actions.add_parser("catalogue", help="instruction-tuned models to download, and which fit this machine")
+    model_actions.add_parser("servers", help="find Ollama or LM Studio running on this machine, and their models")
+    p = model_actions.add_parser("download", help="fetch a GGUF by URL, or a catalogue model by its id")
+    p.add_argument("url", help="a https:// link to a .gguf file, or an id from 'dossier model catalogue'")
     p.add_argument("--sha256")
     p = model_actions.add_parser("remote", help="use an OpenAI-compatible endpoint")
     p.add_argument("url", help="e.g. http://127.0.0.1:11434/v1")

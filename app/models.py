@@ -7,11 +7,13 @@ is complete and checked; partial files end in ``.part``.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import logging
 import os
 import shutil
+import socket
 import time
 import urllib.error
 import urllib.parse
@@ -201,6 +203,14 @@ class ModelStore:
                 raise
             except _Retryable as err:
                 attempt += 1
+                if attempt > retries and err.offline:
+                    kept = " The part downloaded so far is kept." if part.exists() else ""
+                    raise ModelStoreError(
+                        f"No network: {parsed.hostname} could not be reached ({err}). "
+                        f"Connect to the internet and try again.{kept}"
+                    ) from None
+                if attempt > retries and not part.exists():
+                    raise ModelStoreError(f"The download could not start ({err}); check the link and try again") from None
                 if attempt > retries:
                     raise ModelStoreError(
                         f"The download stopped and could not be resumed ({err}); run it again to continue"
@@ -232,7 +242,8 @@ class ModelStore:
                 return  # the server says we already have every byte
             raise ModelStoreError(f"The server refused the download: HTTP {err.code} {err.reason}") from None
         except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as err:
-            raise _Retryable(str(getattr(err, "reason", err))) from None
+            reason = getattr(err, "reason", err)
+            raise _Retryable(str(reason), offline=_offline(reason)) from None
         with response:
             if have and response.status != 206:
                 have = 0  # the server ignored the Range request: start over
@@ -267,7 +278,17 @@ class ModelStore:
 
 
 class _Retryable(Exception):
-    pass
+    def __init__(self, message: str, *, offline: bool = False) -> None:
+        super().__init__(message)
+        #: The server could not be reached at all (no name resolution, no route).
+        self.offline = offline
+
+
+def _offline(reason: object) -> bool:
+    """Whether a connection failure means there is no network, rather than a server problem."""
+    if isinstance(reason, socket.gaierror):
+        return True
+    return isinstance(reason, OSError) and reason.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN)
 
 
 def _check_free_space(folder: Path, needed: int) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.server
 import io
+import threading
 from collections.abc import Callable, Iterator
 from importlib import metadata
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 from app import cli
 from memory import MemoryService
 from memory.embedding import MiniLMEmbedder
+from tests.servers import ChatServer, ModelServer
 
 # A CI log should say which builds of the native parts it ran against.
 _REPORTED_PACKAGES = ("PySide6-Essentials", "shiboken6", "chromadb", "llama_cpp_python", "SQLAlchemy", "onnxruntime")
@@ -88,3 +91,29 @@ def local_engine(default_model_path: Path) -> Iterator[object]:
     engine.load().result()
     yield engine
     engine.close()
+
+
+@pytest.fixture
+def model_server(default_model_path: Path) -> Iterator[str]:
+    ModelServer.payload = default_model_path.read_bytes()
+    ModelServer.drop_after = None
+    ModelServer.requests = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ModelServer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+@pytest.fixture
+def chat_server() -> Iterator[int]:
+    ChatServer.models = ["llama3.2:3b", "qwen2.5:7b-instruct"]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ChatServer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+    thread.join()

@@ -281,3 +281,12 @@ def test_listing_commands_start_without_the_vector_index_or_migrations(
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
     assert "The launch is on 3 March" in done.stdout
     assert done.stdout.strip().endswith("0 []"), done.stdout
+
+
+def test_model_catalogue_and_local_servers(run: Run) -> None:
+    code, out, _ = run("model", "catalogue")
+    assert code == 0 and "GB of memory" in out
+    assert "qwen2.5-1.5b-instruct: Qwen2.5 1.5B Instruct" in out and "licence: Apache-2.0" in out
+    assert "dossier model download qwen2.5-1.5b-instruct" in out and "NOT for commercial use" in out
+    code, out, _ = run("model", "servers")
+    assert code == 0 and ("No Ollama (port 11434) or LM Studio (port 1234)" in out or " at http://127.0.0.1:" in out)

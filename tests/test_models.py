@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +10,7 @@ import pytest
 from app.engine import LocalEngine, ModelUnavailableError
 from app.gguf import GGUFError, read_gguf
 from app.models import ModelStore, ModelStoreError, default_model
+from tests.servers import ModelServer
 
 
 def test_reads_the_default_models_header(default_model_path: Path) -> None:
@@ -58,61 +56,9 @@ def test_default_model_is_assembled_once_with_progress_and_checksum(tmp_path: Pa
     assert hashlib.sha256(path.read_bytes()).hexdigest() == default_model().sha256
 
 
-class _ModelServer(http.server.BaseHTTPRequestHandler):
-    """Serves one file with Range support; can drop the first transfer halfway."""
-
-    payload = b""
-    drop_after: int | None = None
-    requests: list[str | None] = []
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        type(self).requests.append(self.headers.get("Range"))
-        if self.path != "/models/tiny.gguf":
-            self.send_error(404)
-            return
-        start = 0
-        if self.headers.get("Range"):
-            start = int(self.headers["Range"].removeprefix("bytes=").split("-")[0])
-            if start >= len(self.payload):
-                self.send_error(416)
-                return
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(self.payload) - 1}/{len(self.payload)}")
-        else:
-            self.send_response(200)
-        body = self.payload[start:]
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if type(self).drop_after is not None:
-            cut = type(self).drop_after
-            type(self).drop_after = None
-            self.wfile.write(body[:cut])
-            self.wfile.flush()
-            self.connection.shutdown(2)  # the connection dies mid-transfer
-            return
-        self.wfile.write(body)
-
-
-@pytest.fixture
-def model_server(default_model_path: Path) -> Iterator[str]:
-    _ModelServer.payload = default_model_path.read_bytes()
-    _ModelServer.drop_after = None
-    _ModelServer.requests = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ModelServer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join()
-
-
 def test_download_resumes_after_an_interrupted_transfer(model_server: str, tmp_path: Path) -> None:
     store = ModelStore(tmp_path / "models")
-    _ModelServer.drop_after = 40_000_000
+    ModelServer.drop_after = 40_000_000
     progress: list[int] = []
     path = store.download(
         f"{model_server}/models/tiny.gguf",
@@ -122,20 +68,20 @@ def test_download_resumes_after_an_interrupted_transfer(model_server: str, tmp_p
     assert path.name == "tiny.gguf"
     assert hashlib.sha256(path.read_bytes()).hexdigest() == default_model().sha256
     # The second request asked only for what was missing.
-    assert _ModelServer.requests[0] is None
-    assert _ModelServer.requests[1] == "bytes=40000000-"
+    assert ModelServer.requests[0] is None
+    assert ModelServer.requests[1] == "bytes=40000000-"
     assert not list(store.models_dir.glob("*.part"))
     assert [m.path.name for m in store.list_models()] == ["tiny.gguf"]
 
 
 def test_a_partial_file_is_never_a_model_and_is_resumed_by_the_next_call(model_server: str, tmp_path: Path) -> None:
     store = ModelStore(tmp_path / "models")
-    _ModelServer.drop_after = 10_000_000
+    ModelServer.drop_after = 10_000_000
     with pytest.raises(ModelStoreError, match="run it again"):
         store.download(f"{model_server}/models/tiny.gguf", retries=0)
     assert store.list_models() == [] and (store.models_dir / "tiny.gguf.part").stat().st_size == 10_000_000
     path = store.download(f"{model_server}/models/tiny.gguf", sha256=default_model().sha256)
-    assert _ModelServer.requests[-1] == "bytes=10000000-"
+    assert ModelServer.requests[-1] == "bytes=10000000-"
     assert read_gguf(path).architecture == "gemma3"
 
 
@@ -150,3 +96,39 @@ def test_download_refuses_bad_input_and_wrong_checksums(model_server: str, tmp_p
     with pytest.raises(ModelStoreError, match="does not match the expected sha256"):
         store.download(f"{model_server}/models/tiny.gguf", sha256="0" * 64)
     assert not (store.models_dir / "tiny.gguf").exists() and not list(store.models_dir.glob("*.part"))
+
+
+def test_offline_a_download_says_no_network(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path / "models")
+    # ".invalid" never resolves (RFC 6761): what a machine without a network sees for every host.
+    with pytest.raises(ModelStoreError, match=r"^No network: dossier-test\.invalid could not be reached") as refused:
+        store.download("https://dossier-test.invalid/models/tiny.gguf", retries=1)
+    assert "resumed" not in str(refused.value)
+    with pytest.raises(ModelStoreError, match="could not start"):  # a server that refuses is not "no network"
+        store.download("http://127.0.0.1:9/models/tiny.gguf", retries=0)
+
+
+def test_the_catalogue_is_pinned_and_says_what_fits() -> None:
+    from app.catalogue import CATALOGUE, find, machine_memory
+
+    assert len(CATALOGUE) >= 2 and len({m.id for m in CATALOGUE}) == len(CATALOGUE)
+    for entry in CATALOGUE:
+        assert entry.url.startswith("https://huggingface.co/") and entry.url.endswith("/" + entry.file_name)
+        assert len(entry.sha256) == 64 and int(entry.sha256, 16) >= 0
+        assert entry.size_bytes > 100_000_000 and entry.ram_bytes > entry.size_bytes
+        assert entry.licence and entry.good_for and find(entry.id) is entry
+        assert entry.fits(entry.ram_bytes) is True and entry.fits(entry.ram_bytes - 1) is False
+        assert entry.fits(None) is None
+    assert any(m.commercial_use for m in CATALOGUE)
+    memory = machine_memory()
+    assert memory is None or memory > 2**28
+
+
+def test_local_chat_servers_are_found_with_their_models(chat_server: int, model_server: str) -> None:
+    from app.catalogue import find_local_servers
+
+    other_http = int(model_server.rsplit(":", 1)[1])  # answers, but not with a model list
+    found = find_local_servers((("Ollama", chat_server), ("LM Studio", 9), ("Something else", other_http)))
+    assert [(s.name, s.base_url, s.models) for s in found] == [
+        ("Ollama", f"http://127.0.0.1:{chat_server}/v1", ("llama3.2:3b", "qwen2.5:7b-instruct"))
+    ]

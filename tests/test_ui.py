@@ -392,6 +392,55 @@ def test_the_settings_dialog_refuses_a_key_inside_the_endpoint_address(qtbot: ob
     )
 
 
+def test_settings_offer_a_catalogue_and_the_models_of_local_servers(
+    qtbot: object, make_window: object, model_server: str, chat_server: int, default_model_path: Path
+) -> None:
+    from app.catalogue import CatalogueModel
+    from app.models import default_model
+    from ui.settings_dialog import SettingsDialog
+
+    env = make_window()
+    size = default_model_path.stat().st_size
+    tiny = CatalogueModel(
+        "tiny", "Tiny test model", "tiny.gguf", f"{model_server}/models/tiny.gguf", default_model().sha256,
+        size, "Apache-2.0", True, "Checking the catalogue",
+    )  # fmt: skip
+    huge = CatalogueModel(
+        "huge", "Huge test model", "huge.gguf", f"{model_server}/models/huge.gguf", "0" * 64,
+        2**50, "Research only", False, "Never fits",
+    )  # fmt: skip
+    dialog = SettingsDialog(
+        env.runtime, env.tasks, 1, catalogue_entries=[tiny, huge], local_servers=(("Ollama", chat_server),)
+    )
+    qtbot.addWidget(dialog)
+    assert "fits this computer" in dialog.catalogue_rows["tiny"].text()
+    assert "needs more memory" in dialog.catalogue_rows["huge"].text()
+    assert "not for commercial use" in dialog.catalogue_rows["huge"].text()
+    downloaded = env.runtime.store.models_dir / "tiny.gguf"
+    try:
+        dialog.catalogue_buttons["tiny"].click()  # one click: the resumable downloader, checked by sha256
+        qtbot.waitUntil(lambda: dialog.model.currentData() == str(downloaded), timeout=WAIT)  # type: ignore[attr-defined]
+        assert dialog.sha.text() == default_model().sha256 and dialog.error.text() == ""
+    finally:
+        _settle(qtbot, env)
+        downloaded.unlink(missing_ok=True)
+    dialog.find_servers_button.click()
+    qtbot.waitUntil(lambda: dialog.servers.count() == 2, timeout=WAIT)  # type: ignore[attr-defined]
+    dialog.servers.setCurrentIndex(1)
+    dialog.use_server_button.click()
+    assert dialog.remote_url.text() == f"http://127.0.0.1:{chat_server}/v1"
+    assert dialog.remote_model.text() == "qwen2.5:7b-instruct"
+    assert dialog.changes()["chat_backend"] == "remote"
+
+
+def test_the_base_model_label_links_to_a_better_model(qtbot: object, make_window: object) -> None:
+    env = make_window()
+    env.window._on_model_loaded("gemma-3-270m (base model: weak answers)")
+    assert "Get a better model" in env.window.model_label.text()
+    env.window._on_model_loaded("Qwen2.5 1.5B Instruct")
+    assert env.window.model_label.text() == "Model: Qwen2.5 1.5B Instruct"
+
+
 def test_remember_shows_in_the_inbox_at_once_not_after_the_background_step(qtbot: object, make_window: object) -> None:
     release = threading.Event()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +41,7 @@ from ui.widgets import button_row
 log = logging.getLogger(__name__)
 
 INDEX_POLL_MS = 500
+BASE_MODEL_NOTE = " (base model: weak answers)"
 SUMMARY_CHECK_MS = 60 * 60 * 1000
 #: The most of the window's width the docked memory panel keeps when space is short.
 MEMORY_SHARE = 0.34
@@ -204,6 +206,7 @@ class MainWindow(QMainWindow):
 
         # -- status bar
         self.model_label = QLabel("Model: not loaded")
+        self.model_label.linkActivated.connect(self._on_model_link)
         self.speed_label = QLabel("")
         self.context_label = QLabel("")
         self.index_label = QLabel("")
@@ -337,14 +340,21 @@ class MainWindow(QMainWindow):
         def load() -> str:
             engine = self.runtime.local_model()
             engine.load().result()
-            return engine.name + (" (base model: weak answers)" if engine.is_base_model else "")
+            return engine.name + (BASE_MODEL_NOTE if engine.is_base_model else "")
 
         self.call("load model", load, then=self._on_model_loaded).failed.connect(self._on_model_failed)
 
     def _on_model_loaded(self, name: str) -> None:
-        self.model_label.setText(f"Model: {name}")
+        if name.endswith(BASE_MODEL_NOTE):
+            # The one place a new user sees why answers are weak: the way out is one click away.
+            self.model_label.setText(f'Model: {html.escape(name)} · <a href="settings">Get a better model…</a>')
+        else:
+            self.model_label.setText(f"Model: {name}")
         self.banner.clear("model")
         self.model_ready.emit(name)
+
+    def _on_model_link(self, _target: str) -> None:
+        self.open_settings()
 
     def _on_model_failed(self, message: str) -> None:
         self.model_label.setText("Model: unavailable")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import html
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QUrl, Signal
+from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -15,17 +17,27 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
+from app.catalogue import (
+    CATALOGUE,
+    KNOWN_SERVERS,
+    CatalogueModel,
+    LocalServer,
+    find_local_servers,
+    machine_memory,
+)
 from app.engine import CancelToken
 from app.keychain import KeychainError
 from app.models import InstalledModel, default_model
@@ -34,11 +46,35 @@ from app.runtime import Runtime
 from ui.tasks import TaskRunner
 
 
+def _catalogue_text(entry: CatalogueModel, memory: int | None) -> str:
+    fits = entry.fits(memory)
+    if fits is None:
+        room = ""
+    elif fits:
+        room = ' · <span style="color:#1b6e20">fits this computer</span>'
+    else:
+        room = (
+            f' · <span style="color:#b3261e">needs more memory than this computer has ({memory / 2**30:.0f} GB)</span>'
+        )
+    use = "" if entry.commercial_use else ' · <b style="color:#b3261e">not for commercial use</b>'
+    return (
+        f"<b>{html.escape(entry.name)}</b> · {entry.size_bytes / 1e9:.1f} GB · needs {entry.ram_bytes / 2**30:.1f} GB "
+        f"of memory{room}<br>Licence: {html.escape(entry.licence)}{use}<br>{html.escape(entry.good_for)}"
+    )
+
+
 class SettingsDialog(QDialog):
     model_changed = Signal()
 
     def __init__(
-        self, runtime: Runtime, tasks: TaskRunner, project_id: int | None, parent: QWidget | None = None
+        self,
+        runtime: Runtime,
+        tasks: TaskRunner,
+        project_id: int | None,
+        parent: QWidget | None = None,
+        *,
+        catalogue_entries: Sequence[CatalogueModel] = CATALOGUE,
+        local_servers: tuple[tuple[str, int], ...] = KNOWN_SERVERS,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
@@ -46,6 +82,7 @@ class SettingsDialog(QDialog):
         self.tasks = tasks
         self.project_id = project_id
         self._download_cancel: CancelToken | None = None
+        self._local_servers = local_servers
         settings = runtime.settings
 
         # -- local model
@@ -76,6 +113,41 @@ class SettingsDialog(QDialog):
         row.addWidget(self.download_button)
         form.addRow("Download", row)
         form.addRow("", self.progress)
+
+        # -- better models: the catalogue and servers already running here
+        better = QGroupBox("Get a better model")
+        better_layout = QVBoxLayout(better)
+        memory = machine_memory()
+        self.catalogue_rows: dict[str, QLabel] = {}
+        self.catalogue_buttons: dict[str, QPushButton] = {}
+        for entry in catalogue_entries:
+            row = QHBoxLayout()
+            label = QLabel(_catalogue_text(entry, memory))
+            label.setWordWrap(True)
+            label.setTextFormat(Qt.TextFormat.RichText)
+            get = QPushButton("Download")
+            get.setToolTip(f"{entry.url}\nsha256 {entry.sha256}")
+            get.clicked.connect(lambda _checked=False, e=entry: self._on_download_entry(e))
+            row.addWidget(label, 1)
+            row.addWidget(get)
+            better_layout.addLayout(row)
+            self.catalogue_rows[entry.id] = label
+            self.catalogue_buttons[entry.id] = get
+        servers_row = QHBoxLayout()
+        self.find_servers_button = QPushButton("Find Ollama or LM Studio on this computer")
+        self.find_servers_button.clicked.connect(self._on_find_servers)
+        self.servers = QComboBox()
+        self.servers.setVisible(False)
+        self.use_server_button = QPushButton("Use")
+        self.use_server_button.setVisible(False)
+        self.use_server_button.clicked.connect(self._on_use_server)
+        servers_row.addWidget(self.find_servers_button)
+        servers_row.addWidget(self.servers, 1)
+        servers_row.addWidget(self.use_server_button)
+        better_layout.addLayout(servers_row)
+        self.servers_note = QLabel()
+        self.servers_note.setWordWrap(True)
+        better_layout.addWidget(self.servers_note)
 
         # -- remote endpoint
         remote = QGroupBox("Remote endpoint (OpenAI-compatible: Ollama, LM Studio, vLLM, llama.cpp server, OpenAI)")
@@ -148,11 +220,20 @@ class SettingsDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self._on_save)
         buttons.rejected.connect(self.reject)
+        # Scrolls on small screens instead of growing past them.
+        content = QWidget()
+        boxes = QVBoxLayout(content)
+        for box in (local, better, remote, general, data):
+            boxes.addWidget(box)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(content)
         layout = QVBoxLayout(self)
-        for box in (local, remote, general, data):
-            layout.addWidget(box)
+        layout.addWidget(scroll, 1)
         layout.addWidget(self.error)
         layout.addWidget(buttons)
+        self.resize(760, 720)
         self._load_models()
 
     def _load_models(self) -> None:
@@ -198,6 +279,49 @@ class SettingsDialog(QDialog):
         task.token.connect(self._on_progress)
         task.finished.connect(self._on_downloaded)
         task.failed.connect(self._on_download_failed)
+
+    def _on_download_entry(self, entry: CatalogueModel) -> None:
+        if self._download_cancel is not None:
+            self.error.setText("A download is running; cancel it first.")
+            return
+        self.url.setText(entry.url)
+        self.sha.setText(entry.sha256)
+        self._on_download()
+
+    def _on_find_servers(self) -> None:
+        self.find_servers_button.setEnabled(False)
+        self.servers_note.setText("Looking on this computer…")
+        task = self.tasks.run("find local servers", find_local_servers, self._local_servers)
+        task.finished.connect(self._on_servers_found)
+        task.failed.connect(self.servers_note.setText)
+
+    def _on_servers_found(self, servers: list[LocalServer]) -> None:
+        self.find_servers_button.setEnabled(True)
+        self.servers.clear()
+        for server in servers:
+            for name in server.models:
+                self.servers.addItem(f"{server.name}: {name}", (server.base_url, name))
+        found = self.servers.count() > 0
+        self.servers.setVisible(found)
+        self.use_server_button.setVisible(found)
+        if found:
+            self.servers_note.setText("Pick a model and press Use: it fills in the remote endpoint below.")
+        elif servers:
+            self.servers_note.setText(f"{servers[0].name} is running but offers no models yet; add one there first.")
+        else:
+            ports = ", ".join(f"{name} (port {port})" for name, port in self._local_servers)
+            self.servers_note.setText(f"Nothing is running on this computer: looked for {ports}.")
+
+    def _on_use_server(self) -> None:
+        chosen = self.servers.currentData()
+        if not chosen:
+            return
+        base_url, name = chosen
+        self.remote_url.setText(base_url)
+        self.remote_model.setText(name)
+        for combo in (self.chat_backend, self.background_backend):
+            combo.setCurrentIndex(combo.findData("remote"))
+        self.servers_note.setText(f"Chat will use {name} once you save.")
 
     def _on_progress(self, value: tuple[int, int | None]) -> None:
         done, total = value
