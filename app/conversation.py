@@ -198,12 +198,18 @@ class ConversationFlow:
 
     # ---------------------------------------------------------------- the turn
 
-    def run_turn(self, session_id: int, message: str, cancel: CancelToken | None = None) -> Iterator[TurnEvent]:
+    def run_turn(
+        self, session_id: int, message: str, cancel: CancelToken | None = None, *, again: bool = False
+    ) -> Iterator[TurnEvent]:
         """Runs one turn; yields :class:`ContextReady`, then :class:`Token`\\ s, then one :class:`TurnResult`.
 
         Nothing is stored until the model has answered: a failure leaves the
         session as it was (the caller keeps the user's text). A cancelled turn
         is stored with the part of the answer that arrived, if any.
+
+        With ``again``, ``message`` must be the session's last question: it is
+        answered anew without being stored twice, and the new answer replaces
+        the last one in the prompt (both stay in the session's history).
 
         Raises:
             InvalidInputError: An empty message, or one too long for the model's window.
@@ -219,23 +225,30 @@ class ConversationFlow:
                 raise InvalidInputError("This session is already answering a message")
             self._busy.add(session_id)
         try:
-            yield from self._turn(session_id, text, cancel)
+            yield from self._turn(session_id, text, cancel, again)
         finally:
             with self._lock:
                 self._busy.discard(session_id)
 
-    def _turn(self, session_id: int, text: str, cancel: CancelToken) -> Iterator[TurnEvent]:
+    def _turn(self, session_id: int, text: str, cancel: CancelToken, again: bool = False) -> Iterator[TurnEvent]:
         session = self.service.get_session(session_id)
+        if again:
+            yield from self._again(session.project_id, session_id, text, cancel)
+            return
         if self.commands is not None and self.commands.is_command(text):
             yield self._command_turn(session.project_id, session_id, text)
             return
+        yield from self._answer(session.project_id, session_id, text, cancel)
+
+    def _answer(
+        self, project_id: int, session_id: int, text: str, cancel: CancelToken, asked: Message | None = None
+    ) -> Iterator[TurnEvent]:
+        """Asks the model; stores the question (unless ``asked``, already stored) and the answer."""
         state = self._session_state(session_id)
         started = time.perf_counter()
         window = self.model.context_length
         budget = max(1, min(self.memory_budget_tokens, int(window * MAX_MEMORY_SHARE)))
-        context = self.service.build_context(
-            session.project_id, text, budget, token_counter=_CounterAdapter(self.model)
-        )
+        context = self.service.build_context(project_id, text, budget, token_counter=_CounterAdapter(self.model))
         retrieval_seconds = time.perf_counter() - started
 
         stable = [item for item in context.items if item.source is not ContextSource.RETRIEVED]
@@ -288,13 +301,13 @@ class ConversationFlow:
         if reply or not cancelled:
             if not reply:
                 reply = "(no answer)"
-            user_message, assistant_message = self.service.add_messages(
-                session_id,
-                [
-                    NewMessage(Role.USER, text),
-                    NewMessage(Role.ASSISTANT, reply, context_item_keys=memory_keys),
-                ],
-            )
+            answer = NewMessage(Role.ASSISTANT, reply, context_item_keys=memory_keys)
+            if asked is None:
+                user_message, assistant_message = self.service.add_messages(
+                    session_id, [NewMessage(Role.USER, text), answer]
+                )
+            else:
+                user_message, (assistant_message,) = asked, self.service.add_messages(session_id, [answer])
             state.exchanges.append(
                 _Exchange(
                     text,
@@ -305,7 +318,8 @@ class ConversationFlow:
                     sum(item.tokens for item in kept_fresh),
                 )
             )
-            background = self._after_turn(session.project_id, session_id, user_message, assistant_message)
+            if asked is None:  # asked again: nothing new was said to learn from
+                background = self._after_turn(project_id, session_id, user_message, assistant_message)
         yield TurnResult(
             user_message=user_message,
             assistant_message=assistant_message,
@@ -315,6 +329,27 @@ class ConversationFlow:
             cancelled=cancelled,
             background=background,
         )
+
+    def _again(self, project_id: int, session_id: int, text: str, cancel: CancelToken) -> Iterator[TurnEvent]:
+        """Answers the session's last question anew (see :meth:`run_turn`)."""
+        state = self._session_state(session_id)
+        last = state.exchanges[-1] if len(state.exchanges) > state.first_kept else None
+        if last is None or not last.message_ids or " ".join(last.user.split()) != " ".join(text.split()):
+            raise InvalidInputError("Only the last question of the session can be asked again")
+        if self.commands is not None and self.commands.is_command(text):
+            raise InvalidInputError("A command is not asked again; send it anew if you mean it")
+        question = self.service.get_message(last.message_ids[0])
+        # Answered as if the earlier answer had not been given; put back if nothing is stored.
+        state.exchanges.pop()
+        result: TurnResult | None = None
+        try:
+            for event in self._answer(project_id, session_id, text, cancel, question):
+                if isinstance(event, TurnResult):
+                    result = event
+                yield event
+        finally:
+            if result is None or result.assistant_message is None:
+                state.exchanges.append(last)
 
     def _command_turn(self, project_id: int, session_id: int, text: str) -> TurnResult:
         assert self.commands is not None
@@ -373,7 +408,11 @@ class ConversationFlow:
             pending_user: list[str] = []
             pending_ids: list[int] = []
             for m in self.service.list_messages(session_id):
-                if m.role is Role.ASSISTANT:
+                if m.role is Role.ASSISTANT and not pending_user and state.exchanges:
+                    # "Ask again": a later answer to the same question replaces the earlier one.
+                    last = state.exchanges[-1]
+                    last.reply, last.message_ids = m.content, (*last.message_ids[:-1], m.id)
+                elif m.role is Role.ASSISTANT:
                     ids = (*pending_ids, m.id)
                     state.exchanges.append(_Exchange("\n".join(pending_user), "", (), m.content, ids))
                     pending_user, pending_ids = [], []

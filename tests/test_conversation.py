@@ -344,3 +344,37 @@ def test_a_cut_off_extraction_keeps_its_finished_items() -> None:
     candidates = MemoryExtractor.parse_candidates(raw, message)
     assert [c.text for c in candidates] == ["Jane Doe approved the budget of 40,000 euros"]
     assert MemoryExtractor.parse_candidates("not json", message) == []
+
+
+def test_asking_again_answers_anew_without_posting_the_question_twice(service: MemoryService, project: int) -> None:
+    answers = iter(["The first answer.", "A better answer.", "Next one."])
+    model = FakeModel(lambda turns, settings: next(answers))
+    session = service.start_session(project)
+    flow = ConversationFlow(service, model)
+    first = flow.ask(session.id, "When is the launch?")
+    again = None
+    for event in flow.run_turn(session.id, "When is the launch?", again=True):
+        if isinstance(event, TurnResult):
+            again = event
+    assert again is not None and again.text == "A better answer." and again.background is None
+    assert again.user_message.id == first.user_message.id
+    assert "The first answer." not in " ".join(t.content for t in model.prompts[-1])
+    with pytest.raises(InvalidInputError, match="last question"):
+        list(flow.run_turn(session.id, "Something else?", again=True))
+    flow.ask(session.id, "And the budget?")
+    history = " ".join(t.content for t in model.prompts[-1])
+    assert "A better answer." in history and "The first answer." not in history
+    flow.close()
+    stored = [(m.role.value, m.content) for m in service.list_messages(session.id)]
+    assert stored[:3] == [
+        ("user", "When is the launch?"),
+        ("assistant", "The first answer."),
+        ("assistant", "A better answer."),
+    ]
+    # Rebuilt from SQLite (a restart), the prompt still holds the later answer only.
+    rebuilt = FakeModel(lambda turns, settings: "ok")
+    fresh = ConversationFlow(service, rebuilt)
+    fresh.ask(session.id, "Thanks")
+    fresh.close()
+    history = " ".join(t.content for t in rebuilt.prompts[-1])
+    assert "A better answer." in history and "The first answer." not in history

@@ -433,6 +433,26 @@ def test_settings_offer_a_catalogue_and_the_models_of_local_servers(
     assert dialog.changes()["chat_backend"] == "remote"
 
 
+def test_ask_again_replaces_the_answer_in_place(qtbot: object, make_window: object) -> None:
+    answers = iter(["First answer.", "Second answer."])
+    env = make_window(FakeModel(lambda t, s: '{"facts": []}' if s.json_schema else next(answers)))
+    env.window.send("When is the launch?")
+    env.result(qtbot)
+    _settle(qtbot, env)
+    env.window.chat.again_button.click()
+    qtbot.waitUntil(lambda: env.window.chat.entries[-1].text == "Second answer.", timeout=WAIT)  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: env.window._turn is None, timeout=WAIT)  # type: ignore[attr-defined]
+    assert [(e.role, e.text) for e in env.window.chat.entries] == [
+        ("user", "When is the launch?"),
+        ("assistant", "Second answer."),
+    ]
+    messages = env.runtime.service.list_messages(env.window.session_id)
+    assert [m.content for m in messages] == ["When is the launch?", "First answer.", "Second answer."]
+    env.window._show_messages(messages)  # the session shown again, as after a restart
+    assert [e.text for e in env.window.chat.entries] == ["When is the launch?", "Second answer."]
+    assert env.window.chat.entries[-1].note == "Answered again."
+
+
 def test_the_base_model_label_links_to_a_better_model(qtbot: object, make_window: object) -> None:
     env = make_window()
     env.window._on_model_loaded("gemma-3-270m (base model: weak answers)")

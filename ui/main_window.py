@@ -112,6 +112,8 @@ class MainWindow(QMainWindow):
         self.project_id: int | None = None
         self.session_id: int | None = None
         self._turn: Task | None = None
+        #: The answer on screen that "Ask again" is replacing, until the new one is stored.
+        self._answer_replaced: ChatEntry | None = None
         self._cancel: CancelToken | None = None
         self._sent_text = ""
         self.setWindowTitle("Dossier")
@@ -527,10 +529,16 @@ class MainWindow(QMainWindow):
         )
 
     def _show_messages(self, messages: list[Message]) -> None:
-        entries = []
+        entries: list[ChatEntry] = []
         for m in messages:
             role = {Role.USER: "user", Role.ASSISTANT: "assistant"}.get(m.role, "other")
-            entries.append(ChatEntry(role, m.content, speaker=m.speaker, memory_keys=m.context_item_keys))
+            entry = ChatEntry(role, m.content, speaker=m.speaker, memory_keys=m.context_item_keys)
+            if role == "assistant" and entries and entries[-1].role == "assistant":
+                # Asked again: the later answer is the one that counts (the model's prompt agrees).
+                entry.note = "Answered again."
+                entries[-1] = entry
+            else:
+                entries.append(entry)
         self.chat.set_entries(entries)
 
     def _on_rename_session(self) -> None:
@@ -616,9 +624,28 @@ class MainWindow(QMainWindow):
         self.reload_sessions()
 
     def _on_ask_again(self) -> None:
-        text = self.chat.last_user_message()
-        if text:
-            self.send(text)
+        """Answers the last question anew, in place: the question is not posted a second time."""
+        entries = self.chat.entries
+        if self._turn is not None or self.session_id is None or len(entries) < 2:
+            return
+        if entries[-1].role != "assistant" or entries[-2].role != "user":
+            return
+        text, earlier, session_id = entries[-2].text, entries[-1], self.session_id
+        self.banner.hide()
+        entries[-1] = ChatEntry("assistant", "", streaming=True)
+        self.chat.render()
+        self.chat.set_busy(True)
+        self._cancel = CancelToken()
+        cancel = self._cancel
+        self._answer_replaced = earlier
+
+        def run_turn(task: Task) -> Any:
+            yield from self.runtime.conversation().run_turn(session_id, text, cancel, again=True)
+
+        self._turn = self.tasks.stream("answer again", run_turn)
+        self._turn.token.connect(self._on_turn_event)
+        self._turn.failed.connect(self._on_turn_failed)
+        self._turn.finished.connect(self._on_turn_ended)
 
     def _on_turn_event(self, event: object) -> None:
         if isinstance(event, tuple) and event[0] == "session":
@@ -670,6 +697,14 @@ class MainWindow(QMainWindow):
         self.memory.sessions.reload()
 
     def _on_turn_failed(self, message: str) -> None:
+        replaced, self._answer_replaced = self._answer_replaced, None
+        if replaced is not None and self.chat.entries and self.chat.entries[-1].streaming:
+            # Asked again and failed: the earlier answer is still the stored one; show it again.
+            self.chat.entries[-1] = replaced
+            self.chat.render()
+            self.show_error(message)
+            self._on_turn_ended()
+            return
         # Nothing was stored: take the turn off the screen and give the text back.
         if (
             len(self.chat.entries) >= 2
@@ -684,6 +719,7 @@ class MainWindow(QMainWindow):
         self._on_turn_ended()
 
     def _on_turn_ended(self, _result: object = None) -> None:
+        self._answer_replaced = None
         self._turn = None
         self._cancel = None
         self.chat.set_busy(False)
