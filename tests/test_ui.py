@@ -669,6 +669,29 @@ def test_the_first_run_says_what_to_do_with_the_action_one_click_away(qtbot: obj
     qtbot.waitUntil(lambda: window.project_id is not None, timeout=WAIT)  # type: ignore[attr-defined]
 
 
+def test_empty_memory_panels_say_what_to_do(qtbot: object, make_window: object) -> None:
+    from ui.memory_panel import NO_FACTS_HINT, NO_PROJECT_HINT, NO_PROPOSALS_HINT, NO_SESSIONS_HINT
+
+    env = make_window(projects=())
+    memory = env.window.memory
+    _settle(qtbot, env)
+    assert memory.facts.list.hint == memory.inbox.list.hint == memory.sessions.list.hint == NO_PROJECT_HINT
+    errors: list[str] = []
+    memory.facts.error.connect(errors.append)
+    memory.facts._on_add()  # no project: a message saying what to do, never silence
+    assert errors and "project" in errors[0]
+    env.runtime.service.create_project("Acme")
+    env.window.reload_projects()
+    qtbot.waitUntil(lambda: env.window.project_id is not None, timeout=WAIT)  # type: ignore[attr-defined]
+    _settle(qtbot, env)
+    assert memory.facts.list.hint == NO_FACTS_HINT and memory.facts.list.count() == 0
+    assert memory.facts.buttons["Add"].isEnabled()  # the action is one click away
+    assert memory.inbox.list.hint == NO_PROPOSALS_HINT and memory.sessions.list.hint == NO_SESSIONS_HINT
+    memory.facts.search.setText("budget")
+    _settle(qtbot, env)
+    assert "No fact matches" in memory.facts.list.hint
+
+
 def test_a_small_screen_keeps_the_chat_usable(qtbot: object, make_window: object) -> None:
     env = make_window()
     window = env.window

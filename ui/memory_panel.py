@@ -48,7 +48,7 @@ from memory import (
     VoiceProfile,
 )
 from ui.tasks import Task, TaskRunner
-from ui.widgets import button_row
+from ui.widgets import HintedList, button_row
 
 KEY_ROLE = Qt.ItemDataRole.UserRole
 
@@ -57,12 +57,25 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def _list() -> QListWidget:
-    widget = QListWidget()
+def _list() -> HintedList:
+    widget = HintedList()
+    widget.set_hint(NO_PROJECT_HINT)  # until a project is shown
     widget.setWordWrap(True)
     widget.setSpacing(3)
     widget.setAlternatingRowColors(True)
     return widget
+
+
+NO_PROJECT_HINT = "Pick a client project on the left, or create one (File › New project…)."
+NO_FACTS_HINT = (
+    "Nothing known about this client yet.\n\nPress Add below, type /remember … in the chat, "
+    "or accept what Dossier proposes in the Inbox."
+)
+NO_PROPOSALS_HINT = (
+    "No proposals waiting.\n\nWhen you mention a date, an amount, a contact, a decision or a "
+    "preference in the chat, Dossier proposes it here; nothing is known until you accept it."
+)
+NO_SESSIONS_HINT = "No conversations with this client yet. Each one appears here, with its summary."
 
 
 class _Tab(QWidget):
@@ -179,7 +192,10 @@ class FactsTab(_Tab):
     def reload(self) -> None:
         if self.project_id is None:
             self.list.clear()
+            self.list.set_hint(NO_PROJECT_HINT)
             return
+        filtered = bool(self.search.text().strip() or self.kind.currentData())
+        self.list.set_hint("No fact matches; clear the search or pick all kinds." if filtered else NO_FACTS_HINT)
         self.load(
             "load facts",
             lambda pid, kind, text, archived: self.runtime.service.list_facts(
@@ -379,8 +395,10 @@ class InboxTab(_Tab):
     def reload(self) -> None:
         if self.project_id is None:
             self.list.clear()
+            self.list.set_hint(NO_PROJECT_HINT)
             self.count_changed.emit(0)
             return
+        self.list.set_hint(NO_PROPOSALS_HINT)
         self.load("load inbox", self._load, self.project_id, then=self._show)
 
     def _load(self, project_id: int) -> list[InboxEntry]:
@@ -534,8 +552,12 @@ class SessionsTab(_Tab):
         layout.addWidget(self.list)
 
     def reload(self) -> None:
-        if self.project_id is not None:
-            self.load("load sessions", self.runtime.service.list_sessions, self.project_id, then=self._show)
+        if self.project_id is None:
+            self.list.clear()
+            self.list.set_hint(NO_PROJECT_HINT)
+            return
+        self.list.set_hint(NO_SESSIONS_HINT)
+        self.load("load sessions", self.runtime.service.list_sessions, self.project_id, then=self._show)
 
     def _show(self, sessions: list[ChatSession]) -> None:
         self.list.clear()
@@ -587,6 +609,9 @@ class SearchTab(_Tab):
 
     def reload(self) -> None:
         text = self.query.text().strip()
+        self.results.set_hint(
+            NO_PROJECT_HINT if self.project_id is None else (f"Nothing found for “{text}”." if text else "")
+        )
         if self.project_id is None or not text:
             self.results.clear()
             return
