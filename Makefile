@@ -62,6 +62,8 @@ test: lint
 bench: $(STAMP)
 	$(PY) bench/retrieval_quality.py
 	$(PY) bench/conversation_memory.py
+	$(PY) bench/extraction.py
+	$(PY) bench/cli_startup.py
 	$(PY) bench/retrieval_speed.py
 	$(PY) bench/generation.py
 	$(PY) bench/startup.py

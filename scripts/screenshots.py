@@ -1,10 +1,13 @@
-"""Saves screenshots of the app with a demo project into docs/screenshots/.
+"""Saves screenshots of the app into docs/screenshots/.
 
 Run: ``.venv/bin/python scripts/screenshots.py`` (offscreen by default; under
-Xvfb set QT_QPA_PLATFORM=xcb). It uses a temporary data dir with a demo
-project whose first exchange is stored as written here; the last answer is
-a real one, streamed by the bundled default model (a tiny base model, so it
-is short and plain), and the status bar shows that turn's real figures.
+Xvfb set QT_QPA_PLATFORM=xcb). First the window as a new user first sees it
+(an empty data dir: the first-run guidance and the empty panels' hints).
+Then a temporary data dir with a demo project whose first exchange is stored
+as written here; the last answer is a real one, streamed by the bundled
+default model (a tiny base model, so it is short and plain), with what the
+turn taught ("Learned: …") and the status bar's real figures. Last, Settings
+at the catalogue of better models.
 """
 
 from __future__ import annotations
@@ -93,9 +96,26 @@ def settle(app: QApplication, tasks: TaskRunner, rounds: int = 30) -> None:
         app.processEvents()
 
 
+def first_run(app: QApplication) -> None:
+    """The window on an empty data dir, as a new user first sees it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = resolve_paths(Path(tmp) / "data", env={"DOSSIER_MODELS_DIR": str(Path(tmp) / "models")})
+        runtime = Runtime(paths, MemoryService.open(paths.data_dir))
+        tasks = TaskRunner()
+        window = MainWindow(runtime, tasks, load_model=False)
+        window.resize(1280, 800)
+        window.show()
+        settle(app, tasks)
+        window.grab().save(str(OUT / "first-run.png"))
+        window.close()
+        tasks.shutdown()
+        runtime.close()
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     app = QApplication.instance() or QApplication(sys.argv)
+    first_run(app)
     with tempfile.TemporaryDirectory() as tmp:
         paths = resolve_paths(Path(tmp) / "data", env={"DOSSIER_MODELS_DIR": str(Path(tmp) / "models")})
         runtime = Runtime(paths, MemoryService.open(paths.data_dir))
@@ -116,8 +136,10 @@ def main() -> None:
         settle(app, tasks)
         answered: list[object] = []
         window.turn_finished.connect(answered.append)
-        window.send("When is the launch, and who signs off?")
+        window.send("Jane confirmed the posters go to print on 21 February. When is the launch?")
         while not answered or window._turn is not None:
+            settle(app, tasks, 1)
+        while not window.chat.entries[-1].learning.startswith("Learned"):
             settle(app, tasks, 1)
         settle(app, tasks)
         window.chat.entries[-1].expanded = True
@@ -130,6 +152,12 @@ def main() -> None:
         window.grab().save(str(OUT / "inbox.png"))
         dialog = SettingsDialog(runtime, tasks, 1, window)
         dialog.show()
+        settle(app, tasks)
+        dialog.scroll.ensureWidgetVisible(dialog.better_box)
+        settle(app, tasks)
+        dialog.grab().save(str(OUT / "model-catalogue.png"))
+        bar = dialog.scroll.verticalScrollBar()
+        bar.setValue(bar.maximum())  # the rest: remote endpoint, generation, memory, data
         settle(app, tasks)
         dialog.grab().save(str(OUT / "settings.png"))
         dialog.close()

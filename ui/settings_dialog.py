@@ -115,7 +115,7 @@ class SettingsDialog(QDialog):
         form.addRow("", self.progress)
 
         # -- better models: the catalogue and servers already running here
-        better = QGroupBox("Get a better model")
+        better = self.better_box = QGroupBox("Get a better model")
         better_layout = QVBoxLayout(better)
         memory = machine_memory()
         self.catalogue_rows: dict[str, QLabel] = {}
@@ -225,7 +225,7 @@ class SettingsDialog(QDialog):
         boxes = QVBoxLayout(content)
         for box in (local, better, remote, general, data):
             boxes.addWidget(box)
-        scroll = QScrollArea()
+        scroll = self.scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(content)
