@@ -54,6 +54,7 @@ run: $(STAMP) desktop-libs
 lint: $(STAMP)
 	$(VENV)/bin/ruff check app memory ui tests bench
 	$(VENV)/bin/ruff format --check app memory ui tests bench
+	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
 test: lint

@@ -17,7 +17,7 @@ import zlib
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from app.files import WriteFailed, os_error_reason, replacing
 from memory import DB_FILENAME, MemoryService, database_counts
@@ -82,12 +82,14 @@ def create_backup(service: MemoryService, settings_file: Path, target: Path) -> 
             files = {DB_FILENAME: snapshot}
             if settings_file.exists():
                 files[SETTINGS] = settings_file
+            created_at = datetime.now(UTC)
+            file_entries = {name: {"sha256": _sha256(p), "bytes": p.stat().st_size} for name, p in files.items()}
             manifest = {
                 "format": FORMAT,
                 "version": VERSION,
-                "created_at": datetime.now(UTC).isoformat(),
+                "created_at": created_at.isoformat(),
                 "counts": counts,
-                "files": {name: {"sha256": _sha256(p), "bytes": p.stat().st_size} for name, p in files.items()},
+                "files": file_entries,
             }
             with replacing(target) as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
                 archive.writestr(MANIFEST, json.dumps(manifest, indent=2))
@@ -97,7 +99,7 @@ def create_backup(service: MemoryService, settings_file: Path, target: Path) -> 
         raise BackupError(f"The backup could not be written to {target}: {err.reason}") from None
     except OSError as err:  # the snapshot, in the temporary folder
         raise BackupError(f"The backup could not be made: {os_error_reason(err)}") from None
-    return BackupInfo(target, datetime.fromisoformat(manifest["created_at"]), counts, manifest["files"])
+    return BackupInfo(target, created_at, counts, file_entries)
 
 
 #: What reading a damaged or odd zip entry raises: bad headers, a broken deflate stream
@@ -127,7 +129,7 @@ def _member_info(archive: zipfile.ZipFile, name: str, limit: int, path: Path) ->
     return info
 
 
-def _copy_limited(source: BinaryIO, sink: BinaryIO, limit: int) -> int:
+def _copy_limited(source: IO[bytes], sink: IO[bytes], limit: int) -> int:
     """Copies at most ``limit`` bytes; more than that means the entry lied about its size."""
     copied = 0
     while block := source.read(1 << 20):

@@ -15,11 +15,9 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 from app import prompts
 from app.engine import EngineError, GenerationSettings, TextModel
-from app.files import write_bytes
 from app.prompt_format import ChatTurn
 from app.summaries import extractive_summary
 from memory import Fact, FactKind, MemoryService, VoiceProfile
@@ -345,7 +343,7 @@ def _voice_lines(voice: VoiceProfile) -> Iterable[tuple[str, str]]:
 
 # ---------------------------------------------------------------- HTML
 
-_CSS = """
+PRINT_CSS = """
 body { font-family: "DejaVu Sans", "Noto Sans", "Segoe UI", Arial, "Droid Sans Fallback", "Noto Sans CJK SC",
        "Symbola", sans-serif; color: #1d1d1f; max-width: 46em; margin: 2em auto; padding: 0 1em; line-height: 1.45; }
 h1 { font-size: 1.8em; margin-bottom: 0.2em; }
@@ -406,91 +404,10 @@ def render_html(brief: Brief) -> str:
             body.append(f'<h3 dir="auto">{s.started:%Y-%m-%d}{title}</h3><p dir="auto">{_h(s.summary)}</p>')
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{_h(brief.title)} — brief</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        f"<title>{_h(brief.title)} — brief</title>\n<style>{PRINT_CSS}</style>\n</head>\n<body>\n"
         + "\n".join(body)
         + "\n</body>\n</html>\n"
     )
-
-
-# ---------------------------------------------------------------- PDF
-
-#: Families tried in order for each character: Latin and RTL first, then CJK, then symbols.
-PDF_FONT_FAMILIES = ["DejaVu Sans", "Noto Sans", "Droid Sans Fallback", "Noto Sans CJK SC", "Symbola"]
-
-
-def render_pdf(brief: Brief, target: Path) -> None:
-    """Writes the brief as a PDF to ``target``, whole or not at all.
-
-    Raises:
-        WriteFailed: The file could not be written (a full disk, say).
-    """
-    write_bytes(target, render_pdf_bytes(brief))
-
-
-def render_pdf_bytes(brief: Brief) -> bytes:
-    """Renders the HTML brief to PDF with Qt (QTextDocument, QPdfWriter); works headless.
-
-    Rendered in memory, because QPdfWriter does not report a failed write:
-    writing the bytes ourselves is what lets a full disk be noticed.
-    Needs a Qt application: the caller's, or one made here on the offscreen
-    platform when the process has none (the CLI). That one is a QApplication,
-    not a bare QGuiApplication, so that windows made later in the same
-    process (tests, a window opened after a CLI call) still work.
-    """
-    import os
-
-    from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMarginsF
-    from PySide6.QtGui import (
-        QFont,
-        QGuiApplication,
-        QPageLayout,
-        QPageSize,
-        QPdfWriter,
-        QTextDocument,
-        QTextOption,
-    )
-
-    if QGuiApplication.instance() is None:
-        from PySide6.QtWidgets import QApplication
-
-        if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-            os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-        global _pdf_app
-        _pdf_app = QApplication([])
-    data = QByteArray()
-    buffer = QBuffer(data)
-    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    writer = QPdfWriter(buffer)
-    writer.setTitle(f"{brief.title} — brief")
-    writer.setCreator("Dossier")
-    writer.setResolution(300)
-    writer.setPageLayout(
-        QPageLayout(QPageSize(QPageSize.PageSizeId.A4), QPageLayout.Orientation.Portrait, QMarginsF(18, 18, 18, 18))
-    )
-    document = QTextDocument()
-    font = QFont()
-    font.setFamilies(PDF_FONT_FAMILIES)
-    font.setPointSizeF(10.5)
-    # Ligatures (ﬁ, ﬀ) would make text copied or searched from the PDF differ from the facts.
-    for feature in ("liga", "clig"):
-        font.setFeature(QFont.Tag(feature), 0)
-    document.setDefaultFont(font)
-    document.setDefaultStyleSheet(_CSS)
-    option = document.defaultTextOption()
-    # A long unbroken string (a URL, an id) wraps instead of running off the page.
-    option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
-    document.setDefaultTextOption(option)
-    document.setHtml(render_html(brief))
-    # Lay out with the PDF's resolution, so point sizes mean points on the page.
-    document.documentLayout().setPaintDevice(writer)
-    document.setPageSize(writer.pageLayout().paintRectPixels(writer.resolution()).size().toSizeF())
-    document.print_(writer)
-    del writer  # finishes the PDF
-    buffer.close()
-    return bytes(data.data())
-
-
-_pdf_app: object | None = None
 
 
 def render(brief: Brief, fmt: str) -> str:

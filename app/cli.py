@@ -17,7 +17,7 @@ from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
 from app import catalogue
 from app.backup import BackupError, auto_backup_if_due, create_backup, restore_backup
@@ -40,6 +40,9 @@ from memory import (
     MemoryServiceError,
     Project,
 )
+
+if TYPE_CHECKING:
+    from app.brief import Brief
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 MAX_IMPORT_BYTES = 512 * 1024 * 1024
@@ -457,9 +460,9 @@ def cmd_model(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
                 print(f"  use it: dossier model remote {server.base_url} --model {name}", file=out)
         return EXIT_OK
     if args.action == "download":
-        entry = catalogue.find(args.url)
-        if entry is not None:
-            args.url, args.sha256 = entry.url, entry.sha256
+        chosen = catalogue.find(args.url)
+        if chosen is not None:
+            args.url, args.sha256 = chosen.url, chosen.sha256
         path = rt.store.download(args.url, sha256=args.sha256, progress=_progress_printer("Downloading"))
         print(f"Downloaded {path.name} to {path.parent}; use it with: dossier model use {path.name}", file=out)
         return EXIT_OK
@@ -514,7 +517,7 @@ def cmd_voice(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_brief(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
-    from app.brief import ALL_SECTIONS, BriefOptions, compose_brief, parse_sections, render, render_pdf_bytes
+    from app.brief import ALL_SECTIONS, BriefOptions, compose_brief, parse_sections, render
 
     project = _project(rt.service, args.project)
     path = Path(args.output)
@@ -538,9 +541,11 @@ def cmd_brief(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
     )
     model = rt.background_model() if args.summary else None
     brief = compose_brief(rt.service, project.id, options, model)
+    if fmt == "pdf" and args.render_pdf is None:
+        raise UsageError("PDF briefs are drawn by the desktop part of Dossier, which is not here; write .md or .html")
     if fmt == "pdf" and is_special(path):
         raise UsageError(f"{path} is not a regular file; write the PDF to a file")
-    write_bytes(path, render_pdf_bytes(brief) if fmt == "pdf" else render(brief, fmt).encode("utf-8"))
+    write_bytes(path, args.render_pdf(brief) if fmt == "pdf" else render(brief, fmt).encode("utf-8"))
     for note in brief.notes:
         print(f"({note})", file=sys.stderr)
     print(f"Wrote the brief of {project.name} to {path}", file=out)
@@ -759,15 +764,18 @@ def main(
     err: TextIO | None = None,
     open_service: Callable[..., MemoryService] = MemoryService.open,
     no_command: Callable[[argparse.Namespace], int] | None = None,
+    render_pdf: Callable[[Brief], bytes] | None = None,
 ) -> int:
     """Runs one command.
 
     Args:
+        render_pdf: Draws a brief as PDF (Qt's, from the desktop part: this layer
+            imports no Qt); without it ``brief -o x.pdf`` says PDF is not available.
         no_command: What to do when no command is given (the desktop entry
             point opens the window); by default the help is printed.
     """
-    out = TerminalSafe(out or sys.stdout)  # type: ignore[assignment]
-    err = TerminalSafe(err or sys.stderr)  # type: ignore[assignment]
+    out = cast(TextIO, TerminalSafe(out or sys.stdout))
+    err = cast(TextIO, TerminalSafe(err or sys.stderr))
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -777,6 +785,7 @@ def main(
         return EXIT_USAGE
     except SystemExit as done:  # --help
         return int(done.code or 0)
+    args.render_pdf = render_pdf
     if args.command is None:
         if no_command is not None:
             return no_command(args)

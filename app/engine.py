@@ -511,7 +511,7 @@ class LocalEngine:
     def _grammar(self, schema: dict[str, Any]) -> Any:
         key = json.dumps(schema, sort_keys=True)
         if key not in self._grammars:
-            from llama_cpp import LlamaGrammar
+            from llama_cpp.llama_grammar import LlamaGrammar
 
             self._grammars[key] = LlamaGrammar.from_json_schema(key, verbose=False)
         return self._grammars[key]
@@ -615,9 +615,10 @@ def _token_text(vocab: Any, token: int) -> str:
     if token < 0:
         return ""
     try:
-        return vocab.detokenize([token], special=True).decode("utf-8", errors="ignore")
+        raw: bytes = vocab.detokenize([token], special=True)
     except TypeError:  # older bindings have no `special`
-        return vocab.detokenize([token]).decode("utf-8", errors="ignore")
+        raw = vocab.detokenize([token])
+    return raw.decode("utf-8", errors="ignore")
 
 
 _llama_log_callback: Any = None

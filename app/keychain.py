@@ -64,7 +64,8 @@ class Keychain:
         if not self.available:
             return None
         try:
-            return self.backend.get_password(SERVICE, _user(endpoint_id))
+            key: str | None = self.backend.get_password(SERVICE, _user(endpoint_id))
+            return key
         except keyring.errors.KeyringError as err:
             raise KeychainError(f"The keyring could not be read: {err}") from None
 

@@ -142,7 +142,7 @@ class ModelStore:
 
     def list_models(self) -> list[InstalledModel]:
         """Every readable GGUF in the folder (partial downloads and damaged files left out)."""
-        found = []
+        found: list[InstalledModel] = []
         if not self.models_dir.exists():
             return found
         default_name = default_model().file_name
@@ -210,7 +210,9 @@ class ModelStore:
                         f"Connect to the internet and try again.{kept}"
                     ) from None
                 if attempt > retries and not part.exists():
-                    raise ModelStoreError(f"The download could not start ({err}); check the link and try again") from None
+                    raise ModelStoreError(
+                        f"The download could not start ({err}); check the link and try again"
+                    ) from None
                 if attempt > retries:
                     raise ModelStoreError(
                         f"The download stopped and could not be resumed ({err}); run it again to continue"

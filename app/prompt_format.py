@@ -55,7 +55,8 @@ class RenderedPrompt:
 
 
 class PromptFormat(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def render(self, turns: Sequence[ChatTurn]) -> RenderedPrompt: ...
 
@@ -218,7 +219,7 @@ class TemplateFormat:
         contents = [user_content(t) if t.role == "user" else t.content for t in turns]
         messages = [{"role": t.role, "content": _SENTINEL.format(i)} for i, t in enumerate(turns)]
         try:
-            rendered = self._formatter(messages=messages).prompt
+            rendered = self._formatter(messages=messages).prompt  # type: ignore[arg-type]  # plain dicts are what it reads
         except Exception as err:  # templates raise for shapes they do not support
             raise ValueError(f"the model's chat template failed: {err}") from err
         b = _Builder()

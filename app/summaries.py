@@ -10,6 +10,7 @@ stored instead, so every session gets a searchable summary.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -87,7 +88,7 @@ def extractive_summary(messages: Sequence[Message], sentences: int = EXTRACTIVE_
         words = content_words(sentence)
         if not words:
             return 0.0
-        informative = sum(frequency[w] for w in words) / len(words) ** 0.5
+        informative = sum(frequency[w] for w in words) / math.sqrt(len(words))
         numbers = 1.5 if re.search(r"\d", sentence) else 1.0
         # A question is what someone wanted to know, not what the session established.
         asked = 0.2 if sentence.endswith("?") else 1.0

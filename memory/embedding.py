@@ -157,4 +157,5 @@ def _embed_batch(session: Any, input_names: set[str], encodings: list[Any]) -> n
     weights = mask[..., None].astype(np.float32)
     pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
     norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-    return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+    normalised: np.ndarray = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+    return normalised

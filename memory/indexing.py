@@ -225,7 +225,11 @@ class VectorIndexer:
         for vector_id in vector_ids:
             prefix, row_id = parse_vector_id(vector_id)
             grouped[prefix].append(row_id)
-        tables = {FACT_PREFIX: FactRow, MESSAGE_PREFIX: MessageRow, SUMMARY_PREFIX: ChatSessionRow}
+        tables: dict[str, type[FactRow] | type[MessageRow] | type[ChatSessionRow]] = {
+            FACT_PREFIX: FactRow,
+            MESSAGE_PREFIX: MessageRow,
+            SUMMARY_PREFIX: ChatSessionRow,
+        }
         with Session(self._writer) as s, s.begin():
             for prefix, ids in grouped.items():
                 table = tables[prefix]

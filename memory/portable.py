@@ -50,7 +50,8 @@ MAX_VERSION = 1_000_000
 
 @cache
 def schema() -> dict[str, Any]:
-    return json.loads(files("memory").joinpath("schema/project-export.v1.json").read_text("utf-8"))
+    loaded: dict[str, Any] = json.loads(files("memory").joinpath("schema/project-export.v1.json").read_text("utf-8"))
+    return loaded
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -401,7 +402,7 @@ def insert_project(s: Session, parsed: ParsedProject, name: str) -> tuple[Projec
     pending_keys: list[tuple[int, list[str]]] = []
     for i, session in enumerate(doc["sessions"]):
         base = f"$.sessions[{i}]"
-        row = ChatSessionRow(
+        session_row = ChatSessionRow(
             project_id=project.id,
             title=session.get("title", "").strip(),
             started_at=at(f"{base}.started_at"),
@@ -409,12 +410,12 @@ def insert_project(s: Session, parsed: ParsedProject, name: str) -> tuple[Projec
             summary=session.get("summary", "").strip(),
             vec_current=not session.get("summary", "").strip(),
         )
-        s.add(row)
+        s.add(session_row)
         s.flush()
-        session_ids[session["ref"]] = row.id
+        session_ids[session["ref"]] = session_row.id
         values = [
             {
-                "session_id": row.id,
+                "session_id": session_row.id,
                 "project_id": project.id,
                 "role": m["role"],
                 "speaker": m.get("speaker", "").strip(),
@@ -428,9 +429,9 @@ def insert_project(s: Session, parsed: ParsedProject, name: str) -> tuple[Projec
         ]
         if values:
             new_ids = s.scalars(insert(MessageRow).returning(MessageRow.id, sort_by_parameter_order=True), values).all()
-            if row.summary:
+            if session_row.summary:
                 # An exported summary covered its session as exported; do not redo it.
-                row.summary_through_message_id = new_ids[-1]
+                session_row.summary_through_message_id = new_ids[-1]
             for m, new_id in zip(session["messages"], new_ids, strict=True):
                 if m.get("ref") is not None:
                     message_ids[m["ref"]] = new_id

@@ -127,7 +127,7 @@ class TermFrequencies:
         missing = sorted(stems - found.keys())
         if missing:
             names = ", ".join(f":t{i}" for i in range(len(missing)))
-            counts = dict(
+            counts: dict[str, int] = dict(
                 session.execute(
                     text(f"SELECT term, doc FROM {table}_vocab WHERE term IN ({names})"),
                     {f"t{i}": stem for i, stem in enumerate(missing)},
@@ -387,18 +387,18 @@ def hybrid_search(
                 pinned=row.pinned,
             )
         )
-    for session_id, row in summaries.items():
+    for session_id, session_row in summaries.items():
         parts = scored[f"{SUMMARY_PREFIX}{session_id}"]
         hits.append(
             SearchHit(
                 kind=HitKind.SUMMARY,
                 key=f"summary:{session_id}",
-                text=row.summary,
+                text=session_row.summary,
                 score=parts.fused,
                 parts=parts,
                 project_id=project_id,
                 session_id=session_id,
-                timestamp=row.ended_at or row.started_at,
+                timestamp=session_row.ended_at or session_row.started_at,
             )
         )
     ranked = hits + [

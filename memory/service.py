@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.exc import DatabaseError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -723,6 +723,7 @@ class MemoryService:
     ) -> list[Fact]:
         """A project's facts (pinned first, then newest), or only global ones for None."""
         with self._read() as s:
+            scope: ColumnElement[bool]
             if project_id is None:
                 scope = FactRow.project_id.is_(None)
             else:

@@ -143,7 +143,7 @@ def main() -> None:
             settle(app, tasks, 1)
         settle(app, tasks)
         window.chat.entries[-1].expanded = True
-        window.chat.render()
+        window.chat.refresh()
         window.chat.input.setPlainText("Also mention the store posters")
         settle(app, tasks)
         window.grab().save(str(OUT / "main-window.png"))
@@ -153,10 +153,10 @@ def main() -> None:
         dialog = SettingsDialog(runtime, tasks, 1, window)
         dialog.show()
         settle(app, tasks)
-        dialog.scroll.ensureWidgetVisible(dialog.better_box)
+        dialog.scroll_area.ensureWidgetVisible(dialog.better_box)
         settle(app, tasks)
         dialog.grab().save(str(OUT / "model-catalogue.png"))
-        bar = dialog.scroll.verticalScrollBar()
+        bar = dialog.scroll_area.verticalScrollBar()
         bar.setValue(bar.maximum())  # the rest: remote endpoint, generation, memory, data
         settle(app, tasks)
         dialog.grab().save(str(OUT / "settings.png"))

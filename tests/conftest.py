@@ -15,6 +15,7 @@ from app import cli
 from memory import MemoryService
 from memory.embedding import MiniLMEmbedder
 from tests.servers import ChatServer, ModelServer
+from ui.pdf import render_pdf_bytes
 
 # A CI log should say which builds of the native parts it ran against.
 _REPORTED_PACKAGES = ("PySide6-Essentials", "shiboken6", "chromadb", "llama_cpp_python", "SQLAlchemy", "onnxruntime")
@@ -59,7 +60,9 @@ def run(data_dir: Path, embedder: MiniLMEmbedder) -> Run:
 
     def _run(*argv: str) -> tuple[int, str, str]:
         out, err = io.StringIO(), io.StringIO()
-        code = cli.main(["--data-dir", str(data_dir), *argv], out=out, err=err, open_service=opener)
+        code = cli.main(
+            ["--data-dir", str(data_dir), *argv], out=out, err=err, open_service=opener, render_pdf=render_pdf_bytes
+        )
         return code, out.getvalue(), err.getvalue()
 
     return _run

@@ -20,13 +20,13 @@ from app.brief import (
     due_date,
     render_html,
     render_markdown,
-    render_pdf,
 )
 from app.engine import GenerationSettings
 from app.prompt_format import ChatTurn
 from memory import MemoryService
 from memory.embedding import MiniLMEmbedder
 from tests.fakes import FakeModel
+from ui.pdf import render_pdf, render_pdf_bytes
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -228,6 +228,7 @@ def test_brief_command(tmp_path: Path, embedder: MiniLMEmbedder) -> None:
             out=out,
             err=err,
             open_service=lambda p, **options: MemoryService.open(p, embedder=embedder, **options),
+            render_pdf=render_pdf_bytes,
         )
         return code, out.getvalue(), err.getvalue()
 
@@ -241,3 +242,13 @@ def test_brief_command(tmp_path: Path, embedder: MiniLMEmbedder) -> None:
     assert run("brief", "--project", "Acme", "-o", str(tmp_path / "c.md"), "--since", "yesterday")[0] == 2
     assert run("brief", "--project", "Acme", "-o", str(tmp_path / "c.md"), "--sections", "bogus")[0] == 2
     assert not (tmp_path / "c.md").exists()
+
+
+def test_without_the_desktop_part_a_pdf_brief_is_refused_with_a_message(tmp_path: Path) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    data = tmp_path / "bare"
+    assert cli.main(["--data-dir", str(data), "project", "create", "Acme"], out=out, err=err) == 0
+    code = cli.main(
+        ["--data-dir", str(data), "brief", "--project", "Acme", "-o", str(tmp_path / "b.pdf")], out=out, err=err
+    )
+    assert code == 2 and "desktop part" in err.getvalue() and not (tmp_path / "b.pdf").exists()

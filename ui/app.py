@@ -19,7 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QProgressBar, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QBoxLayout,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ui.platform_check import check_platform
 
@@ -59,7 +68,9 @@ class StartupWindow(QMainWindow):
         """Offers to restore the latest backup, or to start with an empty memory."""
         self.busy.hide()
         self.message.setText(message)
-        layout = self.centralWidget().layout()
+        central = self.centralWidget()
+        layout = central.layout() if central is not None else None
+        assert isinstance(layout, QBoxLayout)
         choices = [("Restore the latest backup", on_restore)] if has_backup else []
         choices.append(("Start with an empty memory", on_fresh))
         self.choices = []

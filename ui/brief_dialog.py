@@ -27,10 +27,10 @@ from app.brief import (
     compose_brief,
     render_html,
     render_markdown,
-    render_pdf,
 )
 from app.files import write_text
 from app.runtime import Runtime
+from ui.pdf import render_pdf
 from ui.tasks import TaskRunner
 
 

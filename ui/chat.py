@@ -132,12 +132,12 @@ class ChatView(QWidget):
 
     def set_entries(self, entries: list[ChatEntry]) -> None:
         self.entries = entries
-        self.render()
+        self.refresh()
         self.set_busy(False)
 
     def add_entry(self, entry: ChatEntry) -> ChatEntry:
         self.entries.append(entry)
-        self.render()
+        self.refresh()
         return entry
 
     def append_to_last(self, text: str) -> None:
@@ -183,7 +183,7 @@ class ChatView(QWidget):
                 parts.append(block)
         return "\n\n---\n\n".join(parts)
 
-    def render(self) -> None:
+    def refresh(self) -> None:
         scrollbar = self.transcript.verticalScrollBar()
         at_bottom = scrollbar.value() >= scrollbar.maximum() - 4
         self.transcript.setMarkdown(self.to_markdown())
@@ -207,6 +207,6 @@ class ChatView(QWidget):
         if kind == "toggle" and value.isdigit() and int(value) < len(self.entries):
             entry = self.entries[int(value)]
             entry.expanded = not entry.expanded
-            self.render()
+            self.refresh()
         elif kind == "item":
             self.memory_item_activated.emit(value)

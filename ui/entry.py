@@ -9,6 +9,10 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.brief import Brief
 
 
 def _wants_window(args: Sequence[str]) -> tuple[bool, str | None]:
@@ -32,7 +36,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(data_dir, started=started)
     from app import cli
 
-    return cli.main(args)
+    return cli.main(args, render_pdf=_render_pdf)
+
+
+def _render_pdf(brief: Brief) -> bytes:
+    # Imported when a PDF is asked for: other commands start without Qt.
+    from ui.pdf import render_pdf_bytes
+
+    return render_pdf_bytes(brief)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 from collections.abc import Callable
@@ -280,7 +281,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(message, 8000)
 
     def _make_actions(self) -> None:
-        def action(menu: Any, text: str, slot: Callable[[], None], shortcut: Any = None) -> QAction:
+        def action(menu: Any, text: str, slot: Callable[[], object], shortcut: Any = None) -> QAction:
             act = QAction(text, self)
             if shortcut is not None:
                 act.setShortcut(QKeySequence(shortcut))
@@ -333,8 +334,17 @@ class MainWindow(QMainWindow):
         progress.setAutoClose(True)
         task = self.tasks.run_with_progress("prepare model", self.runtime.ensure_local_model_file)
         task.token.connect(lambda p: progress.setValue(int(p[0] * 100 / p[1])) if p[1] else None)
-        task.finished.connect(lambda _path: (progress.close(), self._load_model()))
-        task.failed.connect(lambda message: (progress.close(), self._on_model_failed(message)))
+
+        def prepared(_path: object) -> None:
+            progress.close()
+            self._load_model()
+
+        def failed(message: str) -> None:
+            progress.close()
+            self._on_model_failed(message)
+
+        task.finished.connect(prepared)
+        task.failed.connect(failed)
 
     def _load_model(self) -> None:
         self.model_label.setText("Model: loading…")
@@ -633,7 +643,7 @@ class MainWindow(QMainWindow):
         text, earlier, session_id = entries[-2].text, entries[-1], self.session_id
         self.banner.hide()
         entries[-1] = ChatEntry("assistant", "", streaming=True)
-        self.chat.render()
+        self.chat.refresh()
         self.chat.set_busy(True)
         self._cancel = CancelToken()
         cancel = self._cancel
@@ -669,7 +679,7 @@ class MainWindow(QMainWindow):
             entry.memory_labels = dict(getattr(self, "_labels", {}))
             if event.cancelled:
                 entry.note = "Stopped."
-            self.chat.render()
+            self.chat.refresh()
             rate = event.stats.tokens_per_second
             self.speed_label.setText(f"{rate:.1f} tokens/s" if rate else "")
             # The turn itself may have changed memory (/remember, /forget, a new session):
@@ -677,18 +687,18 @@ class MainWindow(QMainWindow):
             self._reload_memory_panels()
             if event.background is not None:
                 entry.learning = "Learning from this turn…"
-                self.chat.render()
+                self.chat.refresh()
                 self.call(
                     "learn from the turn",
                     event.background.result,
-                    then=lambda notes, entry=entry: self._on_learned(entry, notes),
+                    then=functools.partial(self._on_learned, entry),
                 )
             self.turn_finished.emit(event)
 
     def _on_learned(self, entry: ChatEntry, notes: tuple[str, ...]) -> None:
         entry.learning = "Learned: " + ("; ".join(notes) or "nothing new")
         if any(shown is entry for shown in self.chat.entries):  # not if another session is shown now
-            self.chat.render()
+            self.chat.refresh()
         self._reload_memory_panels()
 
     def _reload_memory_panels(self) -> None:
@@ -701,7 +711,7 @@ class MainWindow(QMainWindow):
         if replaced is not None and self.chat.entries and self.chat.entries[-1].streaming:
             # Asked again and failed: the earlier answer is still the stored one; show it again.
             self.chat.entries[-1] = replaced
-            self.chat.render()
+            self.chat.refresh()
             self.show_error(message)
             self._on_turn_ended()
             return
@@ -712,7 +722,7 @@ class MainWindow(QMainWindow):
             and self.chat.entries[-1].streaming
         ):
             del self.chat.entries[-2:]
-            self.chat.render()
+            self.chat.refresh()
         if not self.chat.input.toPlainText().strip():
             self.chat.input.setPlainText(self._sent_text)
         self.show_error(message)

@@ -525,19 +525,25 @@ class VoiceTab(_Tab):
         self.status.setText("Preview: edit it, then press Save voice.")
 
     def _on_save(self) -> None:
-        if self.project_id is None:
+        project_id = self.project_id
+        if project_id is None:
             return
+
+        def saved(voice: VoiceProfile) -> None:
+            self.show_profile(voice)
+            self.status.setText("Saved.")
+
         self.call(
             "save voice",
             lambda: self.runtime.service.set_voice(
-                self.project_id,
+                project_id,
                 tone=self.tone.text(),
                 style_do=_lines(self.do.toPlainText()),
                 style_dont=_lines(self.dont.toPlainText()),
                 vocabulary=[v.strip() for v in self.vocabulary.text().split(",") if v.strip()],
                 samples=self._sample_list(),
             ),
-            then=lambda voice: (self.show_profile(voice), self.status.setText("Saved.")),
+            then=saved,
         )
 
 

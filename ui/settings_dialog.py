@@ -50,7 +50,7 @@ def _catalogue_text(entry: CatalogueModel, memory: int | None) -> str:
     fits = entry.fits(memory)
     if fits is None:
         room = ""
-    elif fits:
+    elif fits or memory is None:
         room = ' · <span style="color:#1b6e20">fits this computer</span>'
     else:
         room = (
@@ -225,7 +225,7 @@ class SettingsDialog(QDialog):
         boxes = QVBoxLayout(content)
         for box in (local, better, remote, general, data):
             boxes.addWidget(box)
-        scroll = self.scroll = QScrollArea()
+        scroll = self.scroll_area = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(content)

@@ -122,7 +122,7 @@ class TaskRunner(QObject):
     def _on_task_ended(self) -> None:
         task = self.sender()
         with self._lock:
-            self._active.discard(task)  # type: ignore[arg-type]
+            self._active.discard(task)
 
     def run(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Task:
         """Calls ``fn(*args, **kwargs)`` on a worker; its return value goes to ``finished``."""
