@@ -19,6 +19,13 @@ import numpy as np
 
 from memory.errors import ModelFileError
 
+# onnxruntime (1.32 on Linux too) ships Microsoft's OneDS telemetry: on import it
+# writes a device id and an event store under ~/.cache/Microsoft/DeveloperTools,
+# and it can post events to events.data.microsoft.com. Nothing of the user's may
+# leave the machine, so it is switched off before onnxruntime is ever imported
+# (here, and by Chroma); the user can still set the variable themselves.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 MAX_TOKENS = 256
@@ -109,6 +116,8 @@ class MiniLMEmbedder:
             if self._loaded is None:
                 import onnxruntime as ort
                 from tokenizers import Tokenizer
+
+                ort.disable_telemetry_events()
 
                 model_path = self._model_path or default_model_path()
                 tokenizer_path = self._tokenizer_path or default_tokenizer_path()

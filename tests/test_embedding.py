@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -53,3 +56,24 @@ def test_damaged_model_file_is_refused(tmp_path: Path) -> None:
 def test_missing_tokenizer_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ModelFileError, match="missing"):
         MiniLMEmbedder(tokenizer_path=tmp_path / "nope.json").load()
+
+
+def test_onnxruntime_telemetry_is_off_and_nothing_is_written_to_home(tmp_path: Path) -> None:
+    # onnxruntime ships Microsoft telemetry that writes a device id under ~/.cache and can
+    # send events over the network; Dossier switches it off before onnxruntime is imported.
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    env.update(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"))
+    probe = (
+        "import os\n"
+        "from memory.embedding import MiniLMEmbedder\n"
+        "assert MiniLMEmbedder().embed(['hello']).shape == (1, 384)\n"
+        "from memory.vector_store import ChromaVectorStore\n"
+        "print(os.environ['ORT_DISABLE_TELEMETRY'])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "1"
+    assert sorted(p.name for p in home.rglob("*")) == []
