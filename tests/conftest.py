@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import io
+import os
 import threading
 from collections.abc import Callable, Iterator
 from importlib import metadata
@@ -29,6 +30,38 @@ def pytest_report_header() -> str:
         except metadata.PackageNotFoundError:
             versions.append(f"{name} not installed")
     return "dossier parts: " + ", ".join(versions)
+
+
+#: Where the run puts HOME and the XDG folders: nothing may be written there.
+_FAKE_HOME_VARIABLES = ("HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_test_touches_the_real_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every test, and every process it starts, gets temporary data, models and home folders.
+
+    Tests that want a data or models folder name their own; anything that falls
+    back to the defaults lands in this run's temporary folders, never in the
+    user's ``~/.local/share/Dossier``. The fake home must be empty at the end:
+    a write there is a test writing outside its temporary folders.
+    """
+    root = tmp_path_factory.mktemp("environment")
+    home = root / "home"
+    home.mkdir()
+    saved = {name: os.environ.get(name) for name in (*_FAKE_HOME_VARIABLES, "DOSSIER_HOME", "DOSSIER_MODELS_DIR")}
+    os.environ["HOME"] = str(home)
+    for name in _FAKE_HOME_VARIABLES[1:]:
+        os.environ[name] = str(home / name.lower())
+    os.environ["DOSSIER_HOME"] = str(root / "dossier-home")
+    os.environ["DOSSIER_MODELS_DIR"] = str(root / "dossier-models")
+    yield home
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    written = sorted(str(p.relative_to(home)) for p in home.rglob("*"))
+    assert written == [], f"tests wrote into the home folder: {written[:10]}"
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,11 @@ def test_model_routing_settings_are_checked(tmp_path: Path) -> None:
     assert settings.remote_base_url is None
     with pytest.raises(ValueError, match="chat_backend"):
         Settings(chat_backend="cloud")
+
+
+def test_tests_run_with_a_temporary_home_data_and_models_folder(tmp_path: Path) -> None:
+    # What the autouse fixture in conftest.py guarantees: the defaults are temporary folders.
+    home = Path(os.environ["HOME"])
+    paths = resolve_paths()
+    assert home != Path("/root") and "pytest" in str(home)
+    assert "pytest" in str(paths.data_dir) and "pytest" in str(paths.models_dir)
