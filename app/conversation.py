@@ -141,7 +141,6 @@ class _SessionPrompt:
     #: Exchanges before this index were replaced by ``earlier_note``.
     first_kept: int = 0
     earlier_note: str = ""
-    shown_keys: set[str] = field(default_factory=set)
 
 
 def _role_turn(message: Message) -> str:

@@ -379,10 +379,6 @@ class LocalEngine:
             self._load_future = self._submit(self._load_now)
         return self._load_future
 
-    @property
-    def loaded(self) -> bool:
-        return self._llm is not None
-
     def _load_now(self) -> None:
         if self._llm is not None:
             return
@@ -464,9 +460,6 @@ class LocalEngine:
 
     def count_prompt(self, turns: Sequence[ChatTurn]) -> int:
         return len(self.tokenize_prompt(self.prompt_format.render(turns)))
-
-    def token_counter(self) -> _TokenCounter:
-        return _TokenCounter(self)
 
     # -- generation
     def generate(
@@ -643,13 +636,3 @@ def _route_llama_logs_to_logging() -> None:
 
     _llama_log_callback = llama_cpp.llama_log_callback(forward)
     llama_cpp.llama_log_set(_llama_log_callback, ctypes.c_void_p(0))
-
-
-class _TokenCounter:
-    """The memory service's TokenCounter, backed by a model's own tokenizer."""
-
-    def __init__(self, engine: LocalEngine) -> None:
-        self._engine = engine
-
-    def count(self, text: str) -> int:
-        return self._engine.count_tokens(text)

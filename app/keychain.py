@@ -69,14 +69,6 @@ class Keychain:
         except keyring.errors.KeyringError as err:
             raise KeychainError(f"The keyring could not be read: {err}") from None
 
-    def delete_api_key(self, endpoint_id: str) -> None:
-        try:
-            self._require().delete_password(SERVICE, _user(endpoint_id))
-        except keyring.errors.PasswordDeleteError:
-            pass
-        except keyring.errors.KeyringError as err:
-            raise KeychainError(f"The keyring refused to delete the key: {err}") from None
-
 
 def _user(endpoint_id: str) -> str:
     return f"endpoint:{endpoint_id}"

@@ -96,9 +96,6 @@ class RemoteModel:
     def count_prompt(self, turns: Sequence[ChatTurn]) -> int:
         return sum(self.count_tokens(m["content"]) + _PER_MESSAGE_TOKENS for m in _messages(turns)) + 3
 
-    def token_counter(self) -> EstimatedTokenCounter:
-        return self._counter
-
     def _request(self, path: str, body: dict[str, Any] | None = None, *, timeout: float | None = None) -> Any:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         key = self._api_key()

@@ -496,13 +496,6 @@ class MemoryService:
         except IntegrityError:
             raise ConflictError(f"A project named {new_name!r} already exists") from None
 
-    def update_project_description(self, project_id: int, description: str) -> Project:
-        description = clean_text(description, "Description", max_chars=MAX_FACT_CHARS, allow_empty=True)
-        with self._write() as s, s.begin():
-            row = self._project_row(s, project_id)
-            row.description = description
-            return convert.to_project(row)
-
     def archive_project(self, project_id: int, archived: bool = True) -> Project:
         with self._write() as s, s.begin():
             row = self._project_row(s, project_id)
@@ -1071,15 +1064,6 @@ class MemoryService:
         if row.status != ProposalStatus.PENDING.value:
             raise InvalidInputError(f"Proposal {proposal_id} was already {row.status}")
         return row
-
-    def edit_proposal(self, proposal_id: int, text: str, kind: FactKind | str | None = None) -> Proposal:
-        text = clean_text(text, "Proposed fact", max_chars=MAX_FACT_CHARS)
-        with self._write() as s, s.begin():
-            row = self._pending_proposal(s, proposal_id)
-            row.text = text
-            if kind is not None:
-                row.kind = parse_enum(FactKind, kind, "Fact kind").value
-            return convert.to_proposal(row)
 
     def accept_proposal(self, proposal_id: int, *, text: str | None = None) -> Fact | None:
         """Applies a proposal (optionally with the user's edited text).

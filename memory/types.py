@@ -267,10 +267,6 @@ class Context:
     #: Items that were relevant but did not fit the budget.
     dropped: tuple[str, ...] = field(default=())
 
-    @property
-    def item_keys(self) -> tuple[str, ...]:
-        return tuple(item.key for item in self.items)
-
 
 @dataclass(frozen=True)
 class IndexProgress:
