@@ -110,15 +110,15 @@ class Generation(Iterator[str]):
         self._final_text: str | None = None
         self._finished = False
 
-    # -- producer side
-    def _emit(self, piece: str) -> None:
+    # -- producer side: the engine's thread (any TextModel's, the tests' fake included)
+    def emit(self, piece: str) -> None:
         self._queue.put(piece)
 
-    def _finish(self, final_text: str | None = None) -> None:
+    def finish(self, final_text: str | None = None) -> None:
         self._final_text = final_text
         self._queue.put(_DONE)
 
-    def _fail(self, error: BaseException) -> None:
+    def fail(self, error: BaseException) -> None:
         self._queue.put(_Failure(error))
 
     # -- consumer side
@@ -524,7 +524,7 @@ class LocalEngine:
         stats.prompt_tokens = len(tokens)
         started = time.perf_counter()
         if cancel.cancelled:
-            generation._finish()
+            generation.finish()
             return
         try:
             from llama_cpp import StoppingCriteriaList
@@ -559,7 +559,7 @@ class LocalEngine:
                     stats.completion_tokens += 1
                     shown = reply_filter.feed(piece)
                     if shown:
-                        generation._emit(shown)
+                        generation.emit(shown)
                 finish = choice.get("finish_reason") or finish
                 if reply_filter.stopped or cancel.cancelled:
                     break
@@ -568,28 +568,28 @@ class LocalEngine:
             stats.completion_tokens = max(stats.completion_tokens, llm.n_tokens - len(tokens) + 1)
             rest = reply_filter.finish()
             if rest and not cancel.cancelled:
-                generation._emit(rest)
+                generation.emit(rest)
             stats.finish_reason = (
                 "cancel" if cancel.cancelled else reply_filter.stopped or ("length" if finish == "length" else "stop")
             )
             stats.seconds = time.perf_counter() - started
             if saved_chat_state is not None:
                 llm.load_state(saved_chat_state)
-            generation._finish(reply_filter.final_text)
+            generation.finish(reply_filter.final_text)
         except RuntimeError as err:
             if cancel.cancelled:
                 # Aborted mid-prompt: the KV cache may hold half a batch, so start clean next time.
                 self._llm.reset()
                 stats.finish_reason = "cancel"
                 stats.seconds = time.perf_counter() - started
-                generation._finish(reply_filter.final_text)
+                generation.finish(reply_filter.final_text)
             else:
-                generation._fail(EngineError(f"The model failed while answering: {err}"))
+                generation.fail(EngineError(f"The model failed while answering: {err}"))
         except EngineError as err:
-            generation._fail(err)
+            generation.fail(err)
         except Exception as err:  # reported to the consumer instead of killing the model thread
             log.exception("generation failed")
-            generation._fail(EngineError(f"The model failed while answering: {err}"))
+            generation.fail(EngineError(f"The model failed while answering: {err}"))
         finally:
             self._current_cancel = None
 

@@ -170,18 +170,18 @@ class RemoteModel:
                                 stats.time_to_first_token = time.perf_counter() - started
                             stats.completion_tokens += 1
                             produced.append(piece)
-                            generation._emit(piece)
+                            generation.emit(piece)
                         if choice.get("finish_reason"):
                             finish = choice["finish_reason"]
                     usage = chunk.get("usage") or {}
                     stats.prompt_tokens = usage.get("prompt_tokens", stats.prompt_tokens)
             stats.finish_reason = finish
             stats.seconds = time.perf_counter() - started
-            generation._finish("".join(produced).strip())
+            generation.finish("".join(produced).strip())
         except EngineError as err:
-            generation._fail(err)
+            generation.fail(err)
         except (OSError, ValueError) as err:
-            generation._fail(RemoteError(f"The connection to {self.base_url} failed: {err}"))
+            generation.fail(RemoteError(f"The connection to {self.base_url} failed: {err}"))
         finally:
             with self._lock:
                 self._threads.discard(threading.current_thread())

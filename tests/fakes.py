@@ -74,7 +74,7 @@ class FakeModel:
 
         def produce() -> None:
             if self.fail:
-                generation._fail(EngineError("The fake model failed"))
+                generation.fail(EngineError("The fake model failed"))
                 return
             words = self.script(turns, settings).split(" ")
             produced = []
@@ -85,11 +85,11 @@ class FakeModel:
                 piece = word if i == 0 else " " + word
                 produced.append(piece)
                 generation.stats.completion_tokens += 1
-                generation._emit(piece)
+                generation.emit(piece)
                 time.sleep(self.delay)
             else:
                 generation.stats.finish_reason = "stop"
-            generation._finish("".join(produced).strip())
+            generation.finish("".join(produced).strip())
 
         thread = threading.Thread(target=produce, daemon=True)
         self._threads.append(thread)
