@@ -8,7 +8,6 @@ so a damaged backup leaves the target untouched.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -21,6 +20,7 @@ from typing import IO, Any
 
 from app.files import WriteFailed, os_error_reason, replacing
 from memory import DB_FILENAME, MemoryService, database_counts
+from memory.hashing import sha256_file
 
 FORMAT = "dossier-backup"
 VERSION = 1
@@ -54,14 +54,6 @@ class BackupInfo:
     suggestion: str | None = None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def create_backup(service: MemoryService, settings_file: Path, target: Path) -> BackupInfo:
     """Writes a backup zip to ``target`` (atomically: a failure leaves no file).
 
@@ -83,7 +75,7 @@ def create_backup(service: MemoryService, settings_file: Path, target: Path) -> 
             if settings_file.exists():
                 files[SETTINGS] = settings_file
             created_at = datetime.now(UTC)
-            file_entries = {name: {"sha256": _sha256(p), "bytes": p.stat().st_size} for name, p in files.items()}
+            file_entries = {name: {"sha256": sha256_file(p), "bytes": p.stat().st_size} for name, p in files.items()}
             manifest = {
                 "format": FORMAT,
                 "version": VERSION,
@@ -212,7 +204,7 @@ def verify_backup(path: Path, work: Path) -> BackupInfo:
                 raise BackupError(f"{path}: {name} is damaged ({err})") from None
             except BackupError as err:
                 raise BackupError(f"{path}: {name}: {err}") from None
-            if out.stat().st_size != expected["bytes"] or _sha256(out) != expected["sha256"]:
+            if out.stat().st_size != expected["bytes"] or sha256_file(out) != expected["sha256"]:
                 raise BackupError(f"{path}: {name} was altered or truncated (checksum mismatch)")
     try:
         counts = database_counts(work / DB_FILENAME)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from app.engine import CancelToken
 from app.gguf import GGUFError, GGUFInfo, read_gguf
+from memory.hashing import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -69,19 +70,6 @@ class InstalledModel:
     @property
     def size_bytes(self) -> int:
         return self.info.size_bytes
-
-
-def sha256_file(path: Path, progress: Progress | None = None) -> str:
-    digest = hashlib.sha256()
-    total = path.stat().st_size
-    done = 0
-    with path.open("rb") as handle:
-        while block := handle.read(_BLOCK):
-            digest.update(block)
-            done += len(block)
-            if progress:
-                progress(done, total)
-    return digest.hexdigest()
 
 
 class ModelStore:

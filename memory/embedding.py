@@ -7,7 +7,6 @@ Neither torch nor the network is touched.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from memory.errors import ModelFileError
+from memory.hashing import sha256_file
 
 # onnxruntime (1.32 on Linux too) ships Microsoft's OneDS telemetry: on import it
 # writes a device id and an event store under ~/.cache/Microsoft/DeveloperTools,
@@ -59,11 +59,7 @@ def default_tokenizer_path() -> Path:
 def _check_sha256(path: Path, expected: str, what: str) -> None:
     if not path.is_file():
         raise ModelFileError(f"The {what} is missing: {path}")
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != expected:
+    if sha256_file(path) != expected:
         raise ModelFileError(f"The {what} at {path} is damaged (sha256 mismatch); reinstall Dossier.")
 
 
