@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+from app.errors import UserError
 from app.files import WriteFailed, os_error_reason, replacing
 from memory import DB_FILENAME, MemoryService, database_counts
 from memory.hashing import sha256_file
@@ -40,7 +41,7 @@ AUTO_PREFIX = "dossier-"
 AUTO_INTERVAL = timedelta(days=1)
 
 
-class BackupError(Exception):
+class BackupError(UserError):
     """A backup could not be written, or a file is not a sound backup; ``str(err)`` is fit to show."""
 
 

@@ -23,12 +23,12 @@ from app import catalogue
 from app.backup import BackupError, auto_backup_if_due, create_backup, restore_backup
 from app.conversation import ContextReady, Token, TurnResult
 from app.engine import CancelToken, EngineError
+from app.errors import USER_ERRORS, UserError
 from app.extraction import inbox_entries
-from app.files import WriteFailed, is_special, write_bytes, write_text
+from app.files import is_special, write_bytes, write_text
 from app.gguf import GGUFError, read_gguf
-from app.keychain import KeychainError
 from app.logs import setup_logging
-from app.models import ModelStoreError, default_model
+from app.models import default_model
 from app.paths import resolve_paths
 from app.recovery import open_warnings, recover_from_damage, repair_notes
 from app.runtime import Runtime
@@ -37,7 +37,6 @@ from memory import (
     CorruptDatabaseError,
     FactKind,
     MemoryService,
-    MemoryServiceError,
     Project,
 )
 
@@ -75,7 +74,7 @@ class TerminalSafe:
         return getattr(self._inner, name)
 
 
-class UsageError(Exception):
+class UsageError(UserError):
     """Bad input found by the CLI itself (a missing file, unreadable JSON)."""
 
 
@@ -820,15 +819,7 @@ def main(
     except CorruptDatabaseError as error:
         print(f"dossier: {recover_from_damage(resolve_paths(args.data_dir), error).message}", file=err)
         return EXIT_USAGE
-    except (
-        MemoryServiceError,
-        UsageError,
-        EngineError,
-        ModelStoreError,
-        KeychainError,
-        BackupError,
-        WriteFailed,
-    ) as error:
+    except USER_ERRORS as error:
         print(f"dossier: {error}", file=err)
         return EXIT_USAGE
     except OSError as error:

@@ -25,12 +25,12 @@ from typing import Protocol
 
 from app import prompts
 from app.engine import CancelToken, GenerationSettings, GenerationStats, TextModel
+from app.errors import InputRefused
 from app.prompt_format import ChatTurn
 from memory import (
     Context,
     ContextItem,
     ContextSource,
-    InvalidInputError,
     MemoryService,
     Message,
     NewMessage,
@@ -211,17 +211,17 @@ class ConversationFlow:
         the last one in the prompt (both stay in the session's history).
 
         Raises:
-            InvalidInputError: An empty message, or one too long for the model's window.
+            InputRefused: An empty message, or one too long for the model's window.
             NotFoundError: No such session.
             EngineError: The model could not answer.
         """
         text = message.strip()
         if not text:
-            raise InvalidInputError("The message is empty")
+            raise InputRefused("The message is empty")
         cancel = cancel or CancelToken()
         with self._lock:
             if session_id in self._busy:
-                raise InvalidInputError("This session is already answering a message")
+                raise InputRefused("This session is already answering a message")
             self._busy.add(session_id)
         try:
             yield from self._turn(session_id, text, cancel, again)
@@ -334,9 +334,9 @@ class ConversationFlow:
         state = self._session_state(session_id)
         last = state.exchanges[-1] if len(state.exchanges) > state.first_kept else None
         if last is None or not last.message_ids or " ".join(last.user.split()) != " ".join(text.split()):
-            raise InvalidInputError("Only the last question of the session can be asked again")
+            raise InputRefused("Only the last question of the session can be asked again")
         if self.commands is not None and self.commands.is_command(text):
-            raise InvalidInputError("A command is not asked again; send it anew if you mean it")
+            raise InputRefused("A command is not asked again; send it anew if you mean it")
         question = self.service.get_message(last.message_ids[0])
         # Answered as if the earlier answer had not been given; put back if nothing is stored.
         state.exchanges.pop()
@@ -490,8 +490,8 @@ class ConversationFlow:
             else:
                 raise self._too_long()
 
-    def _too_long(self) -> InvalidInputError:
-        return InvalidInputError(
+    def _too_long(self) -> InputRefused:
+        return InputRefused(
             f"The message is too long for the model's window of {self.model.context_length:,} tokens "
             f"(with room for a {self.generation.max_tokens}-token answer). Shorten it or pick a model "
             "with a larger context."

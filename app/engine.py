@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from app.errors import UserError
 from app.gguf import GGUFError, GGUFInfo, read_gguf
 from app.prompt_format import ChatTurn, PromptFormat, RenderedPrompt, choose_format
 
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 _POLL_SECONDS = 0.02
 
 
-class EngineError(Exception):
+class EngineError(UserError):
     """A model could not be loaded or could not answer; ``str(err)`` is fit to show."""
 
 

@@ -17,8 +17,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from app.errors import UserError
 
-class WriteFailed(OSError):
+
+class WriteFailed(UserError, OSError):
     """A file could not be written; ``str(err)`` is fit to show.
 
     An ``OSError``, so that code which already handles failed writes handles it.

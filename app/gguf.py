@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from app.errors import UserError
+
 MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32
 _MAX_STRING = 16 * 1024 * 1024
@@ -72,7 +74,7 @@ _TYPE_SIZES: dict[int, tuple[int, int]] = {
 }
 
 
-class GGUFError(Exception):
+class GGUFError(UserError):
     """The file is missing, not GGUF, or damaged; ``str(err)`` is fit to show."""
 
 

@@ -12,6 +12,8 @@ import keyring
 import keyring.errors
 from keyring.backends import fail
 
+from app.errors import UserError
+
 SERVICE = "Dossier"
 
 NO_BACKEND_MESSAGE = (
@@ -21,7 +23,7 @@ NO_BACKEND_MESSAGE = (
 )
 
 
-class KeychainError(Exception):
+class KeychainError(UserError):
     """The keyring refused or is missing; ``str(err)`` is fit to show."""
 
 

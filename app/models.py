@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.engine import CancelToken
+from app.errors import UserError
 from app.gguf import GGUFError, GGUFInfo, read_gguf
 from memory.hashing import sha256_file
 
@@ -37,7 +38,7 @@ _BLOCK = 1024 * 1024
 _FREE_SPACE_MARGIN = 256 * 1024 * 1024
 
 
-class ModelStoreError(Exception):
+class ModelStoreError(UserError):
     """A model could not be installed or downloaded; ``str(err)`` is fit to show."""
 
 

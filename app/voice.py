@@ -16,9 +16,10 @@ from collections.abc import Sequence
 
 from app import prompts
 from app.engine import EngineError, GenerationSettings, TextModel
+from app.errors import InputRefused
 from app.extraction import content_words
 from app.prompt_format import ChatTurn
-from memory import InvalidInputError, VoiceProfile
+from memory import VoiceProfile
 
 log = logging.getLogger(__name__)
 
@@ -104,11 +105,11 @@ def learn_voice(project_id: int, samples: Sequence[str], model: TextModel | None
     """A proposed profile from sample texts (not saved).
 
     Raises:
-        InvalidInputError: No sample has any text.
+        InputRefused: No sample has any text.
     """
     measured = analyse_samples(samples)
     if not measured.samples:
-        raise InvalidInputError("Paste at least one sample text to learn the voice from")
+        raise InputRefused("Paste at least one sample text to learn the voice from")
     tone, do, dont = measured.tone, list(measured.style_do), list(measured.style_dont)
     vocabulary: list[str] = []
     # A base model cannot follow the instruction: it fills the schema with "...". Its

@@ -13,11 +13,12 @@ import pytest
 
 from app.conversation import ContextReady, ConversationFlow, Token, TurnResult
 from app.engine import CancelToken, EngineError, GenerationSettings, LocalEngine
+from app.errors import InputRefused
 from app.extraction import MemoryExtractor, word_diff
 from app.prompt_format import ChatTurn
 from app.summaries import SessionSummarizer, extractive_summary
 from app.voice import learn_voice
-from memory import FactStatus, InvalidInputError, MemoryService, ProposalAction, Role
+from memory import FactStatus, MemoryService, ProposalAction, Role
 from tests.fakes import FakeModel
 
 
@@ -90,7 +91,7 @@ def test_history_is_dropped_before_the_new_message(service: MemoryService, proje
         assert result.report.prompt_tokens <= 350
     assert result.report.dropped_turns > 0 or any("Earlier in this session" in t.content for t in model.prompts[-1])
     assert model.prompts[-1][-1].content.startswith("Note number 11:")
-    with pytest.raises(InvalidInputError, match="too long"):
+    with pytest.raises(InputRefused, match="too long"):
         list(flow.run_turn(session.id, "word " * 600))
     flow.close()
     assert len(service.list_messages(session.id)) == 24  # the refused message stored nothing
@@ -244,7 +245,7 @@ def test_learn_voice_from_samples(service: MemoryService, project: int) -> None:
     assert any("Hi Jane" in rule for rule in profile.style_do) and any("Cheers" in r for r in profile.style_do)
     assert profile.samples == tuple(s.strip() for s in samples)
     assert service.get_voice(project).is_empty  # a proposal only; nothing saved
-    with pytest.raises(InvalidInputError):
+    with pytest.raises(InputRefused):
         learn_voice(project, ["   "])
 
 
@@ -359,7 +360,7 @@ def test_asking_again_answers_anew_without_posting_the_question_twice(service: M
     assert again is not None and again.text == "A better answer." and again.background is None
     assert again.user_message.id == first.user_message.id
     assert "The first answer." not in " ".join(t.content for t in model.prompts[-1])
-    with pytest.raises(InvalidInputError, match="last question"):
+    with pytest.raises(InputRefused, match="last question"):
         list(flow.run_turn(session.id, "Something else?", again=True))
     flow.ask(session.id, "And the budget?")
     history = " ".join(t.content for t in model.prompts[-1])

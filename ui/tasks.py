@@ -22,23 +22,13 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 
-from app.backup import BackupError
-from app.engine import EngineError
-from app.keychain import KeychainError
-from app.models import ModelStoreError
-from memory import MemoryServiceError
+from app.errors import USER_ERRORS
 
 log = logging.getLogger(__name__)
 
-#: Errors whose message is meant for the user.
-EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
-    MemoryServiceError,
-    EngineError,
-    ModelStoreError,
-    KeychainError,
-    BackupError,
-    OSError,
-)
+#: Errors whose message is meant for the user: the app's one list, and a file the
+#: system refused (a folder gone, a permission), which the user can fix too.
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (*USER_ERRORS, OSError)
 
 
 class Task(QObject):
