@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
 from app import catalogue
 from app.backup import BackupError, auto_backup_if_due, create_backup, restore_backup
-from app.conversation import ContextReady, Token, TurnResult
+from app.conversation import ContextReady, SessionStarted, Token, TurnResult
 from app.engine import CancelToken, EngineError
 from app.errors import USER_ERRORS, UserError
 from app.extraction import inbox_entries
@@ -283,15 +283,20 @@ def cmd_chat(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
     if rt.settings.chat_backend == "local":
         rt.ensure_local_model_file(_progress_printer("Preparing the bundled model (once)"))
     flow = rt.conversation()
-    if args.session is None:
-        session = rt.service.start_session(project.id, " ".join(args.message.split())[:60])
     if getattr(flow.model, "is_base_model", False):
         print(f"(model: {flow.model.name}, a base model not tuned to chat; answers will be weak)", file=sys.stderr)
     cancel = CancelToken()
+    events = (
+        flow.run_first_turn(project.id, args.message, cancel)
+        if args.session is None
+        else flow.run_turn(session.id, args.message, cancel)
+    )
     result = None
     try:
-        for event in flow.run_turn(session.id, args.message, cancel):
-            if isinstance(event, ContextReady) and args.show_context:
+        for event in events:
+            if isinstance(event, SessionStarted):
+                session = event.session
+            elif isinstance(event, ContextReady) and args.show_context:
                 print(f"--- memory used ({len(event.report.memory_keys)} items) ---", file=out)
                 print(event.context.text or "(none)", file=out)
                 print("---", file=out)

@@ -28,6 +28,7 @@ from app.engine import CancelToken, GenerationSettings, GenerationStats, TextMod
 from app.errors import InputRefused
 from app.prompt_format import ChatTurn
 from memory import (
+    ChatSession,
     Context,
     ContextItem,
     ContextSource,
@@ -105,7 +106,21 @@ class TurnResult:
     background: Future[tuple[str, ...]] | None = None
 
 
-TurnEvent = ContextReady | Token | TurnResult
+@dataclass(frozen=True)
+class SessionStarted:
+    """The first event of a turn that began a new session."""
+
+    session: ChatSession
+
+
+TurnEvent = SessionStarted | ContextReady | Token | TurnResult
+
+#: A new session is titled with the start of its first message.
+TITLE_CHARS = 60
+
+
+def session_title(message: str) -> str:
+    return " ".join(message.split())[:TITLE_CHARS]
 
 
 @dataclass
@@ -196,6 +211,19 @@ class ConversationFlow:
             self._sessions.pop(session_id, None)
 
     # ---------------------------------------------------------------- the turn
+
+    def run_first_turn(self, project_id: int, message: str, cancel: CancelToken | None = None) -> Iterator[TurnEvent]:
+        """Starts a session titled after ``message``, yields :class:`SessionStarted`, then runs the turn.
+
+        Raises:
+            InputRefused: An empty message (no session is started).
+            NotFoundError: No such project.
+        """
+        if not message.strip():
+            raise InputRefused("The message is empty")
+        session = self.service.start_session(project_id, session_title(message))
+        yield SessionStarted(session)
+        yield from self.run_turn(session.id, message, cancel)
 
     def run_turn(
         self, session_id: int, message: str, cancel: CancelToken | None = None, *, again: bool = False

@@ -379,3 +379,19 @@ def test_asking_again_answers_anew_without_posting_the_question_twice(service: M
     fresh.close()
     history = " ".join(t.content for t in rebuilt.prompts[-1])
     assert "A better answer." in history and "The first answer." not in history
+
+
+def test_a_first_turn_starts_its_session_and_says_so(service: MemoryService, project: int) -> None:
+    from app.conversation import SessionStarted
+
+    flow = ConversationFlow(service, FakeModel(lambda t, s: "Hello."))
+    before = len(service.list_sessions(project))
+    with pytest.raises(InputRefused):
+        list(flow.run_first_turn(project, "   "))
+    assert len(service.list_sessions(project)) == before  # nothing started for nothing
+    events = list(flow.run_first_turn(project, "  Kickoff   agenda for Acme: budget, launch and the\nposters " * 2))
+    flow.close()
+    assert isinstance(events[0], SessionStarted) and isinstance(events[-1], TurnResult)
+    session = events[0].session
+    assert session.title == "Kickoff agenda for Acme: budget, launch and the posters Kick"  # 60 characters
+    assert [m.session_id for m in (events[-1].user_message, events[-1].assistant_message)] == [session.id] * 2

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.conversation import ContextReady, Token, TurnResult
+from app.conversation import ContextReady, SessionStarted, Token, TurnResult
 from app.engine import CancelToken
 from app.recovery import open_warnings, repair_notes
 from app.runtime import Runtime
@@ -585,9 +585,10 @@ class MainWindow(QMainWindow):
 
         def run_turn(task: Task) -> Any:
             flow = self.runtime.conversation()
-            sid = session_id or self.runtime.service.start_session(project_id, " ".join(text.split())[:60]).id
-            yield ("session", sid)
-            yield from flow.run_turn(sid, text, cancel)
+            if session_id is None:
+                yield from flow.run_first_turn(project_id, text, cancel)
+            else:
+                yield from flow.run_turn(session_id, text, cancel)
 
         self._turn = self.tasks.stream("answer", run_turn)
         self._turn.token.connect(self._on_turn_event)
@@ -658,9 +659,9 @@ class MainWindow(QMainWindow):
         self._turn.finished.connect(self._on_turn_ended)
 
     def _on_turn_event(self, event: object) -> None:
-        if isinstance(event, tuple) and event[0] == "session":
-            if self.session_id != event[1]:
-                self.session_id = event[1]
+        if isinstance(event, SessionStarted):
+            if self.session_id != event.session.id:
+                self.session_id = event.session.id
                 self.reload_sessions()
         elif isinstance(event, ContextReady):
             report = event.report
