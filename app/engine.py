@@ -236,7 +236,7 @@ class ReplyFilter:
             blank = self.text.find("\n\n")
             cuts = [c for c in (match.start() if match else -1, blank) if c >= 0]
             if cuts:
-                self.text = self.text[: min(cuts)]
+                self.text = self.text[: max(min(cuts), self._emitted)]
                 self.stopped = "stop"
         if self._probes:
             folded = _normalise(self.text)
@@ -245,7 +245,9 @@ class ReplyFilter:
             for probe in self._probes:
                 at = folded.find(probe, start)
                 if at >= 0:
-                    self.text = _cut_at_normalised(self.text, at)
+                    # What was shown stays: the stored answer is always the one the user saw.
+                    cut = _cut_at_normalised(self.text, at)
+                    self.text = cut if len(cut) >= self._emitted else self.text[: self._emitted]
                     self.stopped = "echo"
                     break
         safe = len(self.text)

@@ -109,6 +109,11 @@ def test_reply_filter_holds_back_and_cuts_invented_speakers() -> None:
     echo = ReplyFilter(stop_at_speaker_lines=False, echo_sources=["When is the Q3 report due for the client?"])
     echo.feed("Sure. When is the Q3 report due for")
     assert echo.stopped == "echo" and echo.final_text == "Sure."
+    # An echo noticed only after its start was shown: what was shown is what is stored.
+    late = ReplyFilter(stop_at_speaker_lines=False, echo_sources=["When is the Q3 report due for the client?"])
+    shown = late.feed("When is the Q3") + late.feed(" report due for the client")
+    assert late.stopped == "echo" and shown == "When is the Q3" and late.final_text == shown + late.finish()
+    assert late.final_text == "When is the Q3"
 
 
 def test_prompt_formats_keep_data_apart_from_markup() -> None:
