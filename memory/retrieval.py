@@ -36,6 +36,7 @@ from memory.types import (
     Fact,
     FactKind,
     HitKind,
+    Role,
     ScoreParts,
     SearchHit,
     SearchMode,
@@ -50,6 +51,9 @@ CANDIDATES = 30
 #: Weight of cosine similarity against relative BM25 in the fused score.
 SEMANTIC_WEIGHT = 0.8
 PIN_BOOST = 0.05
+#: Taken off the assistant's own messages: a model's words (which a small model may
+#: invent) must not outrank what the user said or confirmed about the same thing.
+ASSISTANT_PENALTY = 0.1
 #: Added for the newest candidate, scaled down linearly to 0 for the oldest.
 RECENCY_WEIGHT = 0.03
 #: Vector hits below this similarity are noise, not candidates.
@@ -357,10 +361,12 @@ def hybrid_search(
         else:
             fused = weights[0] * (c.similarity or 0.0) + weights[1] * c.lexical
         pin = PIN_BOOST if vector_id[0] == FACT_PREFIX and facts[int(vector_id[1:])].pinned else 0.0
+        said_by_model = vector_id[0] == MESSAGE_PREFIX and messages[int(vector_id[1:])].role == Role.ASSISTANT.value
+        penalty = ASSISTANT_PENALTY if said_by_model else 0.0
         age = timestamp(vector_id).timestamp() - oldest  # type: ignore[union-attr]
         recency = RECENCY_WEIGHT * (age / span) if span > 0 else 0.0
         scored[vector_id] = ScoreParts(
-            fused=fused + pin + recency,
+            fused=fused + pin + recency - penalty,
             bm25_rank=c.bm25_rank,
             vector_rank=c.vector_rank,
             similarity=c.similarity,

@@ -262,3 +262,20 @@ def test_the_speaker_is_searchable_but_the_stored_content_is_unchanged(service: 
     context = service.build_context(project, "When did Melanie paint the lake sunrise?", 500)
     line = next(item.text for item in context.items if item.message_ids == (melanie,))
     assert "2026-03-01" in line, "a quoted message carries its date, for 'when' questions"
+
+
+def test_the_models_own_words_rank_below_what_the_user_confirmed(service: MemoryService) -> None:
+    from memory import HitKind
+
+    project = service.create_project("Acme").id
+    fact = service.add_fact(project, "Jane's budget for the rebrand is 45,000 euros")
+    session = service.start_session(project)
+    service.add_message(session.id, "user", "What do we know about the rebrand?")
+    invented = service.add_message(
+        session.id, "assistant", "10.000 euros is the amount of money that Jane wants to spend on the rebrand."
+    )
+    hits = service.search(project, "how much money does Jane want to spend on the rebrand", k=10)
+    ranked = [(h.kind, h.fact_ids or h.message_ids) for h in hits]
+    fact_at = ranked.index((HitKind.FACT, (fact.id,)))
+    invented_at = next(i for i, h in enumerate(hits) if invented.id in h.message_ids)
+    assert fact_at < invented_at, ranked
