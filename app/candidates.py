@@ -52,7 +52,15 @@ _SELF = re.compile(
 _BUSINESS = re.compile(
     r"\b(budget|deadline|due|launch\w*|contract|invoice\w*|price|pricing|fee|rate|meeting|call|contact|"
     r"client|customer|kick-?off|milestone|deliverable|phone|e-?mail|address|office|team|manager|ceo|cfo|cto|"
-    r"approved|signed|agreed|decided|policy|holiday|vacation|leave|off)\b",
+    r"approved|signed|agreed|decided|policy|holiday|vacation|leave|off|meets|committee|board|steering|"
+    r"files|print|delivery|shipment|release|go-live|workshop|review|presentation)\b",
+    _FLAGS,
+)
+#: Secrets belong in a password manager (Dossier keeps its own only in the keyring):
+#: a sentence holding one is never proposed as a memory.
+_SECRET = re.compile(
+    r"\b(password|passwd|passcode|pass phrase|passphrase|pin code|pin|api[ -]?key|secret|token|credentials?|"
+    r"login|iban|card number|cvv|security code|access code|wi-?fi key)\b",
     _FLAGS,
 )
 #: Sentences that are about the listener or only react to them.
@@ -69,7 +77,25 @@ _TIME = re.compile(
     rf"\b(yesterday|today|tonight|tomorrow|ago|recently|lately|since|last (night|week|weekend|month|year|"
     rf"summer|winter|spring|fall|autumn|{_WEEKDAYS})|next (week|weekend|month|year|summer|winter|spring|fall|"
     rf"autumn|{_WEEKDAYS})|this (morning|week|weekend|month|year|summer|winter|spring|fall|autumn)|"
-    rf"{_MONTHS}|{_WEEKDAYS}|(19|20)\d\d|\d{{1,2}}(st|nd|rd|th)\b|q[1-4]|end of)\b",
+    rf"{_MONTHS}|{_WEEKDAYS}|(19|20)\d\d|\d{{1,2}}(st|nd|rd|th)\b|q[1-4]|end of|"
+    rf"every (day|week|month|quarter|year|morning|{_WEEKDAYS})|weekly|monthly|quarterly)\b",
+    _FLAGS,
+)
+#: "needs the files by next Friday", "due on 3 March": a dated obligation, whoever has it.
+_DEADLINE = re.compile(
+    rf"\b(by|before|until|due|deadline)\b.{{0,30}}\b(today|tomorrow|tonight|next \w+|this \w+|end of \w+|"
+    rf"{_MONTHS}|{_WEEKDAYS}|\d{{1,2}}(st|nd|rd|th)?)\b",
+    _FLAGS,
+)
+#: A calendar date, not a vague time ("recently").
+_DATE = re.compile(
+    rf"\b({_MONTHS}|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec|{_WEEKDAYS}|tomorrow|next (week|month)|"
+    rf"\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}[./]\d{{1,2}}([./]\d{{2,4}})?)\b",
+    _FLAGS,
+)
+_DATED_EVENT = re.compile(
+    r"\b(launch\w*|go-live|goes live|kick-?off|release\w*|workshop|meeting|meets|presentation|review|"
+    r"deliver\w*|ships?|shipping|opens?|opening|starts?|starting|ends?|visit|trip|conference|event)\b",
     _FLAGS,
 )
 _AMOUNT = re.compile(r"([$€£¥]\s?\d|\d[\d,.]*\s?(k|m|bn|%|eur|usd|gbp|chf|euros?|dollars?|pounds?)\b)", _FLAGS)
@@ -115,7 +141,8 @@ _ACTIVITY = re.compile(
 #: "Hey Nate, ", "Thanks, Maria! ", "Oh, ": what comes before the sentence proper.
 _OPENER = re.compile(
     r"^(?:(?i:hey|hi|hello|oh|ah|yeah|yep|yes|yup|well|so|anyway|btw|by the way|thanks|thank you|haha|wow|ok|okay|"
-    r"good news|great news|news|fyi|update|quick update|also|one more thing)"
+    r"good news|great news|news|fyi|update|quick update|also|one more thing|don't forget|don’t forget|note|"
+    r"reminder|heads up|by the way|for the record|just so you know)"
     r"\b[\s,!.:;-]*(?:[A-Z][a-z]+[,!.:;-]+\s*)?)+"
 )
 #: Capitalised only because they start a sentence.
@@ -131,6 +158,9 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 def guess_kind(text: str) -> FactKind:
     low = text.casefold()
     if re.search(r"\b(due|deadline|by (monday|tuesday|wednesday|thursday|friday|the end)|until)\b", low):
+        return FactKind.DEADLINE
+    if _DEADLINE.search(low) or (_DATED_EVENT.search(low) and _DATE.search(low)):
+        # "We are launching on 3 March": a dated event belongs in the brief's timeline.
         return FactKind.DEADLINE
     if re.search(r"\b(decided|agreed|we will|we'll|going with|chose|approved)\b", low):
         return FactKind.DECISION
@@ -166,7 +196,7 @@ def _about_the_user(sentence: str) -> bool:
     """The user speaking of themselves or their work, not reacting to the listener."""
     if _REACTION.match(sentence.lstrip("\"'“‘( ")):
         return False
-    if _SELF.search(sentence) or _BUSINESS.search(sentence):
+    if _SELF.search(sentence) or _BUSINESS.search(sentence) or _DEADLINE.search(sentence):
         return True
     # "Dana prefers calls", "Acme signed on Friday": a named person or company, with a cue.
     first = _WORD.match(sentence)
@@ -194,7 +224,7 @@ def find_candidates(message: str, sent_at: datetime | None = None) -> list[Candi
         words = len(sentence.split())
         if not MIN_WORDS <= words <= MAX_WORDS or sentence.rstrip("\"'”’) ").endswith("?"):
             continue
-        if not _about_the_user(sentence):
+        if not _about_the_user(sentence) or _SECRET.search(sentence):
             continue
         score = _score(sentence)
         if score >= MIN_SCORE:
@@ -209,10 +239,13 @@ def find_candidates(message: str, sent_at: datetime | None = None) -> list[Candi
 
 
 _RELATIVE = re.compile(
-    r"\b(yesterday|today|tonight|tomorrow|last night|last week|next week|last weekend|this weekend|"
-    r"next weekend|last month|next month|this month|last year|next year|this year)\b",
+    rf"\b(yesterday|today|tonight|tomorrow|last night|last week|next week|last weekend|this weekend|"
+    rf"next weekend|last month|next month|this month|last year|next year|this year|(last|next|this) ({_WEEKDAYS}))\b",
     _FLAGS,
 )
+
+
+_WEEKDAY_NUMBERS = {name: number for number, name in enumerate(_WEEKDAYS.split("|"))}
 
 
 def dated(text: str, sent_at: datetime) -> str:
@@ -226,6 +259,13 @@ def dated(text: str, sent_at: datetime) -> str:
         return f"{calendar.month_name[number]} {year}"
 
     def meaning(phrase: str) -> str:
+        which, _, name = phrase.partition(" ")
+        if name in _WEEKDAY_NUMBERS:
+            # "next Friday": the coming one; "last Saturday": the one before today.
+            ahead = (_WEEKDAY_NUMBERS[name] - sent_at.weekday()) % 7
+            if which == "last":
+                return day(sent_at - timedelta(days=(7 - ahead) % 7 or 7))
+            return day(sent_at + timedelta(days=ahead or 7))
         weekday_start = sent_at - timedelta(days=sent_at.weekday())
         saturday = weekday_start + timedelta(days=5)
         return {

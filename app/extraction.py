@@ -90,7 +90,8 @@ _WORD = re.compile(r"[\w'@.-]+", re.UNICODE)
 _NUMBER = re.compile(r"\d+(?:[.,:/-]\d+)*")
 
 _REMEMBER = re.compile(
-    r"^\s*(?:/remember\s+|(?:please\s+|can you\s+|could you\s+)?remember(?:\s+that)?[\s:,]+)(?P<text>.+)$",
+    r"^\s*(?:/remember\s+|(?:please\s+|can you\s+|could you\s+)?(?:remember(?:\s+that)?|(?:make a )?note(?: of)?"
+    r"\s+that)[\s:,]+)(?P<text>.+)$",
     re.IGNORECASE | re.DOTALL,
 )
 _FORGET = re.compile(

@@ -18,7 +18,7 @@ from tests.fakes import FakeModel
 #: What a consultant tells the assistant in a first week, and what they say around it.
 STATEMENTS = {
     "The budget for phase two is 40,000 EUR, approved by their CFO.": FactKind.DECISION,
-    "We are launching the new site on 3 March.": FactKind.FACT,
+    "We are launching the new site on 3 March.": FactKind.DEADLINE,  # a dated event: the brief's timeline
     "Our new contact at Acme is Dana Fischer, dana.fischer@acme.example.": FactKind.CONTACT,
     "I'm on holiday from 10 to 24 August, so no calls then.": FactKind.FACT,
     "Dana prefers short emails over calls.": FactKind.PREFERENCE,
@@ -103,3 +103,27 @@ def test_a_failing_model_is_reported_and_the_cues_are_kept(service: MemoryServic
     model.close()
     assert note.startswith("1 proposal in the inbox; the model step was skipped: ")
     assert [p.text for p in service.list_proposals(project)] == ["We decided to drop the print campaign."]
+
+
+def test_what_a_new_user_said_in_a_first_week_is_found_and_secrets_are_not() -> None:
+    sunday = datetime(2026, 11, 29, 10, tzinfo=UTC)
+    found = {
+        message: [(c.text, c.kind) for c in find_candidates(message, sunday)]
+        for message in (
+            "The print shop needs the files by next Friday.",
+            "The steering committee meets every first Monday of the month.",
+            "Don't forget: the poster deadline is 21 February.",
+            "The Wi-Fi password at their office is Acme2027!",
+            "Their API key for the staging server is sk-123456.",
+        )
+    }
+    assert found["The print shop needs the files by next Friday."] == [
+        ("The print shop needs the files by next Friday (4 December 2026).", FactKind.DEADLINE)
+    ]
+    assert found["The steering committee meets every first Monday of the month."]
+    assert found["Don't forget: the poster deadline is 21 February."] == [
+        ("The poster deadline is 21 February.", FactKind.DEADLINE)
+    ]
+    assert found["The Wi-Fi password at their office is Acme2027!"] == []
+    assert found["Their API key for the staging server is sk-123456."] == []
+    assert dated("I saw them last Saturday.", sunday) == "I saw them last Saturday (28 November 2026)."
