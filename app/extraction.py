@@ -309,7 +309,14 @@ class MemoryExtractor:
         best = max(facts, key=lambda h: h.parts.similarity or 0.0)
         similarity = best.parts.similarity or 0.0
         if similarity < SAME_SUBJECT:
-            return Reconciled("add", similarity=similarity)
+            changed = next(
+                (h for h in facts if _new_value_for(candidate.text, h.text, h.parts.similarity or 0.0)), None
+            )
+            if changed is None:
+                return Reconciled("add", similarity=similarity)
+            # "The budget went up to 52,000 euros" against "The budget is 45,000 euros".
+            target = self.service.get_fact(changed.fact_ids[0])
+            return Reconciled("update", target, contradicts=True, similarity=changed.parts.similarity or 0.0)
         target = self.service.get_fact(best.fact_ids[0])
         old_words, new_words = content_words(target.text), content_words(candidate.text)
         numbers_differ = _numbers(target.text) != _numbers(candidate.text)
@@ -468,6 +475,29 @@ def _complete_items(raw: str) -> list[object]:
 def _clean_candidate(text: str) -> str:
     text = " ".join(text.split()).strip(" \"'“”")
     return text[:1].upper() + text[1:] if text else ""
+
+
+#: Below SAME_SUBJECT, a candidate still changes a fact when it gives the same thing a new value.
+NEW_VALUE_SIMILARITY = 0.45
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
+
+
+def _new_value_for(candidate: str, fact: str, similarity: float) -> bool:
+    """Whether ``candidate`` gives what ``fact`` is about a different amount, date or address.
+
+    Both must carry such a value, the values must differ, and they must share a
+    word that names the thing (not a number): "budget", "Maria", "launch".
+    """
+    if similarity < NEW_VALUE_SIMILARITY:
+        return False
+    values_new = _numbers(candidate) | set(_EMAIL.findall(candidate))
+    values_old = _numbers(fact) | set(_EMAIL.findall(fact))
+    if not values_new or not values_old or values_new == values_old:
+        return False
+    shared = {
+        w for w in content_words(candidate) & content_words(fact) if len(w) >= 4 and not any(c.isdigit() for c in w)
+    }
+    return bool(shared)
 
 
 def _restates(candidate: Candidate, others: Sequence[Candidate]) -> bool:

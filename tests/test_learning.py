@@ -127,3 +127,27 @@ def test_what_a_new_user_said_in_a_first_week_is_found_and_secrets_are_not() -> 
     assert found["The Wi-Fi password at their office is Acme2027!"] == []
     assert found["Their API key for the staging server is sk-123456."] == []
     assert dated("I saw them last Saturday.", sunday) == "I saw them last Saturday (28 November 2026)."
+
+
+def test_a_new_value_for_a_known_thing_is_an_update_not_a_new_fact(service: MemoryService, project: int) -> None:
+    from memory import ProposalAction
+
+    budget = service.add_fact(project, "The budget is 45,000 euros", "decision")
+    email = service.add_fact(project, "Maria's email is maria@acme.example", "contact")
+    service.add_fact(project, "Acme has 40 stores in the Benelux")
+    extractor = MemoryExtractor(service, None)
+    session = service.start_session(project)
+    for message in (
+        "The budget went up to 52,000 euros.",
+        "Maria's email changed, it's now m.lopez@acme-group.example.",
+        "We opened 3 new offices in Lisbon this year.",  # a number, but about something else
+    ):
+        extractor.process(project, service.add_message(session.id, "user", message))
+    proposals = {p.text: p for p in service.list_proposals(project)}
+    raised = proposals["The budget went up to 52,000 euros."]
+    assert raised.action is ProposalAction.UPDATE and raised.target_fact_id == budget.id
+    assert raised.reason.startswith(f"Contradicts F{budget.id}")
+    moved = proposals["Maria's email changed, it's now m.lopez@acme-group.example."]
+    assert moved.action is ProposalAction.UPDATE and moved.target_fact_id == email.id
+    offices = next(p for text, p in proposals.items() if "Lisbon" in text)
+    assert offices.action is ProposalAction.ADD
