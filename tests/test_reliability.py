@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 
 from app.conversation import ConversationFlow, TurnResult
+from app.errors import InputRefused
 from app.files import WriteFailed
 from app.settings import Settings, save_settings
-from memory import InvalidInputError, MemoryService, NewMessage, Role
+from memory import MemoryService, NewMessage, Role
 from memory.embedding import MiniLMEmbedder
 from memory.service import DB_FILENAME, INDEX_DIRNAME
 from tests.conftest import Run
@@ -225,7 +226,7 @@ def test_a_megabyte_chat_message_is_refused_and_costs_the_session_nothing(servic
     try:
         list(flow.run_turn(session.id, "Hello, the kickoff is on Monday."))
         started = time.perf_counter()
-        with pytest.raises(InvalidInputError, match="too long for the model's window"):
+        with pytest.raises(InputRefused, match="too long for the model's window"):
             list(flow.run_turn(session.id, _megabyte_text()))
         refused_in = time.perf_counter() - started
         assert len(service.list_messages(session.id)) == 2  # the first turn only
