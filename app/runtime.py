@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,13 @@ from memory import MemoryService
 
 log = logging.getLogger(__name__)
 
+
+#: Settings whose change means the local model is loaded again.
+LOCAL_MODEL_SETTINGS = frozenset({"model_path", "threads", "context_length"})
+#: Settings whose change means the remote endpoint is connected again.
+REMOTE_MODEL_SETTINGS = frozenset({"remote_base_url", "remote_model", "remote_context_length"})
+#: Settings that change neither a model nor the chat flow.
+WINDOW_ONLY_SETTINGS = frozenset({"last_project_id", "window_geometry", "auto_accept_project_ids"})
 
 class Runtime:
     """Owns the memory service and the models of one data dir; close it when done."""
@@ -93,20 +100,23 @@ class Runtime:
         with self._lock:
             new = replace(self.settings, **changes)
             save_settings(self.paths.settings_file, new)
-            model_keys = {"model_path", "threads", "context_length"}
-            remote_keys = {"remote_base_url", "remote_model", "remote_context_length"}
-            if model_keys & changes.keys() and self._local is not None:
+            if LOCAL_MODEL_SETTINGS & changes.keys() and self._local is not None:
                 self._drop_flow()
                 self._local.close()
                 self._local = None
-            if remote_keys & changes.keys() and self._remote is not None:
+            if REMOTE_MODEL_SETTINGS & changes.keys() and self._remote is not None:
                 self._drop_flow()
                 self._remote.close()
                 self._remote = None
-            if changes.keys() - {"last_project_id", "window_geometry", "auto_accept_project_ids"}:
+            if changes.keys() - WINDOW_ONLY_SETTINGS:
                 self._drop_flow()
             self.settings = new
             return new
+
+    @staticmethod
+    def changes_chat_model(changed: Iterable[str]) -> bool:
+        """Whether changing these settings gives the chat another model (to load, and to show)."""
+        return bool(set(changed) & (LOCAL_MODEL_SETTINGS | REMOTE_MODEL_SETTINGS | {"chat_backend"}))
 
     def _drop_flow(self) -> None:
         if self._flow is not None:

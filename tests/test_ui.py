@@ -10,6 +10,7 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import functools
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -451,6 +452,26 @@ def test_ask_again_replaces_the_answer_in_place(qtbot: object, make_window: obje
     env.window._show_messages(messages)  # the session shown again, as after a restart
     assert [e.text for e in env.window.chat.entries] == ["When is the launch?", "Second answer."]
     assert env.window.chat.entries[-1].note == "Answered again."
+
+
+def test_settings_that_change_the_chat_model_reload_it_and_others_do_not(qtbot: object, make_window: object) -> None:
+    from ui.settings_dialog import SettingsDialog
+
+    env = make_window()
+    reloads: list[bool] = []
+    for edit in (
+        lambda d: d.temperature.setValue(0.3),  # generation only
+        lambda d: (d.remote_url.setText("http://127.0.0.1:11434/v1"), d.remote_model.setText("llama3.2")),
+    ):
+        dialog = SettingsDialog(env.runtime, env.tasks, 1)
+        qtbot.addWidget(dialog)
+        changed: list[bool] = []
+        dialog.model_changed.connect(functools.partial(changed.append, True))
+        edit(dialog)
+        dialog._on_save()
+        qtbot.waitUntil(lambda d=dialog: d.result() == 1, timeout=WAIT)  # type: ignore[attr-defined]
+        reloads.append(bool(changed))
+    assert reloads == [False, True]
 
 
 def test_the_base_model_label_links_to_a_better_model(qtbot: object, make_window: object) -> None:

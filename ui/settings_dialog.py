@@ -391,6 +391,6 @@ class SettingsDialog(QDialog):
         task.failed.connect(self.error.setText)
 
     def _on_saved(self, changes: dict[str, Any]) -> None:
-        if changes.keys() & {"model_path", "threads", "context_length", "chat_backend"}:
+        if Runtime.changes_chat_model(changes):
             self.model_changed.emit()
         self.accept()
