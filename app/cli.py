@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
 from app import catalogue
-from app.backup import BackupError, auto_backup_if_due, create_backup, restore_backup
+from app.backup import BackupError, create_backup, restore_backup
 from app.conversation import ContextReady, SessionStarted, Token, TurnResult
 from app.engine import CancelToken, EngineError
 from app.errors import USER_ERRORS, UserError
@@ -754,9 +754,7 @@ def _say_repairs(runtime: Runtime, err: TextIO) -> None:
 
 def _auto_backup(runtime: Runtime, err: TextIO) -> None:
     try:
-        auto_backup_if_due(
-            runtime.service, runtime.paths.settings_file, runtime.paths.backups_dir, runtime.settings.auto_backup_keep
-        )
+        runtime.backup_if_due()
     except BackupError as error:  # the command itself succeeded; say why the backup did not
         print(f"dossier: automatic backup skipped: {error}", file=err)
 

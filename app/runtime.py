@@ -35,6 +35,7 @@ REMOTE_MODEL_SETTINGS = frozenset({"remote_base_url", "remote_model", "remote_co
 #: Settings that change neither a model nor the chat flow.
 WINDOW_ONLY_SETTINGS = frozenset({"last_project_id", "window_geometry", "auto_accept_project_ids"})
 
+
 class Runtime:
     """Owns the memory service and the models of one data dir; close it when done."""
 
@@ -64,6 +65,7 @@ class Runtime:
         self._remote: RemoteModel | None = None
         self._flow: ConversationFlow | None = None
         self._lock = threading.RLock()
+        self._backup_lock = threading.Lock()
 
     @classmethod
     def open(
@@ -112,6 +114,25 @@ class Runtime:
                 self._drop_flow()
             self.settings = new
             return new
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def backup_if_due(self) -> Path | None:
+        """The daily automatic backup, when one is due (``auto_backup_keep`` > 0).
+
+        Called by both front ends: the CLI after each command, the window at start
+        and then hourly; either way the newest ``auto_backup_keep`` are kept.
+
+        Raises:
+            BackupError: The backup could not be made; the caller says why.
+        """
+        from app.backup import auto_backup_if_due
+
+        # One at a time: two checks at once (start-up and a timer) would both find none due yet.
+        with self._backup_lock:
+            return auto_backup_if_due(
+                self.service, self.paths.settings_file, self.paths.backups_dir, self.settings.auto_backup_keep
+            )
 
     @staticmethod
     def changes_chat_model(changed: Iterable[str]) -> bool:

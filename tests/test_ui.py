@@ -474,6 +474,19 @@ def test_settings_that_change_the_chat_model_reload_it_and_others_do_not(qtbot: 
     assert reloads == [False, True]
 
 
+def test_the_window_makes_the_daily_backup_too(qtbot: object, make_window: object) -> None:
+    env = make_window(projects=())
+    backups = env.runtime.paths.backups_dir
+    assert not list(backups.glob("*.zip")) if backups.exists() else True  # off by default
+    env.runtime.update_settings(auto_backup_keep=2)
+    env.window.backup_if_due()  # what the window does at start and hourly
+    qtbot.waitUntil(lambda: len(list(backups.glob("*.zip"))) == 1, timeout=WAIT)  # type: ignore[attr-defined]
+    _settle(qtbot, env)
+    env.window.backup_if_due()  # not due again the same day
+    _settle(qtbot, env)
+    assert len(list(backups.glob("*.zip"))) == 1
+
+
 def test_the_base_model_label_links_to_a_better_model(qtbot: object, make_window: object) -> None:
     env = make_window()
     env.window._on_model_loaded("gemma-3-270m (base model: weak answers)")

@@ -225,6 +225,7 @@ class MainWindow(QMainWindow):
         self._summary_timer = QTimer(self)
         self._summary_timer.setInterval(SUMMARY_CHECK_MS)
         self._summary_timer.timeout.connect(self.summarize_due_sessions)
+        self._summary_timer.timeout.connect(self.backup_if_due)
 
         self._make_actions()
         self._restore_geometry()
@@ -245,6 +246,7 @@ class MainWindow(QMainWindow):
         else:
             QTimer.singleShot(0, self.summarize_due_sessions)
         self._summary_timer.start()
+        QTimer.singleShot(0, self.backup_if_due)
         if reconcile:
             self.statusBar().showMessage("Checking the search index…")
             self.call("reconcile index", self.runtime.service.reconcile, then=self._on_reconciled)
@@ -612,6 +614,19 @@ class MainWindow(QMainWindow):
             return runtime.summarizer(runtime.background_model()).close_session(session_id)
 
         self.call("summarize the session", close, then=lambda _s: self._on_summaries_written())
+
+    def backup_if_due(self) -> None:
+        """The daily automatic backup (at start, then hourly), as the CLI makes after its commands."""
+
+        def skipped(message: str) -> None:
+            log.warning("automatic backup skipped: %s", message)
+            self.statusBar().showMessage(f"Automatic backup skipped: {message}", 15000)
+
+        self.tasks.call("automatic backup", self.runtime.backup_if_due, then=self._on_backed_up, on_error=skipped)
+
+    def _on_backed_up(self, path: Path | None) -> None:
+        if path is not None:
+            self.statusBar().showMessage(f"Backed up to {path.name}", 8000)
 
     def summarize_due_sessions(self) -> None:
         """Summarises ended, idle or grown sessions whose summary is missing or stale (at start, then hourly)."""
