@@ -31,6 +31,7 @@ from memory.orm import (
     VoiceProfileRow,
     utcnow,
 )
+from memory.types import ItemKey, ItemKind
 from memory.validation import (
     MAX_FACT_CHARS,
     MAX_LIST_ITEMS,
@@ -60,19 +61,19 @@ def _iso(value: datetime | None) -> str | None:
 
 def _translate_key(key: str, maps: dict[str, dict[int, int]]) -> str | None:
     """Rewrites ``fact:12`` / ``summary:3`` / ``messages:40-41`` through id maps; None if unmapped."""
-    kind, _, rest = key.partition(":")
-    if kind == "voice":
+    if key == "voice":  # an export's voice key names no project
+        return key
+    parsed = ItemKey.parse(key)
+    if parsed is None:
+        return None
+    if parsed.kind is ItemKind.VOICE:
         return "voice"
-    if kind not in maps:
+    if parsed.kind.value not in maps:
         return None
-    try:
-        parts = [int(p) for p in rest.split("-")]
-    except ValueError:
-        return None
-    mapped = [maps[kind].get(p) for p in parts]
+    mapped = [maps[parsed.kind.value].get(i) for i in parsed.ids]
     if any(m is None for m in mapped):
         return None
-    return f"{kind}:" + "-".join(str(m) for m in mapped)
+    return str(ItemKey(parsed.kind, tuple(m for m in mapped if m is not None)))
 
 
 def export_project(s: Session, project: ProjectRow) -> dict[str, Any]:
@@ -490,7 +491,7 @@ def insert_project(s: Session, parsed: ParsedProject, name: str) -> tuple[Projec
         translated = [k for k in (_translate_key(key, maps) for key in keys) if k]
         if translated:
             s.get_one(MessageRow, message_id).context_item_keys = [
-                f"voice:{project.id}" if k == "voice" else k for k in translated
+                str(ItemKey.voice(project.id)) if k == "voice" else k for k in translated
             ]
 
     for i, proposal in enumerate(doc.get("proposals", [])):

@@ -36,6 +36,7 @@ from memory.types import (
     Fact,
     FactKind,
     HitKind,
+    ItemKey,
     Role,
     ScoreParts,
     SearchHit,
@@ -381,7 +382,7 @@ def hybrid_search(
         hits.append(
             SearchHit(
                 kind=HitKind.FACT,
-                key=f"fact:{fact_id}",
+                key=str(ItemKey.fact(fact_id)),
                 text=row.text,
                 score=parts.fused,
                 parts=parts,
@@ -398,7 +399,7 @@ def hybrid_search(
         hits.append(
             SearchHit(
                 kind=HitKind.SUMMARY,
-                key=f"summary:{session_id}",
+                key=str(ItemKey.summary(session_id)),
                 text=session_row.summary,
                 score=parts.fused,
                 parts=parts,
@@ -418,7 +419,7 @@ def _message_hit(rows: Sequence[MessageRow], parts: ScoreParts) -> SearchHit:
     ids = tuple(r.id for r in rows)
     return SearchHit(
         kind=HitKind.MESSAGES,
-        key=f"messages:{ids[0]}-{ids[-1]}" if len(ids) > 1 else f"messages:{ids[0]}",
+        key=str(ItemKey.messages(ids[0], ids[-1])),
         text=_render_messages(rows),
         score=parts.fused,
         parts=parts,
@@ -554,7 +555,9 @@ def assemble_context(
     wanted: list[ContextItem] = []
     voice_text = _voice_text(voice)
     if voice_text:
-        wanted.append(ContextItem(ContextSource.VOICE, f"voice:{project_id}", voice_text, counter.count(voice_text)))
+        wanted.append(
+            ContextItem(ContextSource.VOICE, str(ItemKey.voice(project_id)), voice_text, counter.count(voice_text))
+        )
     pinned_ids = set()
     for fact in pinned:
         line = _fact_line(fact.id, fact.kind, fact.is_global, fact.text)
@@ -562,7 +565,7 @@ def assemble_context(
         wanted.append(
             ContextItem(
                 ContextSource.PINNED,
-                f"fact:{fact.id}",
+                str(ItemKey.fact(fact.id)),
                 line,
                 counter.count(line),
                 kind=HitKind.FACT,

@@ -81,6 +81,60 @@ class HitKind(enum.StrEnum):
     MESSAGES = "messages"
 
 
+class ItemKind(enum.StrEnum):
+    FACT = "fact"
+    SUMMARY = "summary"
+    MESSAGES = "messages"
+    VOICE = "voice"
+
+
+@dataclass(frozen=True)
+class ItemKey:
+    """Names one memory item: ``fact:12``, ``summary:3`` (a session's), ``messages:40-41``, ``voice:7``.
+
+    Stored and passed around as its string (an answer keeps the keys of the
+    memory it was given); built and read only through this type.
+    """
+
+    kind: ItemKind
+    #: The fact, the session, the first and last message, or the voice's project.
+    ids: tuple[int, ...]
+
+    @classmethod
+    def fact(cls, fact_id: int) -> ItemKey:
+        return cls(ItemKind.FACT, (fact_id,))
+
+    @classmethod
+    def summary(cls, session_id: int) -> ItemKey:
+        return cls(ItemKind.SUMMARY, (session_id,))
+
+    @classmethod
+    def messages(cls, first: int, last: int | None = None) -> ItemKey:
+        return cls(ItemKind.MESSAGES, (first,) if last is None or last == first else (first, last))
+
+    @classmethod
+    def voice(cls, project_id: int) -> ItemKey:
+        return cls(ItemKind.VOICE, (project_id,))
+
+    @classmethod
+    def parse(cls, text: str) -> ItemKey | None:
+        """The key a string names, or None for anything else."""
+        kind, _, rest = text.partition(":")
+        try:
+            ids = tuple(int(part) for part in rest.split("-"))
+            return cls(ItemKind(kind), ids) if 1 <= len(ids) <= 2 else None
+        except ValueError:
+            return None
+
+    @property
+    def id(self) -> int:
+        """The first id: the fact's, the session's, the first message's, the project's."""
+        return self.ids[0]
+
+    def __str__(self) -> str:
+        return f"{self.kind.value}:" + "-".join(str(i) for i in self.ids)
+
+
 @dataclass(frozen=True)
 class Project:
     id: int

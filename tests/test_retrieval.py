@@ -279,3 +279,20 @@ def test_the_models_own_words_rank_below_what_the_user_confirmed(service: Memory
     fact_at = ranked.index((HitKind.FACT, (fact.id,)))
     invented_at = next(i for i, h in enumerate(hits) if invented.id in h.message_ids)
     assert fact_at < invented_at, ranked
+
+
+def test_item_keys_are_built_and_read_by_one_type() -> None:
+    from memory import ItemKey, ItemKind
+
+    for key, kind, ids in (
+        ("fact:12", ItemKind.FACT, (12,)),
+        ("summary:3", ItemKind.SUMMARY, (3,)),
+        ("messages:40-41", ItemKind.MESSAGES, (40, 41)),
+        ("messages:7", ItemKind.MESSAGES, (7,)),
+        ("voice:2", ItemKind.VOICE, (2,)),
+    ):
+        parsed = ItemKey.parse(key)
+        assert parsed == ItemKey(kind, ids) and str(parsed) == key
+    assert ItemKey.messages(5, 5) == ItemKey.messages(5) and str(ItemKey.fact(9)) == "fact:9"
+    for junk in ("fact", "fact:", "fact:x", "note:1", "messages:1-2-3", ""):
+        assert ItemKey.parse(junk) is None, junk

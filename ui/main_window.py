@@ -33,7 +33,7 @@ from app.conversation import ContextReady, SessionStarted, Token, TurnResult
 from app.engine import CancelToken
 from app.recovery import open_warnings, repair_notes
 from app.runtime import Runtime
-from memory import ChatSession, Message, Project, ReindexReport, Role
+from memory import ChatSession, ItemKey, ItemKind, Message, Project, ReindexReport, Role
 from ui.chat import ChatEntry, ChatView
 from ui.memory_panel import KEY_ROLE, MemoryPanel, confirm
 from ui.tasks import Task, TaskRunner
@@ -317,7 +317,8 @@ class MainWindow(QMainWindow):
         self.memory.search.query.selectAll()
 
     def _on_search_hit_opened(self, key: str, session_id: int | None) -> None:
-        if key.startswith(("messages:", "summary:")) and session_id is not None:
+        parsed = ItemKey.parse(key)
+        if parsed is not None and parsed.kind in (ItemKind.MESSAGES, ItemKind.SUMMARY) and session_id is not None:
             self.open_session(session_id)
         self.memory.show_item(key)
 

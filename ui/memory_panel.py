@@ -42,6 +42,8 @@ from memory import (
     FactKind,
     FactVersion,
     HitKind,
+    ItemKey,
+    ItemKind,
     Proposal,
     ProposalAction,
     SearchHit,
@@ -217,7 +219,7 @@ class FactsTab(_Tab):
             marks = ("★ " if fact.pinned else "") + ("global · " if fact.is_global else "")
             status = " (archived)" if fact.status.value == "archived" else ""
             item = QListWidgetItem(f"{marks}[F{fact.id}] {fact.kind.value}: {fact.text}{status}")
-            item.setData(KEY_ROLE, f"fact:{fact.id}")
+            item.setData(KEY_ROLE, str(ItemKey.fact(fact.id)))
             if fact.is_global:
                 item.setToolTip("A global fact: yours, shown in every project")
             if fact.status.value == "archived":
@@ -255,7 +257,8 @@ class FactsTab(_Tab):
 
     def _selected_fact(self) -> Fact | None:
         key = self.selected_key()
-        return self.facts.get(int(key.split(":")[1])) if key else None
+        parsed = ItemKey.parse(key) if key else None
+        return self.facts.get(parsed.id) if parsed is not None and parsed.kind is ItemKind.FACT else None
 
     def _after_change(self, _result: object = None) -> None:
         self.reload()
@@ -669,12 +672,15 @@ class MemoryPanel(QTabWidget):
 
     def show_item(self, key: str) -> None:
         """Selects a memory item (``fact:12``) in the Facts tab."""
-        if key.startswith("fact:"):
+        parsed = ItemKey.parse(key)
+        if parsed is None:
+            return
+        if parsed.kind is ItemKind.FACT:
             self.setCurrentWidget(self.facts)
             self.facts.select_when_shown(key)
-        elif key.startswith(("messages:", "summary:")):
+        elif parsed.kind in (ItemKind.MESSAGES, ItemKind.SUMMARY):
             self.setCurrentWidget(self.sessions)
-        elif key.startswith("voice:"):
+        elif parsed.kind is ItemKind.VOICE:
             self.setCurrentWidget(self.voice)
 
 
