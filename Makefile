@@ -52,8 +52,8 @@ run: $(STAMP) desktop-libs
 	$(VENV)/bin/dossier
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check app memory ui tests bench
-	$(VENV)/bin/ruff format --check app memory ui tests bench
+	$(VENV)/bin/ruff check app memory ui cli dossier tests bench scripts
+	$(VENV)/bin/ruff format --check app memory ui cli dossier tests bench scripts
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 

@@ -14,15 +14,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from app.conversation import ConversationFlow
-from app.engine import EngineError, GenerationSettings, LocalEngine, TextModel
-from app.extraction import MemoryExtractor
-from app.keychain import Keychain
-from app.models import ModelStore, Progress
-from app.paths import AppPaths, resolve_paths
-from app.remote import RemoteModel, normalise_base_url
-from app.settings import Settings, load_settings, save_settings
-from app.summaries import SessionSummarizer
+from app.assistant.conversation import ConversationFlow
+from app.assistant.extraction import MemoryExtractor
+from app.assistant.summaries import SessionSummarizer
+from app.config.keychain import Keychain
+from app.config.paths import AppPaths, resolve_paths
+from app.config.settings import Settings, load_settings, save_settings
+from app.llm.engine import EngineError, GenerationSettings, LocalEngine, TextModel
+from app.llm.models import ModelStore, Progress
+from app.llm.remote import RemoteModel, normalise_base_url
 from memory import MemoryService
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ class Runtime:
         Raises:
             BackupError: The backup could not be made; the caller says why.
         """
-        from app.backup import auto_backup_if_due
+        from app.portability.backup import auto_backup_if_due
 
         # One at a time: two checks at once (start-up and a timer) would both find none due yet.
         with self._backup_lock:

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             session = service.start_session(project.id, "Kick-off")
             service.add_message(session.id, "user", "The launch is on 3 March.")
         env = {**os.environ, "DOSSIER_HOME": str(data), "DOSSIER_MODELS_DIR": str(Path(tmp) / "models")}
-        dossier = [sys.executable, "-m", "app"]
+        dossier = [sys.executable, "-m", "cli"]
         floor = _wall([sys.executable, "-c", "pass"], env, args.runs)
         print(f"floor, python -c pass: {floor * 1000:.0f} ms (median of {args.runs})")
         print()

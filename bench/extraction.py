@@ -47,10 +47,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.candidates import find_candidates  # noqa: E402
-from app.engine import LocalEngine, TextModel  # noqa: E402
-from app.extraction import MemoryExtractor  # noqa: E402
-from app.models import ModelStore  # noqa: E402
+from app.assistant.candidates import find_candidates  # noqa: E402
+from app.assistant.extraction import MemoryExtractor  # noqa: E402
+from app.llm.engine import LocalEngine, TextModel  # noqa: E402
+from app.llm.models import ModelStore  # noqa: E402
 from bench.conversation_memory import DEFAULT_DATA, session_time  # noqa: E402
 from memory import MemoryService, Role  # noqa: E402
 from memory.embedding import MiniLMEmbedder  # noqa: E402

@@ -27,10 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.conversation import ConversationFlow, Token, TurnResult
-from app.engine import GenerationSettings, LocalEngine
-from app.extraction import MemoryExtractor
-from app.models import ModelStore
+from app.assistant.conversation import ConversationFlow, Token, TurnResult
+from app.assistant.extraction import MemoryExtractor
+from app.llm.engine import GenerationSettings, LocalEngine
+from app.llm.models import ModelStore
 from bench.synthetic import PEOPLE, TOPICS, _date, _money
 from memory import MemoryService
 from memory.embedding import MiniLMEmbedder

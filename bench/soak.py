@@ -40,10 +40,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.brief import compose_brief, render_markdown
-from app.engine import GenerationSettings
-from app.paths import AppPaths
-from app.prompt_format import ChatTurn
+from app.config.paths import AppPaths
+from app.llm.engine import GenerationSettings
+from app.llm.prompt_format import ChatTurn
+from app.portability.brief import compose_brief, render_markdown
 from app.runtime import Runtime
 from bench.synthetic import PEOPLE, TOPICS
 from memory import MemoryService

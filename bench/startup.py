@@ -76,7 +76,7 @@ def stalls(models_dir: Path, idle_seconds: float) -> None:
     from PySide6.QtCore import QElapsedTimer, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from app.paths import resolve_paths
+    from app.config.paths import resolve_paths
     from app.runtime import Runtime
     from memory import MemoryService
     from ui.main_window import MainWindow
@@ -161,7 +161,7 @@ def stalls(models_dir: Path, idle_seconds: float) -> None:
 def main() -> None:
     import argparse
 
-    from app.models import ModelStore
+    from app.llm.models import ModelStore
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=6)

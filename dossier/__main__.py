@@ -1,5 +1,5 @@
 import sys
 
-from ui.entry import main
+from dossier.entry import main
 
 sys.exit(main())

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from app.paths import resolve_paths  # noqa: E402
+from app.config.paths import resolve_paths  # noqa: E402
 from app.runtime import Runtime  # noqa: E402
 from memory import MemoryService, NewMessage, Role  # noqa: E402
 from ui.main_window import MainWindow  # noqa: E402

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from app import cli
+from cli import main as cli
 from memory import MemoryService
 from memory.embedding import MiniLMEmbedder
 from tests.servers import ChatServer, ModelServer
@@ -104,7 +104,7 @@ def run(data_dir: Path, embedder: MiniLMEmbedder) -> Run:
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A models folder holding the bundled default model, assembled once per run."""
-    from app.models import ModelStore
+    from app.llm.models import ModelStore
 
     folder = tmp_path_factory.mktemp("models")
     ModelStore(folder).ensure_default()
@@ -113,7 +113,7 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def default_model_path(models_dir: Path) -> Path:
-    from app.models import ModelStore
+    from app.llm.models import ModelStore
 
     return ModelStore(models_dir).default_path
 
@@ -121,7 +121,7 @@ def default_model_path(models_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def local_engine(default_model_path: Path) -> Iterator[object]:
     """The real default model (gemma3 270M base), loaded once per run."""
-    from app.engine import LocalEngine
+    from app.llm.engine import LocalEngine
 
     engine = LocalEngine(default_model_path, context_length=2048, threads=2)
     engine.load().result()

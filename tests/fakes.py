@@ -11,8 +11,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from app.engine import CancelToken, EngineError, Generation, GenerationSettings
-from app.prompt_format import ChatTurn, TranscriptFormat
+from app.llm.engine import CancelToken, EngineError, Generation, GenerationSettings
+from app.llm.prompt_format import ChatTurn, TranscriptFormat
 
 Script = Callable[[Sequence[ChatTurn], GenerationSettings], str]
 

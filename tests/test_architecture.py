@@ -15,7 +15,7 @@ def test_import_contracts_hold() -> None:
     assert lint_imports, "import-linter is a test dependency"
     result = subprocess.run([lint_imports], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Contracts: 4 kept, 0 broken." in result.stdout
+    assert "Contracts: 5 kept, 0 broken." in result.stdout
 
 
 def test_no_orm_row_leaves_memory() -> None:
@@ -35,15 +35,15 @@ def test_no_orm_row_leaves_memory() -> None:
 
 def test_every_error_written_for_the_user_has_one_root() -> None:
     """The CLI and the window catch USER_ERRORS; an app error outside it would surface as a bug."""
-    from app.backup import BackupError
-    from app.cli import UsageError
-    from app.engine import EngineError, ModelUnavailableError
+    from app.config.files import WriteFailed
+    from app.config.keychain import KeychainError
     from app.errors import USER_ERRORS, InputRefused, UserError
-    from app.files import WriteFailed
-    from app.gguf import GGUFError
-    from app.keychain import KeychainError
-    from app.models import DownloadCancelled, ModelStoreError
-    from app.remote import RemoteError
+    from app.llm.engine import EngineError, ModelUnavailableError
+    from app.llm.gguf import GGUFError
+    from app.llm.models import DownloadCancelled, ModelStoreError
+    from app.llm.remote import RemoteError
+    from app.portability.backup import BackupError
+    from cli.main import UsageError
     from memory import InvalidInputError, MemoryServiceError
     from ui.tasks import EXPECTED_ERRORS
 
@@ -51,6 +51,6 @@ def test_every_error_written_for_the_user_has_one_root() -> None:
     errors += [KeychainError, ModelStoreError, DownloadCancelled, RemoteError]
     assert all(issubclass(error, UserError) for error in errors)
     assert set(USER_ERRORS) == {UserError, MemoryServiceError} and set(USER_ERRORS) <= set(EXPECTED_ERRORS)
-    import app.conversation
+    import app.assistant.conversation
 
-    assert not hasattr(app.conversation, "InvalidInputError") and issubclass(InvalidInputError, MemoryServiceError)
+    assert not hasattr(app.assistant.conversation, "InvalidInputError") and issubclass(InvalidInputError, MemoryServiceError)

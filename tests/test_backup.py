@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from app import cli
-from app.backup import BackupError, auto_backup_if_due, create_backup, restore_backup
-from app.settings import Settings, save_settings
+from app.config.settings import Settings, save_settings
+from app.portability.backup import BackupError, auto_backup_if_due, create_backup, restore_backup
+from cli import main as cli
 from memory import DB_FILENAME, MemoryService, NewMessage, Role
 from memory.embedding import MiniLMEmbedder
 from tests.conftest import Run

@@ -12,8 +12,9 @@ from pathlib import Path
 import pypdf
 import pytest
 
-from app import cli
-from app.brief import (
+from app.llm.engine import GenerationSettings
+from app.llm.prompt_format import ChatTurn
+from app.portability.brief import (
     BriefOptions,
     Section,
     compose_brief,
@@ -21,8 +22,7 @@ from app.brief import (
     render_html,
     render_markdown,
 )
-from app.engine import GenerationSettings
-from app.prompt_format import ChatTurn
+from cli import main as cli
 from memory import MemoryService
 from memory.embedding import MiniLMEmbedder
 from tests.fakes import FakeModel
@@ -179,8 +179,8 @@ def test_executive_summary_cites_only_the_briefs_facts(service: MemoryService, a
 
 
 def test_a_brief_has_no_raw_chat_commands_or_inventions(service: MemoryService) -> None:
-    from app.brief import SESSIONS_LABEL
-    from app.summaries import SessionSummarizer
+    from app.assistant.summaries import SessionSummarizer
+    from app.portability.brief import SESSIONS_LABEL
 
     project = service.create_project("Acme").id
     service.add_fact(project, "Budget is 40k EUR")

@@ -160,11 +160,11 @@ def test_an_export_saved_with_a_byte_order_mark_still_imports(run: Run, tmp_path
 def test_real_subprocess_entry_point(tmp_path: Path) -> None:
     env = {**os.environ, "DOSSIER_HOME": str(tmp_path / "home")}
     ok = subprocess.run(
-        [sys.executable, "-m", "app", "project", "create", "Sub"], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "cli", "project", "create", "Sub"], env=env, capture_output=True, text=True, timeout=120
     )
     assert ok.returncode == 0, ok.stderr
     bad = subprocess.run(
-        [sys.executable, "-m", "app", "fact", "add", "--project", "Missing", "x"],
+        [sys.executable, "-m", "cli", "fact", "add", "--project", "Missing", "x"],
         env=env,
         capture_output=True,
         text=True,
@@ -172,7 +172,7 @@ def test_real_subprocess_entry_point(tmp_path: Path) -> None:
     )
     assert bad.returncode == 2 and "No project 'Missing'" in bad.stderr and "Traceback" not in bad.stderr
     listed = subprocess.run(
-        [sys.executable, "-m", "app", "project", "list"], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "cli", "project", "list"], env=env, capture_output=True, text=True, timeout=120
     )
     assert "Sub" in listed.stdout
     assert oct((tmp_path / "home").stat().st_mode & 0o777) == "0o700"
@@ -274,7 +274,7 @@ def test_listing_commands_start_without_the_vector_index_or_migrations(
         service.add_fact(service.create_project("Acme").id, "The launch is on 3 March")
     probe = (
         "import sys\n"
-        "from app import cli\n"
+        "from cli import main as cli\n"
         f"code = cli.main(['--data-dir', {str(data)!r}, 'fact', 'list', '--project', 'Acme'])\n"
         "print(code, sorted(m for m in ('chromadb', 'alembic', 'onnxruntime', 'llama_cpp') if m in sys.modules))\n"
     )

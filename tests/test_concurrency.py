@@ -13,8 +13,8 @@ import random
 import threading
 import time
 
-from app.extraction import Candidate, MemoryExtractor
-from app.summaries import SessionSummarizer
+from app.assistant.extraction import Candidate, MemoryExtractor
+from app.assistant.summaries import SessionSummarizer
 from memory import FactKind, MemoryService
 
 

@@ -11,13 +11,13 @@ from collections.abc import Sequence
 
 import pytest
 
-from app.conversation import ContextReady, ConversationFlow, Token, TurnResult
-from app.engine import CancelToken, EngineError, GenerationSettings, LocalEngine
+from app.assistant.conversation import ContextReady, ConversationFlow, Token, TurnResult
+from app.assistant.extraction import MemoryExtractor, word_diff
+from app.assistant.summaries import SessionSummarizer, extractive_summary
+from app.assistant.voice import learn_voice
 from app.errors import InputRefused
-from app.extraction import MemoryExtractor, word_diff
-from app.prompt_format import ChatTurn
-from app.summaries import SessionSummarizer, extractive_summary
-from app.voice import learn_voice
+from app.llm.engine import CancelToken, EngineError, GenerationSettings, LocalEngine
+from app.llm.prompt_format import ChatTurn
 from memory import FactStatus, MemoryService, ProposalAction, Role
 from tests.fakes import FakeModel
 
@@ -66,7 +66,7 @@ def test_the_prompt_prefix_stays_stable_from_turn_to_turn(service: MemoryService
 
 
 def test_sessions_left_out_of_the_prompt_cache_come_back_from_sqlite(service: MemoryService, project: int) -> None:
-    from app.conversation import CACHED_SESSIONS
+    from app.assistant.conversation import CACHED_SESSIONS
 
     model = FakeModel()
     flow = ConversationFlow(service, model)
@@ -163,7 +163,7 @@ def test_extraction_proposes_grounded_facts_with_provenance(service: MemoryServi
 
 def test_reconciliation_duplicates_updates_and_contradictions(service: MemoryService, project: int) -> None:
     extractor = MemoryExtractor(service)
-    from app.extraction import Candidate
+    from app.assistant.extraction import Candidate
     from memory import FactKind
 
     dup = extractor.apply(project, Candidate("The Q3 report is due on 14 September.", FactKind.DEADLINE), None)
@@ -293,7 +293,7 @@ def test_real_default_model_turn_with_memory(service: MemoryService, project: in
 
 
 def test_only_statements_are_read_for_facts() -> None:
-    from app.extraction import states_something
+    from app.assistant.extraction import states_something
 
     assert not states_something("When is the Q3 report due? And who signs it?")
     assert not states_something("Hi!")
@@ -382,7 +382,7 @@ def test_asking_again_answers_anew_without_posting_the_question_twice(service: M
 
 
 def test_a_first_turn_starts_its_session_and_says_so(service: MemoryService, project: int) -> None:
-    from app.conversation import SessionStarted
+    from app.assistant.conversation import SessionStarted
 
     flow = ConversationFlow(service, FakeModel(lambda t, s: "Hello."))
     before = len(service.list_sessions(project))

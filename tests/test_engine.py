@@ -8,9 +8,9 @@ import time
 import jsonschema
 import pytest
 
-from app.engine import CancelToken, GenerationSettings, LocalEngine, ReplyFilter
-from app.extraction import EXTRACTION_SCHEMA
-from app.prompt_format import CHATML, ChatTurn, GemmaFormat, TemplateFormat, TranscriptFormat, choose_format
+from app.assistant.extraction import EXTRACTION_SCHEMA
+from app.llm.engine import CancelToken, GenerationSettings, LocalEngine, ReplyFilter
+from app.llm.prompt_format import CHATML, ChatTurn, GemmaFormat, TemplateFormat, TranscriptFormat, choose_format
 
 FACTS = (
     "### Pinned facts\n- [F1] The client is Acme Corp, a logistics company in Rotterdam.\n"
@@ -151,7 +151,7 @@ def test_format_choice() -> None:
 
 
 def test_a_prompt_longer_than_the_window_is_refused(local_engine: LocalEngine) -> None:
-    from app.engine import EngineError
+    from app.llm.engine import EngineError
 
     with pytest.raises(EngineError, match="window"):
         local_engine.generate([ChatTurn("user", "word " * 5000)], GenerationSettings(max_tokens=10))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.paths import resolve_paths
+from app.config.paths import resolve_paths
 from tests.conftest import Run
 
 

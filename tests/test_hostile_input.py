@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import pytest
 
-from app.conversation import ConversationFlow
-from app.engine import GenerationSettings, LocalEngine
-from app.prompt_format import CHATML, ChatTurn, GemmaFormat, TranscriptFormat
+from app.assistant.conversation import ConversationFlow
+from app.llm.engine import GenerationSettings, LocalEngine
+from app.llm.prompt_format import CHATML, ChatTurn, GemmaFormat, TranscriptFormat
 from memory import MemoryService
 from tests.fakes import FakeModel
 

@@ -225,7 +225,7 @@ def test_a_key_inside_an_endpoint_address_is_refused_and_never_stored(run: Run, 
 
 
 def test_a_key_left_in_old_settings_is_dropped_on_load(tmp_path: Path) -> None:
-    from app.settings import load_settings
+    from app.config.settings import load_settings
 
     path = tmp_path / "settings.json"
     path.write_text(json.dumps({"remote_base_url": "http://me:sk-OLD@10.9.8.7:8080/v1", "remote_model": "m"}))
@@ -239,7 +239,7 @@ def test_an_empty_data_dir_option_is_refused_not_the_default_folder(run: Run, tm
 
 
 def test_a_read_only_or_foreign_data_folder_is_not_chmodded(tmp_path: Path) -> None:
-    from app.paths import ensure_private_dir
+    from app.config.paths import ensure_private_dir
 
     read_only = tmp_path / "read-only"
     read_only.mkdir(mode=0o500)
@@ -299,7 +299,7 @@ def test_an_import_error_quoting_a_huge_value_stays_one_short_line(run: Run, acm
 
 
 def test_settings_out_of_range_are_ignored_with_the_default_kept(tmp_path: Path) -> None:
-    from app.settings import Settings, load_settings
+    from app.config.settings import Settings, load_settings
 
     path = tmp_path / "settings.json"
     hostile = {

@@ -20,8 +20,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.brief import BriefOptions, compose_brief, render_html, render_markdown
-from app.extraction import inbox_entries
+from app.assistant.extraction import inbox_entries
+from app.portability.brief import BriefOptions, compose_brief, render_html, render_markdown
 from memory import (
     FactKind,
     InvalidInputError,

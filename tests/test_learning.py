@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.candidates import dated, find_candidates
-from app.conversation import ConversationFlow
-from app.engine import GenerationSettings
-from app.extraction import MemoryExtractor
-from app.prompt_format import ChatTurn
+from app.assistant.candidates import dated, find_candidates
+from app.assistant.conversation import ConversationFlow
+from app.assistant.extraction import MemoryExtractor
+from app.llm.engine import GenerationSettings
+from app.llm.prompt_format import ChatTurn
 from memory import FactKind, MemoryService
 from tests.fakes import FakeModel
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from app.engine import LocalEngine, ModelUnavailableError
-from app.gguf import GGUFError, read_gguf
-from app.models import ModelStore, ModelStoreError, default_model
+from app.llm.engine import LocalEngine, ModelUnavailableError
+from app.llm.gguf import GGUFError, read_gguf
+from app.llm.models import ModelStore, ModelStoreError, default_model
 from tests.servers import ModelServer
 
 
@@ -109,7 +109,7 @@ def test_offline_a_download_says_no_network(tmp_path: Path) -> None:
 
 
 def test_the_catalogue_is_pinned_and_says_what_fits() -> None:
-    from app.catalogue import CATALOGUE, find, machine_memory
+    from app.llm.catalogue import CATALOGUE, find, machine_memory
 
     assert len(CATALOGUE) >= 2 and len({m.id for m in CATALOGUE}) == len(CATALOGUE)
     for entry in CATALOGUE:
@@ -125,7 +125,7 @@ def test_the_catalogue_is_pinned_and_says_what_fits() -> None:
 
 
 def test_local_chat_servers_are_found_with_their_models(chat_server: int, model_server: str) -> None:
-    from app.catalogue import find_local_servers
+    from app.llm.catalogue import find_local_servers
 
     other_http = int(model_server.rsplit(":", 1)[1])  # answers, but not with a model list
     found = find_local_servers((("Ollama", chat_server), ("LM Studio", 9), ("Something else", other_http)))

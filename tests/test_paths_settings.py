@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from app.paths import ENV_HOME, ENV_MODELS, resolve_paths
-from app.settings import SCHEMA_VERSION, Settings, load_settings, save_settings
+from app.config.paths import ENV_HOME, ENV_MODELS, resolve_paths
+from app.config.settings import SCHEMA_VERSION, Settings, load_settings, save_settings
 
 
 def test_data_dir_precedence_and_permissions(tmp_path: Path) -> None:

@@ -106,7 +106,7 @@ def test_an_index_built_for_another_database_is_rebuilt_even_with_equal_counts(
     tmp_path: Path, embedder: MiniLMEmbedder
 ) -> None:
     """A restore into a folder that kept its index: same counts, other texts."""
-    from app.backup import create_backup, restore_backup
+    from app.portability.backup import create_backup, restore_backup
     from memory import DB_FILENAME
 
     cats, lunch = tmp_path / "cats", tmp_path / "lunch"

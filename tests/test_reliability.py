@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from app.conversation import ConversationFlow, TurnResult
+from app.assistant.conversation import ConversationFlow, TurnResult
+from app.config.files import WriteFailed
+from app.config.settings import Settings, save_settings
 from app.errors import InputRefused
-from app.files import WriteFailed
-from app.settings import Settings, save_settings
 from memory import MemoryService, NewMessage, Role
 from memory.embedding import MiniLMEmbedder
 from memory.service import DB_FILENAME, INDEX_DIRNAME

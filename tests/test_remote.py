@@ -20,11 +20,11 @@ import keyring
 import keyring.backend
 import pytest
 
-from app.engine import CancelToken, GenerationSettings
-from app.extraction import EXTRACTION_SCHEMA
-from app.keychain import Keychain, KeychainError
-from app.prompt_format import ChatTurn
-from app.remote import RemoteError, RemoteModel
+from app.assistant.extraction import EXTRACTION_SCHEMA
+from app.config.keychain import Keychain, KeychainError
+from app.llm.engine import CancelToken, GenerationSettings
+from app.llm.prompt_format import ChatTurn
+from app.llm.remote import RemoteError, RemoteModel
 from app.runtime import Runtime
 from memory import DB_FILENAME, MemoryService
 from memory.embedding import MiniLMEmbedder

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.backup import MANIFEST, SETTINGS, BackupError, restore_backup
+from app.portability.backup import MANIFEST, SETTINGS, BackupError, restore_backup
 from memory import DB_FILENAME, MemoryService, database_counts
 from memory.embedding import MiniLMEmbedder
 from tests.conftest import Run

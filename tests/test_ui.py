@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt, QUrl
 
-from app.engine import LocalEngine
-from app.paths import resolve_paths
+from app.config.paths import resolve_paths
+from app.llm.engine import LocalEngine
 from app.runtime import Runtime
 from memory import INDEX_DIRNAME, MemoryService, ProposalAction
 from memory.embedding import MiniLMEmbedder
@@ -396,8 +396,8 @@ def test_the_settings_dialog_refuses_a_key_inside_the_endpoint_address(qtbot: ob
 def test_settings_offer_a_catalogue_and_the_models_of_local_servers(
     qtbot: object, make_window: object, model_server: str, chat_server: int, default_model_path: Path
 ) -> None:
-    from app.catalogue import CatalogueModel
-    from app.models import default_model
+    from app.llm.catalogue import CatalogueModel
+    from app.llm.models import default_model
     from ui.settings_dialog import SettingsDialog
 
     env = make_window()

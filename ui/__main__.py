@@ -1,5 +1,7 @@
+"""``python -m ui``: the window alone (``dossier`` chooses between it and the command line)."""
+
 import sys
 
-from ui.entry import main
+from ui.app import run
 
-sys.exit(main())
+sys.exit(run(None))

@@ -96,8 +96,8 @@ class _Opener(QObject):
     def start(self, data_dir: str | Path | None) -> threading.Thread:
         def work() -> None:
             try:
-                from app.paths import resolve_paths
-                from app.recovery import recover_from_damage
+                from app.config.paths import resolve_paths
+                from app.portability.recovery import recover_from_damage
                 from app.runtime import Runtime
                 from memory import CorruptDatabaseError, MemoryService, MemoryServiceError
 
@@ -156,7 +156,7 @@ def run(data_dir: str | Path | None = None, *, started: float | None = None) -> 
     opener = _Opener()
 
     def on_opened(runtime: Any) -> None:
-        from app.logs import setup_logging
+        from app.config.logs import setup_logging
         from ui.main_window import MainWindow
         from ui.tasks import TaskRunner
 
@@ -195,8 +195,8 @@ def run(data_dir: str | Path | None = None, *, started: float | None = None) -> 
             startup.show_busy("Restoring the latest backup…")
 
             def work() -> None:
-                from app.backup import BackupError, restore_backup
-                from app.paths import resolve_paths
+                from app.config.paths import resolve_paths
+                from app.portability.backup import BackupError, restore_backup
 
                 try:
                     restore_backup(Path(backup), resolve_paths(data_dir).data_dir)

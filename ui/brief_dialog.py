@@ -19,7 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.brief import (
+from app.config.files import write_text
+from app.portability.brief import (
     SECTION_TITLES,
     Brief,
     BriefOptions,
@@ -28,7 +29,6 @@ from app.brief import (
     render_html,
     render_markdown,
 )
-from app.files import write_text
 from app.runtime import Runtime
 from ui.pdf import render_pdf
 from ui.tasks import TaskRunner

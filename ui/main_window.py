@@ -29,9 +29,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.conversation import ContextReady, SessionStarted, Token, TurnResult
-from app.engine import CancelToken
-from app.recovery import open_warnings, repair_notes
+from app.assistant.conversation import ContextReady, SessionStarted, Token, TurnResult
+from app.llm.engine import CancelToken
+from app.portability.recovery import open_warnings, repair_notes
 from app.runtime import Runtime
 from memory import ChatSession, ItemKey, ItemKind, Message, Project, ReindexReport, Role
 from ui.chat import ChatEntry, ChatView
@@ -786,7 +786,7 @@ class MainWindow(QMainWindow):
         except OSError as refused:
             self.show_error(str(refused))
             return
-        from app.backup import create_backup
+        from app.portability.backup import create_backup
 
         self.call(
             "backup",

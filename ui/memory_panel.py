@@ -33,9 +33,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.extraction import InboxEntry, inbox_entries
+from app.assistant.extraction import InboxEntry, inbox_entries
+from app.assistant.voice import learn_voice
 from app.runtime import Runtime
-from app.voice import learn_voice
 from memory import (
     ChatSession,
     Fact,

@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from app.brief import PRINT_CSS, Brief, render_html
-from app.files import write_bytes
+from app.config.files import write_bytes
+from app.portability.brief import PRINT_CSS, Brief, render_html
 
 #: Families tried in order for each character: Latin and RTL first, then CJK, then symbols.
 PDF_FONT_FAMILIES = ["DejaVu Sans", "Noto Sans", "Droid Sans Fallback", "Noto Sans CJK SC", "Symbola"]

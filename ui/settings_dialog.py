@@ -30,7 +30,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.catalogue import (
+from app.config.keychain import KeychainError
+from app.llm.catalogue import (
     CATALOGUE,
     KNOWN_SERVERS,
     CatalogueModel,
@@ -38,10 +39,9 @@ from app.catalogue import (
     find_local_servers,
     machine_memory,
 )
-from app.engine import CancelToken
-from app.keychain import KeychainError
-from app.models import InstalledModel, default_model
-from app.remote import RemoteError, normalise_base_url
+from app.llm.engine import CancelToken
+from app.llm.models import InstalledModel, default_model
+from app.llm.remote import RemoteError, normalise_base_url
 from app.runtime import Runtime
 from ui.tasks import TaskRunner
 

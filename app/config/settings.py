@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from app.files import write_text
+from app.config.files import write_text
 
 log = logging.getLogger(__name__)
 

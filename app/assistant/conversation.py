@@ -23,10 +23,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from app import prompts
-from app.engine import CancelToken, GenerationSettings, GenerationStats, TextModel
 from app.errors import InputRefused
-from app.prompt_format import ChatTurn
+from app.llm import prompts
+from app.llm.engine import CancelToken, GenerationSettings, GenerationStats, TextModel
+from app.llm.prompt_format import ChatTurn
 from memory import (
     ChatSession,
     Context,

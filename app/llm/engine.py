@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from app.errors import UserError
-from app.gguf import GGUFError, GGUFInfo, read_gguf
-from app.prompt_format import ChatTurn, PromptFormat, RenderedPrompt, choose_format
+from app.llm.gguf import GGUFError, GGUFInfo, read_gguf
+from app.llm.prompt_format import ChatTurn, PromptFormat, RenderedPrompt, choose_format
 
 log = logging.getLogger(__name__)
 
@@ -299,7 +299,7 @@ _STOP_PRIORITY = 99
 class LocalEngine:
     """One llama.cpp model, used by one thread that this object owns.
 
-    The file is checked (:func:`app.gguf.read_gguf`) in the constructor, so a
+    The file is checked (:func:`app.llm.gguf.read_gguf`) in the constructor, so a
     missing or damaged model is reported before llama.cpp sees it. Loading
     happens on the model thread; :meth:`load` returns a future for it.
     """

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from app import prompts
+from app.llm import prompts
 
 Role = Literal["system", "user", "assistant"]
 

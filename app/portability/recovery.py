@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from app.backup import latest_backup
-from app.paths import AppPaths
+from app.config.paths import AppPaths
+from app.portability.backup import latest_backup
 from memory import DB_FILENAME, INDEX_DIRNAME, CorruptDatabaseError, MemoryService, ReindexReport
 
 DAMAGED_DIR = "damaged"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import platformdirs
 
-from app.files import WriteFailed
+from app.config.files import WriteFailed
 
 APP_NAME = "Dossier"
 ENV_HOME = "DOSSIER_HOME"

@@ -18,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+from app.config.files import WriteFailed, os_error_reason, replacing
 from app.errors import UserError
-from app.files import WriteFailed, os_error_reason, replacing
 from memory import DB_FILENAME, MemoryService, database_counts
 from memory.hashing import sha256_file
 
@@ -234,7 +234,7 @@ def _make_settings_local(source: Path) -> str | None:
     A backup is not allowed to send the user's memory anywhere: a remote endpoint
     it names becomes a suggestion the user confirms with ``dossier model remote``.
     """
-    from app.settings import Settings, save_settings
+    from app.config.settings import Settings, save_settings
 
     try:
         raw = json.loads(source.read_text("utf-8"))

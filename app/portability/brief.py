@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from app import prompts
-from app.engine import EngineError, GenerationSettings, TextModel
-from app.prompt_format import ChatTurn
-from app.summaries import extractive_summary
+from app.assistant.summaries import extractive_summary
+from app.llm import prompts
+from app.llm.engine import EngineError, GenerationSettings, TextModel
+from app.llm.prompt_format import ChatTurn
 from memory import Fact, FactKind, MemoryService, VoiceProfile
 
 log = logging.getLogger(__name__)

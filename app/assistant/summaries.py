@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from app import prompts
-from app.engine import EngineError, GenerationSettings, TextModel
-from app.extraction import content_words
-from app.prompt_format import ChatTurn
+from app.assistant.extraction import content_words
+from app.llm import prompts
+from app.llm.engine import EngineError, GenerationSettings, TextModel
+from app.llm.prompt_format import ChatTurn
 from memory import ChatSession, MemoryService, Message, Role
 
 log = logging.getLogger(__name__)

@@ -14,11 +14,11 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
-from app import prompts
-from app.engine import EngineError, GenerationSettings, TextModel
+from app.assistant.extraction import content_words
 from app.errors import InputRefused
-from app.extraction import content_words
-from app.prompt_format import ChatTurn
+from app.llm import prompts
+from app.llm.engine import EngineError, GenerationSettings, TextModel
+from app.llm.prompt_format import ChatTurn
 from memory import VoiceProfile
 
 log = logging.getLogger(__name__)

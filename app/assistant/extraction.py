@@ -28,10 +28,10 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from app import prompts
-from app.candidates import Candidate, find_candidates, guess_kind
-from app.engine import EngineError, GenerationSettings, TextModel
-from app.prompt_format import ChatTurn
+from app.assistant.candidates import Candidate, find_candidates, guess_kind
+from app.llm import prompts
+from app.llm.engine import EngineError, GenerationSettings, TextModel
+from app.llm.prompt_format import ChatTurn
 from memory import (
     Actor,
     Fact,
@@ -167,7 +167,7 @@ class Outcome:
 
 
 class MemoryExtractor:
-    """Runs after each turn (a :class:`app.conversation.TurnListener`).
+    """Runs after each turn (a :class:`app.assistant.conversation.TurnListener`).
 
     Args:
         service: The memory service.

@@ -16,8 +16,8 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from app.engine import CancelToken, EngineError, Generation, GenerationSettings
-from app.prompt_format import ChatTurn, user_content
+from app.llm.engine import CancelToken, EngineError, Generation, GenerationSettings
+from app.llm.prompt_format import ChatTurn, user_content
 from memory import EstimatedTokenCounter
 
 log = logging.getLogger(__name__)

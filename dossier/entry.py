@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from app.brief import Brief
+    from app.portability.brief import Brief
 
 
 def _wants_window(args: Sequence[str]) -> tuple[bool, str | None]:
@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ui.app import run
 
         return run(data_dir, started=started)
-    from app import cli
+    from cli import main as cli
 
     return cli.main(args, render_pdf=_render_pdf)
 

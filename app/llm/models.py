@@ -22,9 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.engine import CancelToken
 from app.errors import UserError
-from app.gguf import GGUFError, GGUFInfo, read_gguf
+from app.llm.engine import CancelToken
+from app.llm.gguf import GGUFError, GGUFInfo, read_gguf
 from memory.hashing import sha256_file
 
 log = logging.getLogger(__name__)

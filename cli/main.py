@@ -19,20 +19,20 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
-from app import catalogue
-from app.backup import BackupError, create_backup, restore_backup
-from app.conversation import ContextReady, SessionStarted, Token, TurnResult
-from app.engine import CancelToken, EngineError
+from app.assistant.conversation import ContextReady, SessionStarted, Token, TurnResult
+from app.assistant.extraction import inbox_entries
+from app.assistant.voice import learn_voice
+from app.config.files import is_special, write_bytes, write_text
+from app.config.logs import setup_logging
+from app.config.paths import resolve_paths
 from app.errors import USER_ERRORS, UserError
-from app.extraction import inbox_entries
-from app.files import is_special, write_bytes, write_text
-from app.gguf import GGUFError, read_gguf
-from app.logs import setup_logging
-from app.models import default_model
-from app.paths import resolve_paths
-from app.recovery import open_warnings, recover_from_damage, repair_notes
+from app.llm import catalogue
+from app.llm.engine import CancelToken, EngineError
+from app.llm.gguf import GGUFError, read_gguf
+from app.llm.models import default_model
+from app.portability.backup import BackupError, create_backup, restore_backup
+from app.portability.recovery import open_warnings, recover_from_damage, repair_notes
 from app.runtime import Runtime
-from app.voice import learn_voice
 from memory import (
     CorruptDatabaseError,
     FactKind,
@@ -41,7 +41,7 @@ from memory import (
 )
 
 if TYPE_CHECKING:
-    from app.brief import Brief
+    from app.portability.brief import Brief
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 MAX_IMPORT_BYTES = 512 * 1024 * 1024
@@ -471,7 +471,7 @@ def cmd_model(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
         print(f"Downloaded {path.name} to {path.parent}; use it with: dossier model use {path.name}", file=out)
         return EXIT_OK
     if args.action == "remote":
-        from app.remote import normalise_base_url
+        from app.llm.remote import normalise_base_url
 
         try:
             endpoint = normalise_base_url(args.url)
@@ -521,7 +521,7 @@ def cmd_voice(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_brief(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
-    from app.brief import ALL_SECTIONS, BriefOptions, compose_brief, parse_sections, render
+    from app.portability.brief import ALL_SECTIONS, BriefOptions, compose_brief, parse_sections, render
 
     project = _project(rt.service, args.project)
     path = Path(args.output)

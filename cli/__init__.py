@@ -1,0 +1,1 @@
+"""The command line: ``dossier COMMAND …``, a front end beside the window (:mod:`ui`)."""
