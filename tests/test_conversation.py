@@ -293,7 +293,7 @@ def test_real_default_model_turn_with_memory(service: MemoryService, project: in
 
 
 def test_only_statements_are_read_for_facts() -> None:
-    from app.assistant.extraction import states_something
+    from app.assistant.text import states_something
 
     assert not states_something("When is the Q3 report due? And who signs it?")
     assert not states_something("Hi!")

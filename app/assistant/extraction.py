@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from app.assistant.candidates import Candidate, find_candidates, guess_kind
+from app.assistant.text import content_words, negated, normalise, numbers, states_something
 from app.llm import prompts
 from app.llm.engine import EngineError, GenerationSettings, TextModel
 from app.llm.prompt_format import ChatTurn
@@ -79,16 +80,6 @@ EXTRACTION_SCHEMA = {
     "required": ["facts"],
 }
 
-_STOPWORDS = frozenset(
-    """a an the and or but if of to in on at by for with from as is are was were be been being it its this that
-    these those there here we you they he she i me my our your their his her them us do does did have has had
-    will would shall should can could may might must not no yes so than then too very just also about into over
-    please remember forget note client project""".split()
-)
-_NEGATIONS = frozenset({"not", "no", "never", "don't", "doesn't", "won't", "isn't", "aren't", "cannot", "can't"})
-_WORD = re.compile(r"[\w'@.-]+", re.UNICODE)
-_NUMBER = re.compile(r"\d+(?:[.,:/-]\d+)*")
-
 _REMEMBER = re.compile(
     r"^\s*(?:/remember\s+|(?:please\s+|can you\s+|could you\s+)?(?:remember(?:\s+that)?|(?:make a )?note(?: of)?"
     r"\s+that)[\s:,]+)(?P<text>.+)$",
@@ -98,28 +89,6 @@ _FORGET = re.compile(
     r"^\s*(?:/forget\s+|(?:please\s+)?(?:forget|stop remembering)(?:\s+(?:that|about))?[\s:,]+)(?P<text>.+)$",
     re.IGNORECASE | re.DOTALL,
 )
-
-
-def content_words(text: str) -> set[str]:
-    return {w.strip(".'-").casefold() for w in _WORD.findall(text)} - _STOPWORDS - {""}
-
-
-def _numbers(text: str) -> set[str]:
-    return set(_NUMBER.findall(text))
-
-
-def _negated(text: str) -> bool:
-    return bool({w.casefold() for w in _WORD.findall(text)} & _NEGATIONS)
-
-
-def normalise(text: str) -> str:
-    return " ".join(text.casefold().rstrip(".!").split())
-
-
-def states_something(message: str) -> bool:
-    """Whether a message has a statement in it, not only questions and greetings."""
-    sentences = re.split(r"(?<=[.!?])\s+|\n+", message.strip())
-    return any(len(s.split()) >= 3 and not s.rstrip().endswith("?") for s in sentences)
 
 
 def word_diff(old: str, new: str) -> str:
@@ -319,8 +288,8 @@ class MemoryExtractor:
             return Reconciled("update", target, contradicts=True, similarity=changed.parts.similarity or 0.0)
         target = self.service.get_fact(best.fact_ids[0])
         old_words, new_words = content_words(target.text), content_words(candidate.text)
-        numbers_differ = _numbers(target.text) != _numbers(candidate.text)
-        negation_flips = _negated(target.text) != _negated(candidate.text)
+        numbers_differ = numbers(target.text) != numbers(candidate.text)
+        negation_flips = negated(target.text) != negated(candidate.text)
         adds_nothing = new_words <= old_words
         if similarity >= DUPLICATE and adds_nothing and not numbers_differ and not negation_flips:
             return Reconciled("duplicate", target, similarity=similarity)
@@ -490,8 +459,8 @@ def _new_value_for(candidate: str, fact: str, similarity: float) -> bool:
     """
     if similarity < NEW_VALUE_SIMILARITY:
         return False
-    values_new = _numbers(candidate) | set(_EMAIL.findall(candidate))
-    values_old = _numbers(fact) | set(_EMAIL.findall(fact))
+    values_new = numbers(candidate) | set(_EMAIL.findall(candidate))
+    values_old = numbers(fact) | set(_EMAIL.findall(fact))
     if not values_new or not values_old or values_new == values_old:
         return False
     shared = {

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from app.assistant.extraction import content_words
+from app.assistant.text import content_words
 from app.llm import prompts
 from app.llm.engine import EngineError, GenerationSettings, TextModel
 from app.llm.prompt_format import ChatTurn

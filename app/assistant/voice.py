@@ -14,7 +14,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
-from app.assistant.extraction import content_words
+from app.assistant.text import content_words
 from app.errors import InputRefused
 from app.llm import prompts
 from app.llm.engine import EngineError, GenerationSettings, TextModel
