@@ -1,0 +1,195 @@
+"""The command line's arguments: every command, its options and their help."""
+
+from __future__ import annotations
+
+import argparse
+from typing import NoReturn
+
+from cli.commands import (
+    cmd_backup,
+    cmd_brief,
+    cmd_chat,
+    cmd_context,
+    cmd_export,
+    cmd_fact,
+    cmd_import,
+    cmd_inbox,
+    cmd_model,
+    cmd_project,
+    cmd_reindex,
+    cmd_search,
+    cmd_summarize,
+    cmd_voice,
+)
+from memory import FactKind
+
+
+class _ArgumentsRejected(Exception):
+    def __init__(self, usage: str, message: str) -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # Raised rather than exiting, so main() reports it to the stream it was given.
+        raise _ArgumentsRejected(self.format_usage(), message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="dossier",
+        description="Dossier: a local assistant that knows each client project. Run it without a command to open the window.",
+    )
+    parser.add_argument("--data-dir", metavar="DIR", help="data folder (default: $DOSSIER_HOME or the user data dir)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    kinds = [k.value for k in FactKind]
+
+    project = commands.add_parser("project", help="create, list, rename or archive projects")
+    project_actions = project.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    p = project_actions.add_parser("create")
+    p.add_argument("name")
+    p.add_argument("--description", default="")
+    p = project_actions.add_parser("list")
+    p.add_argument("--all", action="store_true", help="include archived projects")
+    p.add_argument("--json", action="store_true")
+    p = project_actions.add_parser("rename")
+    p.add_argument("project")
+    p.add_argument("new_name")
+    p = project_actions.add_parser("archive")
+    p.add_argument("project")
+    p.add_argument("--undo", action="store_true", help="unarchive")
+    project.set_defaults(handler=cmd_project)
+
+    fact = commands.add_parser("fact", help="add, list, edit, archive, restore, pin facts; show history")
+    fact_actions = fact.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    p = fact_actions.add_parser("add")
+    p.add_argument("--project", help="project name or id")
+    p.add_argument("--global", dest="is_global", action="store_true", help="a fact of yours for every project")
+    p.add_argument("--kind", choices=kinds, default="fact")
+    p.add_argument("--pin", action="store_true")
+    p.add_argument("text")
+    p = fact_actions.add_parser("list")
+    scope = p.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--project")
+    scope.add_argument("--global", dest="is_global", action="store_true")
+    p.add_argument("--kind", choices=kinds)
+    p.add_argument("--search", help="only facts containing this text")
+    p.add_argument("--all", action="store_true", help="include archived facts")
+    p.add_argument("--json", action="store_true")
+    p = fact_actions.add_parser("edit")
+    p.add_argument("id", type=int)
+    p.add_argument("text", nargs="?")
+    p.add_argument("--kind", choices=kinds)
+    p = fact_actions.add_parser("archive")
+    p.add_argument("id", type=int)
+    p = fact_actions.add_parser("restore", help="unarchive, or with --version bring an old version back")
+    p.add_argument("id", type=int)
+    p.add_argument("--version", type=int)
+    p = fact_actions.add_parser("pin")
+    p.add_argument("id", type=int)
+    p.add_argument("--off", action="store_true", help="unpin")
+    p = fact_actions.add_parser("history")
+    p.add_argument("id", type=int)
+    p.add_argument("--json", action="store_true")
+    fact.set_defaults(handler=cmd_fact)
+
+    p = commands.add_parser("search", help="hybrid search of a project's memory")
+    p.add_argument("--project", required=True)
+    p.add_argument("query")
+    p.add_argument("-k", type=int, default=10)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_search, searches=True)
+
+    p = commands.add_parser("context", help="show the memory block a message would get")
+    p.add_argument("--project", required=True)
+    p.add_argument("message")
+    p.add_argument("--budget", type=int, default=1000, help="tokens (default 1000)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_context, searches=True)
+
+    p = commands.add_parser("export", help="write a project to a JSON file")
+    p.add_argument("--project", required=True)
+    p.add_argument("-o", "--output", required=True, metavar="FILE.json")
+    p.set_defaults(handler=cmd_export)
+
+    p = commands.add_parser("import", help="create a project from an exported JSON file")
+    p.add_argument("file", metavar="FILE.json")
+    p.add_argument("--as-project", metavar="NAME", help="import under another name")
+    p.set_defaults(handler=cmd_import)
+
+    p = commands.add_parser("reindex", help="rebuild the vector index from the database")
+    p.set_defaults(handler=cmd_reindex, searches=True)
+
+    p = commands.add_parser("chat", help="send a message and stream the answer")
+    p.add_argument("--project", required=True)
+    p.add_argument("--session", type=int, help="continue this session (default: a new one)")
+    p.add_argument("--show-context", action="store_true", help="print the memory the answer was given")
+    p.add_argument("message")
+    p.set_defaults(handler=cmd_chat, wants_runtime=True, searches=True)
+
+    p = commands.add_parser("inbox", help="review proposed memories")
+    p.add_argument("--project", required=True)
+    p.add_argument("action", nargs="?", choices=["list", "accept", "reject"], default="list")
+    p.add_argument("id", nargs="?", help="proposal id (accept also takes 'all')")
+    p.add_argument("--text", help="accept with this text instead")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_inbox, wants_runtime=True)
+
+    p = commands.add_parser("summarize", help="(re)write a session's summary")
+    p.add_argument("--session", type=int)
+    p.add_argument("--due", action="store_true", help="every ended, idle or grown session with a stale summary")
+    p.add_argument("--extractive", action="store_true", help="without the model")
+    p.set_defaults(handler=cmd_summarize, wants_runtime=True)
+
+    model = commands.add_parser("model", help="list, choose or download models; set up a remote endpoint")
+    model_actions = model.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    model_actions.add_parser("list")
+    p = model_actions.add_parser("use", help="a GGUF file (path or name in the models folder), or 'default'")
+    p.add_argument("path")
+    model_actions.add_parser("catalogue", help="instruction-tuned models to download, and which fit this machine")
+    model_actions.add_parser("servers", help="find Ollama or LM Studio running on this machine, and their models")
+    p = model_actions.add_parser("download", help="fetch a GGUF by URL, or a catalogue model by its id")
+    p.add_argument("url", help="a https:// link to a .gguf file, or an id from 'dossier model catalogue'")
+    p.add_argument("--sha256")
+    p = model_actions.add_parser("remote", help="use an OpenAI-compatible endpoint")
+    p.add_argument("url", help="e.g. http://127.0.0.1:11434/v1")
+    p.add_argument("--model", dest="model_name", required=True, help="the model name the endpoint expects")
+    p.add_argument("--api-key-stdin", action="store_true", help="read the API key from stdin into the keyring")
+    p.add_argument("--route", choices=["chat", "background", "both"], default="both")
+    p.add_argument("--context", type=int, default=8192, help="the model's context window in tokens")
+    model.set_defaults(handler=cmd_model, wants_runtime=True)
+
+    voice = commands.add_parser("voice", help="show a project's voice, or learn it from sample texts")
+    voice_actions = voice.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    p = voice_actions.add_parser("show")
+    p.add_argument("--project", required=True)
+    p = voice_actions.add_parser("learn")
+    p.add_argument("--project", required=True)
+    p.add_argument("files", nargs="+", metavar="SAMPLE.txt")
+    p.add_argument("--save", action="store_true", help="save the proposed profile (default: only show it)")
+    p.add_argument("--no-model", action="store_true", help="measure the samples only")
+    voice.set_defaults(handler=cmd_voice, wants_runtime=True)
+
+    p = commands.add_parser("brief", help="export a project brief as Markdown, HTML or PDF")
+    p.add_argument("--project", required=True)
+    p.add_argument("--format", choices=["md", "html", "pdf"], help="default: from the file name")
+    p.add_argument("-o", "--output", required=True, metavar="FILE")
+    p.add_argument(
+        "--sections",
+        nargs="+",
+        metavar="SECTION",
+        help="any of: summary facts timeline voice sessions (default: all)",
+    )
+    p.add_argument("--since", metavar="YYYY-MM-DD", help="only sessions from this day on")
+    p.add_argument("--global", dest="is_global", action="store_true", help="include your global facts")
+    p.add_argument("--summary", action="store_true", help="add an executive summary written by the model")
+    p.set_defaults(handler=cmd_brief, wants_runtime=True)
+
+    p = commands.add_parser("backup", help="write a consistent backup zip (safe while Dossier runs)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.zip")
+    p.set_defaults(handler=cmd_backup, wants_runtime=True)
+
+    p = commands.add_parser("restore", help="restore a backup into an empty data dir (use --data-dir)")
+    p.add_argument("file", metavar="FILE.zip")
+    return parser
