@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.synthetic import PEOPLE, TOPICS, _sentence
 from memory import FactKind, MemoryService, NewMessage, Role
+from memory.db import check_database_file
 from memory.embedding import MiniLMEmbedder
-from memory.service import check_database_file
 from memory.vector_store import project_collection
 
 SESSION_SIZE = 50

@@ -3,6 +3,7 @@
 Nothing here imports Qt, ``app`` or ``ui``; everything returned is a frozen dataclass.
 """
 
+from memory.db import DB_FILENAME, INDEX_DIRNAME, database_counts
 from memory.errors import (
     ConflictError,
     CorruptDatabaseError,
@@ -13,7 +14,7 @@ from memory.errors import (
     NotFoundError,
 )
 from memory.retrieval import render_context
-from memory.service import DB_FILENAME, INDEX_DIRNAME, MemoryService, database_counts
+from memory.service import MemoryService
 from memory.tokens import EstimatedTokenCounter, TokenCounter
 from memory.types import (
     Actor,

@@ -11,23 +11,41 @@ instead of failing with "database is locked".
 from __future__ import annotations
 
 import functools
+import logging
+import os
+import shutil
 import sqlite3
 import struct
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import URL, Engine, create_engine, event, text
+from sqlalchemy import URL, Engine, create_engine, event, select, text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
-from memory.errors import InvalidInputError, MemoryServiceError
+from memory import convert
+from memory.errors import CorruptDatabaseError, InvalidInputError, MemoryServiceError
+from memory.orm import (
+    ChatSessionRow,
+    FactRow,
+    FactVersionRow,
+    MessageRow,
+    ProjectRow,
+    ProposalRow,
+    VoiceProfileRow,
+)
+from memory.types import FactVersion, VoiceProfile
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 #: The search index's tokenizer; migrations and the query-term probe must agree.
 FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"
 BUSY_TIMEOUT_MS = 30_000
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -307,3 +325,183 @@ def wal_damage(database: Path) -> str | None:
 def read_only_uri(path: Path) -> str:
     """An SQLite URI that opens ``path`` read-only, whatever characters the path holds."""
     return Path(path).absolute().as_uri() + "?mode=ro"
+
+
+# ---------------------------------------------------------------- the database file
+
+#: Rows that belong to one project and point at rows that must be of the same one
+#: (a proposal aimed at another project's fact would let that project's inbox edit it).
+_SAME_PROJECT = (
+    "SELECT 1 FROM messages m JOIN chat_sessions c ON c.id = m.session_id WHERE m.project_id != c.project_id",
+    "SELECT 1 FROM proposals p JOIN facts f ON f.id = p.target_fact_id "
+    "WHERE f.project_id IS NOT NULL AND f.project_id != p.project_id",
+    "SELECT 1 FROM proposals p JOIN chat_sessions c ON c.id = p.source_session_id WHERE c.project_id != p.project_id",
+    "SELECT 1 FROM proposals p JOIN messages m ON m.id = p.source_message_id WHERE m.project_id != p.project_id",
+    "SELECT 1 FROM facts f JOIN chat_sessions c ON c.id = f.source_session_id "
+    "WHERE f.project_id IS NOT NULL AND c.project_id != f.project_id",
+    "SELECT 1 FROM facts f JOIN messages m ON m.id = f.source_message_id "
+    "WHERE f.project_id IS NOT NULL AND m.project_id != f.project_id",
+)
+#: Counters that go on counting up (a fact's versions) must leave room to do so.
+MAX_STORED_VERSION = 1_000_000_000
+
+DB_FILENAME = "dossier.sqlite3"
+
+#: Tables a backup's manifest and :meth:`MemoryService.stats` count (the vector
+#: index is derived, so it is not backed up).
+_COUNTED_ROWS = (ProjectRow, FactRow, FactVersionRow, ChatSessionRow, MessageRow, ProposalRow, VoiceProfileRow)
+COUNTED_TABLES = tuple(row.__tablename__ for row in _COUNTED_ROWS)
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+INDEX_DIRNAME = "vector-index"
+
+#: What a data folder holds once Dossier has run in it (an empty database beside them is damage).
+_SIGNS_OF_USE = (INDEX_DIRNAME, "backups", "settings.json", "damaged")
+
+
+def check_database_file(path: Path) -> None:
+    """Fails fast, without writing, when a database file is damaged.
+
+    Reads the header and the schema. An empty file is a new database, unless the
+    folder shows it was in use.
+
+    Raises:
+        CorruptDatabaseError: Not SQLite, a damaged header or schema.
+    """
+    import sqlite3
+
+    if not path.exists():
+        return
+    if path.stat().st_size == 0:
+        # Empty is new only where nothing else says the folder was in use: an emptied
+        # database beside an index or backups is damage, not a fresh start.
+        if any((path.parent / name).exists() for name in _SIGNS_OF_USE):
+            raise CorruptDatabaseError(path, "the database file is empty, though this data folder was in use")
+        return
+    with path.open("rb") as handle:
+        if handle.read(16) != SQLITE_MAGIC:
+            raise CorruptDatabaseError(path, "not an SQLite database")
+    try:
+        connection = sqlite3.connect(read_only_uri(path), uri=True)
+        try:
+            connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            verdict = connection.execute("PRAGMA quick_check(1)").fetchone()[0]
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as err:
+        raise CorruptDatabaseError(path, str(err)) from None
+    if verdict != "ok":
+        raise CorruptDatabaseError(path, verdict)
+
+
+def _keep_damaged_wal(database: Path) -> list[str]:
+    """Copies a damaged write-ahead log aside before SQLite discards it, and says what that means."""
+    damage = wal_damage(database)
+    if damage is None:
+        return []
+    aside = database.parent / "damaged"
+    aside.mkdir(mode=0o700, exist_ok=True)
+    kept = aside / f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{database.name}-wal"
+    shutil.copy2(database.with_name(database.name + "-wal"), kept)
+    os.chmod(kept, 0o600)
+    log.warning("the database's write-ahead log is damaged (%s); kept as %s", damage, kept)
+    return [
+        f"The database was not closed cleanly and {damage}: the most recent changes may be lost. "
+        f"The log was kept as {kept}."
+    ]
+
+
+def check_rows(path: Path) -> None:
+    """Accepts only rows Dossier can read and would have written.
+
+    Every row is read and converted exactly as the app reads it (dates, kinds,
+    text encoding, voice lists), so what passes here cannot fail later; then
+    references must hold and stay inside their project.
+
+    Raises:
+        InvalidInputError: Naming what is wrong.
+    """
+    import sqlite3
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(
+        "sqlite://", creator=lambda: sqlite3.connect(read_only_uri(path), uri=True), poolclass=NullPool
+    )
+    readers: tuple[tuple[Any, Callable[[Any], object]], ...] = (
+        (ProjectRow, convert.to_project),
+        (FactRow, convert.to_fact),
+        (FactVersionRow, convert.to_fact_version),
+        (ChatSessionRow, convert.to_session),
+        (MessageRow, convert.to_message),
+        (ProposalRow, convert.to_proposal),
+        (VoiceProfileRow, lambda row: convert.to_voice(row, row.project_id)),
+    )
+    try:
+        with Session(engine) as s:
+            for model, read in readers:
+                for row in s.scalars(select(model)).yield_per(1_000):
+                    _check_row(read(row), model.__tablename__)
+            connection = s.connection()
+            if connection.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                raise InvalidInputError("The database has rows that refer to rows that do not exist")
+            for query in _SAME_PROJECT:
+                if connection.exec_driver_sql(query + " LIMIT 1").first() is not None:
+                    raise InvalidInputError("The database has rows that point into another project")
+            counts = connection.exec_driver_sql(
+                "SELECT (SELECT count(*) FROM alembic_version), (SELECT count(*) FROM database_identity WHERE id = 1), "
+                "(SELECT count(*) FROM database_identity)"
+            ).one()
+            if tuple(counts) != (1, 1, 1):
+                raise InvalidInputError("The database's version or identity records are not Dossier's")
+    except InvalidInputError:
+        raise
+    except Exception as err:  # any value the app could not read: a date, a kind, bytes, a type
+        cause = getattr(err, "orig", None) or err
+        detail = " ".join(str(cause).split())[:200]
+        raise InvalidInputError(f"The database has values Dossier could not read ({detail})") from None
+    finally:
+        engine.dispose()
+
+
+def _check_row(value: object, table: str) -> None:
+    """What conversion alone does not check: version numbers with room to count up, voice lists of text."""
+    if isinstance(value, FactVersion) and not (
+        isinstance(value.version, int) and 0 < value.version <= MAX_STORED_VERSION
+    ):
+        raise InvalidInputError(f"The database has a version number in {table} that is not one or out of range")
+    if isinstance(value, VoiceProfile):
+        lists = (value.style_do, value.style_dont, value.vocabulary, value.samples)
+        if not all(isinstance(item, str) for entries in lists for item in entries):
+            raise InvalidInputError(f"The database has a voice list in {table} that is not a list of texts")
+
+
+def database_counts(path: Path) -> dict[str, int]:
+    """Checks a database file's integrity and counts its rows, without opening a service.
+
+    Raises:
+        InvalidInputError: The file is not a SQLite database, fails
+            ``PRAGMA integrity_check``, or lacks Dossier's tables.
+    """
+    import sqlite3
+
+    try:
+        connection = sqlite3.connect(read_only_uri(path), uri=True)
+    except sqlite3.Error as err:
+        raise InvalidInputError(f"The database cannot be opened: {err}") from None
+    try:
+        # Nothing in a file from elsewhere runs: no function in a view or trigger is trusted.
+        connection.execute("PRAGMA trusted_schema = OFF")
+        verdict = connection.execute("PRAGMA integrity_check").fetchone()[0]
+        if verdict != "ok":
+            raise InvalidInputError(f"The database is damaged: {verdict}")
+        check_schema(connection)
+        counts = {t: connection.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in COUNTED_TABLES}
+    except sqlite3.Error as err:
+        raise InvalidInputError(f"Not a Dossier database: {err}") from None
+    finally:
+        connection.close()
+    check_rows(path)
+    return counts

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -24,19 +23,24 @@ from sqlalchemy.orm import Session
 
 from memory import convert, portable
 from memory.db import (
+    _COUNTED_ROWS,
     BUSY_TIMEOUT_MS,
+    DB_FILENAME,
+    INDEX_DIRNAME,
     KEYWORD_SOURCES,
     Engines,
-    check_schema,
+    _keep_damaged_wal,
+    check_database_file,
     create_engines,
     damaged_keyword_tables,
+    database_counts,
     read_only_uri,
     rebuild_keyword_tables,
     upgrade_to_head,
-    wal_damage,
 )
 from memory.embedding import Embedder, MiniLMEmbedder
 from memory.errors import ConflictError, CorruptDatabaseError, InvalidInputError, NotFoundError
+from memory.facts import apply_change, insert_fact
 from memory.indexing import FACT_PREFIX, BackgroundIndexing, VectorIndexer
 from memory.orm import (
     ChatSessionRow,
@@ -49,7 +53,10 @@ from memory.orm import (
     VoiceProfileRow,
     utcnow,
 )
+from memory.proposals import pending_proposal
 from memory.retrieval import TermFrequencies, assemble_context, hybrid_search
+from memory.rows import _refuse_taken_name, fact_row, message_row, project_row, session_row
+from memory.sessions import to_session
 from memory.tokens import EstimatedTokenCounter, TokenCounter
 from memory.types import (
     Actor,
@@ -84,7 +91,6 @@ from memory.validation import (
     clean_name,
     clean_text,
     is_row_id,
-    name_key,
     parse_enum,
     strip_control,
 )
@@ -92,183 +98,7 @@ from memory.vector_store import GLOBAL_COLLECTION, ChromaVectorStore, VectorStor
 
 log = logging.getLogger(__name__)
 
-DB_FILENAME = "dossier.sqlite3"
-#: Tables a backup's manifest and :meth:`MemoryService.stats` count (the vector
-#: index is derived, so it is not backed up).
-_COUNTED_ROWS = (ProjectRow, FactRow, FactVersionRow, ChatSessionRow, MessageRow, ProposalRow, VoiceProfileRow)
-COUNTED_TABLES = tuple(row.__tablename__ for row in _COUNTED_ROWS)
 
-
-SQLITE_MAGIC = b"SQLite format 3\x00"
-
-
-def check_database_file(path: Path) -> None:
-    """Fails fast, without writing, when a database file is damaged.
-
-    Reads the header and the schema. An empty file is a new database, unless the
-    folder shows it was in use.
-
-    Raises:
-        CorruptDatabaseError: Not SQLite, a damaged header or schema.
-    """
-    import sqlite3
-
-    if not path.exists():
-        return
-    if path.stat().st_size == 0:
-        # Empty is new only where nothing else says the folder was in use: an emptied
-        # database beside an index or backups is damage, not a fresh start.
-        if any((path.parent / name).exists() for name in _SIGNS_OF_USE):
-            raise CorruptDatabaseError(path, "the database file is empty, though this data folder was in use")
-        return
-    with path.open("rb") as handle:
-        if handle.read(16) != SQLITE_MAGIC:
-            raise CorruptDatabaseError(path, "not an SQLite database")
-    try:
-        connection = sqlite3.connect(read_only_uri(path), uri=True)
-        try:
-            connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            verdict = connection.execute("PRAGMA quick_check(1)").fetchone()[0]
-        finally:
-            connection.close()
-    except sqlite3.DatabaseError as err:
-        raise CorruptDatabaseError(path, str(err)) from None
-    if verdict != "ok":
-        raise CorruptDatabaseError(path, verdict)
-
-
-def _keep_damaged_wal(database: Path) -> list[str]:
-    """Copies a damaged write-ahead log aside before SQLite discards it, and says what that means."""
-    damage = wal_damage(database)
-    if damage is None:
-        return []
-    aside = database.parent / "damaged"
-    aside.mkdir(mode=0o700, exist_ok=True)
-    kept = aside / f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{database.name}-wal"
-    shutil.copy2(database.with_name(database.name + "-wal"), kept)
-    os.chmod(kept, 0o600)
-    log.warning("the database's write-ahead log is damaged (%s); kept as %s", damage, kept)
-    return [
-        f"The database was not closed cleanly and {damage}: the most recent changes may be lost. "
-        f"The log was kept as {kept}."
-    ]
-
-
-#: Rows that belong to one project and point at rows that must be of the same one
-#: (a proposal aimed at another project's fact would let that project's inbox edit it).
-_SAME_PROJECT = (
-    "SELECT 1 FROM messages m JOIN chat_sessions c ON c.id = m.session_id WHERE m.project_id != c.project_id",
-    "SELECT 1 FROM proposals p JOIN facts f ON f.id = p.target_fact_id "
-    "WHERE f.project_id IS NOT NULL AND f.project_id != p.project_id",
-    "SELECT 1 FROM proposals p JOIN chat_sessions c ON c.id = p.source_session_id WHERE c.project_id != p.project_id",
-    "SELECT 1 FROM proposals p JOIN messages m ON m.id = p.source_message_id WHERE m.project_id != p.project_id",
-    "SELECT 1 FROM facts f JOIN chat_sessions c ON c.id = f.source_session_id "
-    "WHERE f.project_id IS NOT NULL AND c.project_id != f.project_id",
-    "SELECT 1 FROM facts f JOIN messages m ON m.id = f.source_message_id "
-    "WHERE f.project_id IS NOT NULL AND m.project_id != f.project_id",
-)
-#: Counters that go on counting up (a fact's versions) must leave room to do so.
-MAX_STORED_VERSION = 1_000_000_000
-
-
-def check_rows(path: Path) -> None:
-    """Accepts only rows Dossier can read and would have written.
-
-    Every row is read and converted exactly as the app reads it (dates, kinds,
-    text encoding, voice lists), so what passes here cannot fail later; then
-    references must hold and stay inside their project.
-
-    Raises:
-        InvalidInputError: Naming what is wrong.
-    """
-    import sqlite3
-
-    from sqlalchemy import create_engine
-    from sqlalchemy.pool import NullPool
-
-    engine = create_engine(
-        "sqlite://", creator=lambda: sqlite3.connect(read_only_uri(path), uri=True), poolclass=NullPool
-    )
-    readers: tuple[tuple[Any, Callable[[Any], object]], ...] = (
-        (ProjectRow, convert.to_project),
-        (FactRow, convert.to_fact),
-        (FactVersionRow, convert.to_fact_version),
-        (ChatSessionRow, convert.to_session),
-        (MessageRow, convert.to_message),
-        (ProposalRow, convert.to_proposal),
-        (VoiceProfileRow, lambda row: convert.to_voice(row, row.project_id)),
-    )
-    try:
-        with Session(engine) as s:
-            for model, read in readers:
-                for row in s.scalars(select(model)).yield_per(1_000):
-                    _check_row(read(row), model.__tablename__)
-            connection = s.connection()
-            if connection.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
-                raise InvalidInputError("The database has rows that refer to rows that do not exist")
-            for query in _SAME_PROJECT:
-                if connection.exec_driver_sql(query + " LIMIT 1").first() is not None:
-                    raise InvalidInputError("The database has rows that point into another project")
-            counts = connection.exec_driver_sql(
-                "SELECT (SELECT count(*) FROM alembic_version), (SELECT count(*) FROM database_identity WHERE id = 1), "
-                "(SELECT count(*) FROM database_identity)"
-            ).one()
-            if tuple(counts) != (1, 1, 1):
-                raise InvalidInputError("The database's version or identity records are not Dossier's")
-    except InvalidInputError:
-        raise
-    except Exception as err:  # any value the app could not read: a date, a kind, bytes, a type
-        cause = getattr(err, "orig", None) or err
-        detail = " ".join(str(cause).split())[:200]
-        raise InvalidInputError(f"The database has values Dossier could not read ({detail})") from None
-    finally:
-        engine.dispose()
-
-
-def _check_row(value: object, table: str) -> None:
-    """What conversion alone does not check: version numbers with room to count up, voice lists of text."""
-    if isinstance(value, FactVersion) and not (
-        isinstance(value.version, int) and 0 < value.version <= MAX_STORED_VERSION
-    ):
-        raise InvalidInputError(f"The database has a version number in {table} that is not one or out of range")
-    if isinstance(value, VoiceProfile):
-        lists = (value.style_do, value.style_dont, value.vocabulary, value.samples)
-        if not all(isinstance(item, str) for entries in lists for item in entries):
-            raise InvalidInputError(f"The database has a voice list in {table} that is not a list of texts")
-
-
-def database_counts(path: Path) -> dict[str, int]:
-    """Checks a database file's integrity and counts its rows, without opening a service.
-
-    Raises:
-        InvalidInputError: The file is not a SQLite database, fails
-            ``PRAGMA integrity_check``, or lacks Dossier's tables.
-    """
-    import sqlite3
-
-    try:
-        connection = sqlite3.connect(read_only_uri(path), uri=True)
-    except sqlite3.Error as err:
-        raise InvalidInputError(f"The database cannot be opened: {err}") from None
-    try:
-        # Nothing in a file from elsewhere runs: no function in a view or trigger is trusted.
-        connection.execute("PRAGMA trusted_schema = OFF")
-        verdict = connection.execute("PRAGMA integrity_check").fetchone()[0]
-        if verdict != "ok":
-            raise InvalidInputError(f"The database is damaged: {verdict}")
-        check_schema(connection)
-        counts = {t: connection.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in COUNTED_TABLES}
-    except sqlite3.Error as err:
-        raise InvalidInputError(f"Not a Dossier database: {err}") from None
-    finally:
-        connection.close()
-    check_rows(path)
-    return counts
-
-
-INDEX_DIRNAME = "vector-index"
-#: What a data folder holds once Dossier has run in it (an empty database beside them is damage).
-_SIGNS_OF_USE = (INDEX_DIRNAME, "backups", "settings.json", "damaged")
 #: The file in the index folder naming the database id the index was built for.
 INDEX_IDENTITY_FILE = "built-for-database"
 #: A write of more messages than this (a transcript, not a turn) returns once SQLite has
@@ -294,23 +124,6 @@ def _discard_index(path: Path, why: str) -> None:
         shutil.rmtree(path)
     else:
         path.unlink(missing_ok=True)
-
-
-def _refuse_taken_name(s: Session, name: str, own_id: int | None = None, hint: str = "") -> None:
-    """ConflictError when another project's name differs from ``name`` only in case or Unicode form."""
-    key = name_key(name)
-    for other_id, other in s.execute(select(ProjectRow.id, ProjectRow.name)):
-        if other_id != own_id and name_key(other) == key:
-            raise ConflictError(f"A project named {other!r} already exists{hint}")
-
-
-def _existing(s: Session, model: type[RowT], row_id: int, what: str) -> RowT:
-    """The row with ``row_id``, or NotFoundError naming it."""
-    # An id SQLite cannot hold (a typo of twenty digits) names nothing, and must not overflow.
-    row = s.get(model, row_id) if is_row_id(row_id) else None
-    if row is None:
-        raise NotFoundError(f"No {what} {row_id}")
-    return row
 
 
 class MemoryService:
@@ -455,40 +268,13 @@ class MemoryService:
             NotFoundError: No such project.
         """
         with self._read() as s:
-            return convert.to_project(self._project_row(s, ref))
-
-    def _project_row(self, s: Session, ref: int | str) -> ProjectRow:
-        row: ProjectRow | None
-        if isinstance(ref, int):
-            row = s.get(ProjectRow, ref) if is_row_id(ref) else None
-        else:
-            # A name, or the ASCII digits of an id; text a name cannot hold names nothing.
-            ref = clean_text(ref, "Project", max_chars=MAX_NAME_CHARS)
-            wanted = unicodedata.normalize("NFC", ref)
-            row = s.scalar(select(ProjectRow).where(ProjectRow.name == wanted))
-            if row is None:  # SQLite's NOCASE folds ASCII only: "ärger" finds "Ärger" here
-                key = name_key(wanted)
-                row = next((r for r in s.scalars(select(ProjectRow)) if name_key(r.name) == key), None)
-            digits = ref.strip()
-            if digits.isascii() and digits.isdigit() and is_row_id(int(digits)):
-                by_id = s.get(ProjectRow, int(digits))
-                if row is None:
-                    row = by_id
-                elif by_id is not None and by_id.id != row.id:
-                    # A project named "1" must not hide project 1, nor the reverse.
-                    raise InvalidInputError(
-                        f"{digits!r} is the name of project {row.id} and the id of project {by_id.id} "
-                        f"({by_id.name!r}); name the one you mean"
-                    )
-        if row is None:
-            raise NotFoundError(f"No project {ref!r}")
-        return row
+            return convert.to_project(project_row(s, ref))
 
     def rename_project(self, project_id: int, new_name: str) -> Project:
         new_name = clean_name(new_name, "Project name")
         try:
             with self._write() as s, s.begin():
-                row = self._project_row(s, project_id)
+                row = project_row(s, project_id)
                 _refuse_taken_name(s, new_name, project_id)
                 row.name = new_name
                 s.flush()
@@ -498,7 +284,7 @@ class MemoryService:
 
     def archive_project(self, project_id: int, archived: bool = True) -> Project:
         with self._write() as s, s.begin():
-            row = self._project_row(s, project_id)
+            row = project_row(s, project_id)
             row.archived = archived
             return convert.to_project(row)
 
@@ -529,70 +315,9 @@ class MemoryService:
         text = clean_text(text, "Fact", max_chars=MAX_FACT_CHARS)
         kind = parse_enum(FactKind, kind, "Fact kind")
         with self._write() as s, s.begin():
-            fact = convert.to_fact(
-                self._insert_fact(s, project_id, text, kind, pinned, actor, source, source_message_id)
-            )
+            fact = convert.to_fact(insert_fact(s, project_id, text, kind, pinned, actor, source, source_message_id))
         self._indexer.sync(fact_ids=[fact.id])
         return fact
-
-    def _insert_fact(
-        self,
-        s: Session,
-        project_id: int | None,
-        text: str,
-        kind: FactKind,
-        pinned: bool,
-        actor: Actor,
-        source: FactSource,
-        source_message_id: int | None,
-    ) -> FactRow:
-        """Adds a fact and its first version inside the caller's transaction."""
-        if project_id is not None:
-            self._project_row(s, project_id)
-        source_session_id = None
-        if source_message_id is not None:
-            message = self._message_row(s, source_message_id)
-            if message.project_id != project_id:
-                raise InvalidInputError("The source message belongs to another project")
-            source_session_id = message.session_id
-            source = FactSource.CONVERSATION
-        now = utcnow()
-        row = FactRow(
-            project_id=project_id,
-            text=text,
-            kind=kind.value,
-            pinned=pinned,
-            status=FactStatus.ACTIVE.value,
-            source=source.value,
-            source_session_id=source_session_id,
-            source_message_id=source_message_id,
-            created_at=now,
-            updated_at=now,
-            vec_current=False,
-        )
-        s.add(row)
-        s.flush()
-        self._record_version(s, row, actor, VersionAction.CREATED)
-        return row
-
-    def _fact_row(self, s: Session, fact_id: int) -> FactRow:
-        return _existing(s, FactRow, fact_id, "fact")
-
-    def _record_version(self, s: Session, row: FactRow, actor: Actor, action: VersionAction) -> None:
-        last = s.scalar(select(func.max(FactVersionRow.version)).where(FactVersionRow.fact_id == row.id))
-        s.add(
-            FactVersionRow(
-                fact_id=row.id,
-                version=(last or 0) + 1,
-                text=row.text,
-                kind=row.kind,
-                pinned=row.pinned,
-                status=row.status,
-                actor=actor.value,
-                action=action.value,
-                created_at=utcnow(),
-            )
-        )
 
     def _change_fact(
         self,
@@ -606,42 +331,13 @@ class MemoryService:
         status: FactStatus | None = None,
     ) -> Fact:
         with self._write() as s, s.begin():
-            row = self._fact_row(s, fact_id)
-            self._apply_change(s, row, action, actor, text=text, kind=kind, pinned=pinned, status=status)
+            row = fact_row(s, fact_id)
+            apply_change(s, row, action, actor, text=text, kind=kind, pinned=pinned, status=status)
             fact = convert.to_fact(row)
             reindex = not row.vec_current
         if reindex:
             self._indexer.sync(fact_ids=[fact_id])
         return fact
-
-    def _apply_change(
-        self,
-        s: Session,
-        row: FactRow,
-        action: VersionAction,
-        actor: Actor,
-        *,
-        text: str | None = None,
-        kind: FactKind | None = None,
-        pinned: bool | None = None,
-        status: FactStatus | None = None,
-    ) -> None:
-        """Changes a fact inside the caller's transaction, recording a version if anything changed."""
-        before = (row.text, row.kind, row.pinned, row.status)
-        if text is not None:
-            row.text = text
-        if kind is not None:
-            row.kind = kind.value
-        if pinned is not None:
-            row.pinned = pinned
-        if status is not None:
-            row.status = status.value
-        if (row.text, row.kind, row.pinned, row.status) == before:
-            return
-        if (row.text, row.status) != (before[0], before[3]):
-            row.vec_current = False
-        row.updated_at = utcnow()
-        self._record_version(s, row, actor, action)
 
     def edit_fact(
         self,
@@ -679,7 +375,7 @@ class MemoryService:
                 else None
             )
             if old is None:
-                self._fact_row(s, fact_id)
+                fact_row(s, fact_id)
                 raise NotFoundError(f"Fact {fact_id} has no version {version}")
             text, kind, pinned = old.text, FactKind(old.kind), old.pinned
         return self._change_fact(
@@ -695,7 +391,7 @@ class MemoryService:
     def purge_fact(self, fact_id: int) -> None:
         """Deletes a fact and its history for good; only on the user's explicit request."""
         with self._write() as s, s.begin():
-            row = self._fact_row(s, fact_id)
+            row = fact_row(s, fact_id)
             project_id = row.project_id
             s.delete(row)
         collection = GLOBAL_COLLECTION if project_id is None else project_collection(project_id)
@@ -703,7 +399,7 @@ class MemoryService:
 
     def get_fact(self, fact_id: int) -> Fact:
         with self._read() as s:
-            return convert.to_fact(self._fact_row(s, fact_id))
+            return convert.to_fact(fact_row(s, fact_id))
 
     def list_facts(
         self,
@@ -720,7 +416,7 @@ class MemoryService:
             if project_id is None:
                 scope = FactRow.project_id.is_(None)
             else:
-                self._project_row(s, project_id)
+                project_row(s, project_id)
                 scope = FactRow.project_id == project_id
                 if include_global:
                     scope = or_(scope, FactRow.project_id.is_(None))
@@ -738,7 +434,7 @@ class MemoryService:
     def fact_history(self, fact_id: int) -> list[FactVersion]:
         """Every version of a fact, oldest first."""
         with self._read() as s:
-            self._fact_row(s, fact_id)
+            fact_row(s, fact_id)
             rows = s.scalars(
                 select(FactVersionRow).where(FactVersionRow.fact_id == fact_id).order_by(FactVersionRow.version)
             )
@@ -748,7 +444,7 @@ class MemoryService:
 
     def get_voice(self, project_id: int) -> VoiceProfile:
         with self._read() as s:
-            self._project_row(s, project_id)
+            project_row(s, project_id)
             return convert.to_voice(s.get(VoiceProfileRow, project_id), project_id)
 
     def set_voice(
@@ -778,7 +474,7 @@ class MemoryService:
             "samples": clean_list(samples, "Sample text", MAX_SAMPLE_CHARS),
         }
         with self._write() as s, s.begin():
-            self._project_row(s, project_id)
+            project_row(s, project_id)
             row = s.get(VoiceProfileRow, project_id)
             if row is None:
                 row = VoiceProfileRow(
@@ -799,7 +495,7 @@ class MemoryService:
     def start_session(self, project_id: int, title: str = "", *, started_at: datetime | None = None) -> ChatSession:
         title = clean_text(title, "Session title", max_chars=MAX_NAME_CHARS, allow_empty=True)
         with self._write() as s, s.begin():
-            self._project_row(s, project_id)
+            project_row(s, project_id)
             row = ChatSessionRow(
                 project_id=project_id,
                 title=title,
@@ -811,26 +507,14 @@ class MemoryService:
             s.flush()
             return convert.to_session(row)
 
-    def _session_row(self, s: Session, session_id: int) -> ChatSessionRow:
-        return _existing(s, ChatSessionRow, session_id, "session")
-
-    def _message_row(self, s: Session, message_id: int) -> MessageRow:
-        return _existing(s, MessageRow, message_id, "message")
-
-    def _to_session(self, s: Session, row: ChatSessionRow) -> ChatSession:
-        count, last = s.execute(
-            select(func.count(), func.max(MessageRow.id)).where(MessageRow.session_id == row.id)
-        ).one()
-        return convert.to_session(row, count or 0, last)
-
     def get_session(self, session_id: int) -> ChatSession:
         with self._read() as s:
-            return self._to_session(s, self._session_row(s, session_id))
+            return to_session(s, session_row(s, session_id))
 
     def list_sessions(self, project_id: int) -> list[ChatSession]:
         """A project's sessions, newest first."""
         with self._read() as s:
-            self._project_row(s, project_id)
+            project_row(s, project_id)
             stats = {
                 session_id: (count, last)
                 for session_id, count, last in s.execute(
@@ -884,15 +568,15 @@ class MemoryService:
     def rename_session(self, session_id: int, title: str) -> ChatSession:
         title = clean_text(title, "Session title", max_chars=MAX_NAME_CHARS, allow_empty=True)
         with self._write() as s, s.begin():
-            row = self._session_row(s, session_id)
+            row = session_row(s, session_id)
             row.title = title
-            return self._to_session(s, row)
+            return to_session(s, row)
 
     def end_session(self, session_id: int, *, ended_at: datetime | None = None) -> ChatSession:
         with self._write() as s, s.begin():
-            row = self._session_row(s, session_id)
+            row = session_row(s, session_id)
             row.ended_at = _aware(ended_at)
-            return self._to_session(s, row)
+            return to_session(s, row)
 
     def set_session_summary(
         self, session_id: int, summary: str, *, through_message_id: int | None = None
@@ -905,9 +589,9 @@ class MemoryService:
         """
         summary = clean_text(summary, "Summary", max_chars=MAX_MESSAGE_CHARS, allow_empty=True)
         with self._write() as s, s.begin():
-            row = self._session_row(s, session_id)
+            row = session_row(s, session_id)
             if through_message_id is not None:
-                message = self._message_row(s, through_message_id)
+                message = message_row(s, through_message_id)
                 if message.session_id != session_id:
                     raise InvalidInputError("The summary's last message belongs to another session")
             row.summary_through_message_id = through_message_id
@@ -915,7 +599,7 @@ class MemoryService:
             if changed:
                 row.summary = summary
                 row.vec_current = False
-            session = self._to_session(s, row)
+            session = to_session(s, row)
         if changed:
             self._indexer.sync(session_ids=[session_id])
         return session
@@ -965,7 +649,7 @@ class MemoryService:
                 )
             )
         with self._write() as s, s.begin():
-            session = self._session_row(s, session_id)
+            session = session_row(s, session_id)
             rows = [
                 MessageRow(session_id=session_id, project_id=session.project_id, vec_current=False, **values)
                 for values in cleaned
@@ -983,7 +667,7 @@ class MemoryService:
     def list_messages(self, session_id: int, *, limit: int | None = None) -> list[Message]:
         """A session's messages in order; with ``limit``, only the last ones."""
         with self._read() as s:
-            self._session_row(s, session_id)
+            session_row(s, session_id)
             query = select(MessageRow).where(MessageRow.session_id == session_id)
             if limit is not None:
                 query = query.order_by(MessageRow.created_at.desc(), MessageRow.id.desc()).limit(limit)
@@ -993,7 +677,7 @@ class MemoryService:
 
     def get_message(self, message_id: int) -> Message:
         with self._read() as s:
-            return convert.to_message(self._message_row(s, message_id))
+            return convert.to_message(message_row(s, message_id))
 
     # ---------------------------------------------------------------- proposals (the review inbox)
 
@@ -1022,14 +706,14 @@ class MemoryService:
         if action is not ProposalAction.ADD and target_fact_id is None:
             raise InvalidInputError(f"An {action.value} proposal needs the fact it changes")
         with self._write() as s, s.begin():
-            self._project_row(s, project_id)
+            project_row(s, project_id)
             if target_fact_id is not None:
-                target = self._fact_row(s, target_fact_id)
+                target = fact_row(s, target_fact_id)
                 if target.project_id not in (project_id, None):
                     raise InvalidInputError("The target fact belongs to another project")
             source_session_id = None
             if source_message_id is not None:
-                message = self._message_row(s, source_message_id)
+                message = message_row(s, source_message_id)
                 if message.project_id != project_id:
                     raise InvalidInputError("The source message belongs to another project")
                 source_session_id = message.session_id
@@ -1053,17 +737,11 @@ class MemoryService:
         self, project_id: int, status: ProposalStatus | str | None = ProposalStatus.PENDING
     ) -> list[Proposal]:
         with self._read() as s:
-            self._project_row(s, project_id)
+            project_row(s, project_id)
             query = select(ProposalRow).where(ProposalRow.project_id == project_id)
             if status is not None:
                 query = query.where(ProposalRow.status == parse_enum(ProposalStatus, status, "Status").value)
             return [convert.to_proposal(r) for r in s.scalars(query.order_by(ProposalRow.id))]
-
-    def _pending_proposal(self, s: Session, proposal_id: int) -> ProposalRow:
-        row = _existing(s, ProposalRow, proposal_id, "proposal")
-        if row.status != ProposalStatus.PENDING.value:
-            raise InvalidInputError(f"Proposal {proposal_id} was already {row.status}")
-        return row
 
     def accept_proposal(self, proposal_id: int, *, text: str | None = None) -> Fact | None:
         """Applies a proposal (optionally with the user's edited text).
@@ -1074,7 +752,7 @@ class MemoryService:
         edited = None if text is None else clean_text(text, "Proposed fact", max_chars=MAX_FACT_CHARS)
         # One transaction: the proposal is never marked accepted without its change, or the reverse.
         with self._write() as s, s.begin():
-            row = self._pending_proposal(s, proposal_id)
+            row = pending_proposal(s, proposal_id)
             if edited is not None:
                 row.text = edited
             row.status = ProposalStatus.ACCEPTED.value
@@ -1082,7 +760,7 @@ class MemoryService:
             kind = FactKind(row.kind)
             target = None if row.target_fact_id is None else s.get(FactRow, row.target_fact_id)
             if row.action == ProposalAction.ADD.value:
-                target = self._insert_fact(
+                target = insert_fact(
                     s,
                     row.project_id,
                     row.text,
@@ -1093,9 +771,9 @@ class MemoryService:
                     row.source_message_id,
                 )
             elif target is not None and row.action == ProposalAction.UPDATE.value:
-                self._apply_change(s, target, VersionAction.EDITED, Actor.ASSISTANT, text=row.text, kind=kind)
+                apply_change(s, target, VersionAction.EDITED, Actor.ASSISTANT, text=row.text, kind=kind)
             elif target is not None:
-                self._apply_change(s, target, VersionAction.ARCHIVED, Actor.ASSISTANT, status=FactStatus.ARCHIVED)
+                apply_change(s, target, VersionAction.ARCHIVED, Actor.ASSISTANT, status=FactStatus.ARCHIVED)
             fact = None if target is None else convert.to_fact(target)
             reindex = target is not None and not target.vec_current
         if reindex and fact is not None:
@@ -1104,7 +782,7 @@ class MemoryService:
 
     def reject_proposal(self, proposal_id: int) -> Proposal:
         with self._write() as s, s.begin():
-            row = self._pending_proposal(s, proposal_id)
+            row = pending_proposal(s, proposal_id)
             row.status = ProposalStatus.REJECTED.value
             row.decided_at = utcnow()
             return convert.to_proposal(row)
@@ -1133,7 +811,7 @@ class MemoryService:
 
         def search() -> list[SearchHit]:
             with self._read() as s:
-                self._project_row(s, project_id)
+                project_row(s, project_id)
                 return hybrid_search(
                     s,
                     self._indexer,
@@ -1178,7 +856,7 @@ class MemoryService:
     ) -> Context:
         # One read transaction: the block is consistent and pays one session's overhead.
         with self._read() as s:
-            self._project_row(s, project_id)
+            project_row(s, project_id)
             voice = convert.to_voice(s.get(VoiceProfileRow, project_id), project_id)
             pinned = [
                 convert.to_fact(row)
@@ -1201,7 +879,7 @@ class MemoryService:
     def export_project(self, project_id: int) -> dict[str, Any]:
         """The project as a versioned JSON-ready document (see docs/format.md)."""
         with self._read() as s:
-            return portable.export_project(s, self._project_row(s, project_id))
+            return portable.export_project(s, project_row(s, project_id))
 
     def import_project(self, document: Any, *, as_project: str | None = None) -> Project:
         """Creates a new project from an export document, in one transaction.

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from memory import MemoryService
+from memory.db import DB_FILENAME
 from memory.embedding import MiniLMEmbedder
-from memory.service import DB_FILENAME, INLINE_EMBED_MAX
+from memory.service import INLINE_EMBED_MAX
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT_S = 300

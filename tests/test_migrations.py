@@ -11,10 +11,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from memory import MemoryService, MemoryServiceError
-from memory.db import alembic_config, create_engines, current_revision, head_revision, upgrade_to_head
+from memory.db import DB_FILENAME, alembic_config, create_engines, current_revision, head_revision, upgrade_to_head
 from memory.embedding import MiniLMEmbedder
 from memory.orm import Base
-from memory.service import DB_FILENAME
 
 
 def test_migrated_schema_matches_the_orm(tmp_path: Path) -> None:

@@ -238,7 +238,9 @@ def test_accepting_a_proposal_is_all_or_nothing(service: MemoryService, monkeypa
         raise OSError(28, "No space left on device")
 
     # Fail inside the transaction, after the proposal row was already changed.
-    monkeypatch.setattr(MemoryService, "_record_version", disk_full)
+    from memory import facts
+
+    monkeypatch.setattr(facts, "record_version", disk_full)
     with pytest.raises(OSError):
         service.accept_proposal(proposal.id, text="Budget is 45k")
     monkeypatch.undo()

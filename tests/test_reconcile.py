@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from memory import MemoryService, Role
+from memory.db import DB_FILENAME, INDEX_DIRNAME
 from memory.embedding import MiniLMEmbedder
-from memory.service import DB_FILENAME, INDEX_DIRNAME
 from memory.vector_store import ChromaVectorStore, project_collection
 
 

@@ -23,8 +23,8 @@ from app.config.files import WriteFailed
 from app.config.settings import Settings, save_settings
 from app.errors import InputRefused
 from memory import MemoryService, NewMessage, Role
+from memory.db import DB_FILENAME, INDEX_DIRNAME
 from memory.embedding import MiniLMEmbedder
-from memory.service import DB_FILENAME, INDEX_DIRNAME
 from tests.conftest import Run
 from tests.fakes import FakeModel
 
