@@ -50,6 +50,8 @@ def cmd_project(service: MemoryService, args: argparse.Namespace, out: TextIO) -
             for p in projects:
                 flag = " (archived)" if p.archived else ""
                 print(f"{p.id:>4}  {p.name}{flag}", file=out)
+            if not projects:
+                print('No projects yet. Create one: dossier project create "Client name"', file=sys.stderr)
     elif args.action == "rename":
         project = service.rename_project(_project(service, args.project).id, args.new_name)
         print(f"Renamed project {project.id} to {project.name}", file=out)
@@ -81,6 +83,13 @@ def cmd_fact(service: MemoryService, args: argparse.Namespace, out: TextIO) -> i
         else:
             for fact in facts:
                 _print_fact(fact, out)
+            if not facts:
+                print(
+                    "No facts match."
+                    if args.kind or args.search
+                    else "Nothing known yet: dossier fact add …, or /remember … in a chat.",
+                    file=sys.stderr,
+                )
     elif action == "edit":
         if args.text is None and args.kind is None:
             raise UsageError("give the new text, --kind, or both")
@@ -349,6 +358,11 @@ def cmd_model(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
         chosen = catalogue.find(args.url)
         if chosen is not None:
             args.url, args.sha256 = chosen.url, chosen.sha256
+        elif "://" not in args.url:
+            ids = ", ".join(m.id for m in catalogue.CATALOGUE)
+            raise UsageError(
+                f"{args.url!r} is neither a link nor a catalogue model ({ids}); see: dossier model catalogue"
+            )
         path = rt.store.download(args.url, sha256=args.sha256, progress=_progress_printer("Downloading"))
         print(f"Downloaded {path.name} to {path.parent}; use it with: dossier model use {path.name}", file=out)
         return EXIT_OK

@@ -53,4 +53,6 @@ def test_every_error_written_for_the_user_has_one_root() -> None:
     assert set(USER_ERRORS) == {UserError, MemoryServiceError} and set(USER_ERRORS) <= set(EXPECTED_ERRORS)
     import app.assistant.conversation
 
-    assert not hasattr(app.assistant.conversation, "InvalidInputError") and issubclass(InvalidInputError, MemoryServiceError)
+    assert not hasattr(app.assistant.conversation, "InvalidInputError") and issubclass(
+        InvalidInputError, MemoryServiceError
+    )

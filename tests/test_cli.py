@@ -290,3 +290,13 @@ def test_model_catalogue_and_local_servers(run: Run) -> None:
     assert "dossier model download qwen2.5-1.5b-instruct" in out and "NOT for commercial use" in out
     code, out, _ = run("model", "servers")
     assert code == 0 and ("No Ollama (port 11434) or LM Studio (port 1234)" in out or " at http://127.0.0.1:" in out)
+
+
+def test_empty_listings_say_what_to_do_and_an_unknown_model_id_is_named(run: Run) -> None:
+    code, out, err = run("project", "list")
+    assert code == 0 and out == "" and "dossier project create" in err
+    run("project", "create", "Acme")
+    code, out, err = run("fact", "list", "--project", "Acme")
+    assert code == 0 and out == "" and "Nothing known yet" in err
+    code, _, err = run("model", "download", "qwen9")
+    assert code == 2 and "'qwen9' is neither a link nor a catalogue model" in err and "qwen2.5-1.5b-instruct" in err

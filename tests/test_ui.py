@@ -434,6 +434,24 @@ def test_settings_offer_a_catalogue_and_the_models_of_local_servers(
     assert dialog.changes()["chat_backend"] == "remote"
 
 
+def test_copy_answer_waits_for_an_answer_and_picking_a_project_answers_the_guide(
+    qtbot: object, make_window: object
+) -> None:
+    env = make_window(projects=())
+    window = env.window
+    assert not window.chat.copy_button.isEnabled()
+    window.chat.input.setPlainText("Hello")
+    window.chat._on_send()  # no project yet: the status bar says what to do
+    assert "Pick a client project" in window.statusBar().currentMessage()
+    env.runtime.service.create_project("Acme")
+    window.reload_projects()
+    qtbot.waitUntil(lambda: window.project_id is not None, timeout=WAIT)  # type: ignore[attr-defined]
+    assert window.statusBar().currentMessage() == ""
+    window.send("Hello")
+    env.result(qtbot)
+    assert window.chat.copy_button.isEnabled()
+
+
 def test_ask_again_replaces_the_answer_in_place(qtbot: object, make_window: object) -> None:
     answers = iter(["First answer.", "Second answer."])
     env = make_window(FakeModel(lambda t, s: '{"facts": []}' if s.json_schema else next(answers)))

@@ -129,10 +129,12 @@ class ChatView(QWidget):
         self.stop_button.setEnabled(busy)
         self.send_button.setEnabled(not busy)
         self.again_button.setEnabled(not busy and any(e.role == "user" for e in self.entries))
+        self.copy_button.setEnabled(not busy and bool(self.last_answer()))
 
     def set_entries(self, entries: list[ChatEntry]) -> None:
         self.entries = entries
         self.refresh()
+        self.set_busy(not self.send_button.isEnabled())
         self.set_busy(False)
 
     def add_entry(self, entry: ChatEntry) -> ChatEntry:

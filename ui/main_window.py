@@ -413,6 +413,7 @@ class MainWindow(QMainWindow):
             item.setHidden(bool(needle) and needle not in item.text().casefold())
 
     def _on_project_selected(self, current: QListWidgetItem | None, _previous: object = None) -> None:
+        self.statusBar().clearMessage()  # a "pick a project" guide is answered
         # The button says what it will do: an archived project is unarchived.
         archived = current is not None and current.text().endswith("(archived)")
         self.archive_button.setText("Unarchive" if archived else "Archive")

@@ -75,7 +75,7 @@ NO_FACTS_HINT = (
 )
 NO_PROPOSALS_HINT = (
     "No proposals waiting.\n\nWhen you mention a date, an amount, a contact, a decision or a "
-    "preference in the chat, Dossier proposes it here; nothing is known until you accept it."
+    "preference in the chat, Dossier proposes it here."
 )
 NO_SESSIONS_HINT = "No conversations with this client yet. Each one appears here, with its summary."
 

@@ -341,6 +341,7 @@ class SettingsDialog(QDialog):
     def _on_download_failed(self, message: str) -> None:
         self._download_cancel = None
         self.download_button.setText("Download")
+        self.progress.setVisible(False)
         self.error.setText(message)
 
     def changes(self) -> dict[str, Any]:
