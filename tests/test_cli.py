@@ -220,7 +220,7 @@ def test_model_commands(run: Run, with_models: Path, tmp_path: Path) -> None:
     code, _, err = run("model", "use", str(fake))
     assert code == 2 and "not a GGUF model file" in err
     code, _, err = run("model", "download", "not-a-url")
-    assert code == 2 and "Not a download link" in err
+    assert code == 2 and "neither a link nor a catalogue model" in err
     code, out, _ = run("model", "use", "gemma-3-270m-q4_k_m.gguf")
     assert code == 0 and "a base model (not tuned to chat)" in out
     code, _, err = run("model", "remote", "localhost:1234", "--model", "x")
