@@ -36,7 +36,7 @@ from app.runtime import Runtime
 from memory import ChatSession, ItemKey, ItemKind, Message, Project, ReindexReport, Role
 from ui.chat import ChatEntry, ChatView
 from ui.memory_panel import KEY_ROLE, MemoryPanel, confirm
-from ui.tasks import Task, TaskRunner
+from ui.tasks import R, Task, TaskRunner
 from ui.widgets import button_row
 
 log = logging.getLogger(__name__)
@@ -271,10 +271,10 @@ class MainWindow(QMainWindow):
 
     # ---------------------------------------------------------------- helpers
 
-    def call(self, name: str, fn: Callable[..., Any], *args: Any, then: Callable[[Any], None] | None = None) -> Task:
+    def call(self, name: str, fn: Callable[..., R], *args: Any, then: Callable[[R], None] | None = None) -> Task:
         return self.tasks.call(name, fn, *args, then=then, on_error=self.show_error)
 
-    def load(self, name: str, fn: Callable[..., Any], *args: Any, then: Callable[[Any], None]) -> Task:
+    def load(self, name: str, fn: Callable[..., R], *args: Any, then: Callable[[R], None]) -> Task:
         """Like :meth:`call`, for what the window shows: only the newest load of ``name`` is shown."""
         return self.tasks.call(name, fn, *args, then=then, on_error=self.show_error, latest=(self, name))
 

@@ -49,7 +49,7 @@ from memory import (
     SearchHit,
     VoiceProfile,
 )
-from ui.tasks import Task, TaskRunner
+from ui.tasks import R, Task, TaskRunner
 from ui.widgets import HintedList, button_row
 
 KEY_ROLE = Qt.ItemDataRole.UserRole
@@ -91,15 +91,15 @@ class _Tab(QWidget):
         self.tasks = tasks
         self.project_id: int | None = None
 
-    def call(self, name: str, fn: Callable[..., Any], *args: Any, then: Callable[[Any], None] | None = None) -> Task:
+    def call(self, name: str, fn: Callable[..., R], *args: Any, then: Callable[[R], None] | None = None) -> Task:
         return self.tasks.call(name, fn, *args, then=then, on_error=self.error.emit)
 
-    def load(self, name: str, fn: Callable[..., Any], *args: Any, then: Callable[[Any], None]) -> Task:
+    def load(self, name: str, fn: Callable[..., R], *args: Any, then: Callable[[R], None]) -> Task:
         """Like :meth:`call`, for what this tab shows: only the newest load of ``name`` is shown,
         and only while the tab still shows the project it was loaded for."""
         project_id = self.project_id
 
-        def show(result: Any) -> None:
+        def show(result: R) -> None:
             if self.project_id == project_id:
                 then(result)
 

@@ -18,11 +18,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 
 from app.errors import USER_ERRORS
+
+#: What a task's function returns: ``then`` gets it, so its type is checked against ``fn``'s.
+R = TypeVar("R")
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +124,9 @@ class TaskRunner(QObject):
     def call(
         self,
         name: str,
-        fn: Callable[..., Any],
+        fn: Callable[..., R],
         *args: Any,
-        then: Callable[[Any], None] | None = None,
+        then: Callable[[R], None] | None = None,
         on_error: Callable[[str], None] | None = None,
         latest: object = None,
     ) -> Task:
@@ -150,7 +153,7 @@ class TaskRunner(QObject):
             task.failed.connect(on_error)
         return task
 
-    def _deliver_latest(self, key: object, task: Task, then: Callable[[Any], None], result: Any) -> None:
+    def _deliver_latest(self, key: object, task: Task, then: Callable[[R], None], result: R) -> None:
         if self._latest.get(key) is task:
             then(result)
 
