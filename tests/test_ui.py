@@ -505,6 +505,35 @@ def test_the_window_makes_the_daily_backup_too(qtbot: object, make_window: objec
     assert len(list(backups.glob("*.zip"))) == 1
 
 
+def test_one_signal_says_memory_changed_and_each_panel_reloads_what_it_shows(
+    qtbot: object, make_window: object
+) -> None:
+    from ui.memory_panel import Kind
+
+    env = make_window(projects=("Acme", "Globex"))
+    _select_project(env.window, "Acme")
+    qtbot.waitUntil(lambda: env.window.project_id == 1, timeout=WAIT)  # type: ignore[attr-defined]
+    _settle(qtbot, env)
+    memory = env.window.memory
+    env.runtime.service.add_fact(1, "Acme's launch is on 3 March")
+    memory.memory_changed.emit(2, frozenset({Kind.FACTS}))  # another project: nothing to reload here
+    _settle(qtbot, env)
+    assert _facts_shown(env) == []
+    memory.memory_changed.emit(1, frozenset({Kind.PROPOSALS}))  # not what the Facts tab shows
+    _settle(qtbot, env)
+    assert _facts_shown(env) == []
+    memory.memory_changed.emit(1, frozenset({Kind.FACTS}))
+    qtbot.waitUntil(lambda: len(_facts_shown(env)) == 1, timeout=WAIT)  # type: ignore[attr-defined]
+    # A decision in the inbox changes facts too: the Facts tab follows without being told by hand.
+    proposal = env.runtime.service.propose(1, "add", "Dana is the new contact", "contact")
+    memory.inbox.reload()
+    qtbot.waitUntil(lambda: memory.inbox.list.count() == 1, timeout=WAIT)  # type: ignore[attr-defined]
+    memory.inbox.list.setCurrentRow(0)
+    memory.inbox._on_accept()
+    qtbot.waitUntil(lambda: len(_facts_shown(env)) == 2, timeout=WAIT)  # type: ignore[attr-defined]
+    assert memory.inbox.list.count() == 0 and proposal.id
+
+
 def test_the_base_model_label_links_to_a_better_model(qtbot: object, make_window: object) -> None:
     env = make_window()
     env.window._on_model_loaded("gemma-3-270m (base model: weak answers)")

@@ -35,7 +35,7 @@ from app.portability.recovery import open_warnings, repair_notes
 from app.runtime import Runtime
 from memory import ChatSession, ItemKey, ItemKind, Message, Project, ReindexReport, Role
 from ui.chat import ChatEntry, ChatView
-from ui.memory_panel import KEY_ROLE, MemoryPanel, confirm
+from ui.memory_panel import KEY_ROLE, Kind, MemoryPanel, confirm
 from ui.tasks import R, Task, TaskRunner
 from ui.widgets import button_row
 
@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 INDEX_POLL_MS = 500
 BASE_MODEL_NOTE = " (base model: weak answers)"
+#: What a turn and the learning after it may change.
+TURN_CHANGES = frozenset({Kind.FACTS, Kind.PROPOSALS, Kind.SESSIONS})
 SUMMARY_CHECK_MS = 60 * 60 * 1000
 #: The most of the window's width the docked memory panel keeps when space is short.
 MEMORY_SHARE = 0.34
@@ -193,6 +195,7 @@ class MainWindow(QMainWindow):
         # -- right: the memory panel
         self.memory = MemoryPanel(runtime, tasks)
         self.memory.error.connect(self.show_error)
+        self.memory.memory_changed.connect(self._on_memory_changed)
         self.memory.sessions.open_requested.connect(self.open_session)
         self.memory.search.open_requested.connect(self._on_search_hit_opened)
         self.chat.memory_item_activated.connect(self._on_memory_item)
@@ -566,7 +569,7 @@ class MainWindow(QMainWindow):
                 self.runtime.service.rename_session,
                 item.data(KEY_ROLE),
                 title,
-                then=lambda _s: self.reload_sessions(),
+                then=lambda _s: self.memory.memory_changed.emit(self.project_id, frozenset({Kind.SESSIONS})),
             )
 
     # ---------------------------------------------------------------- a turn
@@ -648,8 +651,8 @@ class MainWindow(QMainWindow):
         task.failed.connect(lambda _message: setattr(self, "_summarizing", False))
 
     def _on_summaries_written(self) -> None:
-        self.memory.sessions.reload()
-        self.reload_sessions()
+        # Summaries may have been written for any project (the hourly run covers all).
+        self.memory.memory_changed.emit(None, frozenset({Kind.SESSIONS}))
 
     def _on_ask_again(self) -> None:
         """Answers the last question anew, in place: the question is not posted a second time."""
@@ -702,7 +705,7 @@ class MainWindow(QMainWindow):
             self.speed_label.setText(f"{rate:.1f} tokens/s" if rate else "")
             # The turn itself may have changed memory (/remember, /forget, a new session):
             # show it now, and again once the background has learnt from the turn.
-            self._reload_memory_panels()
+            self._turn_changed_memory()
             if event.background is not None:
                 entry.learning = "Learning from this turn…"
                 self.chat.refresh()
@@ -717,12 +720,15 @@ class MainWindow(QMainWindow):
         entry.learning = "Learned: " + ("; ".join(notes) or "nothing new")
         if any(shown is entry for shown in self.chat.entries):  # not if another session is shown now
             self.chat.refresh()
-        self._reload_memory_panels()
+        self._turn_changed_memory()
 
-    def _reload_memory_panels(self) -> None:
-        self.memory.inbox.reload()
-        self.memory.facts.reload()
-        self.memory.sessions.reload()
+    def _turn_changed_memory(self) -> None:
+        self.memory.memory_changed.emit(self.project_id, TURN_CHANGES)
+
+    def _on_memory_changed(self, project_id: int | None, kinds: frozenset[Kind]) -> None:
+        # The session list on the left shows sessions too (titles, counts, summaries).
+        if Kind.SESSIONS in kinds and (project_id is None or project_id == self.project_id):
+            self.reload_sessions()
 
     def _on_turn_failed(self, message: str) -> None:
         replaced, self._answer_replaced = self._answer_replaced, None
@@ -751,7 +757,7 @@ class MainWindow(QMainWindow):
         self._turn = None
         self._cancel = None
         self.chat.set_busy(False)
-        self.reload_sessions()
+        self.memory.memory_changed.emit(self.project_id, frozenset({Kind.SESSIONS}))
 
     def _on_memory_item(self, key: str) -> None:
         self.dock.show()

@@ -6,6 +6,7 @@ results. ``project_changed`` reloads all tabs for another project.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -80,10 +81,26 @@ NO_PROPOSALS_HINT = (
 NO_SESSIONS_HINT = "No conversations with this client yet. Each one appears here, with its summary."
 
 
+class Kind(enum.StrEnum):
+    """What part of a project's memory changed (Anki's OpChanges, in small)."""
+
+    FACTS = "facts"
+    PROPOSALS = "proposals"
+    SESSIONS = "sessions"
+    VOICE = "voice"
+
+
 class _Tab(QWidget):
-    """A tab that runs its work through the shared task runner and reports errors."""
+    """A tab that runs its work through the shared task runner and reports errors.
+
+    It reloads when ``memory_changed`` says that what it shows (``shows``) changed
+    for its project, and says what it changed itself on ``changed``.
+    """
 
     error = Signal(str)
+    #: (project id, frozenset of Kind) this tab changed.
+    changed = Signal(object, object)
+    shows: frozenset[Kind] = frozenset()
 
     def __init__(self, runtime: Runtime, tasks: TaskRunner) -> None:
         super().__init__()
@@ -111,6 +128,14 @@ class _Tab(QWidget):
 
     def reload(self) -> None:
         raise NotImplementedError
+
+    def on_memory_changed(self, project_id: int | None, kinds: frozenset[Kind]) -> None:
+        # A global fact shows in every project: a change with no project reaches all.
+        if kinds & self.shows and (project_id is None or project_id == self.project_id):
+            self.reload()
+
+    def _changed(self, *kinds: Kind) -> None:
+        self.changed.emit(self.project_id, frozenset(kinds))
 
 
 @dataclass(frozen=True)
@@ -154,7 +179,7 @@ class FactDialog(QDialog):
 
 
 class FactsTab(_Tab):
-    changed = Signal()
+    shows = frozenset({Kind.FACTS})
 
     def __init__(self, runtime: Runtime, tasks: TaskRunner) -> None:
         super().__init__(runtime, tasks)
@@ -261,8 +286,7 @@ class FactsTab(_Tab):
         return self.facts.get(parsed.id) if parsed is not None and parsed.kind is ItemKind.FACT else None
 
     def _after_change(self, _result: object = None) -> None:
-        self.reload()
-        self.changed.emit()
+        self._changed(Kind.FACTS)
 
     def _on_add(self) -> None:
         if self.project_id is None:
@@ -376,7 +400,7 @@ class HistoryDialog(QDialog):
 
 class InboxTab(_Tab):
     count_changed = Signal(int)
-    decided = Signal()
+    shows = frozenset({Kind.PROPOSALS})
 
     def __init__(self, runtime: Runtime, tasks: TaskRunner) -> None:
         super().__init__(runtime, tasks)
@@ -430,8 +454,7 @@ class InboxTab(_Tab):
         return self.proposals.get(item.data(KEY_ROLE)) if item else None
 
     def _after(self, _result: object = None) -> None:
-        self.reload()
-        self.decided.emit()
+        self._changed(Kind.PROPOSALS, Kind.FACTS)
 
     def _on_accept(self) -> None:
         proposal = self._selected()
@@ -462,6 +485,8 @@ class InboxTab(_Tab):
 
 
 class VoiceTab(_Tab):
+    shows = frozenset({Kind.VOICE})
+
     def __init__(self, runtime: Runtime, tasks: TaskRunner) -> None:
         super().__init__(runtime, tasks)
         self.tone = QLineEdit()
@@ -551,6 +576,7 @@ class VoiceTab(_Tab):
 
 
 class SessionsTab(_Tab):
+    shows = frozenset({Kind.SESSIONS})
     open_requested = Signal(int)
 
     def __init__(self, runtime: Runtime, tasks: TaskRunner) -> None:
@@ -642,9 +668,15 @@ class SearchTab(_Tab):
 
 
 class MemoryPanel(QTabWidget):
-    """The dock's tabs; errors from any tab arrive on ``error``."""
+    """The dock's tabs; errors from any tab arrive on ``error``.
+
+    ``memory_changed(project_id, kinds)`` is the one way to say memory changed,
+    whoever changed it (a tab, a turn, the background): each tab reloads if it
+    shows one of ``kinds`` for that project.
+    """
 
     error = Signal(str)
+    memory_changed = Signal(object, object)
 
     def __init__(self, runtime: Runtime, tasks: TaskRunner) -> None:
         super().__init__()
@@ -658,10 +690,13 @@ class MemoryPanel(QTabWidget):
         self.addTab(self.voice, "Voice")
         self.addTab(self.sessions, "Sessions")
         self.addTab(self.search, "Search")
-        for tab in (self.facts, self.inbox, self.voice, self.sessions, self.search):
+        self.tabs: tuple[_Tab, ...] = (self.facts, self.inbox, self.voice, self.sessions, self.search)
+        for tab in self.tabs:
             tab.error.connect(self.error)
         self.inbox.count_changed.connect(self._on_inbox_count)
-        self.inbox.decided.connect(self.facts.reload)
+        for tab in self.tabs:
+            tab.changed.connect(self.memory_changed)
+            self.memory_changed.connect(tab.on_memory_changed)
 
     def set_project(self, project_id: int | None) -> None:
         for tab in (self.facts, self.inbox, self.voice, self.sessions, self.search):
