@@ -9,6 +9,10 @@ items that rank moderately in both lists, such as messages that mention a
 subject without answering it, over the clear winner of one list. Pinned
 facts and recent items get small boosts on top. Constants here are tuned
 by that benchmark.
+
+Over 600 lines on purpose: candidate gathering, scoring and packing into a
+budget are one algorithm whose steps share their intermediate data; split,
+each part would need the others' internals.
 """
 
 from __future__ import annotations

@@ -4,6 +4,12 @@ Every public method owns its unit of work (``with Session(...) as s,
 s.begin():``), validates input before writing, and returns frozen
 dataclasses. Writes that change indexed text clear the row's ``vec_current``
 flag inside the transaction and refresh the vector after commit.
+
+Over 600 lines on purpose: this is the facade, one public method per operation
+(about 45 over projects, facts, voice, sessions, messages, proposals, search,
+context, export and the index), each owning its transaction and its input
+checks. The work inside a transaction lives in ``db``, ``rows``, ``facts``,
+``sessions``, ``proposals``, ``retrieval``, ``portable`` and ``indexing``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
 """The memory panel: facts, the review inbox, the client's voice and past sessions.
 
 Every read and write goes through the task runner; the panel only shows
-results. ``project_changed`` reloads all tabs for another project.
+results. ``memory_changed`` reloads the tabs that show what changed.
+
+Over 600 lines: five small tabs on one base class and their two dialogs; each
+tab is under 150 lines, and they are read together.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ A :class:`TextModel` turns chat turns into a :class:`Generation`, a plain
 iterator of text pieces. The work runs on a thread the model owns, so the
 caller (the CLI, or a UI worker) only waits on a queue and a cancel takes
 effect at once, even while llama.cpp is still reading a long prompt.
+
+Over 600 lines on purpose: the engine's thread, its KV-cache reuse, the reply
+filter and the cancel paths work on one llama.cpp context and its lock.
 """
 
 from __future__ import annotations
