@@ -639,9 +639,9 @@ def test_the_archive_button_says_what_it_will_do(qtbot: object, make_window: obj
 
 
 def test_memory_share_never_reads_zero_when_memory_was_used() -> None:
-    from ui.main_window import _share
+    from ui.chat_controller import memory_share
 
-    assert _share(3, 1_000) == "<1%" and _share(0, 1_000) == "0%" and _share(250, 1_000) == "25%"
+    assert memory_share(3, 1_000) == "<1%" and memory_share(0, 1_000) == "0%" and memory_share(250, 1_000) == "25%"
 
 
 def test_the_brief_dialog_shows_dates_in_the_users_format(qtbot: object, make_window: object) -> None:

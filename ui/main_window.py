@@ -1,8 +1,14 @@
-"""The main window: projects and sessions, the chat, and the memory panel."""
+"""The main window: projects and sessions, the chat, and the memory panel.
+
+A turn is run by :mod:`ui.chat_controller`; the memory panel reloads on its
+``memory_changed`` signal; the error banner is in :mod:`ui.widgets`. Over 600
+lines still: the projects and sessions lists, the menus, model loading, and
+the hourly summaries and backups live here (the projects pane is the next to
+move out).
+"""
 
 from __future__ import annotations
 
-import functools
 import html
 import logging
 from collections.abc import Callable
@@ -24,20 +30,19 @@ from PySide6.QtWidgets import (
     QProgressDialog,
     QPushButton,
     QSplitter,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from app.assistant.conversation import ContextReady, SessionStarted, Token, TurnResult
-from app.llm.engine import CancelToken
+from app.assistant.conversation import TurnResult
 from app.portability.recovery import open_warnings, repair_notes
 from app.runtime import Runtime
-from memory import ChatSession, ItemKey, ItemKind, Message, Project, ReindexReport, Role
-from ui.chat import ChatEntry, ChatView
+from memory import ChatSession, ItemKey, ItemKind, Message, Project, ReindexReport
+from ui.chat import ChatView
+from ui.chat_controller import ChatController
 from ui.memory_panel import KEY_ROLE, Kind, MemoryPanel, confirm
 from ui.tasks import R, Task, TaskRunner
-from ui.widgets import button_row
+from ui.widgets import ErrorBanner, button_row
 
 log = logging.getLogger(__name__)
 
@@ -48,46 +53,6 @@ TURN_CHANGES = frozenset({Kind.FACTS, Kind.PROPOSALS, Kind.SESSIONS})
 SUMMARY_CHECK_MS = 60 * 60 * 1000
 #: The most of the window's width the docked memory panel keeps when space is short.
 MEMORY_SHARE = 0.34
-
-
-class ErrorBanner(QWidget):
-    """A dismissable message above the chat; the window stays usable."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.label = QLabel()
-        self.label.setWordWrap(True)
-        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        close = QToolButton()
-        close.setText("✕")
-        close.setToolTip("Dismiss")
-        close.clicked.connect(self.hide)
-        #: What the shown message is about ("model", …), so that fixing it can take it away.
-        self.about: str | None = None
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(8, 4, 8, 4)
-        layout.addWidget(self.label, 1)
-        layout.addWidget(close)
-        # The close button draws its own background on some styles (white on hover): keep it
-        # transparent so the white cross always shows on the red.
-        self.setStyleSheet(
-            "ErrorBanner { background: #b3261e; } QLabel { color: white; }"
-            " QToolButton { color: white; background: transparent; border: none; font-weight: bold; padding: 2px 6px; }"
-            " QToolButton:hover { background: rgba(255, 255, 255, 0.25); border-radius: 3px; }"
-        )
-        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
-        self.hide()
-
-    def show_message(self, text: str, about: str | None = None) -> None:
-        self.label.setText(text)
-        self.about = about
-        self.show()
-
-    def clear(self, about: str) -> None:
-        """Hides the message if it is about ``about`` (its cause was just fixed)."""
-        if self.about == about:
-            self.hide()
-            self.about = None
 
 
 class MainWindow(QMainWindow):
@@ -112,13 +77,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.runtime = runtime
         self.tasks = tasks
-        self.project_id: int | None = None
-        self.session_id: int | None = None
-        self._turn: Task | None = None
-        #: The answer on screen that "Ask again" is replacing, until the new one is stored.
-        self._answer_replaced: ChatEntry | None = None
-        self._cancel: CancelToken | None = None
-        self._sent_text = ""
+        self._project_id: int | None = None
         self.setWindowTitle("Dossier")
         self.resize(1280, 800)
 
@@ -177,9 +136,15 @@ class MainWindow(QMainWindow):
         self.empty_state.hide()
         self.banner = ErrorBanner()
         self.chat = ChatView()
+        self.turns = ChatController(runtime, tasks, self.chat)
         self.chat.send_requested.connect(self.send)
         self.chat.stop_requested.connect(self.stop)
         self.chat.ask_again_requested.connect(self._on_ask_again)
+        self.turns.session_started.connect(lambda _id: self.reload_sessions())
+        self.turns.turn_finished.connect(self._on_turn_finished)
+        self.turns.learned.connect(self._turn_changed_memory)
+        self.turns.failed.connect(self.show_error)
+        self.turns.ended.connect(self._on_turn_ended)
         centre = QWidget()
         centre_layout = QVBoxLayout(centre)
         centre_layout.addWidget(self.banner)
@@ -215,6 +180,8 @@ class MainWindow(QMainWindow):
         self.model_label.linkActivated.connect(self._on_model_link)
         self.speed_label = QLabel("")
         self.context_label = QLabel("")
+        self.turns.speed_changed.connect(self.speed_label.setText)
+        self.turns.context_changed.connect(self.context_label.setText)
         self.index_label = QLabel("")
         for label in (self.index_label, self.model_label, self.speed_label, self.context_label):
             self.statusBar().addPermanentWidget(label)
@@ -546,17 +513,7 @@ class MainWindow(QMainWindow):
         )
 
     def _show_messages(self, messages: list[Message]) -> None:
-        entries: list[ChatEntry] = []
-        for m in messages:
-            role = {Role.USER: "user", Role.ASSISTANT: "assistant"}.get(m.role, "other")
-            entry = ChatEntry(role, m.content, speaker=m.speaker, memory_keys=m.context_item_keys)
-            if role == "assistant" and entries and entries[-1].role == "assistant":
-                # Asked again: the later answer is the one that counts (the model's prompt agrees).
-                entry.note = "Answered again."
-                entries[-1] = entry
-            else:
-                entries.append(entry)
-        self.chat.set_entries(entries)
+        self.turns.show_messages(messages)
 
     def _on_rename_session(self) -> None:
         item = self.sessions.currentItem()
@@ -572,39 +529,53 @@ class MainWindow(QMainWindow):
                 then=lambda _s: self.memory.memory_changed.emit(self.project_id, frozenset({Kind.SESSIONS})),
             )
 
-    # ---------------------------------------------------------------- a turn
+    # ---------------------------------------------------------------- a turn (ui.chat_controller runs it)
+
+    @property
+    def project_id(self) -> int | None:
+        return self._project_id
+
+    @project_id.setter
+    def project_id(self, value: int | None) -> None:
+        self._project_id = self.turns.project_id = value
+
+    @property
+    def session_id(self) -> int | None:
+        return self.turns.session_id
+
+    @session_id.setter
+    def session_id(self, value: int | None) -> None:
+        self.turns.session_id = value
+
+    @property
+    def _turn(self) -> Task | None:
+        return self.turns.task
 
     def send(self, text: str) -> None:
         """Sends a message (starting a session if needed) and streams the answer in."""
-        if self._turn is not None:
+        if self.turns.busy:
             return
         if self.project_id is None:
             self._guide_to_a_project()  # the text stays in the box
             return
         self.banner.hide()
-        self._sent_text = text
-        self.chat.input.clear()
-        self.chat.add_entry(ChatEntry("user", text))
-        self.chat.add_entry(ChatEntry("assistant", "", streaming=True))
-        self.chat.set_busy(True)
-        self._cancel = CancelToken()
-        cancel, project_id, session_id = self._cancel, self.project_id, self.session_id
-
-        def run_turn(task: Task) -> Any:
-            flow = self.runtime.conversation()
-            if session_id is None:
-                yield from flow.run_first_turn(project_id, text, cancel)
-            else:
-                yield from flow.run_turn(session_id, text, cancel)
-
-        self._turn = self.tasks.stream("answer", run_turn)
-        self._turn.token.connect(self._on_turn_event)
-        self._turn.failed.connect(self._on_turn_failed)
-        self._turn.finished.connect(self._on_turn_ended)
+        self.turns.send(text)
 
     def stop(self) -> None:
-        if self._cancel is not None:
-            self._cancel.cancel()
+        self.turns.stop()
+
+    def _on_ask_again(self) -> None:
+        self.banner.hide()
+        self.turns.ask_again()
+
+    def _on_turn_finished(self, result: TurnResult) -> None:
+        # The turn itself may have changed memory (/remember, /forget, a new session):
+        # show it now, and again once the background has learnt from the turn.
+        self._turn_changed_memory()
+        self.turn_finished.emit(result)
+
+    def _on_turn_ended(self) -> None:
+        self.memory.memory_changed.emit(self.project_id, frozenset({Kind.SESSIONS}))
 
     # ---------------------------------------------------------------- summaries
 
@@ -654,74 +625,6 @@ class MainWindow(QMainWindow):
         # Summaries may have been written for any project (the hourly run covers all).
         self.memory.memory_changed.emit(None, frozenset({Kind.SESSIONS}))
 
-    def _on_ask_again(self) -> None:
-        """Answers the last question anew, in place: the question is not posted a second time."""
-        entries = self.chat.entries
-        if self._turn is not None or self.session_id is None or len(entries) < 2:
-            return
-        if entries[-1].role != "assistant" or entries[-2].role != "user":
-            return
-        text, earlier, session_id = entries[-2].text, entries[-1], self.session_id
-        self.banner.hide()
-        entries[-1] = ChatEntry("assistant", "", streaming=True)
-        self.chat.refresh()
-        self.chat.set_busy(True)
-        self._cancel = CancelToken()
-        cancel = self._cancel
-        self._answer_replaced = earlier
-
-        def run_turn(task: Task) -> Any:
-            yield from self.runtime.conversation().run_turn(session_id, text, cancel, again=True)
-
-        self._turn = self.tasks.stream("answer again", run_turn)
-        self._turn.token.connect(self._on_turn_event)
-        self._turn.failed.connect(self._on_turn_failed)
-        self._turn.finished.connect(self._on_turn_ended)
-
-    def _on_turn_event(self, event: object) -> None:
-        if isinstance(event, SessionStarted):
-            if self.session_id != event.session.id:
-                self.session_id = event.session.id
-                self.reload_sessions()
-        elif isinstance(event, ContextReady):
-            report = event.report
-            self.context_label.setText(
-                f"Context: {report.prompt_tokens:,} of {report.window_tokens:,} tokens "
-                f"(memory {_share(report.memory_tokens, report.prompt_tokens)})"
-            )
-            self._labels = {item.key: _memory_label(item.key, item.text) for item in event.context.items}
-        elif isinstance(event, Token):
-            self.chat.append_to_last(event.text)
-        elif isinstance(event, TurnResult):
-            entry = self.chat.entries[-1]
-            entry.streaming = False
-            entry.text = event.text
-            entry.memory_keys = event.report.memory_keys
-            entry.memory_labels = dict(getattr(self, "_labels", {}))
-            if event.cancelled:
-                entry.note = "Stopped."
-            self.chat.refresh()
-            rate = event.stats.tokens_per_second
-            self.speed_label.setText(f"{rate:.1f} tokens/s" if rate else "")
-            # The turn itself may have changed memory (/remember, /forget, a new session):
-            # show it now, and again once the background has learnt from the turn.
-            self._turn_changed_memory()
-            if event.background is not None:
-                entry.learning = "Learning from this turn…"
-                self.chat.refresh()
-                self.call(
-                    "learn from the turn",
-                    event.background.result,
-                    then=functools.partial(self._on_learned, entry),
-                )
-            self.turn_finished.emit(event)
-
-    def _on_learned(self, entry: ChatEntry, notes: tuple[str, ...]) -> None:
-        entry.learning = "Learned: " + ("; ".join(notes) or "nothing new")
-        if any(shown is entry for shown in self.chat.entries):  # not if another session is shown now
-            self.chat.refresh()
-        self._turn_changed_memory()
-
     def _turn_changed_memory(self) -> None:
         self.memory.memory_changed.emit(self.project_id, TURN_CHANGES)
 
@@ -729,35 +632,6 @@ class MainWindow(QMainWindow):
         # The session list on the left shows sessions too (titles, counts, summaries).
         if Kind.SESSIONS in kinds and (project_id is None or project_id == self.project_id):
             self.reload_sessions()
-
-    def _on_turn_failed(self, message: str) -> None:
-        replaced, self._answer_replaced = self._answer_replaced, None
-        if replaced is not None and self.chat.entries and self.chat.entries[-1].streaming:
-            # Asked again and failed: the earlier answer is still the stored one; show it again.
-            self.chat.entries[-1] = replaced
-            self.chat.refresh()
-            self.show_error(message)
-            self._on_turn_ended()
-            return
-        # Nothing was stored: take the turn off the screen and give the text back.
-        if (
-            len(self.chat.entries) >= 2
-            and self.chat.entries[-1].role == "assistant"
-            and self.chat.entries[-1].streaming
-        ):
-            del self.chat.entries[-2:]
-            self.chat.refresh()
-        if not self.chat.input.toPlainText().strip():
-            self.chat.input.setPlainText(self._sent_text)
-        self.show_error(message)
-        self._on_turn_ended()
-
-    def _on_turn_ended(self, _result: object = None) -> None:
-        self._answer_replaced = None
-        self._turn = None
-        self._cancel = None
-        self.chat.set_busy(False)
-        self.memory.memory_changed.emit(self.project_id, frozenset({Kind.SESSIONS}))
 
     def _on_memory_item(self, key: str) -> None:
         self.dock.show()
@@ -841,16 +715,3 @@ class MainWindow(QMainWindow):
         except OSError as error:
             log.warning("could not save the window geometry: %s", error)
         super().closeEvent(event)
-
-
-def _share(part: int, whole: int) -> str:
-    """A percentage that never reads 0% for something that is there."""
-    if part <= 0:
-        return "0%"
-    percent = part * 100 / max(whole, 1)
-    return "<1%" if percent < 1 else f"{percent:.0f}%"
-
-
-def _memory_label(key: str, text: str) -> str:
-    line = " ".join(text.split()).removeprefix("- ")
-    return line[:140] + ("…" if len(line) > 140 else "")

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPainter, QPaintEvent, QPalette
-from PySide6.QtWidgets import QHBoxLayout, QListWidget, QPushButton
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QPushButton, QToolButton, QWidget
 
 
 class HintedList(QListWidget):
@@ -48,3 +48,43 @@ def button_row(*buttons: tuple[str, Callable[[], None]]) -> tuple[QHBoxLayout, d
         row.addWidget(button)
         made[label] = button
     return row, made
+
+
+class ErrorBanner(QWidget):
+    """A dismissable message above the chat; the window stays usable."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QToolButton()
+        close.setText("✕")
+        close.setToolTip("Dismiss")
+        close.clicked.connect(self.hide)
+        #: What the shown message is about ("model", …), so that fixing it can take it away.
+        self.about: str | None = None
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 8, 4)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(close)
+        # The close button draws its own background on some styles (white on hover): keep it
+        # transparent so the white cross always shows on the red.
+        self.setStyleSheet(
+            "ErrorBanner { background: #b3261e; } QLabel { color: white; }"
+            " QToolButton { color: white; background: transparent; border: none; font-weight: bold; padding: 2px 6px; }"
+            " QToolButton:hover { background: rgba(255, 255, 255, 0.25); border-radius: 3px; }"
+        )
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        self.hide()
+
+    def show_message(self, text: str, about: str | None = None) -> None:
+        self.label.setText(text)
+        self.about = about
+        self.show()
+
+    def clear(self, about: str) -> None:
+        """Hides the message if it is about ``about`` (its cause was just fixed)."""
+        if self.about == about:
+            self.hide()
+            self.about = None

@@ -1,0 +1,214 @@
+"""One chat turn in the window: sending, streaming in, stopping, asking again, and what the turn taught.
+
+The window owns the widgets and the project; this controller owns the turn:
+the running task, its cancel token, the text sent (given back if the turn
+fails) and the answer "Ask again" is replacing. It reports on signals, so the
+window decides what a new session, an error or changed memory means for the
+rest of the screen.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from app.assistant.conversation import ContextReady, SessionStarted, Token, TurnResult
+from app.llm.engine import CancelToken
+from app.runtime import Runtime
+from memory import Message, Role
+from ui.chat import ChatEntry, ChatView
+from ui.tasks import Task, TaskRunner
+
+
+class ChatController(QObject):
+    """Runs the turns of the chat shown in ``chat``.
+
+    Signals:
+        session_started(int): the first turn started a session.
+        turn_finished(TurnResult): an answer is stored (or stopped) and shown.
+        learned(): the background step after a turn is done (memory may have changed).
+        ended(): the turn is over, whatever happened.
+        failed(str): the turn failed; nothing was stored and the text is back in the box.
+        context_changed(str), speed_changed(str): the status bar's figures for this turn.
+    """
+
+    session_started = Signal(int)
+    turn_finished = Signal(object)
+    learned = Signal()
+    ended = Signal()
+    failed = Signal(str)
+    context_changed = Signal(str)
+    speed_changed = Signal(str)
+
+    def __init__(self, runtime: Runtime, tasks: TaskRunner, chat: ChatView) -> None:
+        super().__init__(chat)
+        self.runtime = runtime
+        self.tasks = tasks
+        self.chat = chat
+        self.project_id: int | None = None
+        self.session_id: int | None = None
+        #: The running turn, if any.
+        self.task: Task | None = None
+        self._cancel: CancelToken | None = None
+        self._sent_text = ""
+        #: The answer on screen that "Ask again" is replacing, until the new one is stored.
+        self._answer_replaced: ChatEntry | None = None
+        self._labels: dict[str, str] = {}
+
+    @property
+    def busy(self) -> bool:
+        return self.task is not None
+
+    def send(self, text: str) -> None:
+        """Sends a message in the current project (starting a session if needed) and streams the answer in."""
+        project_id, session_id = self.project_id, self.session_id
+        if self.task is not None or project_id is None:
+            return
+        self._sent_text = text
+        self.chat.input.clear()
+        self.chat.add_entry(ChatEntry("user", text))
+        self.chat.add_entry(ChatEntry("assistant", "", streaming=True))
+        cancel = self._begin()
+
+        def run_turn(task: Task) -> Any:
+            flow = self.runtime.conversation()
+            if session_id is None:
+                yield from flow.run_first_turn(project_id, text, cancel)
+            else:
+                yield from flow.run_turn(session_id, text, cancel)
+
+        self._start("answer", run_turn)
+
+    def ask_again(self) -> None:
+        """Answers the last question anew, in place: the question is not posted a second time."""
+        entries = self.chat.entries
+        session_id = self.session_id
+        if self.task is not None or session_id is None or len(entries) < 2:
+            return
+        if entries[-1].role != "assistant" or entries[-2].role != "user":
+            return
+        text, self._answer_replaced = entries[-2].text, entries[-1]
+        entries[-1] = ChatEntry("assistant", "", streaming=True)
+        self.chat.refresh()
+        cancel = self._begin()
+
+        def run_turn(task: Task) -> Any:
+            yield from self.runtime.conversation().run_turn(session_id, text, cancel, again=True)
+
+        self._start("answer again", run_turn)
+
+    def stop(self) -> None:
+        if self._cancel is not None:
+            self._cancel.cancel()
+
+    def show_messages(self, messages: list[Message]) -> None:
+        """Shows a stored session; of answers given again, the later one (as the model's prompt has it)."""
+        entries: list[ChatEntry] = []
+        for m in messages:
+            role = {Role.USER: "user", Role.ASSISTANT: "assistant"}.get(m.role, "other")
+            entry = ChatEntry(role, m.content, speaker=m.speaker, memory_keys=m.context_item_keys)
+            if role == "assistant" and entries and entries[-1].role == "assistant":
+                entry.note = "Answered again."
+                entries[-1] = entry
+            else:
+                entries.append(entry)
+        self.chat.set_entries(entries)
+
+    # ---------------------------------------------------------------- the task
+
+    def _begin(self) -> CancelToken:
+        self.chat.set_busy(True)
+        self._cancel = CancelToken()
+        return self._cancel
+
+    def _start(self, name: str, run_turn: Any) -> None:
+        self.task = self.tasks.stream(name, run_turn)
+        self.task.token.connect(self._on_event)
+        self.task.failed.connect(self._on_failed)
+        self.task.finished.connect(self._on_ended)
+
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, SessionStarted):
+            if self.session_id != event.session.id:
+                self.session_id = event.session.id
+                self.session_started.emit(event.session.id)
+        elif isinstance(event, ContextReady):
+            report = event.report
+            self.context_changed.emit(
+                f"Context: {report.prompt_tokens:,} of {report.window_tokens:,} tokens "
+                f"(memory {memory_share(report.memory_tokens, report.prompt_tokens)})"
+            )
+            self._labels = {item.key: memory_label(item.text) for item in event.context.items}
+        elif isinstance(event, Token):
+            self.chat.append_to_last(event.text)
+        elif isinstance(event, TurnResult):
+            self._on_result(event)
+
+    def _on_result(self, result: TurnResult) -> None:
+        entry = self.chat.entries[-1]
+        entry.streaming = False
+        entry.text = result.text
+        entry.memory_keys = result.report.memory_keys
+        entry.memory_labels = dict(self._labels)
+        if result.cancelled:
+            entry.note = "Stopped."
+        self.chat.refresh()
+        rate = result.stats.tokens_per_second
+        self.speed_changed.emit(f"{rate:.1f} tokens/s" if rate else "")
+        if result.background is not None:
+            entry.learning = "Learning from this turn…"
+            self.chat.refresh()
+            self.tasks.call(
+                "learn from the turn",
+                result.background.result,
+                then=functools.partial(self._on_learned, entry),
+                on_error=self.failed.emit,
+            )
+        self.turn_finished.emit(result)
+
+    def _on_learned(self, entry: ChatEntry, notes: tuple[str, ...]) -> None:
+        entry.learning = "Learned: " + ("; ".join(notes) or "nothing new")
+        if any(shown is entry for shown in self.chat.entries):  # not if another session is shown now
+            self.chat.refresh()
+        self.learned.emit()
+
+    def _on_failed(self, message: str) -> None:
+        replaced, self._answer_replaced = self._answer_replaced, None
+        entries = self.chat.entries
+        if replaced is not None and entries and entries[-1].streaming:
+            # Asked again and failed: the earlier answer is still the stored one; show it again.
+            entries[-1] = replaced
+            self.chat.refresh()
+        else:
+            # Nothing was stored: take the turn off the screen and give the text back.
+            if len(entries) >= 2 and entries[-1].role == "assistant" and entries[-1].streaming:
+                del entries[-2:]
+                self.chat.refresh()
+            if not self.chat.input.toPlainText().strip():
+                self.chat.input.setPlainText(self._sent_text)
+        self.failed.emit(message)
+        self._on_ended()
+
+    def _on_ended(self, _result: object = None) -> None:
+        if self.task is None:
+            return  # a failure already ended it
+        self._answer_replaced = None
+        self.task = None
+        self._cancel = None
+        self.chat.set_busy(False)
+        self.ended.emit()
+
+
+def memory_share(part: int, whole: int) -> str:
+    """A share of the prompt, as the status bar shows it: "<1%" rather than a misleading "0%"."""
+    if part <= 0:
+        return "0%"
+    percent = part * 100 / max(whole, 1)
+    return "<1%" if percent < 1 else f"{percent:.0f}%"
+
+
+def memory_label(text: str) -> str:
+    line = " ".join(text.split()).removeprefix("- ")
+    return line[:140] + ("…" if len(line) > 140 else "")
