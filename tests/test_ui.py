@@ -534,6 +534,17 @@ def test_one_signal_says_memory_changed_and_each_panel_reloads_what_it_shows(
     assert memory.inbox.list.count() == 0 and proposal.id
 
 
+def test_the_projects_pane_filters_and_tells_the_window_what_is_selected(qtbot: object, make_window: object) -> None:
+    env = make_window(projects=("Acme Rebrand", "Globex", "Initech"))
+    pane = env.window.projects_pane
+    qtbot.waitUntil(lambda: pane.projects.count() == 3, timeout=WAIT)  # type: ignore[attr-defined]
+    pane.project_filter.setText("glob")
+    visible = [pane.projects.item(i).text() for i in range(3) if not pane.projects.item(i).isHidden()]
+    assert visible == ["Globex"]
+    _select_project(env.window, "Initech")
+    assert env.window.project_id == pane.current_id == 3 and env.window.turns.project_id == 3
+
+
 def test_the_base_model_label_links_to_a_better_model(qtbot: object, make_window: object) -> None:
     env = make_window()
     env.window._on_model_loaded("gemma-3-270m (base model: weak answers)")

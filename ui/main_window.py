@@ -1,10 +1,10 @@
 """The main window: projects and sessions, the chat, and the memory panel.
 
-A turn is run by :mod:`ui.chat_controller`; the memory panel reloads on its
-``memory_changed`` signal; the error banner is in :mod:`ui.widgets`. Over 600
-lines still: the projects and sessions lists, the menus, model loading, and
-the hourly summaries and backups live here (the projects pane is the next to
-move out).
+The window shell: the projects list is :mod:`ui.projects_pane`, a turn is run
+by :mod:`ui.chat_controller`, the memory panel reloads on its ``memory_changed``
+signal, and the error banner is in :mod:`ui.widgets`. Still here, a little over
+600 lines: the sessions list, the menus, model loading, and the hourly
+summaries and backups.
 """
 
 from __future__ import annotations
@@ -18,12 +18,10 @@ from typing import Any
 from PySide6.QtCore import QByteArray, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
-    QCheckBox,
     QDockWidget,
     QHBoxLayout,
     QInputDialog,
     QLabel,
-    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
@@ -37,12 +35,13 @@ from PySide6.QtWidgets import (
 from app.assistant.conversation import TurnResult
 from app.portability.recovery import open_warnings, repair_notes
 from app.runtime import Runtime
-from memory import ChatSession, ItemKey, ItemKind, Message, Project, ReindexReport
+from memory import ChatSession, ItemKey, ItemKind, Message, ReindexReport
 from ui.chat import ChatView
 from ui.chat_controller import ChatController
-from ui.memory_panel import KEY_ROLE, Kind, MemoryPanel, confirm
+from ui.memory_panel import KEY_ROLE, Kind, MemoryPanel
+from ui.projects_pane import ProjectsPane
 from ui.tasks import R, Task, TaskRunner
-from ui.widgets import ErrorBanner, button_row
+from ui.widgets import ErrorBanner
 
 log = logging.getLogger(__name__)
 
@@ -82,14 +81,14 @@ class MainWindow(QMainWindow):
         self.resize(1280, 800)
 
         # -- left: projects and sessions
-        self.project_filter = QLineEdit()
-        self.project_filter.setPlaceholderText("Filter projects")
-        self.project_filter.setClearButtonEnabled(True)
-        self.project_filter.textChanged.connect(self._on_filter_projects)
-        self.show_archived = QCheckBox("Show archived")
-        self.show_archived.toggled.connect(self.reload_projects)
-        self.projects = QListWidget()
-        self.projects.currentItemChanged.connect(self._on_project_selected)
+        self.projects_pane = ProjectsPane(runtime, tasks)
+        self.projects_pane.selected.connect(self._on_project_selected)
+        self.projects_pane.loaded.connect(self._on_projects_loaded)
+        self.projects_pane.error.connect(self.show_error)
+        # The pane's widgets, by the names the rest of the window (and its tests) use.
+        self.projects = self.projects_pane.projects
+        self.show_archived = self.projects_pane.show_archived
+        self.archive_button = self.projects_pane.archive_button
         self.sessions = QListWidget()
         # Long titles wrap instead of asking for a horizontal scrollbar.
         self.sessions.setWordWrap(True)
@@ -98,17 +97,7 @@ class MainWindow(QMainWindow):
         self.sessions.itemClicked.connect(self._on_session_activated)
         left = QWidget()
         left_layout = QVBoxLayout(left)
-        left_layout.addWidget(QLabel("<b>Projects</b>"))
-        left_layout.addWidget(self.project_filter)
-        left_layout.addWidget(self.projects, 2)
-        project_buttons, made = button_row(
-            ("New", self._on_new_project),
-            ("Rename", self._on_rename_project),
-            ("Archive", self._on_archive_project),
-        )
-        self.archive_button = made["Archive"]
-        left_layout.addLayout(project_buttons)
-        left_layout.addWidget(self.show_archived)
+        left_layout.addWidget(self.projects_pane, 2)
         left_layout.addWidget(QLabel("<b>Sessions</b>"))
         left_layout.addWidget(self.sessions, 3)
         row = QHBoxLayout()
@@ -348,46 +337,17 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------- projects
 
     def reload_projects(self) -> None:
-        self.load(
-            "load projects",
-            lambda archived: self.runtime.service.list_projects(include_archived=archived),
-            self.show_archived.isChecked(),
-            then=self._show_projects,
-        )
+        self.projects_pane.reload()
 
-    def _show_projects(self, projects: list[Project]) -> None:
-        wanted = self.project_id or self.runtime.settings.last_project_id
-        self.projects.blockSignals(True)
-        self.projects.clear()
-        for p in projects:
-            item = QListWidgetItem(p.name + (" (archived)" if p.archived else ""))
-            item.setData(KEY_ROLE, p.id)
-            item.setToolTip(p.description)
-            self.projects.addItem(item)
-        self.projects.blockSignals(False)
-        self._on_filter_projects(self.project_filter.text())
-        self.empty_state.setVisible(not projects and not self.show_archived.isChecked())
-        for row in range(self.projects.count()):
-            if self.projects.item(row).data(KEY_ROLE) == wanted:
-                self.projects.setCurrentRow(row)
-                break
-        else:
-            if self.projects.count() and wanted is None:
-                self.projects.setCurrentRow(0)
+    def _on_new_project(self) -> None:
+        self.projects_pane.new_project()
+
+    def _on_projects_loaded(self, count: int) -> None:
+        self.empty_state.setVisible(count == 0 and not self.show_archived.isChecked())
         self.projects_loaded.emit()
 
-    def _on_filter_projects(self, text: str) -> None:
-        needle = text.casefold().strip()
-        for row in range(self.projects.count()):
-            item = self.projects.item(row)
-            item.setHidden(bool(needle) and needle not in item.text().casefold())
-
-    def _on_project_selected(self, current: QListWidgetItem | None, _previous: object = None) -> None:
+    def _on_project_selected(self, project_id: int | None) -> None:
         self.statusBar().clearMessage()  # a "pick a project" guide is answered
-        # The button says what it will do: an archived project is unarchived.
-        archived = current is not None and current.text().endswith("(archived)")
-        self.archive_button.setText("Unarchive" if archived else "Archive")
-        project_id = current.data(KEY_ROLE) if current else None
         if project_id == self.project_id:
             return
         self._leave_session()
@@ -398,58 +358,6 @@ class MainWindow(QMainWindow):
         self.reload_sessions()
         if project_id is not None and project_id != self.runtime.settings.last_project_id:
             self.call("remember project", lambda: self.runtime.update_settings(last_project_id=project_id))
-
-    def _on_new_project(self) -> None:
-        name, ok = QInputDialog.getText(self, "New project", "Client project name:")
-        if ok and name.strip():
-            self.call("create project", self.runtime.service.create_project, name, then=self._on_project_created)
-
-    def _on_project_created(self, project: Project) -> None:
-        self.project_id = None
-        self.call("remember project", lambda: self.runtime.update_settings(last_project_id=project.id))
-        self.project_filter.clear()
-        self.load(
-            "load projects",
-            lambda: self.runtime.service.list_projects(include_archived=self.show_archived.isChecked()),
-            then=lambda projects: self._select_after(projects, project.id),
-        )
-
-    def _select_after(self, projects: list[Project], project_id: int) -> None:
-        self._show_projects(projects)
-        for row in range(self.projects.count()):
-            if self.projects.item(row).data(KEY_ROLE) == project_id:
-                self.projects.setCurrentRow(row)
-
-    def _on_rename_project(self) -> None:
-        item = self.projects.currentItem()
-        if item is None:
-            return
-        name, ok = QInputDialog.getText(
-            self, "Rename project", "New name:", text=item.text().removesuffix(" (archived)")
-        )
-        if ok and name.strip():
-            self.call(
-                "rename project",
-                self.runtime.service.rename_project,
-                item.data(KEY_ROLE),
-                name,
-                then=lambda _p: self.reload_projects(),
-            )
-
-    def _on_archive_project(self) -> None:
-        item = self.projects.currentItem()
-        if item is None:
-            return
-        archived = item.text().endswith("(archived)")
-        if not archived and not confirm(self, "Archive project", f"Archive {item.text()}? Its memory is kept."):
-            return
-        self.call(
-            "archive project",
-            self.runtime.service.archive_project,
-            item.data(KEY_ROLE),
-            not archived,
-            then=lambda _p: self.reload_projects(),
-        )
 
     # ---------------------------------------------------------------- sessions
 
