@@ -250,6 +250,8 @@ def cmd_inbox(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
     project = _project(service, args.project)
     if args.action == "accept":
         ids = [p.id for p in service.list_proposals(project.id)] if args.id == "all" else [_int(args.id)]
+        if not ids:
+            print("The inbox is empty: nothing to accept.", file=out)
         for proposal_id in ids:
             _in_project(service, project, proposal_id)
             fact = service.accept_proposal(proposal_id, text=args.text)

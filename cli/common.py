@@ -98,7 +98,9 @@ def _read_json(path: Path) -> Any:
         raise UsageError(f"{path}: not a Dossier export ({' '.join(str(err).split())[:200]})") from None
 
 
-def _int(value: str) -> int:
+def _int(value: str | None) -> int:
+    if value is None:
+        raise UsageError("give the proposal's id (dossier inbox --project P lists them)")
     try:
         return int(value)
     except ValueError:

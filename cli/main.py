@@ -112,6 +112,8 @@ def main(
         return EXIT_USAGE
     except OSError as error:
         print(f"dossier: {error.strerror or error}: {error.filename or ''}".rstrip(": "), file=err)
-        return EXIT_FAILURE
+        # A path the user named that is a folder, not one, or not there: their input, not a failure.
+        named_wrong = isinstance(error, IsADirectoryError | NotADirectoryError | FileNotFoundError)
+        return EXIT_USAGE if named_wrong else EXIT_FAILURE
     except KeyboardInterrupt:
         return 130

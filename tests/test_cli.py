@@ -300,3 +300,27 @@ def test_empty_listings_say_what_to_do_and_an_unknown_model_id_is_named(run: Run
     assert code == 0 and out == "" and "Nothing known yet" in err
     code, _, err = run("model", "download", "qwen9")
     assert code == 2 and "'qwen9' is neither a link nor a catalogue model" in err and "qwen2.5-1.5b-instruct" in err
+
+
+def test_paths_and_ids_the_user_got_wrong_are_usage_errors(run: Run, tmp_path: Path) -> None:
+    run("project", "create", "Acme")
+    code, out, err = run("inbox", "--project", "Acme", "accept")
+    assert code == 2 and "give the proposal's id" in err and "Traceback" not in err
+    code, out, _ = run("inbox", "--project", "Acme", "accept", "all")
+    assert code == 0 and "nothing to accept" in out
+    code, _, err = run("import", str(tmp_path))
+    assert code == 2 and "Is a directory" in err
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "--data-dir", str(a_file), "project", "list"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+
+
+def test_python_m_ui_takes_only_a_data_folder(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "ui", "project", "list"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "usage: python -m ui [--data-dir DIR]" in done.stderr

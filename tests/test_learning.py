@@ -151,3 +151,11 @@ def test_a_new_value_for_a_known_thing_is_an_update_not_a_new_fact(service: Memo
     assert moved.action is ProposalAction.UPDATE and moved.target_fact_id == email.id
     offices = next(p for text, p in proposals.items() if "Lisbon" in text)
     assert offices.action is ProposalAction.ADD
+
+
+def test_a_bare_command_says_what_it_needs(service: MemoryService, project: int) -> None:
+    extractor = MemoryExtractor(service, None)
+    session = service.start_session(project)
+    message = service.add_message(session.id, "user", "/forget")
+    assert extractor.run_command(project, "/forget", message.id).startswith("Say what to forget")
+    assert extractor.run_command(project, "/remember", message.id).startswith("Say what to remember")

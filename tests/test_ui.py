@@ -147,6 +147,28 @@ def test_stop_keeps_the_partial_answer(qtbot: object, make_window: object) -> No
     assert env.window.chat.send_button.isEnabled() and not env.window.chat.stop_button.isEnabled()
 
 
+def test_stop_before_the_first_word_leaves_nothing_behind(qtbot: object, make_window: object) -> None:
+    started, stopped = threading.Event(), threading.Event()
+
+    def slow(turns: object, settings: object) -> str:
+        # Still reading the prompt: the first word comes only after the user pressed Stop.
+        started.set()
+        assert stopped.wait(WAIT / 1000)
+        return "late answer"
+
+    env = make_window(FakeModel(slow))
+    env.window.chat.input.setPlainText("Tell me everything")
+    env.window.chat._on_send()
+    qtbot.waitUntil(started.is_set, timeout=WAIT)  # type: ignore[attr-defined]
+    env.window.stop()
+    stopped.set()
+    qtbot.waitUntil(lambda: env.window._turn is None, timeout=WAIT)  # type: ignore[attr-defined]
+    assert env.window.chat.entries == [] and env.window.chat.input.toPlainText() == "Tell me everything"
+    assert "nothing was stored" in env.window.statusBar().currentMessage()
+    assert not env.window.chat.again_button.isEnabled()
+    assert all(s.message_count == 0 for s in env.runtime.service.list_sessions(1))
+
+
 def test_a_failed_turn_keeps_the_text_and_shows_the_error(qtbot: object, make_window: object) -> None:
     env = make_window(FakeModel(fail=True))
     env.window.chat.input.setPlainText("Please draft the kickoff email")

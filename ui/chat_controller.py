@@ -32,6 +32,7 @@ class ChatController(QObject):
         ended(): the turn is over, whatever happened.
         failed(str): the turn failed; nothing was stored and the text is back in the box.
         context_changed(str), speed_changed(str): the status bar's figures for this turn.
+        noted(str): a note for the status bar (a turn stopped before its first word).
     """
 
     session_started = Signal(int)
@@ -41,6 +42,8 @@ class ChatController(QObject):
     failed = Signal(str)
     context_changed = Signal(str)
     speed_changed = Signal(str)
+    #: A word for the status bar, not an error.
+    noted = Signal(str)
 
     def __init__(self, runtime: Runtime, tasks: TaskRunner, chat: ChatView) -> None:
         super().__init__(chat)
@@ -147,6 +150,11 @@ class ChatController(QObject):
             self._on_result(event)
 
     def _on_result(self, result: TurnResult) -> None:
+        if result.cancelled and result.assistant_message is None:
+            # Stopped before a word came: nothing was stored, so nothing stays on screen.
+            self._take_back()
+            self.noted.emit("Stopped before the answer began; nothing was stored.")
+            return
         entry = self.chat.entries[-1]
         entry.streaming = False
         entry.text = result.text
@@ -175,21 +183,25 @@ class ChatController(QObject):
         self.learned.emit()
 
     def _on_failed(self, message: str) -> None:
+        self._take_back()
+        self.failed.emit(message)
+        self._on_ended()
+
+    def _take_back(self) -> None:
+        """Nothing of the turn was stored: the screen shows the session as it is stored."""
         replaced, self._answer_replaced = self._answer_replaced, None
         entries = self.chat.entries
         if replaced is not None and entries and entries[-1].streaming:
-            # Asked again and failed: the earlier answer is still the stored one; show it again.
+            # Asked again: the earlier answer is still the stored one; show it again.
             entries[-1] = replaced
             self.chat.refresh()
-        else:
-            # Nothing was stored: take the turn off the screen and give the text back.
-            if len(entries) >= 2 and entries[-1].role == "assistant" and entries[-1].streaming:
-                del entries[-2:]
-                self.chat.refresh()
-            if not self.chat.input.toPlainText().strip():
-                self.chat.input.setPlainText(self._sent_text)
-        self.failed.emit(message)
-        self._on_ended()
+            return
+        # Take the turn off the screen and give the text back.
+        if len(entries) >= 2 and entries[-1].role == "assistant" and entries[-1].streaming:
+            del entries[-2:]
+            self.chat.refresh()
+        if not self.chat.input.toPlainText().strip():
+            self.chat.input.setPlainText(self._sent_text)
 
     def _on_ended(self, _result: object = None) -> None:
         if self.task is None:

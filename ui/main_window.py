@@ -133,6 +133,7 @@ class MainWindow(QMainWindow):
         self.turns.turn_finished.connect(self._on_turn_finished)
         self.turns.learned.connect(self._turn_changed_memory)
         self.turns.failed.connect(self.show_error)
+        self.turns.noted.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.turns.ended.connect(self._on_turn_ended)
         centre = QWidget()
         centre_layout = QVBoxLayout(centre)

@@ -176,7 +176,7 @@ class ConversationFlow:
             in the prompt, but each turn may add at least a third of the budget, so a
             long conversation neither starves new questions nor re-reads old memory.
         generation: Reply settings (length, temperature).
-        system_text: The system instructions (see :mod:`app.prompts`).
+        system_text: The system instructions (see :mod:`app.llm.prompts`).
     """
 
     def __init__(

@@ -5,7 +5,7 @@ Three sources of candidate memories:
 - explicit instructions, handled without a model: ``/remember …``,
   ``/forget …``, "remember that …", "forget that …";
 - cues in the user's sentences (dates, amounts, contacts, decisions, plans,
-  events, preferences; :mod:`app.candidates`), which need no model;
+  events, preferences; :mod:`app.assistant.candidates`), which need no model;
 - a model reading each user message, with its output constrained to JSON by
   a schema (a llama.cpp grammar locally), so even a tiny model gives valid
   JSON. A candidate must be grounded in the user's words; whatever the model
@@ -213,6 +213,8 @@ class MemoryExtractor:
             return describe(self.forget(project_id, forget.group("text"), source_message_id=source_message_id))
         remember = _REMEMBER.match(text)
         body = _clean_candidate(remember.group("text")) if remember else ""
+        if not body and re.match(r"\s*/forget\b", text, re.IGNORECASE):
+            return "Say what to forget, e.g. /forget the old budget."
         if not body:
             return "Say what to remember, e.g. /remember The client prefers email."
         return describe([self.apply(project_id, Candidate(body, guess_kind(body), explicit=True), source_message_id)])

@@ -1,6 +1,6 @@
 """The models folder: the bundled default model, downloads, and the list of GGUF files.
 
-The folder is shared by every data dir (see :mod:`app.paths`). A file is only
+The folder is shared by every data dir (see :mod:`app.config.paths`). A file is only
 ever used as a model under its final name, and it only gets that name after it
 is complete and checked; partial files end in ``.part``.
 """
