@@ -1039,6 +1039,16 @@ class MemoryService:
         os.chmod(target, 0o600)
         return database_counts(target)
 
+    def similarity(self, text: str, others: Sequence[str]) -> list[float]:
+        """How alike ``text`` is to each of ``others`` by meaning (cosine of their vectors, -1 to 1).
+
+        For comparing what is not indexed, such as pending proposals; nothing is stored.
+        """
+        if not others:
+            return []
+        vectors = self._indexer.embedder.embed([text, *others])
+        return [float(v) for v in vectors[1:] @ vectors[0]]
+
     def stats(self) -> dict[str, int]:
         """Row counts, for backups' manifests and the CLI."""
         with self._read() as s:

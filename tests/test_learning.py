@@ -159,3 +159,26 @@ def test_a_bare_command_says_what_it_needs(service: MemoryService, project: int)
     message = service.add_message(session.id, "user", "/forget")
     assert extractor.run_command(project, "/forget", message.id).startswith("Say what to forget")
     assert extractor.run_command(project, "/remember", message.id).startswith("Say what to remember")
+
+
+def test_a_newer_value_replaces_the_pending_proposal_for_the_same_thing(service: MemoryService, project: int) -> None:
+    from memory import ProposalStatus
+
+    service.add_fact(project, "The budget is 45,000 euros", "decision")
+    extractor = MemoryExtractor(service, None)
+    session = service.start_session(project)
+    for message in (
+        "The budget went up to 48,000 euros.",
+        "Update: the budget is now 52,000 euros.",
+        "Jane's phone number is +49 30 1234567.",  # another thing of the same client: stays
+    ):
+        extractor.process(project, service.add_message(session.id, "user", message))
+    pending = service.list_proposals(project)
+    assert sorted(p.text for p in pending) == [
+        "Jane's phone number is +49 30 1234567.",
+        "The budget is now 52,000 euros.",
+    ]
+    newest = next(p for p in pending if "52,000" in p.text)
+    older = [p for p in service.list_proposals(project, status=ProposalStatus.REJECTED)]
+    assert [p.text for p in older] == ["The budget went up to 48,000 euros."]
+    assert f"replaces inbox #{older[0].id}" in newest.reason

@@ -306,6 +306,9 @@ class MemoryExtractor:
             return Outcome(candidate, reconciled, fact=reconciled.target)
         if self._already_proposed(project_id, candidate.text):
             return Outcome(candidate, Reconciled("duplicate", reconciled.target, similarity=1.0))
+        # An older proposal giving the same thing another value is out of date: the newest
+        # one replaces it, so the inbox never holds 45k, 48k and 52k for one budget.
+        superseded = self._superseded_by(project_id, candidate.text)
         if candidate.explicit and reconciled.outcome == "add":
             fact = self.service.add_fact(
                 project_id,
@@ -316,10 +319,12 @@ class MemoryExtractor:
                 source_message_id=source_message_id,
             )
             return Outcome(candidate, reconciled, fact=fact)
+        replaces = "".join(f" (replaces inbox #{p.id})" for p in superseded)
         if reconciled.outcome == "update":
             assert reconciled.target is not None
             old = reconciled.target
-            reason = f"{'Contradicts' if reconciled.contradicts else 'Updates'} F{old.id}: {word_diff(old.text, candidate.text)}"
+            verb = "Contradicts" if reconciled.contradicts else "Updates"
+            reason = f"{verb} F{old.id}{replaces}: {word_diff(old.text, candidate.text)}"
             proposal = self.service.propose(
                 project_id,
                 ProposalAction.UPDATE,
@@ -336,8 +341,11 @@ class MemoryExtractor:
                 candidate.text,
                 candidate.kind,
                 source_message_id=source_message_id,
-                reason="You asked to remember this" if candidate.explicit else "Mentioned in the conversation",
+                reason=("You asked to remember this" if candidate.explicit else "Mentioned in the conversation")
+                + replaces,
             )
+        for old_proposal in superseded:
+            self.service.reject_proposal(old_proposal.id)
         return self._maybe_accept(project_id, Outcome(candidate, reconciled, proposal=proposal))
 
     def _maybe_accept(self, project_id: int, outcome: Outcome) -> Outcome:
@@ -345,6 +353,12 @@ class MemoryExtractor:
             return outcome
         fact = self.service.accept_proposal(outcome.proposal.id)
         return Outcome(outcome.candidate, outcome.reconciled, fact=fact, proposal=outcome.proposal)
+
+    def _superseded_by(self, project_id: int, text: str) -> list[Proposal]:
+        """Pending add/update proposals that ``text`` gives a newer value for."""
+        pending = [p for p in self.service.list_proposals(project_id) if p.action is not ProposalAction.ARCHIVE]
+        alike = self.service.similarity(text, [p.text for p in pending])
+        return [p for p, similarity in zip(pending, alike, strict=True) if _new_value_for(text, p.text, similarity)]
 
     def _already_proposed(self, project_id: int, text: str) -> bool:
         wanted = normalise(text)
