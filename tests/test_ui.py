@@ -567,6 +567,26 @@ def test_the_projects_pane_filters_and_tells_the_window_what_is_selected(qtbot: 
     assert env.window.project_id == pane.current_id == 3 and env.window.turns.project_id == 3
 
 
+def test_names_from_files_and_servers_show_as_text_never_as_markup(qtbot: object, make_window: object) -> None:
+    from PySide6.QtCore import Qt as QtCore_Qt
+
+    env = make_window()
+    hostile = '<img src="/etc/passwd"><b>Boss</b>'
+    env.window._on_model_loaded(hostile)  # a GGUF's own name field
+    assert "&lt;img" in env.window.model_label.text() and "<img" not in env.window.model_label.text()
+    env.window.show_error(f"No project {hostile!r}")
+    assert env.window.banner.label.textFormat() == QtCore_Qt.TextFormat.PlainText
+    from app.llm.catalogue import LocalServer
+    from ui.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog(env.runtime, env.tasks, 1, catalogue_entries=[])
+    qtbot.addWidget(dialog)
+    dialog._on_servers_found([LocalServer("Ollama", "http://127.0.0.1:1/v1", ())])
+    assert dialog.servers_note.textFormat() == QtCore_Qt.TextFormat.PlainText
+    dialog._on_servers_found([LocalServer("Ollama", "http://127.0.0.1:1/v1", (hostile,))])
+    assert dialog.servers.itemText(0) == f"Ollama: {hostile}"
+
+
 def test_the_base_model_label_links_to_a_better_model(qtbot: object, make_window: object) -> None:
     env = make_window()
     env.window._on_model_loaded("gemma-3-270m (base model: weak answers)")

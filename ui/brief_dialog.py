@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from PySide6.QtCore import QDate, QLocale
+from PySide6.QtCore import QDate, QLocale, Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QDateEdit,
@@ -77,6 +77,7 @@ class BriefDialog(QDialog):
         more.addStretch(1)
         self.preview = QTextBrowser()
         self.status = QLabel()
+        self.status.setTextFormat(Qt.TextFormat.PlainText)
         buttons = QHBoxLayout()
         buttons.addWidget(self.status, 1)
         for label, fmt in (("Save Markdown…", "md"), ("Save HTML…", "html"), ("Save PDF…", "pdf")):

@@ -167,12 +167,15 @@ class MainWindow(QMainWindow):
 
         # -- status bar
         self.model_label = QLabel("Model: not loaded")
+        self.model_label.setTextFormat(Qt.TextFormat.RichText)  # names are escaped: they come from files
         self.model_label.linkActivated.connect(self._on_model_link)
         self.speed_label = QLabel("")
         self.context_label = QLabel("")
         self.turns.speed_changed.connect(self.speed_label.setText)
         self.turns.context_changed.connect(self.context_label.setText)
         self.index_label = QLabel("")
+        for label in (self.index_label, self.speed_label, self.context_label):
+            label.setTextFormat(Qt.TextFormat.PlainText)
         for label in (self.index_label, self.model_label, self.speed_label, self.context_label):
             self.statusBar().addPermanentWidget(label)
         # Large imports return once they are keyword-searchable; their vectors follow on
@@ -287,7 +290,7 @@ class MainWindow(QMainWindow):
     def prepare_model(self) -> None:
         """Assembles the default model on first run (with a progress dialog), then loads it."""
         if self.runtime.settings.chat_backend == "remote":
-            self.model_label.setText(f"Model: {self.runtime.settings.remote_model} (remote)")
+            self.model_label.setText(f"Model: {html.escape(self.runtime.settings.remote_model)} (remote)")
             return
         self.model_label.setText("Model: preparing…")
         progress = QProgressDialog("Preparing the bundled model (first run only)…", "", 0, 100, self)
@@ -324,7 +327,7 @@ class MainWindow(QMainWindow):
             # The one place a new user sees why answers are weak: the way out is one click away.
             self.model_label.setText(f'Model: {html.escape(name)} · <a href="settings">Get a better model…</a>')
         else:
-            self.model_label.setText(f"Model: {name}")
+            self.model_label.setText(f"Model: {html.escape(name)}")
         self.banner.clear("model")
         self.model_ready.emit(name)
 

@@ -513,6 +513,7 @@ class VoiceTab(_Tab):
         save = QPushButton("Save voice")
         save.clicked.connect(self._on_save)
         self.status = QLabel()
+        self.status.setTextFormat(Qt.TextFormat.PlainText)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(QLabel("Samples"))

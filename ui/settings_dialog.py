@@ -146,6 +146,8 @@ class SettingsDialog(QDialog):
         servers_row.addWidget(self.use_server_button)
         better_layout.addLayout(servers_row)
         self.servers_note = QLabel()
+        # Model names come from whatever answers on those ports: shown as text, never as markup.
+        self.servers_note.setTextFormat(Qt.TextFormat.PlainText)
         self.servers_note.setWordWrap(True)
         better_layout.addWidget(self.servers_note)
 
@@ -215,6 +217,7 @@ class SettingsDialog(QDialog):
         data_row.addWidget(open_folder)
 
         self.error = QLabel()
+        self.error.setTextFormat(Qt.TextFormat.PlainText)
         self.error.setWordWrap(True)
         self.error.setStyleSheet("color: #b3261e")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
