@@ -43,6 +43,7 @@ class StartupWindow(QMainWindow):
         self.setWindowTitle("Dossier")
         self.resize(1280, 800)
         self.message = QLabel("Opening your memory…")
+        self.message.setTextFormat(Qt.TextFormat.PlainText)  # it quotes paths and errors
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.message.setWordWrap(True)
         busy = QProgressBar()

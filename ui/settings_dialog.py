@@ -209,7 +209,9 @@ class SettingsDialog(QDialog):
 
         data = QGroupBox("Data")
         data_row = QHBoxLayout(data)
-        data_row.addWidget(QLabel(str(runtime.paths.data_dir)), 1)
+        folder = QLabel(str(runtime.paths.data_dir))
+        folder.setTextFormat(Qt.TextFormat.PlainText)
+        data_row.addWidget(folder, 1)
         open_folder = QPushButton("Open")
         open_folder.clicked.connect(
             lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.runtime.paths.data_dir)))
