@@ -19,7 +19,7 @@ from app.assistant.extraction import MemoryExtractor
 from app.assistant.summaries import SessionSummarizer
 from app.config.keychain import Keychain
 from app.config.paths import AppPaths, resolve_paths
-from app.config.settings import Settings, load_settings, save_settings
+from app.config.settings import Settings, check_changes, load_settings, save_settings
 from app.llm.engine import EngineError, GenerationSettings, LocalEngine, TextModel
 from app.llm.models import ModelStore, Progress
 from app.llm.remote import RemoteModel, normalise_base_url
@@ -99,6 +99,7 @@ class Runtime:
 
     def update_settings(self, **changes: Any) -> Settings:
         """Saves changed settings; models and flows are rebuilt on next use if they depend on them."""
+        check_changes(changes)
         with self._lock:
             new = replace(self.settings, **changes)
             save_settings(self.paths.settings_file, new)

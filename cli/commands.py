@@ -15,6 +15,7 @@ from app.assistant.extraction import inbox_entries
 from app.assistant.voice import learn_voice
 from app.config.files import is_special, write_bytes, write_text
 from app.config.paths import resolve_paths
+from app.config.settings import check_changes
 from app.llm import catalogue
 from app.llm.engine import CancelToken, EngineError
 from app.llm.gguf import GGUFError, read_gguf
@@ -375,17 +376,21 @@ def cmd_model(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
             endpoint = normalise_base_url(args.url)
         except EngineError as err:
             raise UsageError(str(err)) from None
-        if args.api_key_stdin:
-            rt.keychain.set_api_key(endpoint, sys.stdin.readline())
+        if not args.model_name.strip():
+            raise UsageError("--model: give the model name the endpoint expects")
         chat = "remote" if args.route in ("chat", "both") else "local"
         background = "remote" if args.route in ("background", "both") else "local"
-        rt.update_settings(
-            remote_base_url=endpoint,
-            remote_model=args.model_name,
-            remote_context_length=args.context,
-            chat_backend=chat,
-            background_backend=background,
-        )
+        changes = {
+            "remote_base_url": endpoint,
+            "remote_model": args.model_name,
+            "remote_context_length": args.context,
+            "chat_backend": chat,
+            "background_backend": background,
+        }
+        check_changes(changes)  # before the key is stored: a refused command stores nothing
+        if args.api_key_stdin:
+            rt.keychain.set_api_key(endpoint, sys.stdin.readline())
+        rt.update_settings(**changes)
         print(f"Remote endpoint {endpoint} ({args.model_name}); chat: {chat}, background: {background}", file=out)
         return EXIT_OK
     return EXIT_OK
@@ -423,9 +428,14 @@ def cmd_brief(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
 
     project = _project(rt.service, args.project)
     path = Path(args.output)
-    fmt = args.format or {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".pdf": "pdf"}.get(
+    by_suffix = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".pdf": "pdf"}.get(
         path.suffix.lower()
     )
+    fmt = args.format or by_suffix
+    if args.format and by_suffix and args.format != by_suffix:
+        raise UsageError(
+            f"--format {args.format} does not match {path.name}; name the file for it, or leave --format out"
+        )
     if fmt is None:
         raise UsageError(f"{path.name}: give --format md, html or pdf (or a file name ending in one)")
     since = None

@@ -324,3 +324,17 @@ def test_paths_and_ids_the_user_got_wrong_are_usage_errors(run: Run, tmp_path: P
 def test_python_m_ui_takes_only_a_data_folder(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "ui", "project", "list"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "usage: python -m ui [--data-dir DIR]" in done.stderr
+
+
+def test_settings_out_of_range_and_mismatched_formats_are_refused_and_nothing_changes(run: Run, tmp_path: Path) -> None:
+    run("project", "create", "Acme")
+    for argv, says in (
+        (("model", "remote", "http://127.0.0.1:11434/v1", "--model", ""), "give the model name"),
+        (("model", "remote", "http://127.0.0.1:11434/v1", "--model", "llama3", "--context", "-1"), "between 256"),
+        (("brief", "--project", "Acme", "--format", "html", "-o", str(tmp_path / "b.pdf")), "does not match b.pdf"),
+    ):
+        code, _, err = run(*argv)
+        assert code == 2 and says in err, (argv, err)
+    code, out, _ = run("model", "list")
+    assert code == 0 and "remote:" not in out  # no endpoint was saved
+    assert not (tmp_path / "b.pdf").exists()

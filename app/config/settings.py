@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from app.config.files import write_text
+from app.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -169,3 +170,23 @@ def save_settings(path: Path, settings: Settings) -> None:
     data = asdict(settings)
     data["auto_accept_project_ids"] = list(settings.auto_accept_project_ids)
     write_text(path, json.dumps(data, indent=2))
+
+
+class SettingsRefused(UserError):
+    """A setting given out of its range (or empty where it must not be); nothing was saved."""
+
+
+def check_changes(changes: dict[str, Any]) -> None:
+    """Refuses what loading would throw away: a number out of its range, an empty remote model name.
+
+    Raises:
+        SettingsRefused: Naming the setting and its range.
+    """
+    for name, value in changes.items():
+        limits = _RANGES.get(name)
+        if limits is not None and not all(limits[0] <= v <= limits[1] for v in _numbers(value)):
+            raise SettingsRefused(
+                f"{name.replace('_', ' ')} must be between {limits[0]} and {limits[1]}, not {value!r}"
+            )
+    if "remote_model" in changes and not str(changes["remote_model"]).strip() and changes.get("remote_base_url"):
+        raise SettingsRefused("Give the model name the endpoint expects")
