@@ -141,6 +141,8 @@ def test_a_new_value_for_a_known_thing_is_an_update_not_a_new_fact(service: Memo
         "The budget went up to 52,000 euros.",
         "Maria's email changed, it's now m.lopez@acme-group.example.",
         "We opened 3 new offices in Lisbon this year.",  # a number, but about something else
+        "Acme confirmed item 7 of the order.",  # a number that names a thing is no value of it
+        "Acme confirmed item 2 of the order.",
     ):
         extractor.process(project, service.add_message(session.id, "user", message))
     proposals = {p.text: p for p in service.list_proposals(project)}
@@ -151,6 +153,8 @@ def test_a_new_value_for_a_known_thing_is_an_update_not_a_new_fact(service: Memo
     assert moved.action is ProposalAction.UPDATE and moved.target_fact_id == email.id
     offices = next(p for text, p in proposals.items() if "Lisbon" in text)
     assert offices.action is ProposalAction.ADD
+    items = [p for text, p in proposals.items() if "item" in text]
+    assert len(items) == 2 and all(p.action is ProposalAction.ADD for p in items)  # neither replaced the other
 
 
 def test_a_bare_command_says_what_it_needs(service: MemoryService, project: int) -> None:

@@ -39,6 +39,7 @@ from memory import (
     FactKind,
     FactSource,
     HitKind,
+    InvalidInputError,
     MemoryService,
     Message,
     Proposal,
@@ -345,7 +346,10 @@ class MemoryExtractor:
                 + replaces,
             )
         for old_proposal in superseded:
-            self.service.reject_proposal(old_proposal.id)
+            try:
+                self.service.reject_proposal(old_proposal.id)
+            except InvalidInputError:  # decided meanwhile (the user, in the inbox): leave it so
+                pass
         return self._maybe_accept(project_id, Outcome(candidate, reconciled, proposal=proposal))
 
     def _maybe_accept(self, project_id: int, outcome: Outcome) -> Outcome:
@@ -464,7 +468,20 @@ def _clean_candidate(text: str) -> str:
 
 #: Below SAME_SUBJECT, a candidate still changes a fact when it gives the same thing a new value.
 NEW_VALUE_SIMILARITY = 0.45
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+#: A value a thing can have: an e-mail, a phone number, an amount (with its currency or
+#: unit, or thousands), a date. A bare small number ("item 7", "phase 2") names a thing
+#: rather than giving it a value, so it is not one.
+_VALUE = re.compile(
+    rf"[\w.+-]+@[\w-]+\.[\w.]+|\+\d[\d ()-]{{6,}}\d|[$€£¥]\s?\d[\d,.]*\s?[kmb]?\b|"
+    rf"\b\d[\d,.]*\s?(?:k|m|bn|%|eur|usd|gbp|chf|euros?|dollars?|pounds?)\b|\b\d{{1,3}}(?:,\d{{3}})+\b|"
+    rf"\b\d{{4}}-\d{{2}}-\d{{2}}\b|\b\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH}|\b{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?\b",
+    re.IGNORECASE,
+)
+
+
+def _values(text: str) -> set[str]:
+    return {"".join(v.casefold().split()) for v in _VALUE.findall(text)}
 
 
 def _new_value_for(candidate: str, fact: str, similarity: float) -> bool:
@@ -475,8 +492,7 @@ def _new_value_for(candidate: str, fact: str, similarity: float) -> bool:
     """
     if similarity < NEW_VALUE_SIMILARITY:
         return False
-    values_new = numbers(candidate) | set(_EMAIL.findall(candidate))
-    values_old = numbers(fact) | set(_EMAIL.findall(fact))
+    values_new, values_old = _values(candidate), _values(fact)
     if not values_new or not values_old or values_new == values_old:
         return False
     shared = {
