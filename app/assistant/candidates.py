@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from app.assistant.text import sentences
 from memory import FactKind
 
 #: At most this many candidates per message, the best first: a chatty message
@@ -152,7 +153,6 @@ _COMMON_STARTS = frozenset(
 )
 _QUOTED = re.compile(r"[\"“][^\"”]{3,}[\"”]")
 _WORD = re.compile(r"[\w'’-]+")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 def guess_kind(text: str) -> FactKind:
@@ -202,10 +202,6 @@ def _about_the_user(sentence: str) -> bool:
     first = _WORD.match(sentence)
     named = first is not None and first.group(0)[:1].isupper() and first.group(0).casefold() not in _COMMON_STARTS
     return named and bool(_PREFERENCE.search(sentence) or _DECISION.search(sentence) or _CONTACT.search(sentence))
-
-
-def sentences(message: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(message.strip()) if s.strip()]
 
 
 def find_candidates(message: str, sent_at: datetime | None = None) -> list[Candidate]:

@@ -18,6 +18,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from app.assistant.text import content_words
+from app.assistant.text import sentences as split_sentences
 from app.llm import prompts
 from app.llm.engine import EngineError, GenerationSettings, TextModel
 from app.llm.prompt_format import ChatTurn
@@ -29,7 +30,6 @@ log = logging.getLogger(__name__)
 GROUNDING = 0.6
 EXTRACTIVE_SENTENCES = 5
 SUMMARY_TOKENS = 200
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _COMMAND = re.compile(r"\s*/\w")
 _REMEMBER_COMMAND = re.compile(r"\s*/remember\s+(.+)", re.IGNORECASE | re.DOTALL)
 #: "[F12]", "[S3]": keys of memory items, which mean nothing outside Dossier.
@@ -71,7 +71,7 @@ def extractive_summary(messages: Sequence[Message], sentences: int = EXTRACTIVE_
     seen: set[str] = set()
     position = 0
     for m in what_people_said(messages):
-        for sentence in _SENTENCE.split(_MEMORY_REF.sub("", m.content)):
+        for sentence in split_sentences(_MEMORY_REF.sub("", m.content)):
             sentence = " ".join(sentence.split())
             if len(sentence.split()) < 3 or sentence.casefold() in seen:
                 continue

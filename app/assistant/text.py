@@ -16,6 +16,7 @@ _STOPWORDS = frozenset(
 )
 _NEGATIONS = frozenset({"not", "no", "never", "don't", "doesn't", "won't", "isn't", "aren't", "cannot", "can't"})
 _WORD = re.compile(r"[\w'@.-]+", re.UNICODE)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _NUMBER = re.compile(r"\d+(?:[.,:/-]\d+)*")
 
 
@@ -35,7 +36,11 @@ def normalise(text: str) -> str:
     return " ".join(text.casefold().rstrip(".!").split())
 
 
+def sentences(text: str) -> list[str]:
+    """The text's sentences (split after . ! ? and at line breaks), stripped, none empty."""
+    return [s.strip() for s in _SENTENCE_END.split(text.strip()) if s.strip()]
+
+
 def states_something(message: str) -> bool:
     """Whether a message has a statement in it, not only questions and greetings."""
-    sentences = re.split(r"(?<=[.!?])\s+|\n+", message.strip())
-    return any(len(s.split()) >= 3 and not s.rstrip().endswith("?") for s in sentences)
+    return any(len(s.split()) >= 3 and not s.endswith("?") for s in sentences(message))
