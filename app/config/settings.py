@@ -88,8 +88,8 @@ class Settings:
                 else:
                     log.warning("settings: ignoring %s=%r (expected %s)", f.name, value, type(default).__name__)
                     continue
-            limits = _RANGES.get(f.name)
-            if limits is not None and not all(limits[0] <= v <= limits[1] for v in _numbers(value)):
+            limits = _out_of_range(f.name, value)
+            if limits is not None:
                 log.warning("settings: ignoring %s=%r (expected %s to %s)", f.name, value, *limits)
                 continue
             values[f.name] = value
@@ -130,6 +130,14 @@ _RANGES: dict[str, tuple[float, float]] = {
     "summary_every_messages": (1, 100_000),
     "auto_backup_keep": (0, 3650),
 }
+
+
+def _out_of_range(name: str, value: Any) -> tuple[float, float] | None:
+    """The setting's range when ``value`` falls outside it (or is no number), else None."""
+    limits = _RANGES.get(name)
+    if limits is not None and not all(limits[0] <= v <= limits[1] for v in _numbers(value)):
+        return limits
+    return None
 
 
 def _numbers(value: Any) -> list[Any]:
@@ -183,8 +191,8 @@ def check_changes(changes: dict[str, Any]) -> None:
         SettingsRefused: Naming the setting and its range.
     """
     for name, value in changes.items():
-        limits = _RANGES.get(name)
-        if limits is not None and not all(limits[0] <= v <= limits[1] for v in _numbers(value)):
+        limits = _out_of_range(name, value)
+        if limits is not None:
             raise SettingsRefused(
                 f"{name.replace('_', ' ')} must be between {limits[0]} and {limits[1]}, not {value!r}"
             )
