@@ -305,11 +305,10 @@ class MemoryExtractor:
         reconciled = self.reconcile(project_id, candidate)
         if reconciled.outcome == "duplicate":
             return Outcome(candidate, reconciled, fact=reconciled.target)
-        if self._already_proposed(project_id, candidate.text):
+        pending = self.service.list_proposals(project_id)
+        wanted = normalise(candidate.text)
+        if any(normalise(p.text) == wanted for p in pending):  # already waiting in the inbox
             return Outcome(candidate, Reconciled("duplicate", reconciled.target, similarity=1.0))
-        # An older proposal giving the same thing another value is out of date: the newest
-        # one replaces it, so the inbox never holds 45k, 48k and 52k for one budget.
-        superseded = self._superseded_by(project_id, candidate.text)
         if candidate.explicit and reconciled.outcome == "add":
             fact = self.service.add_fact(
                 project_id,
@@ -320,6 +319,9 @@ class MemoryExtractor:
                 source_message_id=source_message_id,
             )
             return Outcome(candidate, reconciled, fact=fact)
+        # An older proposal giving the same thing another value is out of date: the newest
+        # one replaces it, so the inbox never holds 45k, 48k and 52k for one budget.
+        superseded = self._superseded_by(pending, candidate.text)
         replaces = "".join(f" (replaces inbox #{p.id})" for p in superseded)
         if reconciled.outcome == "update":
             assert reconciled.target is not None
@@ -358,15 +360,12 @@ class MemoryExtractor:
         fact = self.service.accept_proposal(outcome.proposal.id)
         return Outcome(outcome.candidate, outcome.reconciled, fact=fact, proposal=outcome.proposal)
 
-    def _superseded_by(self, project_id: int, text: str) -> list[Proposal]:
-        """Pending add/update proposals that ``text`` gives a newer value for."""
-        pending = [p for p in self.service.list_proposals(project_id) if p.action is not ProposalAction.ARCHIVE]
-        alike = self.service.similarity(text, [p.text for p in pending])
-        return [p for p, similarity in zip(pending, alike, strict=True) if _new_value_for(text, p.text, similarity)]
-
-    def _already_proposed(self, project_id: int, text: str) -> bool:
-        wanted = normalise(text)
-        return any(normalise(p.text) == wanted for p in self.service.list_proposals(project_id))
+    def _superseded_by(self, pending: Sequence[Proposal], text: str) -> list[Proposal]:
+        """Of the pending add/update proposals, those that ``text`` gives a newer value for."""
+        # The word checks first: only proposals that pass them are worth embedding.
+        maybe = [p for p in pending if p.action is not ProposalAction.ARCHIVE and _gives_new_value(text, p.text)]
+        alike = self.service.similarity(text, [p.text for p in maybe])
+        return [p for p, similarity in zip(maybe, alike, strict=True) if similarity >= NEW_VALUE_SIMILARITY]
 
     # ---------------------------------------------------------------- forget
 
@@ -487,11 +486,14 @@ def _values(text: str) -> set[str]:
 def _new_value_for(candidate: str, fact: str, similarity: float) -> bool:
     """Whether ``candidate`` gives what ``fact`` is about a different amount, date or address.
 
-    Both must carry such a value, the values must differ, and they must share a
-    word that names the thing (not a number): "budget", "Maria", "launch".
+    They must be alike by meaning (``similarity``), and :func:`_gives_new_value`.
     """
-    if similarity < NEW_VALUE_SIMILARITY:
-        return False
+    return similarity >= NEW_VALUE_SIMILARITY and _gives_new_value(candidate, fact)
+
+
+def _gives_new_value(candidate: str, fact: str) -> bool:
+    """Both carry a value (amount, date, e-mail, phone), the values differ, and they share
+    a word that names the thing (not a number): "budget", "Maria", "launch"."""
     values_new, values_old = _values(candidate), _values(fact)
     if not values_new or not values_old or values_new == values_old:
         return False
