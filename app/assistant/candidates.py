@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from app.assistant.text import sentences
+from app.assistant.text import EMAIL, sentences
 from memory import FactKind
 
 #: At most this many candidates per message, the best first: a chatty message
@@ -101,7 +101,7 @@ _DATED_EVENT = re.compile(
 )
 _AMOUNT = re.compile(r"([$€£¥]\s?\d|\d[\d,.]*\s?(k|m|bn|%|eur|usd|gbp|chf|euros?|dollars?|pounds?)\b)", _FLAGS)
 _NUMBER = re.compile(r"\b\d[\d,.:/-]*\b")
-_CONTACT = re.compile(r"([\w.+-]+@[\w-]+\.[\w.]+|\+?\d[\d ()-]{7,}\d)")
+_CONTACT = re.compile(rf"({EMAIL}|\+?\d[\d ()-]{{7,}}\d)")
 _DECISION = re.compile(
     r"\b(decided|agreed|approved|chose|chosen|going with|settled on|signed|confirmed|cancel(l)?ed|postponed|"
     r"moved to|switched|picked)\b",

@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from app.assistant.candidates import Candidate, find_candidates, guess_kind
-from app.assistant.text import content_words, negated, normalise, numbers, states_something
+from app.assistant.text import EMAIL, content_words, negated, normalise, numbers, states_something
 from app.llm import prompts
 from app.llm.engine import EngineError, GenerationSettings, TextModel
 from app.llm.prompt_format import ChatTurn
@@ -472,7 +472,7 @@ _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
 #: unit, or thousands), a date. A bare small number ("item 7", "phase 2") names a thing
 #: rather than giving it a value, so it is not one.
 _VALUE = re.compile(
-    rf"[\w.+-]+@[\w-]+\.[\w.]+|\+\d[\d ()-]{{6,}}\d|[$€£¥]\s?\d[\d,.]*\s?[kmb]?\b|"
+    rf"{EMAIL}|\+\d[\d ()-]{{6,}}\d|[$€£¥]\s?\d[\d,.]*\s?[kmb]?\b|"
     rf"\b\d[\d,.]*\s?(?:k|m|bn|%|eur|usd|gbp|chf|euros?|dollars?|pounds?)\b|\b\d{{1,3}}(?:,\d{{3}})+\b|"
     rf"\b\d{{4}}-\d{{2}}-\d{{2}}\b|\b\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH}|\b{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?\b",
     re.IGNORECASE,

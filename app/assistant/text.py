@@ -16,6 +16,8 @@ _STOPWORDS = frozenset(
 )
 _NEGATIONS = frozenset({"not", "no", "never", "don't", "doesn't", "won't", "isn't", "aren't", "cannot", "can't"})
 _WORD = re.compile(r"[\w'@.-]+", re.UNICODE)
+#: An e-mail address, as both the cue step and the value comparison read one.
+EMAIL = r"[\w.+-]+@[\w-]+\.[\w.]+"
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _NUMBER = re.compile(r"\d+(?:[.,:/-]\d+)*")
 
