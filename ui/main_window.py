@@ -481,12 +481,13 @@ class MainWindow(QMainWindow):
         self.turns.ask_again()
 
     def _on_turn_finished(self, result: TurnResult) -> None:
-        # The turn itself may have changed memory (/remember, /forget, a new session):
-        # show it now, and again once the background has learnt from the turn.
-        self._turn_changed_memory()
+        # The turn itself may have changed memory (/remember, /forget): show it now, and
+        # again once the background has learnt from it. Sessions follow when it ends.
+        self.memory.memory_changed.emit(self.project_id, TURN_CHANGES - {Kind.SESSIONS})
         self.turn_finished.emit(result)
 
     def _on_turn_ended(self) -> None:
+        # Answered, stopped or failed: a session may have started or grown either way.
         self.memory.memory_changed.emit(self.project_id, frozenset({Kind.SESSIONS}))
 
     # ---------------------------------------------------------------- summaries
