@@ -11,25 +11,16 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from ui.arguments import window_arguments
+
 if TYPE_CHECKING:
     from app.portability.brief import Brief
-
-
-def _wants_window(args: Sequence[str]) -> tuple[bool, str | None]:
-    """True (and the data dir) when the arguments name no command."""
-    if not args:
-        return True, None
-    if len(args) == 2 and args[0] == "--data-dir":
-        return True, args[1]
-    if len(args) == 1 and args[0].startswith("--data-dir="):
-        return True, args[0].split("=", 1)[1]
-    return False, None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     args = list(sys.argv[1:] if argv is None else argv)
-    window, data_dir = _wants_window(args)
+    window, data_dir = window_arguments(args)
     if window:
         from ui.app import run
 
