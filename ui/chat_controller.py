@@ -204,8 +204,7 @@ class ChatController(QObject):
             self.chat.input.setPlainText(self._sent_text)
 
     def _on_ended(self, _result: object = None) -> None:
-        if self.task is None:
-            return  # a failure already ended it
+        # A task either fails or finishes, never both: this runs once per turn.
         self._answer_replaced = None
         self.task = None
         self._cancel = None
