@@ -47,6 +47,8 @@ def to_fact(row: FactRow) -> Fact:
         source_message_id=row.source_message_id,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        source_document_id=row.source_document_id,
+        source_location=row.source_location,
     )
 
 
@@ -121,4 +123,6 @@ def to_proposal(row: ProposalRow) -> Proposal:
         reason=row.reason,
         created_at=row.created_at,
         decided_at=row.decided_at,
+        source_document_id=row.source_document_id,
+        source_location=row.source_location,
     )

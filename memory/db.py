@@ -31,6 +31,8 @@ from memory import convert
 from memory.errors import CorruptDatabaseError, InvalidInputError, MemoryServiceError
 from memory.orm import (
     ChatSessionRow,
+    DocumentChunkRow,
+    DocumentRow,
     FactRow,
     FactVersionRow,
     MessageRow,
@@ -234,6 +236,10 @@ KEYWORD_SOURCES = {
         "SELECT id, (CASE WHEN speaker != '' THEN speaker ELSE role END) || ': ' || content FROM messages"
     ),
     "summaries_fts": "SELECT id, summary FROM chat_sessions WHERE summary != ''",
+    "chunks_fts": (
+        "SELECT c.id, d.title || ' › ' || c.heading_path || ': ' || c.text "
+        "FROM document_chunks AS c JOIN documents AS d ON d.id = c.document_id"
+    ),
 }
 
 
@@ -349,7 +355,17 @@ DB_FILENAME = "dossier.sqlite3"
 
 #: Tables a backup's manifest and :meth:`MemoryService.stats` count (the vector
 #: index is derived, so it is not backed up).
-_COUNTED_ROWS = (ProjectRow, FactRow, FactVersionRow, ChatSessionRow, MessageRow, ProposalRow, VoiceProfileRow)
+_COUNTED_ROWS = (
+    ProjectRow,
+    FactRow,
+    FactVersionRow,
+    ChatSessionRow,
+    MessageRow,
+    ProposalRow,
+    VoiceProfileRow,
+    DocumentRow,
+    DocumentChunkRow,
+)
 COUNTED_TABLES = tuple(row.__tablename__ for row in _COUNTED_ROWS)
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -498,7 +514,11 @@ def database_counts(path: Path) -> dict[str, int]:
         if verdict != "ok":
             raise InvalidInputError(f"The database is damaged: {verdict}")
         check_schema(connection)
-        counts = {t: connection.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in COUNTED_TABLES}
+        # A backup from before a table existed (documents, say) counts what it has.
+        present = {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        counts = {
+            t: connection.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in COUNTED_TABLES if t in present
+        }
     except sqlite3.Error as err:
         raise InvalidInputError(f"Not a Dossier database: {err}") from None
     finally:

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from memory.errors import InvalidInputError
 from memory.orm import (
+    DocumentRow,
     FactRow,
     FactVersionRow,
     utcnow,
@@ -19,6 +20,7 @@ from memory.types import (
     FactStatus,
     VersionAction,
 )
+from memory.validation import is_row_id
 
 
 def insert_fact(
@@ -30,8 +32,13 @@ def insert_fact(
     actor: Actor,
     source: FactSource,
     source_message_id: int | None,
+    source_document: tuple[int, str] | None = None,
 ) -> FactRow:
-    """Adds a fact and its first version inside the caller's transaction."""
+    """Adds a fact and its first version inside the caller's transaction.
+
+    Args:
+        source_document: The project document (id, location such as "p.3") it was read from.
+    """
     if project_id is not None:
         project_row(s, project_id)
     source_session_id = None
@@ -55,6 +62,12 @@ def insert_fact(
         updated_at=now,
         vec_current=False,
     )
+    if source_document is not None:
+        document = s.get(DocumentRow, source_document[0]) if is_row_id(source_document[0]) else None
+        if document is None or document.project_id != project_id:
+            raise InvalidInputError("The source document belongs to another project")
+        row.source = FactSource.DOCUMENT.value
+        row.source_document_id, row.source_location = document.id, source_document[1][:40]
     s.add(row)
     s.flush()
     record_version(s, row, actor, VersionAction.CREATED)

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from memory.embedding import Embedder
-from memory.orm import ChatSessionRow, FactRow, MessageRow, ProjectRow
+from memory.orm import ChatSessionRow, DocumentChunkRow, FactRow, MessageRow, ProjectRow
 from memory.types import IndexProgress, ReindexReport
 from memory.vector_store import GLOBAL_COLLECTION, VectorStore, project_collection
 
@@ -32,7 +32,7 @@ SYNC_BATCH = 256
 #: Long messages are cut before embedding; the tokenizer keeps 256 tokens anyway.
 EMBED_CHARS = 2_000
 
-FACT_PREFIX, MESSAGE_PREFIX, SUMMARY_PREFIX = "f", "m", "s"
+FACT_PREFIX, MESSAGE_PREFIX, SUMMARY_PREFIX, CHUNK_PREFIX = "f", "m", "s", "c"
 
 
 @dataclass(frozen=True)
@@ -73,11 +73,26 @@ def _summary_doc(row: ChatSessionRow) -> _Doc:
     return _Doc(row.id, f"{SUMMARY_PREFIX}{row.id}", collection, row.summary or None, (row.summary,))
 
 
+def searchable_chunk_text(heading_path: str, text: str) -> str:
+    """What vector search sees of a document passage: its headings, then its text.
+
+    A passage under "Fees › Late payment" rarely repeats those words. (The keyword
+    index also holds the document's title: migration 0006's triggers.)
+    """
+    return f"{heading_path}: {text}" if heading_path else text
+
+
+def _chunk_doc(row: DocumentChunkRow) -> _Doc:
+    text = searchable_chunk_text(row.heading_path, row.text)[:EMBED_CHARS]
+    return _Doc(row.id, f"{CHUNK_PREFIX}{row.id}", project_collection(row.project_id), text, (row.text,))
+
+
 # Each indexed table, how to see a row as a document, and the columns of its fingerprint.
 _TABLES: tuple[tuple[Any, Callable[[Any], _Doc], tuple[str, ...]], ...] = (
     (FactRow, _fact_doc, ("text", "status")),
     (MessageRow, _message_doc, ("content", "speaker", "role")),
     (ChatSessionRow, _summary_doc, ("summary",)),
+    (DocumentChunkRow, _chunk_doc, ("text",)),
 )
 
 
@@ -97,6 +112,7 @@ class VectorIndexer:
         fact_ids: Iterable[int] = (),
         message_ids: Iterable[int] = (),
         session_ids: Iterable[int] = (),
+        chunk_ids: Iterable[int] = (),
     ) -> int:
         """Brings the given rows' vectors up to date; returns how many were embedded.
 
@@ -105,7 +121,7 @@ class VectorIndexer:
         the user's write has succeeded either way.
         """
         try:
-            return self._sync(list(fact_ids), list(message_ids), list(session_ids))
+            return self._sync([list(fact_ids), list(message_ids), list(session_ids), list(chunk_ids)])
         except Exception as error:
             # Expected now and then (a concurrent reindex dropped the collection): one
             # line for the user's log, the traceback only for debugging.
@@ -117,9 +133,9 @@ class VectorIndexer:
             log.debug("vector index update failure", exc_info=True)
             return 0
 
-    def _sync(self, fact_ids: list[int], message_ids: list[int], session_ids: list[int]) -> int:
+    def _sync(self, ids_per_table: list[list[int]]) -> int:
         embedded = 0
-        for (table, to_doc, columns), ids in zip(_TABLES, (fact_ids, message_ids, session_ids), strict=True):
+        for (table, to_doc, columns), ids in zip(_TABLES, ids_per_table, strict=True):
             for start in range(0, len(ids), SYNC_BATCH):
                 chunk = ids[start : start + SYNC_BATCH]
                 with Session(self._writer) as s:
@@ -190,6 +206,10 @@ class VectorIndexer:
                 .group_by(ChatSessionRow.project_id)
             ):
                 counts[project_collection(project_id)] += n
+            for project_id, n in s.execute(
+                select(DocumentChunkRow.project_id, func.count()).group_by(DocumentChunkRow.project_id)
+            ):
+                counts[project_collection(project_id)] += n
             for (project_id,) in s.execute(select(ProjectRow.id)):
                 counts.setdefault(project_collection(project_id), 0)
         return counts
@@ -218,6 +238,10 @@ class VectorIndexer:
                     )
                 )
             }
+            ids |= {
+                f"{CHUNK_PREFIX}{i}"
+                for i in s.scalars(select(DocumentChunkRow.id).where(DocumentChunkRow.project_id == project_id))
+            }
             return ids
 
     def _mark_stale(self, vector_ids: Iterable[str]) -> None:
@@ -225,10 +249,11 @@ class VectorIndexer:
         for vector_id in vector_ids:
             prefix, row_id = parse_vector_id(vector_id)
             grouped[prefix].append(row_id)
-        tables: dict[str, type[FactRow] | type[MessageRow] | type[ChatSessionRow]] = {
+        tables: dict[str, type[FactRow] | type[MessageRow] | type[ChatSessionRow] | type[DocumentChunkRow]] = {
             FACT_PREFIX: FactRow,
             MESSAGE_PREFIX: MessageRow,
             SUMMARY_PREFIX: ChatSessionRow,
+            CHUNK_PREFIX: DocumentChunkRow,
         }
         with Session(self._writer) as s, s.begin():
             for prefix, ids in grouped.items():
@@ -303,10 +328,20 @@ class BackgroundIndexing:
         self._thread: threading.Thread | None = None
 
     def submit(
-        self, *, fact_ids: Iterable[int] = (), message_ids: Iterable[int] = (), session_ids: Iterable[int] = ()
+        self,
+        *,
+        fact_ids: Iterable[int] = (),
+        message_ids: Iterable[int] = (),
+        session_ids: Iterable[int] = (),
+        chunk_ids: Iterable[int] = (),
     ) -> None:
         """Queues rows whose vectors are to be written; returns at once."""
-        work = [("fact_ids", list(fact_ids)), ("message_ids", list(message_ids)), ("session_ids", list(session_ids))]
+        work = [
+            ("fact_ids", list(fact_ids)),
+            ("message_ids", list(message_ids)),
+            ("session_ids", list(session_ids)),
+            ("chunk_ids", list(chunk_ids)),
+        ]
         with self._changed:
             if self._closed:
                 return  # the rows stay stale; the next open's reconcile embeds them

@@ -79,6 +79,10 @@ class FactRow(Base):
     source: Mapped[str] = mapped_column(String(20), default="manual")
     source_session_id: Mapped[int | None] = mapped_column(ForeignKey("chat_sessions.id", ondelete="SET NULL"))
     source_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    #: A document of the same project (no foreign key: see migration 0006).
+    source_document_id: Mapped[int | None] = mapped_column(Integer)
+    #: Where in the source document: "p.12" (a page) or "§3" (a section of a format without pages).
+    source_location: Mapped[str] = mapped_column(String(40), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     #: False while the vector index may not match this row (see reconcile).
@@ -160,6 +164,10 @@ class ProposalRow(Base):
     kind: Mapped[str] = mapped_column(String(20), default="fact")
     source_session_id: Mapped[int | None] = mapped_column(ForeignKey("chat_sessions.id", ondelete="SET NULL"))
     source_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    #: A document of the same project (no foreign key: see migration 0006).
+    source_document_id: Mapped[int | None] = mapped_column(Integer)
+    #: Where in the source document: "p.12" (a page) or "§3" (a section of a format without pages).
+    source_location: Mapped[str] = mapped_column(String(40), default="", server_default="")
     status: Mapped[str] = mapped_column(String(20), default="pending")
     reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -177,3 +185,78 @@ class DatabaseIdentityRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     database_id: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class WatchedFolderRow(Base):
+    """A folder whose supported files are kept in step with a project's documents."""
+
+    __tablename__ = "watched_folders"
+    __table_args__ = (UniqueConstraint("project_id", "path"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    path: Mapped[str] = mapped_column(Text)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DocumentRow(Base):
+    """A file given to a project: its extracted text and where its original is kept."""
+
+    __tablename__ = "documents"
+    __table_args__ = (Index("ix_documents_project_hash", "project_id", "sha256"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(Text)
+    filename: Mapped[str] = mapped_column(Text)
+    media_type: Mapped[str] = mapped_column(String(100))
+    #: Of the original's bytes: names the kept copy and finds a file added twice.
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    #: Page count of a paged format (PDF); None where a format has no pages.
+    pages: Mapped[int | None] = mapped_column(Integer)
+    #: "active", or "removed" (chunks gone from retrieval, the row and its history kept).
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    #: The extracted text the chunks' offsets point into (read only when asked for).
+    text: Mapped[str] = mapped_column(Text, deferred=True)
+    details: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    watched_folder_id: Mapped[int | None] = mapped_column(ForeignKey("watched_folders.id", ondelete="SET NULL"))
+    #: The file's path inside its watched folder.
+    watched_path: Mapped[str | None] = mapped_column(Text)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DocumentChunkRow(Base):
+    """A passage of a document, cited by its document and page (or section)."""
+
+    __tablename__ = "document_chunks"
+    __table_args__ = (Index("ix_document_chunks_document", "document_id", "ordinal"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    #: Copied from the document so that every query can filter by project cheaply.
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    ordinal: Mapped[int] = mapped_column(Integer)
+    page: Mapped[int | None] = mapped_column(Integer)
+    section: Mapped[int] = mapped_column(Integer, default=1)
+    heading_path: Mapped[str] = mapped_column(Text, default="")
+    #: Character offsets into the document's extracted text.
+    start: Mapped[int] = mapped_column(Integer)
+    end: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    vec_current: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+
+
+class DocumentEventRow(Base):
+    """What happened to a document, so a removed or changed file's history says so."""
+
+    __tablename__ = "document_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

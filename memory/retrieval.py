@@ -30,8 +30,8 @@ import numpy as np
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from memory.indexing import FACT_PREFIX, MESSAGE_PREFIX, SUMMARY_PREFIX, VectorIndexer
-from memory.orm import ChatSessionRow, FactRow, MessageRow
+from memory.indexing import CHUNK_PREFIX, FACT_PREFIX, MESSAGE_PREFIX, SUMMARY_PREFIX, VectorIndexer
+from memory.orm import ChatSessionRow, DocumentChunkRow, DocumentRow, FactRow, MessageRow
 from memory.tokens import TokenCounter
 from memory.types import (
     Context,
@@ -46,6 +46,7 @@ from memory.types import (
     SearchHit,
     SearchMode,
     VoiceProfile,
+    citation_key,
 )
 from memory.vector_store import GLOBAL_COLLECTION, project_collection
 
@@ -185,7 +186,12 @@ class _Candidate:
 
 
 # Each FTS table and the table whose ids its rowids are (each has a project_id column).
-_FTS_SOURCES = {"facts_fts": "facts", "messages_fts": "messages", "summaries_fts": "chat_sessions"}
+_FTS_SOURCES = {
+    "facts_fts": "facts",
+    "messages_fts": "messages",
+    "summaries_fts": "chat_sessions",
+    "chunks_fts": "document_chunks",
+}
 
 
 def _bm25(
@@ -263,7 +269,7 @@ def hybrid_search(
     include_global: bool = True,
     mode: SearchMode = SearchMode.HYBRID,
 ) -> list[SearchHit]:
-    """Ranks a project's facts, session summaries and messages for ``query``."""
+    """Ranks a project's facts, session summaries, messages and document passages for ``query``."""
     candidates: dict[str, _Candidate] = {}
     vector = None
     if mode is not SearchMode.BM25:
@@ -293,6 +299,7 @@ def hybrid_search(
             ("facts_fts", FACT_PREFIX),
             ("messages_fts", MESSAGE_PREFIX),
             ("summaries_fts", SUMMARY_PREFIX),
+            ("chunks_fts", CHUNK_PREFIX),
         ):
             match = fts_match(affordable_terms(session, frequencies, table, terms, stems))
             if match:
@@ -337,6 +344,21 @@ def hybrid_search(
         )
     }
 
+    # A chunk exists only while its document is active (removal deletes its chunks).
+    chunks = {
+        chunk.id: (chunk, document)
+        for chunk, document in session.execute(
+            select(DocumentChunkRow, DocumentRow)
+            .join(DocumentRow, DocumentRow.id == DocumentChunkRow.document_id)
+            .where(
+                DocumentChunkRow.id.in_(ids[CHUNK_PREFIX]),
+                DocumentChunkRow.project_id == project_id,
+                DocumentRow.project_id == project_id,
+                DocumentRow.status == "active",
+            )
+        )
+    }
+
     def timestamp(vector_id: str) -> datetime | None:
         prefix, row_id = vector_id[0], int(vector_id[1:])
         if prefix == FACT_PREFIX and row_id in facts:
@@ -346,6 +368,8 @@ def hybrid_search(
         if prefix == SUMMARY_PREFIX and row_id in summaries:
             row = summaries[row_id]
             return row.ended_at or row.started_at
+        if prefix == CHUNK_PREFIX and row_id in chunks:
+            return chunks[row_id][1].updated_at
         return None
 
     live = {vid: c for vid, c in candidates.items() if timestamp(vid) is not None}
@@ -410,6 +434,22 @@ def hybrid_search(
                 project_id=project_id,
                 session_id=session_id,
                 timestamp=session_row.ended_at or session_row.started_at,
+            )
+        )
+    for chunk_id, (chunk, document) in chunks.items():
+        parts = scored[f"{CHUNK_PREFIX}{chunk_id}"]
+        hits.append(
+            SearchHit(
+                kind=HitKind.CHUNK,
+                key=str(ItemKey.chunk(chunk_id)),
+                text=chunk.text if len(chunk.text) <= HIT_TEXT_CHARS else chunk.text[:HIT_TEXT_CHARS] + " …",
+                score=parts.fused,
+                parts=parts,
+                project_id=project_id,
+                timestamp=document.updated_at,
+                document_id=document.id,
+                citation=citation_key(document.id, chunk.page, chunk.section),
+                source_title=" › ".join(part for part in (document.title, chunk.heading_path) if part),
             )
         )
     ranked = hits + [
@@ -519,6 +559,8 @@ def _hit_line(hit: SearchHit) -> str:
         return _fact_line(hit.fact_ids[0], hit.fact_kind, hit.is_global, hit.text)
     if hit.kind is HitKind.SUMMARY:
         return f"- [Session {hit.session_id} summary, {date}] {_one_line(hit.text)}"
+    if hit.kind is HitKind.CHUNK:
+        return f"- [{hit.citation}] ({_one_line(hit.source_title)}) {_one_line(hit.text)}"
     ids = hit.message_ids
     label = f"M{ids[0]}" if len(ids) == 1 else f"M{ids[0]}–M{ids[-1]}"
     body = " / ".join(_one_line(line) for line in hit.text.split("\n"))
@@ -598,6 +640,8 @@ def assemble_context(
                 message_ids=hit.message_ids,
                 external_ids=hit.external_ids,
                 is_global=hit.is_global,
+                citation=hit.citation,
+                document_id=hit.document_id,
             )
         )
 

@@ -44,19 +44,41 @@ from memory.db import (
     rebuild_keyword_tables,
     upgrade_to_head,
 )
+from memory.documents import (
+    check_new_document,
+    chunk_counts,
+    clean_filename,
+    document_row,
+    drop_chunks,
+    forget_original,
+    insert_chunks,
+    keep_original,
+    original_path,
+    record,
+    sha256_of,
+    to_chunk,
+    to_document,
+    to_event,
+    to_watched_folder,
+    watched_folder_row,
+)
 from memory.embedding import Embedder, MiniLMEmbedder
 from memory.errors import ConflictError, CorruptDatabaseError, InvalidInputError, NotFoundError
 from memory.facts import apply_change, insert_fact
-from memory.indexing import FACT_PREFIX, BackgroundIndexing, VectorIndexer
+from memory.indexing import CHUNK_PREFIX, FACT_PREFIX, BackgroundIndexing, VectorIndexer
 from memory.orm import (
     ChatSessionRow,
     DatabaseIdentityRow,
+    DocumentChunkRow,
+    DocumentEventRow,
+    DocumentRow,
     FactRow,
     FactVersionRow,
     MessageRow,
     ProjectRow,
     ProposalRow,
     VoiceProfileRow,
+    WatchedFolderRow,
     utcnow,
 )
 from memory.proposals import pending_proposal
@@ -68,6 +90,11 @@ from memory.types import (
     Actor,
     ChatSession,
     Context,
+    Document,
+    DocumentAction,
+    DocumentChunk,
+    DocumentEvent,
+    DocumentStatus,
     Fact,
     FactKind,
     FactSource,
@@ -75,6 +102,7 @@ from memory.types import (
     FactVersion,
     IndexProgress,
     Message,
+    NewDocument,
     NewMessage,
     Project,
     Proposal,
@@ -86,6 +114,7 @@ from memory.types import (
     SearchMode,
     VersionAction,
     VoiceProfile,
+    WatchedFolder,
 )
 from memory.validation import (
     MAX_FACT_CHARS,
@@ -696,9 +725,14 @@ class MemoryService:
         *,
         target_fact_id: int | None = None,
         source_message_id: int | None = None,
+        source_document: tuple[int, str] | None = None,
         reason: str = "",
     ) -> Proposal:
         """Files a proposed memory change for the user to review.
+
+        Args:
+            source_document: The project document it was read from and where
+                in it, as (document id, "p.3" or "§2").
 
         Raises:
             InvalidInputError: An add or update without text, an update or
@@ -723,6 +757,12 @@ class MemoryService:
                 if message.project_id != project_id:
                     raise InvalidInputError("The source message belongs to another project")
                 source_session_id = message.session_id
+            document_id, location = None, ""
+            if source_document is not None:
+                document = document_row(s, source_document[0])
+                if document.project_id != project_id:
+                    raise InvalidInputError("The source document belongs to another project")
+                document_id, location = document.id, strip_control(source_document[1])[:40]
             row = ProposalRow(
                 project_id=project_id,
                 action=action.value,
@@ -734,6 +774,8 @@ class MemoryService:
                 status=ProposalStatus.PENDING.value,
                 reason=reason,
                 created_at=utcnow(),
+                source_document_id=document_id,
+                source_location=location,
             )
             s.add(row)
             s.flush()
@@ -775,6 +817,9 @@ class MemoryService:
                     Actor.ASSISTANT,
                     FactSource.CONVERSATION,
                     row.source_message_id,
+                    None
+                    if row.source_document_id is None or s.get(DocumentRow, row.source_document_id) is None
+                    else (row.source_document_id, row.source_location),
                 )
             elif target is not None and row.action == ProposalAction.UPDATE.value:
                 apply_change(s, target, VersionAction.EDITED, Actor.ASSISTANT, text=row.text, kind=kind)
@@ -792,6 +837,246 @@ class MemoryService:
             row.status = ProposalStatus.REJECTED.value
             row.decided_at = utcnow()
             return convert.to_proposal(row)
+
+    # ---------------------------------------------------------------- documents
+
+    def add_document(self, project_id: int, new: NewDocument, *, watched: tuple[int, str] | None = None) -> Document:
+        """Keeps a parsed file: its original, its text and its chunks.
+
+        Returns once SQLite has it (keyword search finds its passages at once);
+        the chunks' vectors follow in the background.
+
+        Args:
+            watched: The watched folder it came from and its path inside it.
+
+        Raises:
+            InvalidInputError: No text, or chunks that do not match the text.
+            ConflictError: The same content is already a document of this project.
+        """
+        check_new_document(new)
+        filename = clean_filename(new.filename)
+        title = " ".join(strip_control(new.title).split())[:MAX_NAME_CHARS] or filename
+        sha = sha256_of(new.original)
+        # Kept before the commit: a crash leaves an unused copy, never a document without its original.
+        keep_original(self.data_dir, sha, filename, new.original)
+        try:
+            with self._write() as s, s.begin():
+                project_row(s, project_id)
+                same = s.scalar(
+                    select(DocumentRow).where(
+                        DocumentRow.project_id == project_id,
+                        DocumentRow.sha256 == sha,
+                        DocumentRow.status == DocumentStatus.ACTIVE.value,
+                    )
+                )
+                if same is not None:
+                    raise ConflictError(f"{filename} is already in this project as {same.title!r} (D{same.id})")
+                if watched is not None and watched_folder_row(s, watched[0]).project_id != project_id:
+                    raise InvalidInputError("The watched folder belongs to another project")
+                now = utcnow()
+                row = DocumentRow(
+                    project_id=project_id,
+                    title=title,
+                    filename=filename,
+                    media_type=new.media_type[:100],
+                    sha256=sha,
+                    size=len(new.original),
+                    pages=new.pages,
+                    status=DocumentStatus.ACTIVE.value,
+                    text=new.text,
+                    details=dict(new.details),
+                    watched_folder_id=None if watched is None else watched[0],
+                    watched_path=None if watched is None else watched[1],
+                    added_at=now,
+                    updated_at=now,
+                )
+                s.add(row)
+                s.flush()
+                chunk_ids = insert_chunks(s, row, new)
+                record(s, row.id, DocumentAction.ADDED, "from the watched folder" if watched else "")
+                document = to_document(row, len(chunk_ids), len(chunk_ids))
+        except BaseException:
+            with self._read() as s:
+                forget_original(s, self.data_dir, sha, filename)
+            raise
+        self._background.submit(chunk_ids=chunk_ids)
+        return document
+
+    def replace_document(
+        self, document_id: int, new: NewDocument, *, action: DocumentAction = DocumentAction.CHANGED
+    ) -> Document:
+        """Gives a document new content (its watched file changed) or new chunks (re-indexed), in one transaction.
+
+        The old passages leave search with the commit; the history records the change.
+        """
+        check_new_document(new)
+        sha = sha256_of(new.original)
+        with self._read() as s:
+            old = document_row(s, document_id)
+            filename = old.filename
+        keep_original(self.data_dir, sha, filename, new.original)
+        with self._write() as s, s.begin():
+            row = document_row(s, document_id)
+            old_sha = row.sha256
+            gone = drop_chunks(s, row.id)
+            row.title = " ".join(strip_control(new.title).split())[:MAX_NAME_CHARS] or row.filename
+            row.media_type, row.sha256, row.size, row.pages = new.media_type[:100], sha, len(new.original), new.pages
+            row.text, row.details = new.text, dict(new.details)
+            row.status, row.removed_at, row.updated_at = DocumentStatus.ACTIVE.value, None, utcnow()
+            s.flush()
+            chunk_ids = insert_chunks(s, row, new)
+            record(s, row.id, action, "" if old_sha == sha else "new content")
+            document = to_document(row, len(chunk_ids), len(chunk_ids))
+            if old_sha != sha:
+                forget_original(s, self.data_dir, old_sha, filename)
+        self._drop_chunk_vectors(gone)
+        self._background.submit(chunk_ids=chunk_ids)
+        return document
+
+    def remove_document(self, document_id: int, *, detail: str = "removed by the user") -> Document:
+        """Takes a document out of search and context; its row and history stay, its kept original goes."""
+        with self._write() as s, s.begin():
+            row = document_row(s, document_id)
+            if row.status == DocumentStatus.REMOVED.value:
+                return to_document(row)
+            gone = drop_chunks(s, row.id)
+            row.status, row.removed_at, row.updated_at = DocumentStatus.REMOVED.value, utcnow(), utcnow()
+            record(s, row.id, DocumentAction.REMOVED, strip_control(detail)[:500])
+            s.flush()
+            forget_original(s, self.data_dir, row.sha256, row.filename)
+            document = to_document(row)
+        self._drop_chunk_vectors(gone)
+        return document
+
+    def _drop_chunk_vectors(self, gone: Sequence[tuple[int, int]]) -> None:
+        by_project: dict[int, list[str]] = {}
+        for project_id, chunk_id in gone:
+            by_project.setdefault(project_id, []).append(f"{CHUNK_PREFIX}{chunk_id}")
+        for project_id, vector_ids in by_project.items():
+            try:
+                self._indexer.store.delete(project_collection(project_id), vector_ids)
+            except Exception as error:  # the next reconcile drops the orphans
+                log.warning("could not drop a removed document's vectors yet (%s)", error)
+
+    def list_documents(self, project_id: int, *, include_removed: bool = False) -> list[Document]:
+        """A project's documents, newest first."""
+        with self._read() as s:
+            project_row(s, project_id)
+            query = select(DocumentRow).where(DocumentRow.project_id == project_id)
+            if not include_removed:
+                query = query.where(DocumentRow.status == DocumentStatus.ACTIVE.value)
+            rows = list(s.scalars(query.order_by(DocumentRow.added_at.desc(), DocumentRow.id.desc())))
+            counts = chunk_counts(s, [r.id for r in rows])
+            return [to_document(r, *counts.get(r.id, (0, 0))) for r in rows]
+
+    def get_document(self, document_id: int) -> Document:
+        with self._read() as s:
+            row = document_row(s, document_id)
+            return to_document(row, *chunk_counts(s, [row.id]).get(row.id, (0, 0)))
+
+    def find_document(self, project_id: int, original: bytes) -> Document | None:
+        """The active document of this project with exactly this content, if any."""
+        with self._read() as s:
+            row = s.scalar(
+                select(DocumentRow).where(
+                    DocumentRow.project_id == project_id,
+                    DocumentRow.sha256 == sha256_of(original),
+                    DocumentRow.status == DocumentStatus.ACTIVE.value,
+                )
+            )
+            return None if row is None else to_document(row)
+
+    def document_text(self, document_id: int) -> str:
+        with self._read() as s:
+            return document_row(s, document_id).text
+
+    def document_chunks(self, document_id: int) -> list[DocumentChunk]:
+        with self._read() as s:
+            document_row(s, document_id)
+            rows = s.scalars(
+                select(DocumentChunkRow)
+                .where(DocumentChunkRow.document_id == document_id)
+                .order_by(DocumentChunkRow.ordinal)
+            )
+            return [to_chunk(r) for r in rows]
+
+    def get_chunk(self, chunk_id: int) -> DocumentChunk:
+        with self._read() as s:
+            row = s.get(DocumentChunkRow, chunk_id) if is_row_id(chunk_id) else None
+            if row is None:
+                raise NotFoundError(f"No document passage {chunk_id}")
+            return to_chunk(row)
+
+    def document_history(self, document_id: int) -> list[DocumentEvent]:
+        with self._read() as s:
+            document_row(s, document_id)
+            rows = s.scalars(
+                select(DocumentEventRow)
+                .where(DocumentEventRow.document_id == document_id)
+                .order_by(DocumentEventRow.id)
+            )
+            return [to_event(r) for r in rows]
+
+    def document_original(self, document_id: int) -> Path:
+        """The kept copy of an active document's original file.
+
+        Raises:
+            NotFoundError: No such document, it was removed, or its copy is missing.
+        """
+        with self._read() as s:
+            row = document_row(s, document_id)
+            if row.status != DocumentStatus.ACTIVE.value:
+                raise NotFoundError(f"Document {document_id} was removed; its original is no longer kept")
+            path = original_path(self.data_dir, row.sha256, row.filename)
+        if not path.is_file() or path.is_symlink():
+            raise NotFoundError(f"The original of document {document_id} is missing from {path.parent}")
+        return path
+
+    def add_watched_folder(self, project_id: int, path: str) -> WatchedFolder:
+        """Records a folder whose files the app keeps in step with the project's documents."""
+        path = clean_text(path, "Folder", max_chars=4096)
+        with self._write() as s, s.begin():
+            project_row(s, project_id)
+            existing = s.scalar(
+                select(WatchedFolderRow).where(WatchedFolderRow.project_id == project_id, WatchedFolderRow.path == path)
+            )
+            if existing is not None:
+                return to_watched_folder(existing)
+            row = WatchedFolderRow(project_id=project_id, path=path, added_at=utcnow())
+            s.add(row)
+            s.flush()
+            return to_watched_folder(row)
+
+    def list_watched_folders(self, project_id: int | None = None) -> list[WatchedFolder]:
+        """One project's watched folders, or every project's for None."""
+        with self._read() as s:
+            query = select(WatchedFolderRow)
+            if project_id is not None:
+                project_row(s, project_id)
+                query = query.where(WatchedFolderRow.project_id == project_id)
+            return [to_watched_folder(r) for r in s.scalars(query.order_by(WatchedFolderRow.id))]
+
+    def remove_watched_folder(self, folder_id: int) -> None:
+        """Stops watching; the documents that came from it stay."""
+        with self._write() as s, s.begin():
+            s.delete(watched_folder_row(s, folder_id))
+
+    def mark_folder_synced(self, folder_id: int) -> WatchedFolder:
+        with self._write() as s, s.begin():
+            row = watched_folder_row(s, folder_id)
+            row.synced_at = utcnow()
+            return to_watched_folder(row)
+
+    def watched_documents(self, folder_id: int) -> list[Document]:
+        """The active documents that came from a watched folder."""
+        with self._read() as s:
+            watched_folder_row(s, folder_id)
+            rows = s.scalars(
+                select(DocumentRow).where(
+                    DocumentRow.watched_folder_id == folder_id, DocumentRow.status == DocumentStatus.ACTIVE.value
+                )
+            )
+            return [to_document(r) for r in rows]
 
     # ---------------------------------------------------------------- retrieval
 

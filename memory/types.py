@@ -31,6 +31,7 @@ class FactSource(enum.StrEnum):
     MANUAL = "manual"
     CONVERSATION = "conversation"
     IMPORT = "import"
+    DOCUMENT = "document"
 
 
 class Actor(enum.StrEnum):
@@ -79,6 +80,8 @@ class HitKind(enum.StrEnum):
     FACT = "fact"
     SUMMARY = "summary"
     MESSAGES = "messages"
+    #: A passage of a project document.
+    CHUNK = "chunk"
 
 
 class ItemKind(enum.StrEnum):
@@ -86,11 +89,12 @@ class ItemKind(enum.StrEnum):
     SUMMARY = "summary"
     MESSAGES = "messages"
     VOICE = "voice"
+    CHUNK = "chunk"
 
 
 @dataclass(frozen=True)
 class ItemKey:
-    """Names one memory item: ``fact:12``, ``summary:3`` (a session's), ``messages:40-41``, ``voice:7``.
+    """Names one memory item: ``fact:12``, ``summary:3`` (a session's), ``messages:40-41``, ``voice:7``, ``chunk:9``.
 
     Stored and passed around as its string (an answer keeps the keys of the
     memory it was given); built and read only through this type.
@@ -117,6 +121,10 @@ class ItemKey:
         return cls(ItemKind.VOICE, (project_id,))
 
     @classmethod
+    def chunk(cls, chunk_id: int) -> ItemKey:
+        return cls(ItemKind.CHUNK, (chunk_id,))
+
+    @classmethod
     def parse(cls, text: str) -> ItemKey | None:
         """The key a string names, or None for anything else."""
         kind, _, rest = text.partition(":")
@@ -128,7 +136,7 @@ class ItemKey:
 
     @property
     def id(self) -> int:
-        """The first id: the fact's, the session's, the first message's, the project's."""
+        """The first id: the fact's, the session's, the first message's, the project's, the chunk's."""
         return self.ids[0]
 
     def __str__(self) -> str:
@@ -158,6 +166,9 @@ class Fact:
     source_message_id: int | None
     created_at: datetime
     updated_at: datetime
+    #: The project document the fact was read from, and where in it ("p.12", "§3").
+    source_document_id: int | None = None
+    source_location: str = ""
 
     @property
     def is_global(self) -> bool:
@@ -254,6 +265,9 @@ class Proposal:
     reason: str
     created_at: datetime
     decided_at: datetime | None
+    #: The project document the proposal was read from, and where in it ("p.12", "§3").
+    source_document_id: int | None = None
+    source_location: str = ""
 
 
 @dataclass(frozen=True)
@@ -288,6 +302,11 @@ class SearchHit:
     fact_kind: FactKind | None = None
     pinned: bool = False
     speaker: str = ""
+    #: For a document chunk: its document, and where it is cited from ("D3 p.12").
+    document_id: int | None = None
+    citation: str = ""
+    #: The document's title and the chunk's headings ("Contract › Fees").
+    source_title: str = ""
 
 
 class ContextSource(enum.StrEnum):
@@ -307,6 +326,9 @@ class ContextItem:
     message_ids: tuple[int, ...] = ()
     external_ids: tuple[str, ...] = ()
     is_global: bool = False
+    #: For a document chunk: the key an answer cites it by ("D3 p.12").
+    citation: str = ""
+    document_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -348,3 +370,118 @@ class ReindexReport:
     rebuilt: bool = False
     #: Keyword tables whose damaged index was rebuilt from the rows they index.
     keyword_rebuilt: tuple[str, ...] = ()
+
+
+def citation_key(document_id: int, page: int | None, section: int) -> str:
+    """How answers cite a passage: ``D3 p.12`` (a page), or ``D3 §2`` (a section of a format without pages)."""
+    return f"D{document_id} {location_label(page, section)}"
+
+
+def location_label(page: int | None, section: int) -> str:
+    return f"p.{page}" if page is not None else f"§{section}"
+
+
+class DocumentStatus(enum.StrEnum):
+    ACTIVE = "active"
+    #: Gone from retrieval (removed by the user, or deleted from a watched folder); history kept.
+    REMOVED = "removed"
+
+
+class DocumentAction(enum.StrEnum):
+    ADDED = "added"
+    CHANGED = "changed"
+    REMOVED = "removed"
+    REINDEXED = "reindexed"
+
+
+@dataclass(frozen=True)
+class NewChunk:
+    """A passage to store; ``text`` is ``document text[start:end]``."""
+
+    ordinal: int
+    text: str
+    start: int
+    end: int
+    page: int | None
+    section: int = 1
+    heading_path: str = ""
+
+
+@dataclass(frozen=True)
+class NewDocument:
+    """A parsed file to store with its original bytes (the app layer parses; memory keeps)."""
+
+    filename: str
+    title: str
+    media_type: str
+    original: bytes
+    text: str
+    chunks: tuple[NewChunk, ...]
+    pages: int | None = None
+    details: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Document:
+    id: int
+    project_id: int
+    title: str
+    filename: str
+    media_type: str
+    sha256: str
+    size: int
+    pages: int | None
+    status: DocumentStatus
+    added_at: datetime
+    updated_at: datetime
+    removed_at: datetime | None
+    chunk_count: int = 0
+    #: Chunks still waiting for their vector (keyword-searchable already).
+    chunks_pending: int = 0
+    details: tuple[tuple[str, str], ...] = ()
+    watched_folder_id: int | None = None
+    watched_path: str | None = None
+
+    @property
+    def key(self) -> str:
+        """How the user and answers name it: ``D3``."""
+        return f"D{self.id}"
+
+
+@dataclass(frozen=True)
+class DocumentChunk:
+    id: int
+    document_id: int
+    project_id: int
+    ordinal: int
+    text: str
+    start: int
+    end: int
+    page: int | None
+    section: int
+    heading_path: str
+
+    @property
+    def citation(self) -> str:
+        return citation_key(self.document_id, self.page, self.section)
+
+    @property
+    def location(self) -> str:
+        return location_label(self.page, self.section)
+
+
+@dataclass(frozen=True)
+class DocumentEvent:
+    document_id: int
+    action: DocumentAction
+    detail: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class WatchedFolder:
+    id: int
+    project_id: int
+    path: str
+    added_at: datetime
+    synced_at: datetime | None

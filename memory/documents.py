@@ -1,0 +1,227 @@
+"""Project documents inside a caller's transaction, and the folder of kept originals.
+
+The app layer parses a file into text and chunks; memory keeps the result, the
+original's bytes (content-addressed, private) and the document's history.
+A removed document keeps its row and history; its chunks leave the database,
+and with them keyword and vector search.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from memory.errors import InvalidInputError, NotFoundError
+from memory.orm import DocumentChunkRow, DocumentEventRow, DocumentRow, WatchedFolderRow, utcnow
+from memory.types import (
+    Document,
+    DocumentAction,
+    DocumentChunk,
+    DocumentEvent,
+    DocumentStatus,
+    NewDocument,
+    WatchedFolder,
+)
+from memory.validation import MAX_NAME_CHARS, is_row_id, strip_control
+
+#: The data dir's folder of originals, one file per distinct content.
+ORIGINALS_DIRNAME = "documents"
+#: Text of one document; beyond this a file is a corpus, not a document.
+MAX_DOCUMENT_CHARS = 50_000_000
+MAX_CHUNKS = 200_000
+_SUFFIX = re.compile(r"^\.[a-z0-9]{1,10}$")
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def original_name(sha256: str, filename: str) -> str:
+    """The kept copy's file name: the content's hash with the original's suffix (system viewers need it)."""
+    suffix = Path(filename).suffix.lower()
+    return sha256 + (suffix if _SUFFIX.match(suffix) else "")
+
+
+def original_path(data_dir: Path, sha256: str, filename: str) -> Path:
+    return data_dir / ORIGINALS_DIRNAME / sha256[:2] / original_name(sha256, filename)
+
+
+def _private_dir(path: Path) -> None:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.is_symlink() or not path.is_dir():
+        raise InvalidInputError(f"{path} is not a folder Dossier made; move it away and try again")
+
+
+def keep_original(data_dir: Path, sha256: str, filename: str, data: bytes) -> Path:
+    """Writes the original once per content (atomically, 0600); an existing copy is checked, not trusted."""
+    target = original_path(data_dir, sha256, filename)
+    _private_dir(data_dir / ORIGINALS_DIRNAME)
+    _private_dir(target.parent)
+    if target.is_file() and not target.is_symlink():
+        with open(target, "rb") as existing:
+            if sha256_of(existing.read()) == sha256:
+                return target
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".adding-")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, 0o600)
+        # rename() replaces a planted symlink itself, never the file it points to.
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def forget_original(s: Session, data_dir: Path, sha256: str, filename: str) -> None:
+    """Deletes a kept original that no active document (of any project) still uses."""
+    name = original_name(sha256, filename)
+    users = s.scalars(
+        select(DocumentRow.filename).where(
+            DocumentRow.sha256 == sha256, DocumentRow.status == DocumentStatus.ACTIVE.value
+        )
+    )
+    if any(original_name(sha256, other) == name for other in users):
+        return
+    original_path(data_dir, sha256, filename).unlink(missing_ok=True)
+
+
+def check_new_document(new: NewDocument) -> None:
+    """Refuses what no parser of ours produces: offsets outside the text, chunks out of order."""
+    if not new.text.strip():
+        raise InvalidInputError(f"{new.filename}: no text to read")
+    if len(new.text) > MAX_DOCUMENT_CHARS:
+        raise InvalidInputError(f"{new.filename}: too much text ({len(new.text):,} characters)")
+    if not new.chunks or len(new.chunks) > MAX_CHUNKS:
+        raise InvalidInputError(f"{new.filename}: between 1 and {MAX_CHUNKS:,} chunks are needed")
+    for n, chunk in enumerate(new.chunks):
+        if chunk.ordinal != n or not 0 <= chunk.start < chunk.end <= len(new.text) or not chunk.text.strip():
+            raise InvalidInputError(f"{new.filename}: chunk {n} does not match the document's text")
+        if chunk.page is not None and not (1 <= chunk.page <= (new.pages or 0)):
+            raise InvalidInputError(f"{new.filename}: chunk {n} is on page {chunk.page} of {new.pages}")
+
+
+def clean_filename(filename: str) -> str:
+    name = strip_control(Path(filename).name).strip() or "document"
+    return name[:MAX_NAME_CHARS]
+
+
+def insert_chunks(s: Session, row: DocumentRow, new: NewDocument) -> list[int]:
+    rows = [
+        DocumentChunkRow(
+            document_id=row.id,
+            project_id=row.project_id,
+            ordinal=chunk.ordinal,
+            page=chunk.page,
+            section=chunk.section,
+            heading_path=strip_control(chunk.heading_path)[:1000],
+            start=chunk.start,
+            end=chunk.end,
+            text=chunk.text,
+            vec_current=False,
+        )
+        for chunk in new.chunks
+    ]
+    s.add_all(rows)
+    s.flush()
+    return [r.id for r in rows]
+
+
+def record(s: Session, document_id: int, action: DocumentAction, detail: str = "") -> None:
+    s.add(DocumentEventRow(document_id=document_id, action=action.value, detail=detail, created_at=utcnow()))
+
+
+def drop_chunks(s: Session, document_id: int) -> list[tuple[int, int]]:
+    """Deletes a document's chunks; returns (project, chunk id) of each, for the vector index."""
+    gone = [
+        (p, c)
+        for c, p in s.execute(
+            select(DocumentChunkRow.id, DocumentChunkRow.project_id).where(DocumentChunkRow.document_id == document_id)
+        )
+    ]
+    s.execute(delete(DocumentChunkRow).where(DocumentChunkRow.document_id == document_id))
+    return gone
+
+
+def document_row(s: Session, document_id: int) -> DocumentRow:
+    row = s.get(DocumentRow, document_id) if is_row_id(document_id) else None
+    if row is None:
+        raise NotFoundError(f"No document {document_id}")
+    return row
+
+
+def watched_folder_row(s: Session, folder_id: int) -> WatchedFolderRow:
+    row = s.get(WatchedFolderRow, folder_id) if is_row_id(folder_id) else None
+    if row is None:
+        raise NotFoundError(f"No watched folder {folder_id}")
+    return row
+
+
+def to_document(row: DocumentRow, chunk_count: int = 0, chunks_pending: int = 0) -> Document:
+    return Document(
+        id=row.id,
+        project_id=row.project_id,
+        title=row.title,
+        filename=row.filename,
+        media_type=row.media_type,
+        sha256=row.sha256,
+        size=row.size,
+        pages=row.pages,
+        status=DocumentStatus(row.status),
+        added_at=row.added_at,
+        updated_at=row.updated_at,
+        removed_at=row.removed_at,
+        chunk_count=chunk_count,
+        chunks_pending=chunks_pending,
+        details=tuple(sorted((str(k), str(v)) for k, v in (row.details or {}).items())),
+        watched_folder_id=row.watched_folder_id,
+        watched_path=row.watched_path,
+    )
+
+
+def chunk_counts(s: Session, document_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """(chunks, chunks waiting for their vector) per document."""
+    if not document_ids:
+        return {}
+    rows = s.execute(
+        select(
+            DocumentChunkRow.document_id,
+            func.count(),
+            func.sum(func.iif(DocumentChunkRow.vec_current, 0, 1)),
+        )
+        .where(DocumentChunkRow.document_id.in_(document_ids))
+        .group_by(DocumentChunkRow.document_id)
+    )
+    return {doc: (int(n), int(pending or 0)) for doc, n, pending in rows}
+
+
+def to_chunk(row: DocumentChunkRow) -> DocumentChunk:
+    return DocumentChunk(
+        id=row.id,
+        document_id=row.document_id,
+        project_id=row.project_id,
+        ordinal=row.ordinal,
+        text=row.text,
+        start=row.start,
+        end=row.end,
+        page=row.page,
+        section=row.section,
+        heading_path=row.heading_path,
+    )
+
+
+def to_event(row: DocumentEventRow) -> DocumentEvent:
+    return DocumentEvent(row.document_id, DocumentAction(row.action), row.detail, row.created_at)
+
+
+def to_watched_folder(row: WatchedFolderRow) -> WatchedFolder:
+    return WatchedFolder(row.id, row.project_id, row.path, row.added_at, row.synced_at)
