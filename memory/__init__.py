@@ -4,6 +4,7 @@ Nothing here imports Qt, ``app`` or ``ui``; everything returned is a frozen data
 """
 
 from memory.db import DB_FILENAME, INDEX_DIRNAME, database_counts
+from memory.documents import ORIGINALS_DIRNAME, originals_of_database
 from memory.errors import (
     ConflictError,
     CorruptDatabaseError,
@@ -58,6 +59,7 @@ from memory.types import (
 __all__ = [
     "DB_FILENAME",
     "INDEX_DIRNAME",
+    "ORIGINALS_DIRNAME",
     "Actor",
     "ChatSession",
     "ConflictError",
@@ -105,5 +107,6 @@ __all__ = [
     "WatchedFolder",
     "citation_key",
     "database_counts",
+    "originals_of_database",
     "render_context",
 ]

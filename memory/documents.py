@@ -225,3 +225,23 @@ def to_event(row: DocumentEventRow) -> DocumentEvent:
 
 def to_watched_folder(row: WatchedFolderRow) -> WatchedFolder:
     return WatchedFolder(row.id, row.project_id, row.path, row.added_at, row.synced_at)
+
+
+def originals_of_database(database: Path) -> set[str]:
+    """The kept originals a database file's active documents use, as ``documents/ab/<sha256>.pdf`` paths.
+
+    For backups: read from the snapshot itself, so a backup holds exactly the
+    originals of the database it carries. A database from before documents has none.
+    """
+    import sqlite3
+
+    from memory.db import read_only_uri
+
+    connection = sqlite3.connect(read_only_uri(database), uri=True)
+    try:
+        if not connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'documents'").fetchone():
+            return set()
+        rows = connection.execute("SELECT sha256, filename FROM documents WHERE status = 'active'").fetchall()
+    finally:
+        connection.close()
+    return {f"{ORIGINALS_DIRNAME}/{sha[:2]}/{original_name(sha, name)}" for sha, name in rows}

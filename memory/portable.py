@@ -9,20 +9,27 @@ project (global facts) are dropped, since a project export never carries them.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from memory.documents import MAX_CHUNKS, MAX_DOCUMENT_CHARS, keep_original, original_path, sha256_of
 from memory.errors import ImportFormatError, InvalidInputError
 from memory.orm import (
     ChatSessionRow,
+    DocumentChunkRow,
+    DocumentEventRow,
+    DocumentRow,
     FactRow,
     FactVersionRow,
     MessageRow,
@@ -44,14 +51,17 @@ from memory.validation import (
 )
 
 FORMAT = "dossier.project"
-VERSION = 1
+VERSION = 2
+#: Versions an import reads: 1 has no documents.
+READABLE_VERSIONS = (1, 2)
 #: The highest history version an import may bring (a fact edited a million times is not one).
 MAX_VERSION = 1_000_000
 
 
 @cache
-def schema() -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(files("memory").joinpath("schema/project-export.v1.json").read_text("utf-8"))
+def schema(version: int = VERSION) -> dict[str, Any]:
+    path = f"schema/project-export.v{version}.json"
+    loaded: dict[str, Any] = json.loads(files("memory").joinpath(path).read_text("utf-8"))
     return loaded
 
 
@@ -76,7 +86,71 @@ def _translate_key(key: str, maps: dict[str, dict[int, int]]) -> str | None:
     return str(ItemKey(parsed.kind, tuple(m for m in mapped if m is not None)))
 
 
-def export_project(s: Session, project: ProjectRow) -> dict[str, Any]:
+def _export_documents(
+    s: Session, project: ProjectRow, data_dir: Path
+) -> tuple[list[dict[str, Any]], dict[int, int], dict[int, int]]:
+    """The project's documents, and refs by document id and by chunk id."""
+    documents = list(
+        s.scalars(select(DocumentRow).where(DocumentRow.project_id == project.id).order_by(DocumentRow.id))
+    )
+    document_ref = {row.id: n for n, row in enumerate(documents, start=1)}
+    chunk_ref: dict[int, int] = {}
+    exported = []
+    for row in documents:
+        chunks = list(
+            s.scalars(
+                select(DocumentChunkRow)
+                .where(DocumentChunkRow.document_id == row.id)
+                .order_by(DocumentChunkRow.ordinal)
+            )
+        )
+        for chunk in chunks:
+            chunk_ref[chunk.id] = len(chunk_ref) + 1
+        events = s.scalars(
+            select(DocumentEventRow).where(DocumentEventRow.document_id == row.id).order_by(DocumentEventRow.id)
+        )
+        original = None
+        if row.status == "active":
+            path = original_path(data_dir, row.sha256, row.filename)
+            try:
+                original = base64.b64encode(path.read_bytes()).decode("ascii")
+            except OSError:  # a lost copy: the text and passages still travel
+                original = None
+        exported.append(
+            {
+                "ref": document_ref[row.id],
+                "title": row.title,
+                "filename": row.filename,
+                "media_type": row.media_type,
+                "sha256": row.sha256,
+                "size": row.size,
+                "pages": row.pages,
+                "status": row.status,
+                "details": dict(row.details or {}),
+                "watched_path": row.watched_path,
+                "added_at": _iso(row.added_at),
+                "updated_at": _iso(row.updated_at),
+                "removed_at": _iso(row.removed_at),
+                "text": row.text,
+                "original_base64": original,
+                "chunks": [
+                    {
+                        "ref": chunk_ref[c.id],
+                        "page": c.page,
+                        "section": c.section,
+                        "heading_path": c.heading_path,
+                        "start": c.start,
+                        "end": c.end,
+                    }
+                    for c in chunks
+                ],
+                "history": [{"action": e.action, "detail": e.detail, "created_at": _iso(e.created_at)} for e in events],
+            }
+        )
+    return exported, document_ref, chunk_ref
+
+
+def export_project(s: Session, project: ProjectRow, data_dir: Path) -> dict[str, Any]:
     sessions = list(
         s.scalars(
             select(ChatSessionRow)
@@ -112,7 +186,8 @@ def export_project(s: Session, project: ProjectRow) -> dict[str, Any]:
         for message in by_session[row.id]:
             message_ref[message.id] = len(message_ref) + 1
     fact_ref = {row.id: n for n, row in enumerate(facts, start=1)}
-    maps = {"fact": fact_ref, "summary": session_ref, "messages": message_ref}
+    documents, document_ref, chunk_ref = _export_documents(s, project, data_dir)
+    maps = {"fact": fact_ref, "summary": session_ref, "messages": message_ref, "chunk": chunk_ref}
     history: dict[int, list[FactVersionRow]] = {}
     for version in versions:
         history.setdefault(version.fact_id, []).append(version)
@@ -172,6 +247,8 @@ def export_project(s: Session, project: ProjectRow) -> dict[str, Any]:
                 "source": row.source,
                 "source_session_ref": session_ref.get(row.source_session_id or 0),
                 "source_message_ref": message_ref.get(row.source_message_id or 0),
+                "source_document_ref": document_ref.get(row.source_document_id or 0),
+                "source_location": row.source_location,
                 "created_at": _iso(row.created_at),
                 "updated_at": _iso(row.updated_at),
                 "history": [
@@ -198,6 +275,8 @@ def export_project(s: Session, project: ProjectRow) -> dict[str, Any]:
                 "kind": row.kind,
                 "source_session_ref": session_ref.get(row.source_session_id or 0),
                 "source_message_ref": message_ref.get(row.source_message_id or 0),
+                "source_document_ref": document_ref.get(row.source_document_id or 0),
+                "source_location": row.source_location,
                 "status": row.status,
                 "reason": row.reason,
                 "created_at": _iso(row.created_at),
@@ -205,6 +284,7 @@ def export_project(s: Session, project: ProjectRow) -> dict[str, Any]:
             }
             for row in proposals
         ],
+        "documents": documents,
     }
 
 
@@ -218,6 +298,8 @@ class ParsedProject:
     name: str
     document: dict[str, Any]
     times: dict[str, datetime] = field(default_factory=dict)
+    #: Decoded originals by document ref (checked against their sha256).
+    originals: dict[int, bytes] = field(default_factory=dict)
 
 
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
@@ -243,12 +325,14 @@ def parse_document(document: Any) -> ParsedProject:
         raise ImportFormatError("a Dossier export is a JSON object", "$")
     if document.get("format") != FORMAT:
         raise ImportFormatError(f"not a Dossier project export (format must be {FORMAT!r})", "$.format")
-    if document.get("version") != VERSION:
+    version = document.get("version")
+    if version not in READABLE_VERSIONS or isinstance(version, bool):
         raise ImportFormatError(
-            f"unsupported version {document.get('version')!r}; this Dossier reads version {VERSION}",
+            f"unsupported version {version!r}; this Dossier reads versions "
+            + " and ".join(str(v) for v in READABLE_VERSIONS),
             "$.version",
         )
-    error = best_match(Draft202012Validator(schema()).iter_errors(document))
+    error = best_match(Draft202012Validator(schema(version)).iter_errors(document))
     if error is not None:
         raise ImportFormatError(error.message, _json_path(error.absolute_path))
 
@@ -308,12 +392,58 @@ def parse_document(document: Any) -> ParsedProject:
                 text(message["external_id"], f"{mbase}.external_id", MAX_NAME_CHARS, allow_empty=False)
             when(message.get("created_at"), f"{mbase}.created_at")
 
+    document_refs: set[int] = set()
+    chunk_refs: set[int] = set()
+    originals: dict[int, bytes] = {}
+    for i, entry in enumerate(document.get("documents", [])):
+        base = f"$.documents[{i}]"
+        claim(entry["ref"], document_refs, "document", f"{base}.ref")
+        text(entry["title"], f"{base}.title", MAX_NAME_CHARS)
+        text(entry["filename"], f"{base}.filename", MAX_NAME_CHARS, allow_empty=False)
+        text(entry["text"], f"{base}.text", MAX_DOCUMENT_CHARS, allow_empty=entry["status"] == "removed")
+        for key in ("added_at", "updated_at", "removed_at"):
+            when(entry.get(key), f"{base}.{key}")
+        for j, event in enumerate(entry.get("history", [])):
+            when(event.get("created_at"), f"{base}.history[{j}].created_at")
+            text(event.get("detail", ""), f"{base}.history[{j}].detail", 500)
+        encoded = entry.get("original_base64")
+        if encoded is not None:
+            try:
+                original = base64.b64decode(encoded, validate=True)
+            except (binascii.Error, ValueError):
+                raise ImportFormatError("not base64", f"{base}.original_base64") from None
+            if sha256_of(original) != entry["sha256"]:
+                raise ImportFormatError("the original does not match its sha256", f"{base}.original_base64")
+            originals[entry["ref"]] = original
+        elif entry["status"] == "active":
+            raise ImportFormatError("an active document needs its original", f"{base}.original_base64")
+        chunks = entry["chunks"]
+        if len(chunks) > MAX_CHUNKS or (entry["status"] == "active" and not chunks):
+            raise ImportFormatError(f"an active document has 1 to {MAX_CHUNKS:,} chunks", f"{base}.chunks")
+        if entry["status"] == "removed" and chunks:
+            raise ImportFormatError("a removed document has no chunks", f"{base}.chunks")
+        for j, chunk in enumerate(chunks):
+            cbase = f"{base}.chunks[{j}]"
+            claim(chunk["ref"], chunk_refs, "chunk", f"{cbase}.ref")
+            if (
+                not chunk["start"] < chunk["end"] <= len(entry["text"])
+                or not entry["text"][chunk["start"] : chunk["end"]].strip()
+            ):
+                raise ImportFormatError("the chunk's offsets do not hold text of the document", cbase)
+            if chunk.get("page") is not None and chunk["page"] > (entry.get("pages") or 0):
+                raise ImportFormatError(f"page {chunk['page']} of a {entry.get('pages')}-page document", cbase)
+            text(chunk.get("heading_path", ""), f"{cbase}.heading_path", 1000)
+
     fact_refs: set[int] = set()
     for i, fact in enumerate(document["facts"]):
         base = f"$.facts[{i}]"
         claim(fact.get("ref"), fact_refs, "fact", f"{base}.ref")
         text(fact["text"], f"{base}.text", MAX_FACT_CHARS, allow_empty=False)
-        for key, known in (("source_session_ref", session_refs), ("source_message_ref", message_refs)):
+        for key, known in (
+            ("source_session_ref", session_refs),
+            ("source_message_ref", message_refs),
+            ("source_document_ref", document_refs),
+        ):
             if fact.get(key) is not None and fact[key] not in known:
                 raise ImportFormatError(f"refers to {fact[key]}, which is not in the document", f"{base}.{key}")
         when(fact.get("created_at"), f"{base}.created_at")
@@ -331,6 +461,7 @@ def parse_document(document: Any) -> ParsedProject:
         "fact": {r: r for r in fact_refs},
         "summary": {r: r for r in session_refs},
         "messages": {r: r for r in message_refs},
+        "chunk": {r: r for r in chunk_refs},
     }
     for i, session in enumerate(document["sessions"]):
         for j, message in enumerate(session["messages"]):
@@ -348,6 +479,7 @@ def parse_document(document: Any) -> ParsedProject:
             ("target_fact_ref", fact_refs),
             ("source_session_ref", session_refs),
             ("source_message_ref", message_refs),
+            ("source_document_ref", document_refs),
         ):
             if proposal.get(key) is not None and proposal[key] not in known:
                 raise ImportFormatError(f"refers to {proposal[key]}, which is not in the document", f"{base}.{key}")
@@ -373,15 +505,76 @@ def parse_document(document: Any) -> ParsedProject:
                 text(value, f"$.voice.{key}[{j}]", max_chars)
         when(voice.get("updated_at"), "$.voice.updated_at")
 
-    return ParsedProject(name=project["name"].strip(), document=document, times=times)
+    return ParsedProject(name=project["name"].strip(), document=document, times=times, originals=originals)
 
 
-def insert_project(s: Session, parsed: ParsedProject, name: str) -> tuple[ProjectRow, dict[str, list[int]]]:
-    """Inserts a parsed document as a new project.
+def _insert_documents(
+    s: Session, parsed: ParsedProject, project: ProjectRow, data_dir: Path
+) -> tuple[dict[int, int], dict[int, int]]:
+    """Inserts the documents (keeping their originals); returns new ids by document ref and by chunk ref."""
+    now = utcnow()
+    document_ids: dict[int, int] = {}
+    chunk_ids: dict[int, int] = {}
+    for i, entry in enumerate(parsed.document.get("documents", [])):
+        base = f"$.documents[{i}]"
+        original = parsed.originals.get(entry["ref"])
+        if original is not None:
+            keep_original(data_dir, entry["sha256"], entry["filename"], original)
+        row = DocumentRow(
+            project_id=project.id,
+            title=entry["title"].strip(),
+            filename=entry["filename"].strip(),
+            media_type=entry["media_type"],
+            sha256=entry["sha256"],
+            size=entry.get("size", 0 if original is None else len(original)),
+            pages=entry.get("pages"),
+            status=entry["status"],
+            text=entry["text"],
+            details=dict(entry.get("details", {})),
+            watched_path=entry.get("watched_path"),
+            added_at=parsed.times.get(f"{base}.added_at", now),
+            updated_at=parsed.times.get(f"{base}.updated_at", now),
+            removed_at=parsed.times.get(f"{base}.removed_at"),
+        )
+        s.add(row)
+        s.flush()
+        document_ids[entry["ref"]] = row.id
+        for n, chunk in enumerate(entry["chunks"]):
+            chunk_row = DocumentChunkRow(
+                document_id=row.id,
+                project_id=project.id,
+                ordinal=n,
+                page=chunk.get("page"),
+                section=chunk.get("section", 1),
+                heading_path=chunk.get("heading_path", ""),
+                start=chunk["start"],
+                end=chunk["end"],
+                text=entry["text"][chunk["start"] : chunk["end"]],
+                vec_current=False,
+            )
+            s.add(chunk_row)
+            s.flush()
+            chunk_ids[chunk["ref"]] = chunk_row.id
+        s.add_all(
+            DocumentEventRow(
+                document_id=row.id,
+                action=event["action"],
+                detail=event.get("detail", ""),
+                created_at=parsed.times.get(f"{base}.history[{j}].created_at", now),
+            )
+            for j, event in enumerate(entry.get("history", []))
+        )
+    return document_ids, chunk_ids
+
+
+def insert_project(
+    s: Session, parsed: ParsedProject, name: str, data_dir: Path
+) -> tuple[ProjectRow, dict[str, list[int]]]:
+    """Inserts a parsed document as a new project (its documents' originals into ``data_dir``).
 
     Returns:
-        The project row, and the ids to index as ``fact_ids``, ``message_ids``
-        and ``session_ids``.
+        The project row, and the ids to index as ``fact_ids``, ``message_ids``,
+        ``session_ids`` and ``chunk_ids``.
     """
     doc, times = parsed.document, parsed.times
     now = utcnow()
@@ -439,6 +632,7 @@ def insert_project(s: Session, parsed: ParsedProject, name: str) -> tuple[Projec
                 if m.get("context_item_keys"):
                     pending_keys.append((new_id, m["context_item_keys"]))
 
+    document_ids, chunk_ids = _insert_documents(s, parsed, project, data_dir)
     fact_ids: dict[int, int] = {}
     for i, fact in enumerate(doc["facts"]):
         base = f"$.facts[{i}]"
@@ -452,6 +646,8 @@ def insert_project(s: Session, parsed: ParsedProject, name: str) -> tuple[Projec
             source=fact.get("source", "import"),
             source_session_id=session_ids.get(fact.get("source_session_ref") or 0),
             source_message_id=message_ids.get(fact.get("source_message_ref") or 0),
+            source_document_id=document_ids.get(fact.get("source_document_ref") or 0),
+            source_location=fact.get("source_location", ""),
             created_at=created,
             updated_at=times.get(f"{base}.updated_at", created),
             vec_current=False,
@@ -486,7 +682,7 @@ def insert_project(s: Session, parsed: ParsedProject, name: str) -> tuple[Projec
             for j, v in enumerate(history)
         )
 
-    maps = {"fact": fact_ids, "summary": session_ids, "messages": message_ids}
+    maps = {"fact": fact_ids, "summary": session_ids, "messages": message_ids, "chunk": chunk_ids}
     for message_id, keys in pending_keys:
         translated = [k for k in (_translate_key(key, maps) for key in keys) if k]
         if translated:
@@ -505,6 +701,8 @@ def insert_project(s: Session, parsed: ParsedProject, name: str) -> tuple[Projec
                 kind=proposal.get("kind", "fact"),
                 source_session_id=session_ids.get(proposal.get("source_session_ref") or 0),
                 source_message_id=message_ids.get(proposal.get("source_message_ref") or 0),
+                source_document_id=document_ids.get(proposal.get("source_document_ref") or 0),
+                source_location=proposal.get("source_location", ""),
                 status=proposal["status"],
                 reason=proposal.get("reason", ""),
                 created_at=at(f"{base}.created_at"),
@@ -530,4 +728,5 @@ def insert_project(s: Session, parsed: ParsedProject, name: str) -> tuple[Projec
         "fact_ids": list(s.scalars(select(FactRow.id).where(FactRow.project_id == project.id))),
         "message_ids": list(s.scalars(select(MessageRow.id).where(MessageRow.project_id == project.id))),
         "session_ids": list(session_ids.values()),
+        "chunk_ids": list(chunk_ids.values()),
     }

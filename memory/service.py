@@ -1170,7 +1170,7 @@ class MemoryService:
     def export_project(self, project_id: int) -> dict[str, Any]:
         """The project as a versioned JSON-ready document (see docs/format.md)."""
         with self._read() as s:
-            return portable.export_project(s, project_row(s, project_id))
+            return portable.export_project(s, project_row(s, project_id), self.data_dir)
 
     def import_project(self, document: Any, *, as_project: str | None = None) -> Project:
         """Creates a new project from an export document, in one transaction.
@@ -1184,7 +1184,7 @@ class MemoryService:
         try:
             with self._write() as s, s.begin():
                 _refuse_taken_name(s, name, hint="; import it under another name")
-                project_row, ids = portable.insert_project(s, parsed, name)
+                project_row, ids = portable.insert_project(s, parsed, name, self.data_dir)
                 project = convert.to_project(project_row)
         except IntegrityError:
             raise ConflictError(f"A project named {name!r} already exists; import it under another name") from None

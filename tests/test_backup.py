@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import sqlite3
 import threading
 import zipfile
@@ -195,3 +197,57 @@ def test_a_damaged_database_is_moved_aside_and_the_latest_backup_offered(run: Ru
     assert code == 0 and "Budget is 40k" in out
     code, out, _ = run("search", "--project", "Acme", "budget")
     assert "Budget is 40k" in out  # the index was rebuilt for the restored database
+
+
+def test_a_backup_carries_the_documents_originals_and_a_forged_one_is_refused(
+    tmp_path: Path, service: MemoryService, embedder: MiniLMEmbedder
+) -> None:
+    from memory import NewChunk, NewDocument
+
+    project = service.create_project("Acme")
+    text = "The statement of work covers twelve weeks of discovery."
+    new = NewDocument(
+        filename="sow.md",
+        title="Statement of work",
+        media_type="text/markdown",
+        original=b"# Statement of work\n\n" + text.encode(),
+        text=text,
+        chunks=(NewChunk(0, text, 0, len(text), page=None),),
+    )
+    document = service.add_document(project.id, new)
+    removed = service.add_document(project.id, NewDocument(**{**new.__dict__, "original": b"an older draft"}))
+    service.remove_document(removed.id)
+    backup = tmp_path / "backup.zip"
+    create_backup(service, tmp_path / "settings.json", backup)
+    with zipfile.ZipFile(backup) as archive:
+        originals = [n for n in archive.namelist() if n.startswith("documents/")]
+    assert originals == [f"documents/{document.sha256[:2]}/{document.sha256}.md"]
+
+    target = tmp_path / "restored"
+    restore_backup(backup, target)
+    with MemoryService.open(target, embedder=embedder) as restored:
+        path = restored.document_original(document.id)
+        assert path.read_bytes() == new.original
+        assert oct(path.stat().st_mode & 0o777) == "0o600"
+        assert restored.search(project.id, "twelve weeks of discovery")[0].citation == f"D{document.id} §1"
+
+    # An entry named for one content but holding another, and a file no document uses.
+    for forged_name, forged_body in (
+        (originals[0], b"swapped content"),
+        (f"documents/ab/{'ab' * 32}.pdf", b"stowaway"),
+    ):
+        forged = tmp_path / "forged.zip"
+        with zipfile.ZipFile(backup) as source, zipfile.ZipFile(forged, "w") as out:
+            manifest = json.loads(source.read("manifest.json"))
+            for name in source.namelist():
+                if name not in ("manifest.json", forged_name):
+                    out.writestr(name, source.read(name))
+            out.writestr(forged_name, forged_body)
+            manifest["files"][forged_name] = {
+                "sha256": hashlib.sha256(forged_body).hexdigest(),
+                "bytes": len(forged_body),
+            }
+            out.writestr("manifest.json", json.dumps(manifest))
+        with pytest.raises(BackupError, match="does not hold the document|no document of its database uses"):
+            restore_backup(forged, tmp_path / f"forged-{len(forged_body)}")
+        assert not (tmp_path / f"forged-{len(forged_body)}").exists()

@@ -181,3 +181,60 @@ def test_a_planted_symlink_where_an_original_goes_is_replaced_not_followed(
     service.add_document(project.id, document)
     assert victim.read_text() == "keep me"
     assert not target.is_symlink() and target.read_bytes() == document.original
+
+
+def _without_time(document: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in document.items() if k != "exported_at"}
+
+
+def test_export_and_import_carry_documents_losslessly(
+    service: MemoryService, tmp_path: Path, embedder: MiniLMEmbedder
+) -> None:
+    project = service.create_project("Acme")
+    kept = service.add_document(project.id, contract())
+    gone = service.add_document(project.id, contract(["Superseded draft terms."], original=b"old draft"))
+    service.remove_document(gone.id)
+    proposal = service.propose(project.id, ProposalAction.ADD, "Retainer 4,800", source_document=(kept.id, "p.1"))
+    service.accept_proposal(proposal.id)
+    exported = service.export_project(project.id)
+    assert exported["version"] == 2
+    assert [d["status"] for d in exported["documents"]] == ["active", "removed"]
+    assert exported["documents"][1]["original_base64"] is None
+
+    with MemoryService.open(tmp_path / "other", embedder=embedder) as other:
+        imported = other.import_project(exported)
+        again = other.export_project(imported.id)
+        assert _without_time(again) == _without_time(exported)
+        document = other.list_documents(imported.id)[0]
+        assert other.document_original(document.id).read_bytes() == b"%PDF-1.7 contract bytes"
+        assert other.wait_for_index(60)
+        hits = other.search(imported.id, "interest on late invoices", mode=SearchMode.VECTOR)
+        assert hits[0].citation == f"D{document.id} p.2"
+        fact = other.list_facts(imported.id)[0]
+        assert (fact.source_document_id, fact.source_location) == (document.id, "p.1")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "path"),
+    [
+        (lambda d: d["documents"][0].update(original_base64="QUJD"), "original_base64"),
+        (lambda d: d["documents"][0].update(original_base64="not base64!"), "original_base64"),
+        (lambda d: d["documents"][0]["chunks"][0].update(end=10**6), "chunks[0]"),
+        (lambda d: d["documents"][0]["chunks"][0].update(page=99), "chunks[0]"),
+        (lambda d: d["documents"][0].update(original_base64=None), "original_base64"),
+        (lambda d: d["facts"].append({"text": "x", "source_document_ref": 7}), "source_document_ref"),
+    ],
+)
+def test_a_forged_document_in_an_export_is_refused_and_stores_nothing(
+    service: MemoryService, mutate: object, path: str
+) -> None:
+    project = service.create_project("Acme")
+    service.add_document(project.id, contract())
+    exported = service.export_project(project.id)
+    mutate(exported)  # type: ignore[operator]
+    from memory import ImportFormatError
+
+    with pytest.raises(ImportFormatError) as error:
+        service.import_project(exported, as_project="Forged")
+    assert path in str(error.value)
+    assert [p.name for p in service.list_projects()] == ["Acme"]

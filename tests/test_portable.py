@@ -161,7 +161,7 @@ def _minimal() -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("mutate", "path"),
     [
-        (lambda d: d.update(version=2), "$.version"),
+        (lambda d: d.update(version=3), "$.version"),
         (lambda d: d.update(format="something"), "$.format"),
         (lambda d: d["facts"][0].update(kind="opinion"), "$.facts[0].kind"),
         (lambda d: d["facts"][0].update(text=""), "$.facts[0].text"),

@@ -1,4 +1,5 @@
-"""Backups: one zip with a consistent database snapshot, the settings and a manifest.
+"""Backups: one zip with a consistent database snapshot, the settings, the kept
+originals of the project documents, and a manifest.
 
 A backup never holds secrets (API keys live in the keyring, not in the data
 dir) and never the vector index (it is rebuilt from SQLite on restore). A
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import zipfile
 import zlib
@@ -20,11 +22,13 @@ from typing import IO, Any
 
 from app.config.files import WriteFailed, os_error_reason, replacing
 from app.errors import UserError
-from memory import DB_FILENAME, MemoryService, database_counts
+from memory import DB_FILENAME, ORIGINALS_DIRNAME, MemoryService, database_counts, originals_of_database
 from memory.hashing import sha256_file
 
 FORMAT = "dossier-backup"
-VERSION = 1
+#: Version 2 adds the documents' originals; version 1 backups are still read.
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 SETTINGS = "settings.json"
 MEMBERS = (DB_FILENAME, SETTINGS)
@@ -33,6 +37,10 @@ MAX_DATABASE_BYTES = 16 << 30
 MAX_SETTINGS_BYTES = 1 << 20
 MAX_MANIFEST_BYTES = 1 << 20
 MEMBER_LIMITS = {DB_FILENAME: MAX_DATABASE_BYTES, SETTINGS: MAX_SETTINGS_BYTES}
+#: A document's original (the largest the setting allows).
+MAX_ORIGINAL_BYTES = 4 << 30
+#: An original's entry: its content's hash names it (checked on restore).
+_ORIGINAL_ENTRY = re.compile(rf"^{ORIGINALS_DIRNAME}/([0-9a-f]{{2}})/([0-9a-f]{{64}})(\.[a-z0-9]{{1,10}})?$")
 #: A SQLite file compresses a few times over; a thousandfold is a zip bomb. Small
 #: entries (mostly empty pages) may compress more without costing anything.
 MAX_RATIO = 200
@@ -75,6 +83,12 @@ def create_backup(service: MemoryService, settings_file: Path, target: Path) -> 
             files = {DB_FILENAME: snapshot}
             if settings_file.exists():
                 files[SETTINGS] = settings_file
+            # Exactly the originals the snapshot's documents use (one lost since is left out:
+            # its text and passages are in the database).
+            for name in sorted(originals_of_database(snapshot)):
+                original = service.data_dir / name
+                if original.is_file() and not original.is_symlink():
+                    files[name] = original
             created_at = datetime.now(UTC)
             file_entries = {name: {"sha256": sha256_file(p), "bytes": p.stat().st_size} for name, p in files.items()}
             manifest = {
@@ -106,6 +120,12 @@ _ZIP_READ_ERRORS = (
     NotImplementedError,
     RuntimeError,
 )
+
+
+def _in_its_folder(name: str) -> bool:
+    """An original's entry sits in the folder its hash's first two digits name, as Dossier writes it."""
+    match = _ORIGINAL_ENTRY.match(name)
+    return match is not None and match.group(1) == match.group(2)[:2]
 
 
 def _member_info(archive: zipfile.ZipFile, name: str, limit: int, path: Path) -> zipfile.ZipInfo:
@@ -186,18 +206,25 @@ def verify_backup(path: Path, work: Path) -> BackupInfo:
             raise BackupError(f"{path}: the manifest is damaged ({err})") from None
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
             raise BackupError(f"{path} is not a Dossier backup")
-        if manifest.get("version") != VERSION:
+        if manifest.get("version") not in READABLE_VERSIONS or isinstance(manifest.get("version"), bool):
             raise BackupError(f"{path} was written by another version of Dossier (backup v{manifest.get('version')})")
         listed = _manifest_files(manifest, path)
         created_at = _manifest_time(manifest, path)
-        if DB_FILENAME not in listed or not set(listed) <= set(MEMBERS) or set(names) != set(listed) | {MANIFEST}:
+        originals = {name for name in listed if _ORIGINAL_ENTRY.match(name)}
+        if (
+            DB_FILENAME not in listed
+            or not set(listed) <= set(MEMBERS) | originals
+            or set(names) != set(listed) | {MANIFEST}
+            or any(not _in_its_folder(name) for name in originals)
+        ):
             raise BackupError(f"{path}: its files do not match its manifest")
         for name, expected in listed.items():
-            limit = MEMBER_LIMITS[name]
+            limit = MEMBER_LIMITS.get(name, MAX_ORIGINAL_BYTES)
             info = _member_info(archive, name, limit, path)
             if info.file_size != expected["bytes"]:
                 raise BackupError(f"{path}: {name} was altered or truncated (size mismatch)")
             out = work / name
+            out.parent.mkdir(parents=True, exist_ok=True)
             try:
                 with archive.open(info) as source, out.open("wb") as sink:
                     _copy_limited(source, sink, min(limit, info.file_size))
@@ -207,10 +234,15 @@ def verify_backup(path: Path, work: Path) -> BackupInfo:
                 raise BackupError(f"{path}: {name}: {err}") from None
             if out.stat().st_size != expected["bytes"] or sha256_file(out) != expected["sha256"]:
                 raise BackupError(f"{path}: {name} was altered or truncated (checksum mismatch)")
+            if name in originals and Path(name).name[:64] != expected["sha256"]:
+                raise BackupError(f"{path}: {name} does not hold the document its name says")
     try:
         counts = database_counts(work / DB_FILENAME)
+        used = originals_of_database(work / DB_FILENAME)
     except Exception as err:
         raise BackupError(f"{path}: {err}") from None
+    if not originals <= used:
+        raise BackupError(f"{path}: it holds files no document of its database uses")
     if counts != manifest.get("counts"):
         raise BackupError(f"{path}: the database does not hold what the manifest says")
     return BackupInfo(path, created_at, counts, listed)
@@ -320,10 +352,14 @@ def restore_backup(path: Path, data_dir: Path) -> BackupInfo:
         os.chmod(data_dir, 0o700)
         for name in info.files:
             source = Path(work) / name
-            if name != DB_FILENAME and (data_dir / name).exists():
+            if name == SETTINGS and (data_dir / name).exists():
                 continue  # the folder's own settings are kept
+            target = data_dir / name
+            if name != DB_FILENAME and name != SETTINGS:  # an original, in its private folders
+                for folder in (data_dir / ORIGINALS_DIRNAME, target.parent):
+                    folder.mkdir(mode=0o700, exist_ok=True)
             os.chmod(source, 0o600)
-            os.replace(source, data_dir / name)
+            os.replace(source, target)
     return replace(info, suggestion=suggestion)
 
 
