@@ -1,7 +1,9 @@
 """The memory panel: facts, the review inbox, the client's voice and past sessions.
 
 Every read and write goes through the task runner; the panel only shows
-results. ``memory_changed`` reloads the tabs that show what changed.
+results. ``memory_changed`` reloads the tabs that show what changed. The
+Documents tab is :mod:`ui.documents`, on the same base class (:class:`MemoryTab`);
+the window adds it with :meth:`MemoryPanel.add_tab`.
 
 Over 600 lines: five small tabs on one base class and their two dialogs; each
 tab is under 150 lines, and they are read together.
@@ -63,7 +65,8 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def _list() -> HintedList:
+def memory_list() -> HintedList:
+    """A tab's list: wrapped rows, and a hint while it is empty."""
     widget = HintedList()
     widget.set_hint(NO_PROJECT_HINT)  # until a project is shown
     widget.setWordWrap(True)
@@ -91,9 +94,10 @@ class Kind(enum.StrEnum):
     PROPOSALS = "proposals"
     SESSIONS = "sessions"
     VOICE = "voice"
+    DOCUMENTS = "documents"
 
 
-class _Tab(QWidget):
+class MemoryTab(QWidget):
     """A tab that runs its work through the shared task runner and reports errors.
 
     It reloads when ``memory_changed`` says that what it shows (``shows``) changed
@@ -181,7 +185,7 @@ class FactDialog(QDialog):
         return FactValues(self.text.toPlainText(), FactKind(self.kind.currentData()), self.pinned.isChecked())
 
 
-class FactsTab(_Tab):
+class FactsTab(MemoryTab):
     shows = frozenset({Kind.FACTS})
 
     def __init__(self, runtime: Runtime, tasks: TaskRunner) -> None:
@@ -198,7 +202,7 @@ class FactsTab(_Tab):
         self.show_archived = QPushButton("Archived")
         self.show_archived.setCheckable(True)
         self.show_archived.toggled.connect(self.reload)
-        self.list = _list()
+        self.list = memory_list()
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.list.itemDoubleClicked.connect(self._on_edit)
         buttons, self.buttons = button_row(
@@ -401,13 +405,14 @@ class HistoryDialog(QDialog):
             self.accept()
 
 
-class InboxTab(_Tab):
+class InboxTab(MemoryTab):
     count_changed = Signal(int)
-    shows = frozenset({Kind.PROPOSALS})
+    # A proposal read from a document names it (title and key), and a re-read can retitle it.
+    shows = frozenset({Kind.PROPOSALS, Kind.DOCUMENTS})
 
     def __init__(self, runtime: Runtime, tasks: TaskRunner) -> None:
         super().__init__(runtime, tasks)
-        self.list = _list()
+        self.list = memory_list()
         self.proposals: dict[int, Proposal] = {}
         buttons, _ = button_row(
             ("Accept", self._on_accept),
@@ -487,7 +492,7 @@ class InboxTab(_Tab):
             self.call("accept all", lambda: [self.runtime.service.accept_proposal(i) for i in ids], then=self._after)
 
 
-class VoiceTab(_Tab):
+class VoiceTab(MemoryTab):
     shows = frozenset({Kind.VOICE})
 
     def __init__(self, runtime: Runtime, tasks: TaskRunner) -> None:
@@ -579,13 +584,13 @@ class VoiceTab(_Tab):
         )
 
 
-class SessionsTab(_Tab):
+class SessionsTab(MemoryTab):
     shows = frozenset({Kind.SESSIONS})
     open_requested = Signal(int)
 
     def __init__(self, runtime: Runtime, tasks: TaskRunner) -> None:
         super().__init__(runtime, tasks)
-        self.list = _list()
+        self.list = memory_list()
         self.list.itemDoubleClicked.connect(lambda item: self.open_requested.emit(item.data(KEY_ROLE)))
         layout = QVBoxLayout(self)
         layout.addWidget(self.list)
@@ -621,11 +626,13 @@ def _hit_heading(hit: SearchHit) -> str:
         return f"Fact F{hit.fact_ids[0]} ({kind}{', global' if hit.is_global else ''}){when}"
     if hit.kind is HitKind.SUMMARY:
         return f"Summary of session {hit.session_id}{when}"
+    if hit.kind is HitKind.CHUNK:
+        return f"Passage [{hit.citation}] of {hit.source_title}"
     return f"Conversation, session {hit.session_id}{when}"
 
 
-class SearchTab(_Tab):
-    """The same hybrid search as ``dossier search``: facts, session summaries and conversations."""
+class SearchTab(MemoryTab):
+    """The same hybrid search as ``dossier search``: facts, session summaries, conversations and documents."""
 
     #: (memory key, its session or None) for a hit the user opened.
     open_requested = Signal(str, object)
@@ -633,10 +640,10 @@ class SearchTab(_Tab):
     def __init__(self, runtime: Runtime, tasks: TaskRunner) -> None:
         super().__init__(runtime, tasks)
         self.query = QLineEdit()
-        self.query.setPlaceholderText("Search this client's memory (facts, summaries, conversations)")
+        self.query.setPlaceholderText("Search this client's memory (facts, summaries, conversations, documents)")
         self.query.setClearButtonEnabled(True)
         self.query.returnPressed.connect(self.reload)
-        self.results = _list()
+        self.results = memory_list()
         self.results.itemActivated.connect(self._on_open)
         self.results.itemDoubleClicked.connect(self._on_open)
         self.note = QLabel("Type what you want to find and press Enter. Open a result to see it in place.")
@@ -694,16 +701,25 @@ class MemoryPanel(QTabWidget):
         self.addTab(self.voice, "Voice")
         self.addTab(self.sessions, "Sessions")
         self.addTab(self.search, "Search")
-        self.tabs: tuple[_Tab, ...] = (self.facts, self.inbox, self.voice, self.sessions, self.search)
-        for tab in self.tabs:
-            tab.error.connect(self.error)
+        self.tabs: list[MemoryTab] = []
+        for tab in (self.facts, self.inbox, self.voice, self.sessions, self.search):
+            self._join(tab)
         self.inbox.count_changed.connect(self._on_inbox_count)
-        for tab in self.tabs:
-            tab.changed.connect(self.memory_changed)
-            self.memory_changed.connect(tab.on_memory_changed)
+
+    def _join(self, tab: MemoryTab) -> None:
+        self.tabs.append(tab)
+        tab.error.connect(self.error)
+        tab.changed.connect(self.memory_changed)
+        self.memory_changed.connect(tab.on_memory_changed)
+
+    def add_tab(self, tab: MemoryTab, title: str) -> None:
+        """Adds a tab that lives in its own module (Documents), wired like the built-in ones."""
+        self.addTab(tab, title)
+        self._join(tab)
+        tab.set_project(self.facts.project_id)
 
     def set_project(self, project_id: int | None) -> None:
-        for tab in (self.facts, self.inbox, self.voice, self.sessions, self.search):
+        for tab in self.tabs:
             tab.set_project(project_id)
 
     def _on_inbox_count(self, count: int) -> None:
@@ -724,7 +740,9 @@ class MemoryPanel(QTabWidget):
 
 
 def confirm(parent: QWidget, title: str, text: str) -> bool:
-    return (
-        QMessageBox.question(parent, title, text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
-        == QMessageBox.StandardButton.Yes
+    """Asks Yes or No. The question names projects and files: shown as text, never as markup."""
+    box = QMessageBox(
+        QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, parent
     )
+    box.setTextFormat(Qt.TextFormat.PlainText)
+    return box.exec() == QMessageBox.StandardButton.Yes

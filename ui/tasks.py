@@ -3,7 +3,9 @@
 ``TaskRunner.run(fn)`` calls ``fn`` on a worker thread and reports back by
 signals on a :class:`Task`: ``finished(result)`` or ``failed(message)``.
 ``TaskRunner.stream(fn)`` does the same for a function that returns an
-iterator (a conversation turn): each item arrives as ``token(item)``.
+iterator (a conversation turn): each item arrives as ``token(item)``; and
+``TaskRunner.run_reporting(fn)`` for one that reports progress itself and
+watches for a cancel (adding files).
 Signals cross threads queued, so slots always run on the GUI thread. A task
 starts when control returns to the event loop: connect to it right after
 creating it.
@@ -176,7 +178,16 @@ class TaskRunner(QObject):
 
     def run_with_progress(self, name: str, fn: Callable[[Callable[[int, int | None], None]], Any]) -> Task:
         """Calls ``fn(progress)``; each ``progress(done, total)`` arrives as ``token((done, total))``."""
-        return self._start(name, lambda task: fn(lambda done, total: task.token.emit((done, total))))
+        return self.run_reporting(name, lambda task: fn(lambda done, total: task.token.emit((done, total))))
+
+    def run_reporting(self, name: str, fn: Callable[[Task], Any]) -> Task:
+        """Calls ``fn(task)`` on a worker; its return value goes to ``finished``.
+
+        For work that reports as it goes and can stop early (adding a batch of
+        files): ``fn`` sends progress with ``task.token.emit(…)`` and checks
+        ``task.cancel_requested`` between steps.
+        """
+        return self._start(name, fn)
 
     @property
     def active(self) -> int:
