@@ -5,21 +5,67 @@ the running task, its cancel token, the text sent (given back if the turn
 fails) and the answer "Ask again" is replacing. It reports on signals, so the
 window decides what a new session, an error or changed memory means for the
 rest of the screen.
+
+An answer's citations are checked against the passages it was given: they are
+loaded on the worker, right after the turn's context for an answer streaming in
+and from the stored context keys for a session shown from history.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from app.assistant.citations import context_chunks
 from app.assistant.conversation import ContextReady, SessionStarted, Token, TurnResult
 from app.llm.engine import CancelToken
 from app.runtime import Runtime
-from memory import Message, Role
-from ui.chat import ChatEntry, ChatView
+from memory import ItemKey, ItemKind, MemoryService, Message, NotFoundError, Role
+from ui.chat import ChatEntry, ChatView, Passage, memory_label
 from ui.tasks import Task, TaskRunner
+
+
+@dataclass(frozen=True)
+class GivenPassages:
+    """The document passages among an answer's context keys, as they are kept now."""
+
+    passages: tuple[Passage, ...]
+    #: Some were given but are gone since (their document was removed or re-read).
+    lost: bool
+
+
+def chunk_keys(item_keys: Iterable[str]) -> list[str]:
+    return [key for key in item_keys if (parsed := ItemKey.parse(key)) is not None and parsed.kind is ItemKind.CHUNK]
+
+
+def load_passages(service: MemoryService, item_keys: Iterable[str]) -> GivenPassages:
+    """The passages (with their documents' titles) among ``item_keys``; reads memory, so call it on a worker."""
+    keys = chunk_keys(item_keys)
+    documents: dict[int, tuple[str, str] | None] = {}
+    passages = []
+    for chunk in context_chunks(service, keys):
+        if chunk.document_id not in documents:
+            try:
+                document = service.get_document(chunk.document_id)
+                documents[chunk.document_id] = (document.title, document.filename)
+            except NotFoundError:
+                documents[chunk.document_id] = None
+        named = documents[chunk.document_id]
+        if named is not None:
+            passages.append(Passage(chunk, *named))
+    return GivenPassages(tuple(passages), lost=len(passages) < len(keys))
+
+
+def _with_passages(service: MemoryService, events: Iterable[object]) -> Iterator[object]:
+    """A turn's events, with the passages of its context right after the context (on the worker)."""
+    for event in events:
+        yield event
+        if isinstance(event, ContextReady):
+            yield load_passages(service, (item.key for item in event.context.items))
 
 
 class ChatController(QObject):
@@ -78,9 +124,9 @@ class ChatController(QObject):
         def run_turn(task: Task) -> Any:
             flow = self.runtime.conversation()
             if session_id is None:
-                yield from flow.run_first_turn(project_id, text, cancel)
+                yield from _with_passages(self.runtime.service, flow.run_first_turn(project_id, text, cancel))
             else:
-                yield from flow.run_turn(session_id, text, cancel)
+                yield from _with_passages(self.runtime.service, flow.run_turn(session_id, text, cancel))
 
         self._start("answer", run_turn)
 
@@ -98,7 +144,8 @@ class ChatController(QObject):
         cancel = self._begin()
 
         def run_turn(task: Task) -> Any:
-            yield from self.runtime.conversation().run_turn(session_id, text, cancel, again=True)
+            flow = self.runtime.conversation()
+            yield from _with_passages(self.runtime.service, flow.run_turn(session_id, text, cancel, again=True))
 
         self._start("answer again", run_turn)
 
@@ -117,7 +164,26 @@ class ChatController(QObject):
                 entries[-1] = entry
             else:
                 entries.append(entry)
+        # Citations wait for their passages (read on a worker), then link or are flagged.
+        cited = [entry for entry in entries if entry.role == "assistant" and chunk_keys(entry.memory_keys)]
+        for entry in cited:
+            entry.passages_known = False
         self.chat.set_entries(entries)
+        if cited:
+            service = self.runtime.service
+            self.tasks.call(
+                "load cited passages",
+                lambda: [load_passages(service, entry.memory_keys) for entry in cited],
+                then=functools.partial(self._on_passages_loaded, cited),
+                on_error=self.failed.emit,
+                latest=(self, "passages"),
+            )
+
+    def _on_passages_loaded(self, entries: Sequence[ChatEntry], loaded: Sequence[GivenPassages]) -> None:
+        for entry, given in zip(entries, loaded, strict=True):
+            entry.passages, entry.passages_lost, entry.passages_known = given.passages, given.lost, True
+        if any(shown is entry for shown in self.chat.entries for entry in entries):
+            self.chat.refresh()
 
     # ---------------------------------------------------------------- the task
 
@@ -144,6 +210,9 @@ class ChatController(QObject):
                 f"(memory {memory_share(report.memory_tokens, report.prompt_tokens)})"
             )
             self._labels = {item.key: memory_label(item.text) for item in event.context.items}
+        elif isinstance(event, GivenPassages):
+            entry = self.chat.entries[-1]
+            entry.passages, entry.passages_lost = event.passages, event.lost
         elif isinstance(event, Token):
             self.chat.append_to_last(event.text)
         elif isinstance(event, TurnResult):
@@ -218,8 +287,3 @@ def memory_share(part: int, whole: int) -> str:
         return "0%"
     percent = part * 100 / max(whole, 1)
     return "<1%" if percent < 1 else f"{percent:.0f}%"
-
-
-def memory_label(text: str) -> str:
-    line = " ".join(text.split()).removeprefix("- ")
-    return line[:140] + ("…" if len(line) > 140 else "")
