@@ -2,8 +2,9 @@
 
 The window shell: the projects list is :mod:`ui.projects_pane`, a turn is run
 by :mod:`ui.chat_controller`, the memory panel reloads on its ``memory_changed``
-signal, and the error banner is in :mod:`ui.widgets`. Still here, a little over
-600 lines: the sessions list, the menus, model loading, and the hourly
+signal, the project's documents are :mod:`ui.documents` (files dropped on the
+window go there), and the error banner is in :mod:`ui.widgets`. Still here, under
+700 lines: the sessions list, the menus, model loading, and the hourly
 summaries and backups.
 """
 
@@ -16,7 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence, QResizeEvent
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QKeySequence,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import (
     QDockWidget,
     QHBoxLayout,
@@ -36,8 +46,9 @@ from app.assistant.conversation import TurnResult
 from app.portability.recovery import open_warnings, repair_notes
 from app.runtime import Runtime
 from memory import ChatSession, ItemKey, ItemKind, Message, ReindexReport
-from ui.chat import ChatView
+from ui.chat import ChatView, Passage
 from ui.chat_controller import ChatController
+from ui.documents import DocumentsTab, dropped_paths
 from ui.memory_panel import KEY_ROLE, Kind, MemoryPanel
 from ui.projects_pane import ProjectsPane
 from ui.tasks import R, Task, TaskRunner
@@ -153,7 +164,13 @@ class MainWindow(QMainWindow):
         self.memory.memory_changed.connect(self._on_memory_changed)
         self.memory.sessions.open_requested.connect(self.open_session)
         self.memory.search.open_requested.connect(self._on_search_hit_opened)
+        self.documents = DocumentsTab(runtime, tasks)
+        self.memory.add_tab(self.documents, "Documents")
+        self.documents.noted.connect(lambda text: self.statusBar().showMessage(text, 10000))
         self.chat.memory_item_activated.connect(self._on_memory_item)
+        self.chat.passage_activated.connect(self._on_passage_activated)
+        # Files dropped anywhere on the window become the project's documents.
+        self.setAcceptDrops(True)
         self.dock = QDockWidget("Memory", self)
         self.dock.setObjectName("memory-dock")
         self.dock.setWidget(self.memory)
@@ -283,6 +300,9 @@ class MainWindow(QMainWindow):
         parsed = ItemKey.parse(key)
         if parsed is not None and parsed.kind in (ItemKind.MESSAGES, ItemKind.SUMMARY) and session_id is not None:
             self.open_session(session_id)
+        if parsed is not None and parsed.kind is ItemKind.CHUNK:
+            self.documents.show_chunk(parsed.id)
+            return
         self.memory.show_item(key)
 
     # ---------------------------------------------------------------- model
@@ -547,8 +567,36 @@ class MainWindow(QMainWindow):
             self.reload_sessions()
 
     def _on_memory_item(self, key: str) -> None:
+        parsed = ItemKey.parse(key)
+        if parsed is not None and parsed.kind is ItemKind.CHUNK:
+            self.documents.show_chunk(parsed.id)  # a passage no longer among the answer's
+            return
         self.dock.show()
         self.memory.show_item(key)
+
+    def _on_passage_activated(self, passage: Passage) -> None:
+        self.documents.show_passage(passage)
+
+    # ---------------------------------------------------------------- documents dropped on the window
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if dropped_paths(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        if dropped_paths(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = dropped_paths(event.mimeData())
+        if not paths:
+            return
+        event.acceptProposedAction()
+        # The progress and the list are in the Documents tab: show it (without a project,
+        # the tab says to pick one).
+        self.dock.show()
+        self.memory.setCurrentWidget(self.documents)
+        self.documents.add_paths(paths)
 
     # ---------------------------------------------------------------- dialogs
 
@@ -614,6 +662,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.stop()
+        self.documents.shutdown()
         self._index_timer.stop()
         self._summary_timer.stop()
         if self.session_id is not None:
