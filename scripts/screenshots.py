@@ -6,8 +6,11 @@ Xvfb set QT_QPA_PLATFORM=xcb). First the window as a new user first sees it
 Then a temporary data dir with a demo project whose first exchange is stored
 as written here; the last answer is a real one, streamed by the bundled
 default model (a tiny base model, so it is short and plain), with what the
-turn taught ("Learned: …") and the status bar's real figures. Last, Settings
-at the catalogue of better models.
+turn taught ("Learned: …") and the status bar's real figures. Then Settings
+at the catalogue of better models. Last, a project with its documents (a
+contract drawn as a two-page PDF here, and a brand guide) and a stored answer
+that cites them: a citation opened in the passage popup, the Documents tab
+beside it, and an invented citation flagged.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPoint, QRect, QRectF, Qt, QUrl  # noqa: E402
+from PySide6.QtGui import QColor, QFont, QPageSize, QPainter, QPdfWriter  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from app.config.paths import resolve_paths  # noqa: E402
 from app.runtime import Runtime  # noqa: E402
-from memory import MemoryService, NewMessage, Role  # noqa: E402
+from memory import ItemKey, MemoryService, NewMessage, Role  # noqa: E402
 from ui.main_window import MainWindow  # noqa: E402
 from ui.settings_dialog import SettingsDialog  # noqa: E402
 from ui.tasks import TaskRunner  # noqa: E402
@@ -112,9 +117,145 @@ def first_run(app: QApplication) -> None:
         runtime.close()
 
 
+CONTRACT_PAGES = [
+    [
+        "SERVICES CONTRACT",
+        "between Acme Retail B.V. and Studio North",
+        "",
+        "1. Fees",
+        "The retainer fee is 4,800 euros per month,",
+        "invoiced on the first working day of the month.",
+    ],
+    [
+        "2. Late payment",
+        "Invoices unpaid after 30 days carry interest",
+        "of 1.5 percent per month until paid.",
+        "",
+        "3. Termination",
+        "Either party may end this contract with",
+        "sixty days written notice.",
+    ],
+]
+BRAND_GUIDE = """# Acme brand guide
+
+## Colour
+
+The logo is teal (variant B) on white. Never place it on green.
+
+## Voice
+
+Short sentences, a clear ask, no exclamation marks.
+"""
+
+
+def contract_pdf() -> bytes:
+    """A two-page contract drawn by Qt, so that answers can cite it by page."""
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    writer = QPdfWriter(buffer)
+    writer.setPageSize(QPageSize(QPageSize.PageSizeId.A4))
+    writer.setResolution(72)
+    writer.setTitle("Services contract, Acme and Studio North")
+    painter = QPainter(writer)
+    font = QFont()
+    font.setPointSizeF(12)
+    painter.setFont(font)
+    for number, lines in enumerate(CONTRACT_PAGES):
+        if number:
+            writer.newPage()
+        for row, line in enumerate(lines):
+            painter.drawText(QRectF(60, 60 + 24 * row, 480, 22), Qt.AlignmentFlag.AlignLeft, line)
+    painter.end()
+    del writer  # finishes the PDF
+    buffer.close()
+    return bytes(data.data())
+
+
+def cited_answer(app: QApplication) -> None:
+    """A project's documents, and a stored answer citing them: one citation opened, an invented one flagged."""
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = resolve_paths(Path(tmp) / "data", env={"DOSSIER_MODELS_DIR": str(Path(tmp) / "models")})
+        runtime = Runtime(paths, MemoryService.open(paths.data_dir))
+        service = runtime.service
+        acme = service.create_project("Acme Rebrand", "Logo, guidelines and the spring launch")
+        service.create_project("Globex Logistics", "Warehouse software rollout")
+        service.add_fact(acme.id, "Jane Doe (marketing lead) signs off on all visuals", "contact", pinned=True)
+        files = Path(tmp) / "files"
+        files.mkdir()
+        (files / "services-contract.pdf").write_bytes(contract_pdf())
+        (files / "brand-guide.md").write_text(BRAND_GUIDE, encoding="utf-8")
+        tasks = TaskRunner()
+        window = MainWindow(runtime, tasks, load_model=False)
+        window.resize(1400, 860)
+        window.show()
+        settle(app, tasks)
+        window.documents.add_paths([files / "services-contract.pdf", files / "brand-guide.md"])
+        documents = window.documents.list
+        # Until both are read and their passages have vectors ("ready"; the tab checks each second).
+        while documents.count() < 2 or any(
+            not documents.item(i).text().endswith("ready") for i in range(documents.count())
+        ):
+            settle(app, tasks, 1)
+            time.sleep(0.05)
+        contract, guide = sorted(service.list_documents(acme.id), key=lambda d: d.id)
+        chunks = service.document_chunks(contract.id) + service.document_chunks(guide.id)
+        by_key = {chunk.citation: chunk for chunk in chunks}
+        late, colour = by_key[f"{contract.key} p.2"], by_key[f"{guide.key} §2"]
+        session = service.start_session(acme.id, "Invoice question")
+        service.add_messages(
+            session.id,
+            [
+                NewMessage(Role.USER, "Acme paid the March invoice 45 days late. What can we charge, and what else?"),
+                NewMessage(
+                    Role.ASSISTANT,
+                    "Under the contract, invoices unpaid after 30 days carry interest of **1.5% per month** "
+                    f"until paid [{late.citation}]. For 45 days late on one month's retainer that is about "
+                    f"72 euros.\n\nWhen you write to Jane, keep it short with a clear ask [{colour.citation}]. "
+                    f"The contract also caps interest at 10% a year [{contract.key} p.5].",
+                    context_item_keys=(
+                        str(ItemKey.fact(1)),
+                        str(ItemKey.chunk(late.id)),
+                        str(ItemKey.chunk(colour.id)),
+                    ),
+                ),
+            ],
+        )
+        window.reload_sessions()
+        window.open_session(session.id)
+        settle(app, tasks)
+        window.chat.entries[-1].expanded = True
+        window.chat.refresh()
+        window.memory.setCurrentWidget(window.documents)
+        window.documents.list.setCurrentRow(1)
+        window.chat._on_anchor_clicked(QUrl(f"dossier:cite/1/{late.id}"))
+        settle(app, tasks)
+        dialog = window.documents.passage_dialog
+        assert dialog is not None
+        dialog.resize(520, 300)
+        settle(app, tasks)
+        # The popup is a window of its own: drawn where it opens, over the chat.
+        shot = window.grab()
+        popup = dialog.grab()
+        painter = QPainter(shot)
+        painter.drawPixmap(QPoint(330, 380), popup)
+        painter.setPen(QColor("#707070"))  # offscreen windows have no frame: draw its edge
+        painter.drawRect(QRect(QPoint(330, 380), popup.size()).adjusted(-1, -1, 0, 0))
+        painter.end()
+        shot.save(str(OUT / "cited-answer.png"))
+        dialog.close()
+        window.close()
+        tasks.shutdown()
+        runtime.close()
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     app = QApplication.instance() or QApplication(sys.argv)
+    cited_answer(app)
+    if "--documents-only" in sys.argv:  # only cited-answer.png: no model needed
+        print(f"saved to {OUT}")
+        return
     first_run(app)
     with tempfile.TemporaryDirectory() as tmp:
         paths = resolve_paths(Path(tmp) / "data", env={"DOSSIER_MODELS_DIR": str(Path(tmp) / "models")})
