@@ -21,6 +21,7 @@ from cli.commands import (
     cmd_summarize,
     cmd_voice,
 )
+from cli.documents import cmd_doc
 from memory import FactKind
 
 
@@ -179,12 +180,50 @@ def build_parser() -> argparse.ArgumentParser:
         "--sections",
         nargs="+",
         metavar="SECTION",
-        help="any of: summary facts timeline voice sessions (default: all)",
+        help="any of: summary facts timeline voice sessions documents (default: all)",
     )
     p.add_argument("--since", metavar="YYYY-MM-DD", help="only sessions from this day on")
     p.add_argument("--global", dest="is_global", action="store_true", help="include your global facts")
     p.add_argument("--summary", action="store_true", help="add an executive summary written by the model")
     p.set_defaults(handler=cmd_brief, wants_runtime=True)
+
+    doc = commands.add_parser("doc", help="add, list, show, remove or re-read a project's documents; watch folders")
+    doc_actions = doc.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    p = doc_actions.add_parser("add", help="add files (PDF, Word .docx, Markdown, text, HTML, e-mail .eml)")
+    p.add_argument("--project", required=True)
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p = doc_actions.add_parser("list")
+    p.add_argument("--project", required=True)
+    p.add_argument("--all", action="store_true", help="include removed documents")
+    p.add_argument("--json", action="store_true")
+    p = doc_actions.add_parser("show", help="a document's details, history and passages")
+    p.add_argument("id", help="e.g. D3 or 3")
+    p.add_argument("--project", help="refuse a document of another project")
+    p.add_argument("--text", action="store_true", help="print the extracted text")
+    p.add_argument("--chunks", type=int, default=5, metavar="N", help="passages to show (default 5)")
+    p.add_argument("--json", action="store_true")
+    p = doc_actions.add_parser("remove", help="stop searching and citing a document (its history stays)")
+    p.add_argument("id")
+    p.add_argument("--project")
+    p = doc_actions.add_parser("reindex", help="read a document's kept original again")
+    p.add_argument("id")
+    p.add_argument("--project")
+    p = doc_actions.add_parser("propose", help="propose facts from a document into the inbox, with their page")
+    p.add_argument("id")
+    p.add_argument("--project")
+    p.add_argument("--no-model", action="store_true", help="cues only")
+    p = doc_actions.add_parser("watch", help="keep a folder's files in step with the project (no DIR: list)")
+    p.add_argument("--project", required=True)
+    p.add_argument("folder", nargs="?", metavar="DIR")
+    p = doc_actions.add_parser("unwatch", help="stop watching a folder (its documents stay)")
+    p.add_argument("--project", required=True)
+    p.add_argument("folder_id", type=lambda v: int(v.lstrip("Ww")), metavar="W1")
+    p = doc_actions.add_parser("sync", help="sync watched folders now: new, changed and deleted files")
+    p.add_argument("--project", help="default: every project's folders")
+    doc.set_defaults(handler=cmd_doc, wants_runtime=True)
+    for name in ("add", "remove", "reindex", "watch", "sync"):
+        # Writing passages needs the vector index; listing and showing them does not.
+        doc_actions.choices[name].set_defaults(searches=True)
 
     p = commands.add_parser("backup", help="write a consistent backup zip (safe while Dossier runs)")
     p.add_argument("-o", "--output", required=True, metavar="FILE.zip")

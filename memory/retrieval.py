@@ -449,7 +449,7 @@ def hybrid_search(
                 timestamp=document.updated_at,
                 document_id=document.id,
                 citation=citation_key(document.id, chunk.page, chunk.section),
-                source_title=" › ".join(part for part in (document.title, chunk.heading_path) if part),
+                source_title=_source_title(document.title, chunk.heading_path),
             )
         )
     ranked = hits + [
@@ -457,6 +457,13 @@ def hybrid_search(
     ]
     ranked.sort(key=lambda h: (-h.score, h.key))
     return _merge_adjacent_messages(session, ranked, messages, k)
+
+
+def _source_title(title: str, heading_path: str) -> str:
+    """ "Contract › Fees", without saying the title twice when the first heading repeats it."""
+    if heading_path == title or heading_path.startswith(f"{title} › "):
+        return heading_path
+    return " › ".join(part for part in (title, heading_path) if part)
 
 
 def _message_hit(rows: Sequence[MessageRow], parts: ScoreParts) -> SearchHit:

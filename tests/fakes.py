@@ -76,7 +76,11 @@ class FakeModel:
             if self.fail:
                 generation.fail(EngineError("The fake model failed"))
                 return
-            words = self.script(turns, settings).split(" ")
+            try:
+                words = self.script(turns, settings).split(" ")
+            except Exception as error:  # a broken script fails its generation, never hangs the test
+                generation.fail(EngineError(f"the fake model's script failed: {error!r}"))
+                return
             produced = []
             for i, word in enumerate(words):
                 if generation.cancel_token.cancelled:

@@ -1,4 +1,4 @@
-"""Isolation fuzzing: no search, context, brief, export or inbox of one project shows another's memory.
+"""Isolation fuzzing: no search, context, brief, export, inbox or document list of one project shows another's memory.
 
 Hypothesis builds random worlds of projects over a shared vocabulary, so
 that other projects' items are always tempting matches, in one real data dir
@@ -26,6 +26,8 @@ from memory import (
     FactKind,
     InvalidInputError,
     MemoryService,
+    NewChunk,
+    NewDocument,
     NewMessage,
     NotFoundError,
     ProposalAction,
@@ -59,7 +61,28 @@ def project_plans(draw: st.DrawFn) -> dict[str, object]:
         "tone": draw(st.one_of(st.none(), words)),
         "proposals": draw(st.lists(words, max_size=2)),
         "steal_fact": draw(st.booleans()),
+        "documents": draw(st.lists(st.lists(words, min_size=1, max_size=3), max_size=2)),
+        "steal_document": draw(st.booleans()),
     }
+
+
+def document_of(paragraphs: list[str], marker: str, serial: int) -> NewDocument:
+    """A document whose every passage carries the project's marker (one passage per page)."""
+    pages = [f"{text} {marker}" for text in paragraphs]
+    text = "\n\n".join(pages)
+    chunks, start = [], 0
+    for n, page in enumerate(pages):
+        chunks.append(NewChunk(n, page, start, start + len(page), page=n + 1, heading_path=f"Clause {marker}"))
+        start += len(page) + 2
+    return NewDocument(
+        filename=f"contract-{marker}.pdf",
+        title=f"Contract {marker}",
+        media_type="application/pdf",
+        original=f"%PDF {marker} {serial}".encode(),
+        text=text,
+        chunks=tuple(chunks),
+        pages=len(pages),
+    )
 
 
 @dataclass
@@ -71,6 +94,7 @@ class Owned:
     fact_ids: set[int] = field(default_factory=set)
     message_ids: set[int] = field(default_factory=set)
     session_ids: set[int] = field(default_factory=set)
+    document_ids: set[int] = field(default_factory=set)
 
 
 def test_no_project_ever_sees_another_projects_memory(tmp_path: Path, embedder: MiniLMEmbedder) -> None:
@@ -108,6 +132,9 @@ def test_no_project_ever_sees_another_projects_memory(tmp_path: Path, embedder: 
                     service.set_voice(project.id, tone=f"{plan['tone']} {m}", samples=[f"Sample {m}"])
                 for text in plan["proposals"]:  # type: ignore[attr-defined]
                     service.propose(project.id, ProposalAction.ADD, f"{text} {m}")
+                for paragraphs in plan["documents"]:  # type: ignore[attr-defined]
+                    document = service.add_document(project.id, document_of(paragraphs, m, next(serial)))
+                    mine.document_ids.add(document.id)
                 owned.append(mine)
             # Someone tries to point a proposal at another project's fact: refused.
             for plan, mine, other in zip(plans, owned, owned[1:], strict=False):
@@ -121,6 +148,18 @@ def test_no_project_ever_sees_another_projects_memory(tmp_path: Path, embedder: 
                         pass
                     else:
                         raise AssertionError("a proposal was allowed to target another project's fact")
+                if plan["steal_document"] and other.document_ids:
+                    try:
+                        service.propose(
+                            mine.project_id,
+                            ProposalAction.ADD,
+                            f"stolen {marker()}",
+                            source_document=(min(other.document_ids), "p.1"),
+                        )
+                    except (InvalidInputError, NotFoundError):
+                        pass
+                    else:
+                        raise AssertionError("a proposal was allowed to cite another project's document")
             return owned
 
         def outputs(mine: Owned, queries: list[str]) -> dict[str, str]:
@@ -135,12 +174,14 @@ def test_no_project_ever_sees_another_projects_memory(tmp_path: Path, embedder: 
                     assert set(hit.fact_ids) <= mine.fact_ids | global_fact_ids, hit
                     assert set(hit.message_ids) <= mine.message_ids, hit
                     assert hit.session_id is None or hit.session_id in mine.session_ids, hit
-                    texts[f"search {query!r} {hit.key}"] = hit.text
+                    assert hit.document_id is None or hit.document_id in mine.document_ids, hit
+                    texts[f"search {query!r} {hit.key}"] = f"{hit.text} {hit.source_title} {hit.citation}"
                 context = service.build_context(mine.project_id, query, 2_000)
                 checks += 1
                 for item in context.items:
                     assert set(item.fact_ids) <= mine.fact_ids | global_fact_ids, item
                     assert set(item.message_ids) <= mine.message_ids, item
+                    assert item.document_id is None or item.document_id in mine.document_ids, item
                 texts[f"context {query!r}"] = context.text
             for include_global in (False, True):
                 brief = compose_brief(service, mine.project_id, BriefOptions(include_global=include_global))
@@ -150,6 +191,10 @@ def test_no_project_ever_sees_another_projects_memory(tmp_path: Path, embedder: 
             texts["inbox"] = "\n".join(f"{e.change} {e.proposal.text}" for e in inbox_entries(service, mine.project_id))
             for proposal in service.list_proposals(mine.project_id):
                 assert proposal.project_id == mine.project_id
+                assert proposal.source_document_id is None or proposal.source_document_id in mine.document_ids
+            documents = service.list_documents(mine.project_id, include_removed=True)
+            assert {d.id for d in documents} == mine.document_ids
+            texts["documents"] = "\n".join(f"{d.title} {d.filename} {service.document_text(d.id)}" for d in documents)
             checks += 4
             return texts
 

@@ -54,7 +54,7 @@ class BriefDialog(QDialog):
         self.brief: Brief | None = None
         self.sections: dict[Section, QCheckBox] = {}
         options = QHBoxLayout()
-        for section in (Section.FACTS, Section.TIMELINE, Section.VOICE, Section.SESSIONS):
+        for section in (Section.FACTS, Section.TIMELINE, Section.VOICE, Section.SESSIONS, Section.DOCUMENTS):
             box = QCheckBox(SECTION_TITLES[section])
             box.setChecked(True)
             box.toggled.connect(self.refresh)

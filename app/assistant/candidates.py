@@ -204,15 +204,20 @@ def _about_the_user(sentence: str) -> bool:
     return named and bool(_PREFERENCE.search(sentence) or _DECISION.search(sentence) or _CONTACT.search(sentence))
 
 
-def find_candidates(message: str, sent_at: datetime | None = None) -> list[Candidate]:
+def find_candidates(
+    message: str, sent_at: datetime | None = None, *, about_anyone: bool = False, limit: int = MAX_PER_MESSAGE
+) -> list[Candidate]:
     """The message's sentences worth proposing as memories, best first.
 
     Args:
-        message: What the user wrote.
+        message: What the user wrote (or a passage of a client's document).
         sent_at: When; relative dates in a candidate get the date they meant.
+        about_anyone: Keep sentences about anyone, not only the user and their
+            work (a contract's clauses speak of "the Client" and "the Agency").
+        limit: How many to keep at most.
 
     Returns:
-        At most :data:`MAX_PER_MESSAGE` candidates, in the user's own words.
+        At most ``limit`` candidates, in the text's own words.
     """
     scored: list[tuple[int, int, str]] = []
     for position, sentence in enumerate(sentences(message)):
@@ -220,12 +225,12 @@ def find_candidates(message: str, sent_at: datetime | None = None) -> list[Candi
         words = len(sentence.split())
         if not MIN_WORDS <= words <= MAX_WORDS or sentence.rstrip("\"'”’) ").endswith("?"):
             continue
-        if not _about_the_user(sentence) or _SECRET.search(sentence):
+        if not (about_anyone or _about_the_user(sentence)) or _SECRET.search(sentence):
             continue
         score = _score(sentence)
         if score >= MIN_SCORE:
             scored.append((score, -position, sentence))
-    best = sorted(scored, reverse=True)[:MAX_PER_MESSAGE]
+    best = sorted(scored, reverse=True)[:limit]
     found = []
     for _points, _position, sentence in sorted(best, key=lambda item: -item[1]):
         text = dated(sentence.rstrip(), sent_at) if sent_at is not None else sentence.rstrip()

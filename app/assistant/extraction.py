@@ -300,8 +300,21 @@ class MemoryExtractor:
         contradicts = numbers_differ or negation_flips or (replaces and similarity >= 0.8)
         return Reconciled("update", target, contradicts=contradicts, similarity=similarity)
 
-    def apply(self, project_id: int, candidate: Candidate, source_message_id: int | None) -> Outcome:
-        """Reconciles a candidate and files (or, where the user said so, stores) it."""
+    def apply(
+        self,
+        project_id: int,
+        candidate: Candidate,
+        source_message_id: int | None,
+        *,
+        source_document: tuple[int, str] | None = None,
+        origin: str = "Mentioned in the conversation",
+    ) -> Outcome:
+        """Reconciles a candidate and files (or, where the user said so, stores) it.
+
+        Args:
+            source_document: The document and place it was read from, e.g. (3, "p.12").
+            origin: Why an added fact is proposed, as the inbox shows it.
+        """
         reconciled = self.reconcile(project_id, candidate)
         if reconciled.outcome == "duplicate":
             return Outcome(candidate, reconciled, fact=reconciled.target)
@@ -335,6 +348,7 @@ class MemoryExtractor:
                 candidate.kind if candidate.kind is not FactKind.FACT else old.kind,
                 target_fact_id=old.id,
                 source_message_id=source_message_id,
+                source_document=source_document,
                 reason=reason,
             )
         else:
@@ -344,8 +358,8 @@ class MemoryExtractor:
                 candidate.text,
                 candidate.kind,
                 source_message_id=source_message_id,
-                reason=("You asked to remember this" if candidate.explicit else "Mentioned in the conversation")
-                + replaces,
+                source_document=source_document,
+                reason=("You asked to remember this" if candidate.explicit else origin) + replaces,
             )
         for old_proposal in superseded:
             try:
@@ -435,6 +449,9 @@ def inbox_entries(service: MemoryService, project_id: int, snippet_chars: int = 
         else:
             change = p.text
         source = service.get_message(p.source_message_id).content if p.source_message_id is not None else ""
+        if p.source_document_id is not None:
+            document = service.get_document(p.source_document_id)
+            source = f"{document.title} ({document.key} {p.source_location})".strip()
         headline = p.reason.split(":", 1)[0] if p.action is ProposalAction.UPDATE else p.reason
         entries.append(InboxEntry(p, headline, change, " ".join(source.split())[:snippet_chars]))
     return entries

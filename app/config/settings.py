@@ -55,6 +55,8 @@ class Settings:
     #: Daily automatic backups into the data dir's backups folder, keeping this
     #: many (0: off).
     auto_backup_keep: int = 0
+    #: Project documents larger than this are refused (megabytes).
+    document_max_mb: int = 200
     #: The main window's geometry (Qt's saveGeometry, base64).
     window_geometry: str = ""
 
@@ -129,6 +131,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "summary_idle_minutes": (1, 60 * 24 * 365),
     "summary_every_messages": (1, 100_000),
     "auto_backup_keep": (0, 3650),
+    "document_max_mb": (1, 4096),
 }
 
 

@@ -1,0 +1,235 @@
+"""Project documents end to end below the window: real files added, cited by page, watched, proposed, briefed."""
+
+from __future__ import annotations
+
+import os
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from app.assistant.citations import context_chunks, find_citations
+from app.assistant.extraction import MemoryExtractor, inbox_entries
+from app.documents.facts import propose_from_document
+from app.documents.library import add_files, reindex_document, sync_folder, watch_folder
+from app.documents.parsing import DocumentRefused
+from app.portability.brief import BriefOptions, compose_brief, render_html, render_markdown
+from memory import DocumentAction, DocumentStatus, FactSource, HitKind, MemoryService, SearchMode
+from tests.conftest import Run
+from tests.fakes import FakeModel
+from tests.test_document_parsing import qt_pdf, word_file
+
+LIMIT = 200 * 1024 * 1024
+
+CONTRACT_PAGES = [
+    ["Services agreement between Acme GmbH and Northwind Consulting.", "Signed in Zurich."],
+    ["Fees. The monthly retainer is 4,800 euros.", "Invoices are payable within 30 days."],
+    ["Termination. Either party may end this agreement", "with sixty days written notice."],
+]
+
+
+@pytest.fixture
+def files(tmp_path: Path, qapp: object) -> dict[str, Path]:
+    folder = tmp_path / "client files"
+    folder.mkdir()
+    made = {
+        "contract": folder / "contract.pdf",
+        "sow": folder / "statement of work.docx",
+        "notes": folder / "kickoff notes.md",
+        "mail": folder / "budget.eml",
+    }
+    made["contract"].write_bytes(qt_pdf(CONTRACT_PAGES, title="Services agreement"))
+
+    def sow(document: object) -> None:
+        document.add_heading("Statement of work", 0)  # type: ignore[attr-defined]
+        document.add_heading("Deliverables", 1)  # type: ignore[attr-defined]
+        document.add_paragraph("A brand guide and twelve social media templates.")  # type: ignore[attr-defined]
+
+    made["sow"].write_bytes(word_file(sow))
+    made["notes"].write_text("# Kickoff\n\nDana Whitfield prefers a call on Mondays before 10.\n", "utf-8")
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = "Dana <dana@acme.example>", "me@example.com", "Budget for 2027"
+    mail.set_content("The budget for 2027 is approved at 52,000 euros.")
+    mail.add_attachment(
+        b"Appendix: the print run is 5,000 copies.", maintype="text", subtype="plain", filename="appendix.txt"
+    )
+    made["mail"].write_bytes(mail.as_bytes())
+    return made
+
+
+def test_real_files_are_added_cited_by_page_and_bad_ones_named(
+    service: MemoryService, files: dict[str, Path], tmp_path: Path
+) -> None:
+    project = service.create_project("Acme")
+    scanned = tmp_path / "scan.pdf"
+    scanned.write_bytes(qt_pdf([[]], rectangle_only=True))
+    broken = tmp_path / "broken.docx"
+    broken.write_bytes(b"not a zip at all")
+    big = tmp_path / "huge.txt"
+    big.write_bytes(b"x" * 2048)
+    before = service.stats()
+    report = add_files(
+        service,
+        project.id,
+        [files["contract"], scanned, files["sow"], broken, tmp_path, files["notes"], files["mail"]],
+        max_bytes=LIMIT,
+    )
+    assert sorted(d.filename for d in report.added) == [
+        "appendix.txt",
+        "budget.eml",
+        "contract.pdf",
+        "kickoff notes.md",
+        "statement of work.docx",
+    ]
+    failed = dict(report.failed)
+    assert "scanned" in failed["scan.pdf"] and "OCR" in failed["scan.pdf"]
+    assert "not a Word document" in failed["broken.docx"] or "damaged" in failed["broken.docx"]
+    assert "folder" in failed[tmp_path.name]
+    assert "3 not added" in report.summary()
+    assert service.stats()["documents"] == before["documents"] + 5
+
+    # Keyword search answers before any vector exists, with the page the words are on.
+    hit = service.search(project.id, "retainer euros", mode=SearchMode.BM25)[0]
+    assert (hit.kind, hit.citation) == (HitKind.CHUNK, "D1 p.2")
+    assert service.wait_for_index(120)
+    context = service.build_context(project.id, "How long is the notice period to terminate?", 1000)
+    assert context.items[0].citation == "D1 p.3"
+
+    too_big = add_files(service, project.id, [big], max_bytes=1024)
+    assert too_big.added == [] and "limit" in too_big.failed[0][1]
+    again = add_files(service, project.id, [files["notes"]], max_bytes=LIMIT)
+    assert again.added == [] and again.duplicates == [("kickoff notes.md", "D3")]
+
+
+def test_a_cancelled_batch_keeps_what_was_added_and_stops(service: MemoryService, files: dict[str, Path]) -> None:
+    project = service.create_project("Acme")
+    seen: list[str] = []
+    report = add_files(
+        service,
+        project.id,
+        [files["notes"], files["contract"], files["sow"]],
+        max_bytes=LIMIT,
+        progress=lambda p: seen.append(p.current),
+        cancelled=lambda: len(seen) >= 1,
+    )
+    assert report.cancelled and [d.filename for d in report.added] == ["kickoff notes.md"]
+    assert [d.filename for d in service.list_documents(project.id)] == ["kickoff notes.md"]
+
+
+def test_a_watched_folder_follows_new_changed_and_deleted_files(
+    service: MemoryService, files: dict[str, Path], tmp_path: Path
+) -> None:
+    project = service.create_project("Acme")
+    folder = watch_folder(service, project.id, files["notes"].parent)
+    outside = tmp_path / "outside.md"
+    outside.write_text("# Secret\n\nNot for this project: the password list.\n", "utf-8")
+    os.symlink(outside, files["notes"].parent / "link.md")
+    first = sync_folder(service, folder, max_bytes=LIMIT)
+    assert sorted(d.filename for d in first.added) == [
+        "appendix.txt",
+        "budget.eml",
+        "contract.pdf",
+        "kickoff notes.md",
+        "statement of work.docx",
+    ]
+    assert not [h for h in service.search(project.id, "password list", mode=SearchMode.BM25) if h.citation]
+    assert sync_folder(service, folder, max_bytes=LIMIT).touched is False
+
+    files["notes"].write_text("# Kickoff\n\nDana Whitfield now prefers e-mail to calls.\n", "utf-8")
+    files["sow"].unlink()
+    second = sync_folder(service, folder, max_bytes=LIMIT)
+    assert [d.filename for d in second.changed] == ["kickoff notes.md"]
+    assert [d.filename for d in second.removed] == ["statement of work.docx"]
+    texts = [h.text for h in service.search(project.id, "Dana prefers", mode=SearchMode.BM25) if h.citation]
+    assert any("e-mail" in t for t in texts) and not any("Mondays" in t for t in texts)
+    removed = second.removed[0]
+    assert service.get_document(removed.id).status is DocumentStatus.REMOVED
+    history = service.document_history(removed.id)
+    assert history[-1].action is DocumentAction.REMOVED and "watched folder" in history[-1].detail
+
+    # An unmounted drive is not the deletion of every file on it.
+    files["notes"].parent.rename(tmp_path / "moved")
+    gone = sync_folder(service, folder, max_bytes=LIMIT)
+    assert not gone.touched and "nothing was changed" in gone.failed[0][1]
+    assert len(service.list_documents(project.id)) == 4
+
+
+def test_dossiers_own_data_folder_cannot_be_watched(service: MemoryService) -> None:
+    project = service.create_project("Acme")
+    with pytest.raises(DocumentRefused, match="Dossier's own data"):
+        watch_folder(service, project.id, service.data_dir)
+
+
+def test_reindex_reads_the_kept_original_again(service: MemoryService, files: dict[str, Path]) -> None:
+    project = service.create_project("Acme")
+    document = add_files(service, project.id, [files["contract"]], max_bytes=LIMIT).added[0]
+    files["contract"].unlink()  # the user's copy is gone; the kept one is enough
+    again = reindex_document(service, document.id)
+    assert again.chunk_count == document.chunk_count
+    assert service.document_history(document.id)[-1].action is DocumentAction.REINDEXED
+    assert service.search(project.id, "sixty days notice", mode=SearchMode.BM25)[0].citation == "D1 p.3"
+
+
+def test_citations_are_checked_against_the_answers_context(service: MemoryService, files: dict[str, Path]) -> None:
+    project = service.create_project("Acme")
+    add_files(service, project.id, [files["contract"]], max_bytes=LIMIT)
+    context = service.build_context(project.id, "monthly retainer fee", 1000, mode=SearchMode.BM25)
+    given = context_chunks(service, [item.key for item in context.items])
+    answer = "The retainer is 4,800 euros [D1, p. 2]; see also [D1 p.9] and [D7 §2; D1 p.2]."
+    found = find_citations(answer, given)
+    assert [(c.key, c.valid) for c in found] == [
+        ("D1 p.2", True),
+        ("D1 p.9", False),
+        ("D7 §2", False),
+        ("D1 p.2", True),
+    ]
+    assert answer[found[0].start : found[0].end] == "[D1, p. 2]"
+    assert found[0].chunk is not None and "4,800" in found[0].chunk.text
+
+
+def test_facts_proposed_from_a_document_carry_its_page_into_the_inbox_and_the_brief(
+    service: MemoryService, files: dict[str, Path]
+) -> None:
+    project = service.create_project("Acme")
+    document = add_files(service, project.id, [files["contract"]], max_bytes=LIMIT).added[0]
+    instructed = FakeModel(lambda turns, settings: '{"facts": [{"text": "Invoices are payable within 30 days"}]}')
+    learning = propose_from_document(MemoryExtractor(service, instructed), document.id)
+    proposals = service.list_proposals(project.id)
+    assert proposals and all(p.source_document_id == document.id for p in proposals)
+    by_text = {p.text: p for p in proposals}
+    assert by_text["The monthly retainer is 4,800 euros."].source_location == "p.2"
+    assert "Invoices are payable within 30 days" in by_text
+    assert "proposals in the inbox" in learning.summary()
+    entry = next(e for e in inbox_entries(service, project.id) if "4,800" in e.change)
+    assert entry.source == "Services agreement (D1 p.2)"
+
+    fact = service.accept_proposal(by_text["The monthly retainer is 4,800 euros."].id)
+    assert fact is not None and fact.source is FactSource.DOCUMENT
+    brief = compose_brief(service, project.id, BriefOptions())
+    markdown, html = render_markdown(brief), render_html(brief)
+    assert "from Services agreement, D1 p.2" in markdown and "from Services agreement, D1 p.2" in html
+    assert "## Documents" in markdown and "contract.pdf, 3 pages" in markdown
+
+
+def test_the_cli_manages_documents_with_clear_messages(run: Run, files: dict[str, Path], tmp_path: Path) -> None:
+    run("project", "create", "Acme")
+    run("project", "create", "Globex")
+    code, out, err = run("doc", "add", "--project", "Acme", str(files["contract"]), str(tmp_path / "nope.pdf"))
+    assert code == 2 and "Added 1 document (3 pages)" in out and "nope.pdf: not found" in out
+    assert "Traceback" not in out + err
+    code, out, _ = run("doc", "list", "--project", "Acme")
+    assert code == 0 and "D1" in out and "Services agreement" in out and "3 p." in out
+    code, out, _ = run("doc", "show", "D1")
+    assert code == 0 and "[D1 p.2]" in out and "added" in out
+    code, out, err = run("doc", "remove", "D1", "--project", "Globex")
+    assert code == 2 and "not a document of Globex" in out + err
+    code, out, err = run("doc", "show", "D99")
+    assert code == 2 and "No document 99" in out + err
+    code, out, _ = run("doc", "propose", "D1", "--no-model")
+    assert code == 0 and "in the inbox" in out
+    code, out, _ = run("doc", "watch", "--project", "Acme", str(files["notes"].parent))
+    assert code == 0 and "Watching W1" in out and "4 added" in out  # contract.pdf is already D1
+    code, out, _ = run("doc", "remove", "D1")
+    assert code == 0 and "Removed D1" in out
+    code, out, _ = run("doc", "list", "--project", "Acme", "--all")
+    assert "removed" in out
