@@ -136,6 +136,37 @@ def insert_chunks(s: Session, row: DocumentRow, new: NewDocument) -> list[int]:
     return [r.id for r in rows]
 
 
+def replace_chunks(s: Session, row: DocumentRow, new: NewDocument) -> tuple[list[int], list[tuple[int, int]]]:
+    """Gives a document the passages of its new content, keeping the rows of passages that did not change.
+
+    An answer names the passages it was given by id (``chunk:9``): a re-read
+    or a small edit elsewhere in the file must not orphan its citations, nor
+    re-embed text whose vector is already written.
+
+    Returns:
+        The ids of new passages (to embed), and (project, id) of deleted ones.
+    """
+    old: dict[tuple[str, int | None, int, str], list[DocumentChunkRow]] = {}
+    for stored in s.scalars(
+        select(DocumentChunkRow).where(DocumentChunkRow.document_id == row.id).order_by(DocumentChunkRow.ordinal)
+    ):
+        old.setdefault((stored.text, stored.page, stored.section, stored.heading_path), []).append(stored)
+    fresh = []
+    for chunk in new.chunks:
+        same = old.get((chunk.text, chunk.page, chunk.section, strip_control(chunk.heading_path)[:1000]))
+        if same:
+            kept = same.pop(0)
+            kept.ordinal, kept.start, kept.end = chunk.ordinal, chunk.start, chunk.end
+        else:
+            fresh.append(chunk)
+    gone = [(c.project_id, c.id) for rows in old.values() for c in rows]
+    for _project, chunk_id in gone:
+        s.execute(delete(DocumentChunkRow).where(DocumentChunkRow.id == chunk_id))
+    s.flush()
+    partial = NewDocument(**{**new.__dict__, "chunks": tuple(fresh)})
+    return insert_chunks(s, row, partial), gone
+
+
 def record(s: Session, document_id: int, action: DocumentAction, detail: str = "") -> None:
     s.add(DocumentEventRow(document_id=document_id, action=action.value, detail=detail, created_at=utcnow()))
 

@@ -55,6 +55,7 @@ from memory.documents import (
     keep_original,
     original_path,
     record,
+    replace_chunks,
     sha256_of,
     to_chunk,
     to_document,
@@ -907,7 +908,9 @@ class MemoryService:
     ) -> Document:
         """Gives a document new content (its watched file changed) or new chunks (re-indexed), in one transaction.
 
-        The old passages leave search with the commit; the history records the change.
+        Passages whose text and place did not change keep their ids (and vectors), so
+        older answers' citations still resolve; the others leave search with the commit.
+        The history records the change.
         """
         check_new_document(new)
         sha = sha256_of(new.original)
@@ -918,15 +921,14 @@ class MemoryService:
         with self._write() as s, s.begin():
             row = document_row(s, document_id)
             old_sha = row.sha256
-            gone = drop_chunks(s, row.id)
             row.title = " ".join(strip_control(new.title).split())[:MAX_NAME_CHARS] or row.filename
             row.media_type, row.sha256, row.size, row.pages = new.media_type[:100], sha, len(new.original), new.pages
             row.text, row.details = new.text, dict(new.details)
             row.status, row.removed_at, row.updated_at = DocumentStatus.ACTIVE.value, None, utcnow()
             s.flush()
-            chunk_ids = insert_chunks(s, row, new)
+            chunk_ids, gone = replace_chunks(s, row, new)
             record(s, row.id, action, "" if old_sha == sha else "new content")
-            document = to_document(row, len(chunk_ids), len(chunk_ids))
+            document = to_document(row, *chunk_counts(s, [row.id]).get(row.id, (0, 0)))
             if old_sha != sha:
                 forget_original(s, self.data_dir, old_sha, filename)
         self._drop_chunk_vectors(gone)

@@ -238,3 +238,20 @@ def test_a_forged_document_in_an_export_is_refused_and_stores_nothing(
         service.import_project(exported, as_project="Forged")
     assert path in str(error.value)
     assert [p.name for p in service.list_projects()] == ["Acme"]
+
+
+def test_passages_that_did_not_change_keep_their_ids_through_a_change_or_a_reread(service: MemoryService) -> None:
+    project = service.create_project("Acme")
+    document = service.add_document(project.id, contract())
+    before = {c.text: c.id for c in service.document_chunks(document.id)}
+    changed = contract([PAGES[0], PAGES[1].replace("30 days", "45 days"), PAGES[2]], original=b"%PDF amended")
+    service.replace_document(document.id, changed)
+    after = {c.text: c.id for c in service.document_chunks(document.id)}
+    assert after[PAGES[0]] == before[PAGES[0]] and after[PAGES[2]] == before[PAGES[2]]
+    assert PAGES[1] not in after and after[changed.chunks[1].text] not in before.values()
+    assert [c.ordinal for c in service.document_chunks(document.id)] == [0, 1, 2]
+    assert service.get_document(document.id).chunk_count == 3
+    assert service.wait_for_index(60)
+    assert service.reconcile().removed == 0
+    hits = service.search(project.id, "interest on invoices unpaid after 45 days", mode=SearchMode.VECTOR)
+    assert hits[0].citation == f"D{document.id} p.2" and "45 days" in hits[0].text

@@ -314,7 +314,11 @@ def _check_citations(qtbot: object, env: Env, document_id: int) -> None:
     env.window.documents.open_url = lambda url: opened.append(url) or True
     dialog.open_button.click()
     qtbot.waitUntil(lambda: bool(opened), timeout=WAIT)  # type: ignore[attr-defined]
-    assert Path(opened[0].toLocalFile()).read_bytes()[:5] == b"%PDF-"
+    shown = Path(opened[0].toLocalFile())
+    # A read-only copy under the file's own name: a viewer saving in place cannot alter the kept original.
+    assert shown.name == "contract.pdf" and shown.read_bytes()[:5] == b"%PDF-"
+    assert shown.stat().st_mode & 0o777 == 0o400
+    assert shown != env.runtime.service.document_original(document_id)
     dialog.close()
 
     # "memory used" lists the passage with its key and its document's title.

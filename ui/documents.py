@@ -38,7 +38,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.documents.library import BatchReport, Progress, SyncReport, add_files, reindex_document, sync_project_folders
+from app.documents.library import (
+    BatchReport,
+    Progress,
+    SyncReport,
+    add_files,
+    copy_to_open,
+    reindex_document,
+    sync_project_folders,
+)
 from app.documents.library import watch_folder as start_watching
 from app.documents.parsing import DOCX, EML, HTML, MARKDOWN, MEDIA_TYPES, PDF, TEXT, UNSUPPORTED
 from app.runtime import Runtime
@@ -549,8 +557,8 @@ class DocumentsTab(MemoryTab):
             self.open_original(document.id)
 
     def open_original(self, document_id: int) -> None:
-        """Opens the kept copy of a document's original in the user's viewer."""
-        self.call("open original", self.runtime.service.document_original, document_id, then=self._open_path)
+        """Opens a read-only copy of a document's original in the user's viewer (the kept one must not change)."""
+        self.call("open original", copy_to_open, self.runtime.service, document_id, then=self._open_path)
 
     def _open_path(self, path: Path) -> None:
         if not self.open_url(QUrl.fromLocalFile(str(path))):

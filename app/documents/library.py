@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -326,3 +328,23 @@ def watch_folder(service: MemoryService, project_id: int, path: Path) -> Watched
 
 def supported_suffixes() -> Iterable[str]:
     return sorted(MEDIA_TYPES)
+
+
+def copy_to_open(service: MemoryService, document_id: int) -> Path:
+    """A read-only copy of a document's original, under its own file name, for the system viewer.
+
+    The kept original is named by its content's hash and must never change
+    (backups check it): a viewer or editor that saves in place would alter it.
+    The copy sits in a new private temporary folder (0700), so two documents
+    of the same name never clash and no other user can plant a file there.
+
+    Raises:
+        NotFoundError: No such document, it was removed, or its kept copy is missing.
+    """
+    source = service.document_original(document_id)
+    name = Path(service.get_document(document_id).filename).name or source.name
+    folder = Path(tempfile.mkdtemp(prefix="dossier-open-"))
+    target = folder / name
+    shutil.copyfile(source, target)
+    os.chmod(target, 0o400)
+    return target
