@@ -444,3 +444,23 @@ def test_two_projects_never_show_each_others_documents(qtbot: object, make_windo
         qtbot.waitUntil(lambda m=mine: any(m in r for r in rows(tab)), timeout=WAIT)  # type: ignore[attr-defined]
         _settle(qtbot, env)
         assert not any(theirs in r for r in rows(tab))
+
+
+def test_facts_proposed_from_a_document_arrive_in_the_inbox_with_their_page(
+    qtbot: object, make_window: object, tmp_path: Path
+) -> None:
+    env: Env = make_window()  # type: ignore[operator]
+    tab = env.window.documents
+    _settle(qtbot, env)
+    tab.add_paths([contract_pdf(tmp_path)])
+    wait_ready(qtbot, tab, 1)
+    notes = noted(tab)
+    tab.list.setCurrentRow(0)
+    tab.buttons["Propose facts"].click()
+    inbox = env.window.memory.inbox
+    qtbot.waitUntil(lambda: inbox.list.count() >= 1 and bool(notes), timeout=WAIT)  # type: ignore[attr-defined]
+    assert "in the inbox" in notes[-1]
+    proposals = env.runtime.service.list_proposals(1)
+    assert proposals and all(p.source_document_id == 1 and p.source_location.startswith("p.") for p in proposals)
+    assert any(p.source_location == "p.1" and "4,800" in p.text for p in proposals)
+    assert env.window.memory.tabText(1).startswith("Inbox (")

@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.documents.facts import DocumentLearning, propose_from_document
 from app.documents.library import (
     BatchReport,
     Progress,
@@ -122,6 +123,7 @@ class JobKind(enum.Enum):
     ADD = "add"
     SYNC = "sync"
     REINDEX = "re-index"
+    PROPOSE = "propose facts"
 
 
 @dataclass
@@ -254,7 +256,11 @@ class DocumentsTab(MemoryTab):
             ("Open", self._on_open),
             ("Details", self._on_details),
             ("Re-index", self._on_reindex),
+            ("Propose facts", self._on_propose),
             ("Remove", self._on_remove),
+        )
+        self.buttons["Propose facts"].setToolTip(
+            "Read the document for facts worth remembering; they go to the Inbox with their page, for your review"
         )
         self.buttons["Open"].setToolTip("Open the original file")
         self.buttons["Details"].setToolTip("The document's passages and history")
@@ -594,6 +600,29 @@ class DocumentsTab(MemoryTab):
             Job(JobKind.REINDEX, self.project_id, label, lambda _task: reindex_document(service, document_id))
         )
 
+    def _on_propose(self) -> None:
+        document = self._selected()
+        if document is not None and document.status is DocumentStatus.ACTIVE:
+            self.propose_facts(document.id)
+
+    def propose_facts(self, document_id: int) -> None:
+        """Files facts read from a document in the Inbox (never straight into memory), in the background."""
+        document = self.documents.get(document_id)
+        if self.project_id is None or document is None:
+            return
+        runtime = self.runtime
+
+        def work(task: Task) -> DocumentLearning:
+            return propose_from_document(
+                runtime.extractor(runtime.background_model()),
+                document_id,
+                progress=lambda done, total: task.token.emit(Progress(done, total, f"passage {done + 1}")),
+                cancelled=task.cancel_requested.is_set,
+            )
+
+        label = f"Reading {document.key} ({document.filename}) for facts…"
+        self._enqueue(Job(JobKind.PROPOSE, self.project_id, label, work))
+
     def _on_remove(self) -> None:
         document = self._selected()
         if document is None or document.status is DocumentStatus.REMOVED:
@@ -678,7 +707,7 @@ class DocumentsTab(MemoryTab):
         elif progress is None or not progress.current:
             line = job.label
         else:
-            verb = "Checking" if job.kind is JobKind.SYNC else "Reading"
+            verb = {JobKind.SYNC: "Checking", JobKind.PROPOSE: "Reading for facts"}.get(job.kind, "Reading")
             line = f"{verb} {progress.done + 1} of {progress.total}: {progress.current}"
         waiting = len(self._queue)
         self.progress_label.setText(line + (f" ({waiting} more waiting)" if waiting else ""))
@@ -706,6 +735,10 @@ class DocumentsTab(MemoryTab):
         elif isinstance(result, Document):
             self.noted.emit(f"Read {result.key} ({result.filename}) again: {result.chunk_count} passages.")
             touched = True
+        elif isinstance(result, DocumentLearning):
+            self.noted.emit(f"From the document: {result.summary()}.")
+            self.changed.emit(job.project_id, frozenset({Kind.PROPOSALS, Kind.FACTS}))
+            return
         else:
             touched = True
         if touched:
