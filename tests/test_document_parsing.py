@@ -13,10 +13,8 @@ import pickle
 import sys
 import time
 import zipfile
-from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 import docx
 import pypdf
@@ -41,6 +39,7 @@ from app.documents.parsing import (
     parse_file,
 )
 from app.errors import USER_ERRORS
+from tests.document_files import qt_pdf, word_file
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -55,49 +54,11 @@ def qt(qapp: object) -> object:
     return qapp
 
 
-def qt_pdf(pages: list[list[str]], *, title: str = "", rectangle_only: bool = False) -> bytes:
-    """A real PDF drawn by Qt: each page's lines drawn top to bottom, or only a rectangle."""
-    from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QRectF, Qt
-    from PySide6.QtGui import QFont, QPageSize, QPainter, QPdfWriter
-
-    data = QByteArray()
-    buffer = QBuffer(data)
-    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    writer = QPdfWriter(buffer)
-    writer.setPageSize(QPageSize(QPageSize.PageSizeId.A4))
-    writer.setResolution(72)
-    if title:
-        writer.setTitle(title)
-    painter = QPainter(writer)
-    font = QFont()
-    font.setPointSizeF(11)
-    painter.setFont(font)
-    for number, lines in enumerate(pages):
-        if number:
-            writer.newPage()
-        if rectangle_only:
-            painter.drawRect(QRectF(60, 60, 300, 200))
-            continue
-        for row, line in enumerate(lines):
-            painter.drawText(QRectF(50, 50 + 30 * row, 520, 24), Qt.AlignmentFlag.AlignLeft, line)
-    painter.end()
-    buffer.close()
-    return bytes(data.data())
-
-
 def encrypted(pdf: bytes, *, user: str, owner: str = "owner") -> bytes:
     writer = pypdf.PdfWriter(clone_from=io.BytesIO(pdf))
     writer.encrypt(user_password=user, owner_password=owner, algorithm="AES-128")
     out = io.BytesIO()
     writer.write(out)
-    return out.getvalue()
-
-
-def word_file(build: Callable[[Any], object]) -> bytes:
-    document = docx.Document()
-    build(document)
-    out = io.BytesIO()
-    document.save(out)
     return out.getvalue()
 
 

@@ -16,8 +16,8 @@ from app.documents.parsing import DocumentRefused
 from app.portability.brief import BriefOptions, compose_brief, render_html, render_markdown
 from memory import DocumentAction, DocumentStatus, FactSource, HitKind, MemoryService, SearchMode
 from tests.conftest import Run
+from tests.document_files import qt_pdf, word_file
 from tests.fakes import FakeModel
-from tests.test_document_parsing import qt_pdf, word_file
 
 LIMIT = 200 * 1024 * 1024
 

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 from app.llm.engine import GenerationSettings
 from app.llm.prompt_format import ChatTurn
+from tests.document_files import qt_pdf
 from tests.fakes import FakeModel
 from tests.test_ui import WAIT, Env, _select_project, _settle, make_window  # noqa: F401  (a fixture)
 from ui.chat import NOT_A_SOURCE
@@ -35,32 +36,9 @@ PAGES = [
 ]
 
 
-def pdf_bytes(pages: Sequence[str], title: str) -> bytes:
-    """A real PDF drawn by Qt, one paragraph per page."""
-    from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QRectF
-    from PySide6.QtGui import QPageSize, QPainter, QPdfWriter
-
-    data = QByteArray()
-    buffer = QBuffer(data)
-    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    writer = QPdfWriter(buffer)
-    writer.setPageSize(QPageSize(QPageSize.PageSizeId.A4))
-    writer.setResolution(72)
-    writer.setTitle(title)
-    painter = QPainter(writer)
-    for number, text in enumerate(pages):
-        if number:
-            writer.newPage()
-        painter.drawText(QRectF(50, 50, 480, 400), Qt.TextFlag.TextWordWrap, text)
-    painter.end()
-    del writer  # finishes the PDF
-    buffer.close()
-    return bytes(data.data())
-
-
 def contract_pdf(folder: Path) -> Path:
     path = folder / "contract.pdf"
-    path.write_bytes(pdf_bytes(PAGES, "Services contract"))
+    path.write_bytes(qt_pdf(PAGES, title="Services contract"))
     return path
 
 
