@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
 
+from app.assistant.citations import context_chunks, find_citations
 from app.assistant.conversation import ContextReady, SessionStarted, Token, TurnResult
 from app.assistant.extraction import inbox_entries
 from app.assistant.voice import learn_voice
@@ -224,6 +225,7 @@ def cmd_chat(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
     if result.stats.finish_reason == "command":
         out.write(result.text)
     out.write("\n")
+    _print_sources(rt.service, result, out)
     rate = result.stats.tokens_per_second
     print(
         f"(session {session.id}; {result.stats.completion_tokens} tokens"
@@ -244,6 +246,25 @@ def cmd_chat(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
             file=sys.stderr,
         )
     return EXIT_OK
+
+
+def _print_sources(service: MemoryService, result: TurnResult, out: TextIO) -> None:
+    """The document passages an answer cites, each checked against what it was given."""
+    if result.assistant_message is None:
+        return
+    given = context_chunks(service, result.assistant_message.context_item_keys)
+    cited = find_citations(result.text, given)
+    if not cited:
+        return
+    print("Sources:", file=out)
+    for key in dict.fromkeys(c.key for c in cited):
+        citation = next(c for c in cited if c.key == key)
+        if citation.chunk is None:
+            print(f"  [{key}] not a source: that passage was not in this answer's memory", file=out)
+            continue
+        document = service.get_document(citation.chunk.document_id)
+        quote = " ".join(citation.chunk.text.split())
+        print(f"  [{key}] {document.title} ({document.filename}): “{quote[:160]}”", file=out)
 
 
 def cmd_inbox(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:

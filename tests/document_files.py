@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable, Sequence
 
 import docx
 import docx.document
+
+# Qt draws the PDFs without a screen (set before any QApplication exists).
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 def qt_pdf(pages: Sequence[Sequence[str] | str], *, title: str = "", rectangle_only: bool = False) -> bytes:

@@ -233,3 +233,29 @@ def test_the_cli_manages_documents_with_clear_messages(run: Run, files: dict[str
     assert code == 0 and "Removed D1" in out
     code, out, _ = run("doc", "list", "--project", "Acme", "--all")
     assert "removed" in out
+
+
+def test_an_answer_citing_a_document_lists_its_sources_checked(service: MemoryService, files: dict[str, Path]) -> None:
+    import io
+
+    from app.assistant.conversation import ConversationFlow
+    from cli.commands import _print_sources
+
+    project = service.create_project("Acme")
+    add_files(service, project.id, [files["contract"]], max_bytes=LIMIT)
+    assert service.wait_for_index(120)
+    model = FakeModel(lambda turns, settings: "The retainer is 4,800 euros [D1 p.2], payable in 30 days [D1 p.7].")
+    flow = ConversationFlow(service, model)
+    try:
+        result = flow.ask(service.start_session(project.id).id, "What is the monthly retainer?")
+    finally:
+        flow.close()
+    prompt = model.rendered()
+    assert "[D1 p.2] (Services agreement) Fees. The monthly retainer is 4,800 euros." in prompt
+    assert "cite it with its key" in prompt
+    out = io.StringIO()
+    _print_sources(service, result, out)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "Sources:"
+    assert lines[1].startswith("  [D1 p.2] Services agreement (contract.pdf): “Fees. The monthly retainer")
+    assert lines[2] == "  [D1 p.7] not a source: that passage was not in this answer's memory"
