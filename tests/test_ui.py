@@ -500,7 +500,7 @@ def test_settings_that_change_the_chat_model_reload_it_and_others_do_not(qtbot: 
     env = make_window()
     reloads: list[bool] = []
     for edit in (
-        lambda d: d.temperature.setValue(0.3),  # generation only
+        lambda d: (d.temperature.setValue(0.3), d.document_max_mb.setValue(50)),  # no model change
         lambda d: (d.remote_url.setText("http://127.0.0.1:11434/v1"), d.remote_model.setText("llama3.2")),
     ):
         dialog = SettingsDialog(env.runtime, env.tasks, 1)
@@ -512,6 +512,7 @@ def test_settings_that_change_the_chat_model_reload_it_and_others_do_not(qtbot: 
         qtbot.waitUntil(lambda d=dialog: d.result() == 1, timeout=WAIT)  # type: ignore[attr-defined]
         reloads.append(bool(changed))
     assert reloads == [False, True]
+    assert env.runtime.settings.document_max_mb == 50
 
 
 def test_the_window_makes_the_daily_backup_too(qtbot: object, make_window: object) -> None:

@@ -206,6 +206,12 @@ class SettingsDialog(QDialog):
         form_general.addRow("Context length", self.context)
         form_general.addRow("Temperature", self.temperature)
         form_general.addRow("", self.auto_accept)
+        self.document_max_mb = QSpinBox()
+        self.document_max_mb.setRange(1, 4096)
+        self.document_max_mb.setSuffix(" MB")
+        self.document_max_mb.setValue(settings.document_max_mb)
+        self.document_max_mb.setToolTip("Larger files are refused when added to a project's documents")
+        form_general.addRow("Largest document", self.document_max_mb)
 
         data = QGroupBox("Data")
         data_row = QHBoxLayout(data)
@@ -357,6 +363,7 @@ class SettingsDialog(QDialog):
         wanted = {
             "model_path": self.model.currentData(),
             "threads": self.threads.value(),
+            "document_max_mb": self.document_max_mb.value(),
             "context_length": self.context.value(),
             "temperature": round(self.temperature.value(), 2),
             "auto_accept_project_ids": tuple(sorted(accepted)),
