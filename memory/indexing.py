@@ -167,6 +167,14 @@ class VectorIndexer:
                 by_collection[doc.collection].append(i)
             for collection, rows in by_collection.items():
                 self.store.upsert(collection, [present[i].vector_id for i in rows], vectors[rows])
+            # A row deleted while it was embedded (a document re-read, a fact purged) dropped its
+            # vector before ours was written: drop ours. Checked after the upsert, so a deletion
+            # committed later drops it itself.
+            with Session(self._writer) as s:
+                alive = set(s.scalars(select(table.id).where(table.id.in_([d.row_id for d in present]))))
+            for doc in present:
+                if doc.row_id not in alive:
+                    self.store.delete(doc.collection, [doc.vector_id])
         by_collection_absent: dict[str, list[str]] = defaultdict(list)
         for doc in absent:
             by_collection_absent[doc.collection].append(doc.vector_id)
