@@ -125,4 +125,5 @@ def to_proposal(row: ProposalRow) -> Proposal:
         decided_at=row.decided_at,
         source_document_id=row.source_document_id,
         source_location=row.source_location,
+        origin=row.origin,
     )

@@ -168,6 +168,8 @@ class ProposalRow(Base):
     source_document_id: Mapped[int | None] = mapped_column(Integer)
     #: Where in the source document: "p.12" (a page) or "§3" (a section of a format without pages).
     source_location: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    #: Who filed it, if not Dossier itself: "mcp:Claude Desktop" (another AI tool over MCP).
+    origin: Mapped[str] = mapped_column(String(100), default="", server_default="")
     status: Mapped[str] = mapped_column(String(20), default="pending")
     reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -277,6 +277,7 @@ def export_project(s: Session, project: ProjectRow, data_dir: Path) -> dict[str,
                 "source_message_ref": message_ref.get(row.source_message_id or 0),
                 "source_document_ref": document_ref.get(row.source_document_id or 0),
                 "source_location": row.source_location,
+                "origin": row.origin,
                 "status": row.status,
                 "reason": row.reason,
                 "created_at": _iso(row.created_at),
@@ -475,6 +476,7 @@ def parse_document(document: Any) -> ParsedProject:
         # Accepting an add or update makes its text a fact: empty is refused as when typed.
         text(proposal.get("text", ""), f"{base}.text", MAX_FACT_CHARS, allow_empty=proposal["action"] == "archive")
         text(proposal.get("reason", ""), f"{base}.reason", MAX_FACT_CHARS)
+        text(proposal.get("origin", ""), f"{base}.origin", 100)
         for key, known in (
             ("target_fact_ref", fact_refs),
             ("source_session_ref", session_refs),
@@ -703,6 +705,7 @@ def insert_project(
                 source_message_id=message_ids.get(proposal.get("source_message_ref") or 0),
                 source_document_id=document_ids.get(proposal.get("source_document_ref") or 0),
                 source_location=proposal.get("source_location", ""),
+                origin=proposal.get("origin", ""),
                 status=proposal["status"],
                 reason=proposal.get("reason", ""),
                 created_at=at(f"{base}.created_at"),

@@ -728,12 +728,14 @@ class MemoryService:
         source_message_id: int | None = None,
         source_document: tuple[int, str] | None = None,
         reason: str = "",
+        origin: str = "",
     ) -> Proposal:
         """Files a proposed memory change for the user to review.
 
         Args:
             source_document: The project document it was read from and where
                 in it, as (document id, "p.3" or "§2").
+            origin: Who filed it, if not Dossier itself ("mcp:Claude Desktop").
 
         Raises:
             InvalidInputError: An add or update without text, an update or
@@ -744,6 +746,7 @@ class MemoryService:
         if action is not ProposalAction.ARCHIVE:
             text = clean_text(text, "Proposed fact", max_chars=MAX_FACT_CHARS)
         reason = clean_text(reason, "Reason", max_chars=MAX_FACT_CHARS, allow_empty=True)
+        origin = clean_text(origin, "Origin", max_chars=100, allow_empty=True)
         if action is not ProposalAction.ADD and target_fact_id is None:
             raise InvalidInputError(f"An {action.value} proposal needs the fact it changes")
         with self._write() as s, s.begin():
@@ -777,6 +780,7 @@ class MemoryService:
                 created_at=utcnow(),
                 source_document_id=document_id,
                 source_location=location,
+                origin=origin,
             )
             s.add(row)
             s.flush()

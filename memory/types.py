@@ -268,6 +268,8 @@ class Proposal:
     #: The project document the proposal was read from, and where in it ("p.12", "§3").
     source_document_id: int | None = None
     source_location: str = ""
+    #: Who filed it, if not Dossier itself: "mcp:Claude Desktop" (another AI tool over MCP).
+    origin: str = ""
 
 
 @dataclass(frozen=True)

@@ -255,3 +255,23 @@ def test_passages_that_did_not_change_keep_their_ids_through_a_change_or_a_rerea
     assert service.reconcile().removed == 0
     hits = service.search(project.id, "interest on invoices unpaid after 45 days", mode=SearchMode.VECTOR)
     assert hits[0].citation == f"D{document.id} p.2" and "45 days" in hits[0].text
+
+
+def test_a_proposal_filed_by_another_tool_says_so_in_the_inbox_and_the_export(
+    service: MemoryService, tmp_path: Path, embedder: MiniLMEmbedder
+) -> None:
+    from app.assistant.extraction import inbox_entries
+
+    project = service.create_project("Acme")
+    proposal = service.propose(
+        project.id, ProposalAction.ADD, "Jane prefers calls", reason="said in Cursor", origin="mcp:Cursor"
+    )
+    assert proposal.origin == "mcp:Cursor"
+    assert inbox_entries(service, project.id)[0].source == "via MCP, from Cursor"
+    exported = service.export_project(project.id)
+    assert exported["proposals"][0]["origin"] == "mcp:Cursor"
+    with MemoryService.open(tmp_path / "other", embedder=embedder) as other:
+        imported = other.import_project(exported)
+        assert other.list_proposals(imported.id)[0].origin == "mcp:Cursor"
+    with pytest.raises(InvalidInputError, match="Origin"):
+        service.propose(project.id, ProposalAction.ADD, "x y z", origin="mcp:\x07bell")

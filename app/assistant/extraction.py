@@ -449,6 +449,8 @@ def inbox_entries(service: MemoryService, project_id: int, snippet_chars: int = 
         else:
             change = p.text
         source = service.get_message(p.source_message_id).content if p.source_message_id is not None else ""
+        if p.origin.startswith("mcp:"):
+            source = f"via MCP, from {p.origin.removeprefix('mcp:')}" + (f": {source}" if source else "")
         if p.source_document_id is not None:
             document = service.get_document(p.source_document_id)
             source = f"{document.title} ({document.key} {p.source_location})".strip()
