@@ -22,6 +22,7 @@ from cli.commands import (
     cmd_voice,
 )
 from cli.documents import cmd_doc
+from cli.history import cmd_history
 from memory import FactKind
 
 
@@ -224,6 +225,20 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("add", "remove", "reindex", "watch", "sync"):
         # Writing passages needs the vector index; listing and showing them does not.
         doc_actions.choices[name].set_defaults(searches=True)
+
+    history = commands.add_parser("history", help="import conversations from ChatGPT or Claude data exports")
+    history_actions = history.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    p = history_actions.add_parser("import", help="list an export's conversations, or import chosen ones")
+    p.add_argument("file", metavar="EXPORT", help="the export's zip, or its conversations.json")
+    p.add_argument("--list", action="store_true", help="show the conversations and a suggested project for each")
+    p.add_argument("--project", help="the project to import into")
+    chosen = p.add_mutually_exclusive_group()
+    chosen.add_argument("--select", nargs="+", metavar="ID", help="conversation ids from --list")
+    chosen.add_argument("--match", metavar="TEXT", help="every conversation whose title or messages contain TEXT")
+    chosen.add_argument("--all", action="store_true", help="every conversation")
+    p.add_argument("--propose", action="store_true", help="also propose facts from what you said, into the inbox")
+    p.add_argument("--no-model", action="store_true", help="with --propose: cues only")
+    history.set_defaults(handler=cmd_history, wants_runtime=True, searches=True)
 
     p = commands.add_parser("backup", help="write a consistent backup zip (safe while Dossier runs)")
     p.add_argument("-o", "--output", required=True, metavar="FILE.zip")

@@ -137,6 +137,7 @@ class MessageRow(Base):
     __table_args__ = (
         Index("ix_messages_session_created", "session_id", "created_at", "id"),
         Index("ix_messages_session_id", "session_id", "id"),
+        Index("ix_messages_project_external", "project_id", "external_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -669,6 +669,46 @@ class MemoryService:
             InvalidInputError: A message is empty, too long or has control
                 characters; nothing is stored then.
         """
+        return self._store_messages(self._clean_messages(messages), session_id=session_id)[1]
+
+    def import_session(
+        self,
+        project_id: int,
+        title: str,
+        messages: Sequence[NewMessage],
+        *,
+        started_at: datetime | None = None,
+        ended_at: datetime | None = None,
+    ) -> tuple[ChatSession, list[Message]]:
+        """Adds a whole past conversation as an ended session, in one transaction (a history import).
+
+        Searchable by keyword on return; the vectors follow in the background.
+        """
+        title = clean_text(title, "Session title", max_chars=MAX_NAME_CHARS, allow_empty=True)
+        cleaned = self._clean_messages(messages)
+        new_session = dict(title=title, started_at=_aware(started_at), ended_at=ended_at and _aware(ended_at))
+        return self._store_messages(cleaned, project_id=project_id, new_session=new_session)
+
+    def sessions_of_external_ids(self, project_id: int, external_ids: Sequence[str]) -> dict[str, int]:
+        """Which of these external ids the project's messages already carry, and in which session.
+
+        How a re-import recognises what it brought before.
+        """
+        found: dict[str, int] = {}
+        with self._read() as s:
+            project_row(s, project_id)
+            wanted = list(dict.fromkeys(external_ids))
+            for start in range(0, len(wanted), 500):
+                rows = s.execute(
+                    select(MessageRow.external_id, MessageRow.session_id).where(
+                        MessageRow.project_id == project_id,
+                        MessageRow.external_id.in_(wanted[start : start + 500]),
+                    )
+                )
+                found.update((external_id, session_id) for external_id, session_id in rows if external_id)
+        return found
+
+    def _clean_messages(self, messages: Sequence[NewMessage]) -> list[dict[str, Any]]:
         cleaned = []
         for n, m in enumerate(messages, start=1):
             where = f"Message {n}" if len(messages) > 1 else "Message"
@@ -684,21 +724,45 @@ class MemoryService:
                     context_item_keys=list(m.context_item_keys),
                 )
             )
+        return cleaned
+
+    def _store_messages(
+        self,
+        cleaned: list[dict[str, Any]],
+        *,
+        session_id: int | None = None,
+        project_id: int | None = None,
+        new_session: dict[str, Any] | None = None,
+    ) -> tuple[ChatSession, list[Message]]:
         with self._write() as s, s.begin():
-            session = session_row(s, session_id)
+            if new_session is not None:
+                assert project_id is not None
+                project_row(s, project_id)
+                session = ChatSessionRow(project_id=project_id, summary="", vec_current=True, **new_session)
+                s.add(session)
+                s.flush()
+            else:
+                assert session_id is not None
+                session = session_row(s, session_id)
             rows = [
-                MessageRow(session_id=session_id, project_id=session.project_id, vec_current=False, **values)
+                MessageRow(session_id=session.id, project_id=session.project_id, vec_current=False, **values)
                 for values in cleaned
             ]
             s.add_all(rows)
             s.flush()
             stored = [convert.to_message(r) for r in rows]
+            # A new session holds exactly these messages; an existing one's counts are not needed.
+            stored_session = (
+                convert.to_session(session, len(rows), rows[-1].id if rows else None)
+                if new_session is not None
+                else convert.to_session(session)
+            )
         ids = [m.id for m in stored]
         if len(ids) > INLINE_EMBED_MAX:
             self._background.submit(message_ids=ids)
         else:
             self._indexer.sync(message_ids=ids)
-        return stored
+        return stored_session, stored
 
     def list_messages(self, session_id: int, *, limit: int | None = None) -> list[Message]:
         """A session's messages in order; with ``limit``, only the last ones."""
@@ -1339,6 +1403,14 @@ class MemoryService:
             return []
         vectors = self._indexer.embedder.embed([text, *others])
         return [float(v) for v in vectors[1:] @ vectors[0]]
+
+    def similarity_table(self, texts: Sequence[str], others: Sequence[str]) -> list[list[float]]:
+        """:meth:`similarity` of each of ``texts`` to each of ``others``, embedding each text once."""
+        if not texts or not others:
+            return [[] for _ in texts]
+        vectors = self._indexer.embedder.embed([*texts, *others])
+        table = vectors[: len(texts)] @ vectors[len(texts) :].T
+        return [[float(v) for v in row] for row in table]
 
     def stats(self) -> dict[str, int]:
         """Row counts, for backups' manifests and the CLI."""

@@ -1,0 +1,1 @@
+"""The user's history from other assistants (ChatGPT and Claude data exports) brought into projects."""

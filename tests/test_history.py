@@ -1,0 +1,242 @@
+"""ChatGPT and Claude exports into projects: the current branch only, never twice, bad files refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from app.assistant.extraction import MemoryExtractor
+from app.history.exports import read_export
+from app.history.importer import import_conversations, matching, suggest_projects
+from memory import HitKind, MemoryService, Role, SearchMode
+from tests.conftest import Run
+from tests.history_exports import (
+    BASE,
+    chatgpt_conversation,
+    chatgpt_node,
+    claude_conversation,
+    export_zip,
+    zip_bomb,
+)
+
+ACME_TURNS = [
+    ("user", "For Acme the launch budget is 48,000 euros, approved by Dana yesterday."),
+    ("assistant", "Noted: 48,000 euros for the Acme launch."),
+    ("user", "Draft the kickoff agenda for Acme's rebrand."),
+    ("assistant", "1. Goals 2. Timeline 3. Budget"),
+]
+
+
+def branched_chatgpt() -> dict[str, object]:
+    """An edited question: two answers on two branches; the user last saw the second."""
+    conversation = chatgpt_conversation("c-branch", "Globex pricing", [("user", "What should Globex pay per seat?")])
+    mapping = conversation["mapping"]
+    assert isinstance(mapping, dict)
+    first = "c-branch-m0"
+    mapping["old-answer"] = chatgpt_node(
+        "old-answer", first, "assistant", ["About 20 euros, the old plan."], BASE + 120
+    )
+    mapping["edit"] = chatgpt_node(
+        "edit", "sys", "user", ["What should Globex pay per seat for 500 seats?"], BASE + 180
+    )
+    mapping["tool-call"] = chatgpt_node(
+        "tool-call", "edit", "assistant", ["search('seat pricing')"], BASE + 200, recipient="browser"
+    )
+    mapping["tool"] = chatgpt_node("tool", "tool-call", "tool", ["results…"], BASE + 210)
+    mapping["image"] = chatgpt_node(
+        "image",
+        "tool",
+        "user",
+        [{"content_type": "image_asset_pointer", "asset_pointer": "file-service://x"}],
+        BASE + 220,
+    )
+    mapping["new-answer"] = chatgpt_node(
+        "new-answer",
+        "image",
+        "assistant",
+        [{"content_type": "text", "text": "For 500 seats: 14 € — ça marche, 東京 too."}],
+        BASE + 240,
+    )
+    mapping[first]["children"].append("old-answer")
+    mapping["sys"]["children"].append("edit")
+    for parent, child in (("edit", "tool-call"), ("tool-call", "tool"), ("tool", "image"), ("image", "new-answer")):
+        mapping[parent]["children"].append(child)
+    conversation["current_node"] = "new-answer"
+    return conversation
+
+
+def test_a_chatgpt_export_follows_the_branch_the_user_saw(tmp_path: Path) -> None:
+    path = export_zip(
+        tmp_path / "chatgpt.zip", [chatgpt_conversation("c-acme", "Acme launch", ACME_TURNS), branched_chatgpt()]
+    )
+    acme, globex = read_export(path)
+    assert (acme.source, acme.id, acme.title, len(acme.turns)) == ("chatgpt", "c-acme", "Acme launch", 4)
+    assert [t.role for t in acme.turns] == ["user", "assistant", "user", "assistant"]
+    assert acme.turns[0].created_at is not None and acme.turns[0].created_at.year == 2026
+    assert [t.text for t in globex.turns] == [
+        "What should Globex pay per seat for 500 seats?",
+        "For 500 seats: 14 € — ça marche, 東京 too.",
+    ]
+    assert [t.source_id for t in globex.turns] == ["edit", "new-answer"]
+    (json_only,) = read_export(_write(tmp_path / "conversations.json", [branched_chatgpt()]))
+    assert json_only == globex
+
+
+def test_a_claude_export_keeps_text_and_attachments_and_leaves_out_thinking(tmp_path: Path) -> None:
+    conversation = claude_conversation(
+        "k-1", "Initech audit", [("user", "The audit starts on 3 March."), ("assistant", "Got it.")]
+    )
+    messages = conversation["chat_messages"]
+    assert isinstance(messages, list)
+    messages[1]["content"] = [
+        {"type": "thinking", "thinking": "private reasoning"},
+        {"type": "tool_use", "name": "search", "input": {}},
+        {"type": "text", "text": "Got it: 3 March."},
+    ]
+    messages[0]["attachments"] = [{"file_name": "scope.txt", "extracted_content": "Scope: payroll only."}]
+    messages.append(
+        {"uuid": "k-1-empty", "text": "", "content": [], "sender": "human", "created_at": "2026-02-01T09:05:00Z"}
+    )
+    (parsed,) = read_export(export_zip(tmp_path / "claude.zip", [conversation], folder="data-2026/"))
+    assert (parsed.source, parsed.title) == ("claude", "Initech audit")
+    assert parsed.turns[0].text == "The audit starts on 3 March.\n\n[Attached: scope.txt]\nScope: payroll only."
+    assert parsed.turns[1].text == "Got it: 3 March." and "private" not in parsed.turns[1].text
+    assert len(parsed.turns) == 2  # the empty message carries nothing
+
+
+def test_imports_are_searchable_at_once_summarised_and_never_doubled(service: MemoryService, tmp_path: Path) -> None:
+    project = service.create_project("Acme")
+    conversations = read_export(
+        export_zip(tmp_path / "chatgpt.zip", [chatgpt_conversation("c-acme", "Acme launch", ACME_TURNS)])
+    )
+    report = import_conversations(service, project.id, conversations)
+    assert (report.sessions_added, report.messages_added) == (1, 4)
+    hit = service.search(project.id, "launch budget Dana", mode=SearchMode.BM25)[0]
+    assert hit.kind is HitKind.MESSAGES and "c-acme-m0" in hit.external_ids
+    (session,) = service.list_sessions(project.id)
+    assert session.title == "Acme launch" and session.ended_at is not None
+    assert "48,000" in session.summary and session.started_at.year == 2026
+    messages = service.list_messages(session.id)
+    assert [m.role for m in messages] == [Role.USER, Role.ASSISTANT, Role.USER, Role.ASSISTANT]
+    assert messages[0].created_at.timestamp() == BASE + 60
+
+    again = import_conversations(service, project.id, conversations)
+    assert (again.sessions_added, again.messages_added, again.unchanged) == (0, 0, 1)
+    grown = chatgpt_conversation("c-acme", "Acme launch", [*ACME_TURNS, ("user", "Dana moved the launch to 12 May.")])
+    later = import_conversations(service, project.id, [read_export(_write(tmp_path / "c.json", [grown]))[0]])
+    assert (later.sessions_added, later.messages_added, later.extended) == (0, 1, 1)
+    (session,) = service.list_sessions(project.id)
+    assert session.message_count == 5 and "12 May" in session.summary
+    assert service.wait_for_index(120)
+
+
+def test_facts_can_be_proposed_from_what_the_user_said(service: MemoryService, tmp_path: Path) -> None:
+    project = service.create_project("Acme")
+    conversations = [read_export(_write(tmp_path / "c.json", [chatgpt_conversation("c-acme", "Acme", ACME_TURNS)]))[0]]
+    report = import_conversations(service, project.id, conversations, extractor=MemoryExtractor(service))
+    proposals = service.list_proposals(project.id)
+    assert any("48,000" in p.text for p in proposals) and "proposals in the inbox" in report.summary()
+    source = service.get_message(next(p for p in proposals if "48,000" in p.text).source_message_id or 0)
+    assert source.external_id == "c-acme-m0"
+
+
+def test_suggestions_come_from_names_and_meaning(service: MemoryService, tmp_path: Path) -> None:
+    acme = service.create_project("Acme", "Rebrand and product launch")
+    service.add_fact(acme.id, "The launch budget is 48,000 euros")
+    globex = service.create_project("Globex", "SaaS pricing strategy")
+    service.add_fact(globex.id, "Globex sells seats to mid-size companies")
+    conversations = read_export(
+        _write(
+            tmp_path / "c.json",
+            [
+                chatgpt_conversation("c1", "Kickoff", [("user", "Plan the Acme kickoff meeting")]),
+                chatgpt_conversation(
+                    "c2", "Per-seat price", [("user", "How should we price software seats for companies?")]
+                ),
+                chatgpt_conversation("c3", "Sourdough", [("user", "My sourdough starter smells of acetone")]),
+            ],
+        )
+    )
+    suggested = suggest_projects(service, conversations)
+    assert suggested["c1"] is not None and (suggested["c1"].project_id, suggested["c1"].score) == (acme.id, 1.0)
+    assert suggested["c2"] is not None and suggested["c2"].project_id == globex.id
+    assert suggested["c3"] is None
+    assert [c.id for c in matching(conversations, "SOURDOUGH")] == ["c3"]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p.write_bytes(b"%PDF-1.7 not an export"), "not UTF-8|not valid JSON"),
+        (lambda p: p.write_text('{"hello": 1}'), "not a list of conversations"),
+        (lambda p: p.write_text('[{"title": "x", "messages": []}]'), "neither ChatGPT's"),
+        (lambda p: p.write_text('[{"title": "x", "mapping": ['), "not valid JSON"),
+        (lambda p: p.write_text("[" * 100_000), "not valid JSON"),
+        (lambda p: zip_bomb(p), "zip bomb|over the limit"),
+        (
+            lambda p: p.write_bytes(
+                export_zip(p.with_suffix(".tmp"), [chatgpt_conversation("c", "t", ACME_TURNS)]).read_bytes()[:200]
+            ),
+            "not a readable zip|damaged",
+        ),
+        (lambda p: export_zip(p, []) and _drop_member(p), "no conversations.json"),
+        (lambda p: p.mkdir(), "is a folder"),
+    ],
+)
+def test_bad_exports_get_a_message_and_store_nothing(run: Run, tmp_path: Path, make: object, message: str) -> None:
+    run("project", "create", "Acme")
+    path = tmp_path / "export.zip"
+    make(path)  # type: ignore[operator]
+    code, out, err = run("history", "import", str(path), "--project", "Acme", "--all")
+    assert code == 2, out + err
+    assert "Traceback" not in out + err
+    import re
+
+    assert re.search(message, out + err), out + err
+    code, out, _ = run("search", "--project", "Acme", "budget")
+    assert "No matches." in out
+
+
+def test_a_forged_cycle_in_a_chatgpt_tree_ends(tmp_path: Path) -> None:
+    conversation = chatgpt_conversation("c-loop", "Loop", [("user", "hello there friend")])
+    mapping = conversation["mapping"]
+    assert isinstance(mapping, dict)
+    mapping["root"]["parent"] = "c-loop-m0"  # root ← message ← … ← root
+    (parsed,) = read_export(_write(tmp_path / "c.json", [conversation]))
+    assert [t.text for t in parsed.turns] == ["hello there friend"]
+
+
+def test_the_cli_lists_and_imports_chosen_conversations(run: Run, tmp_path: Path) -> None:
+    run("project", "create", "Acme", "--description", "Rebrand and launch")
+    path = export_zip(
+        tmp_path / "export.zip",
+        [
+            chatgpt_conversation("c-acme", "Acme launch", ACME_TURNS),
+            chatgpt_conversation("c-other", "Holiday", [("user", "Find flights to Lisbon")]),
+        ],
+    )
+    code, out, _ = run("history", "import", str(path), "--list")
+    assert code == 0 and "c-acme" in out and "→ Acme?" in out and "(2 conversations from chatgpt)" in out
+    code, out, _ = run("history", "import", str(path), "--project", "Acme", "--select", "c-acme")
+    assert code == 0 and "1 conversation imported as sessions; 4 messages" in out
+    code, out, err = run("history", "import", str(path), "--project", "Acme", "--select", "nope")
+    assert code == 2 and "not in this export: nope" in out + err
+    code, out, _ = run("history", "import", str(path), "--project", "Acme", "--match", "acme")
+    assert code == 0 and "1 already here" in out
+    code, out, err = run("history", "import", str(path), "--project", "Acme")
+    assert code == 2 and "--select" in out + err
+
+
+def _write(path: Path, conversations: list[dict[str, object]]) -> Path:
+    path.write_text(json.dumps(conversations, ensure_ascii=False), "utf-8")
+    return path
+
+
+def _drop_member(path: Path) -> bool:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("user.json", "{}")
+    return True
