@@ -615,13 +615,15 @@ class MemoryService:
             return to_session(s, row)
 
     def set_session_summary(
-        self, session_id: int, summary: str, *, through_message_id: int | None = None
+        self, session_id: int, summary: str, *, through_message_id: int | None = None, background: bool = False
     ) -> ChatSession:
         """Stores a session's summary (indexed for search).
 
         Args:
             through_message_id: The last message the summary covers, so that
                 :meth:`sessions_to_summarize` knows when it goes stale.
+            background: Write its vector on the indexing thread (an import of many
+                sessions), not before returning.
         """
         summary = clean_text(summary, "Summary", max_chars=MAX_MESSAGE_CHARS, allow_empty=True)
         with self._write() as s, s.begin():
@@ -636,7 +638,9 @@ class MemoryService:
                 row.summary = summary
                 row.vec_current = False
             session = to_session(s, row)
-        if changed:
+        if changed and background:
+            self._background.submit(session_ids=[session_id])
+        elif changed:
             self._indexer.sync(session_ids=[session_id])
         return session
 

@@ -170,7 +170,7 @@ def import_conversations(
         report.messages_added += len(stored)
         summary = extractive_summary(everything)
         if summary:
-            service.set_session_summary(session_id, summary, through_message_id=everything[-1].id)
+            service.set_session_summary(session_id, summary, through_message_id=everything[-1].id, background=True)
         if extractor is not None:
             report.outcomes += _propose(extractor, project_id, stored)
     if progress is not None and not report.cancelled:
