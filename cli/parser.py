@@ -23,6 +23,7 @@ from cli.commands import (
 )
 from cli.documents import cmd_doc
 from cli.history import cmd_history
+from cli.mcp import cmd_mcp
 from memory import FactKind
 
 
@@ -239,6 +240,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--propose", action="store_true", help="also propose facts from what you said, into the inbox")
     p.add_argument("--no-model", action="store_true", help="with --propose: cues only")
     history.set_defaults(handler=cmd_history, wants_runtime=True, searches=True)
+
+    p = commands.add_parser("mcp", help="serve a project's memory to Claude Desktop, Cursor and other MCP clients")
+    p.add_argument("--project", help="the one project to serve (default: every active project, named per call)")
+    p.add_argument("--read-only", action="store_true", help="offer no propose_memory tool")
+    p.add_argument(
+        "--http",
+        type=int,
+        metavar="PORT",
+        help="serve Streamable HTTP on 127.0.0.1:PORT (0: any free port) with a token printed at start; default: stdio",
+    )
+    p.set_defaults(handler=cmd_mcp, searches=True)
 
     p = commands.add_parser("backup", help="write a consistent backup zip (safe while Dossier runs)")
     p.add_argument("-o", "--output", required=True, metavar="FILE.zip")

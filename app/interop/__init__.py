@@ -1,0 +1,1 @@
+"""Dossier's memory for other tools: an MCP server over one client project's memory."""
