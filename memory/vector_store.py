@@ -8,7 +8,9 @@ query for one project cannot physically reach another project's vectors.
 
 from __future__ import annotations
 
+import os
 import threading
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,6 +24,8 @@ GLOBAL_COLLECTION = "dossier-global"
 
 #: Ids per Chroma call: its SQLite backend refuses statements with too many variables.
 ID_BATCH = 5_000
+#: In the index folder: a token every writer replaces after it writes (see ChromaVectorStore).
+WRITE_MARKER = "last-write"
 
 
 def _chunks(ids: Sequence[str]) -> list[list[str]]:
@@ -97,6 +101,12 @@ def chroma_embedding_function(embedder: Embedder) -> Any:
 class ChromaVectorStore:
     """A Chroma ``PersistentClient`` in ``path``, telemetry off.
 
+    Another process may write to the same index (the window and ``dossier mcp``
+    or a CLI command, on one data folder). Chroma's client keeps the vector
+    index it loaded and never sees those writes, so every write here replaces a
+    token file in the folder, and a read that finds a token it did not write
+    reopens the client first (one stat and a small read per query otherwise).
+
     Args:
         path: Folder of the index; created on first use if missing.
         embedder: Attached to each collection as its embedding function.
@@ -109,6 +119,8 @@ class ChromaVectorStore:
         self._embedding_function: Any = None
         self._collections: dict[str, Any] = {}
         self._lock = threading.RLock()
+        #: The write token as this store last knew it (its own, or one it caught up with).
+        self._seen_token: str | None = None
 
     @property
     def _client(self) -> Any:
@@ -117,6 +129,7 @@ class ChromaVectorStore:
         with self._lock:
             if self._client_instance is None:
                 self._path.mkdir(parents=True, exist_ok=True, mode=0o700)
+                self._seen_token = self._read_token()  # what this client will see
                 import chromadb
                 from chromadb.config import Settings
 
@@ -135,6 +148,38 @@ class ChromaVectorStore:
                 self._embedding_function = chroma_embedding_function(self._embedder)
             return self._client_instance
 
+    def _read_token(self) -> str | None:
+        try:
+            return (self._path / WRITE_MARKER).read_text("ascii")
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def _wrote(self) -> None:
+        token = uuid.uuid4().hex
+        temporary = self._path / f".{WRITE_MARKER}.{os.getpid()}.{threading.get_ident()}"
+        try:
+            temporary.write_text(token, "ascii")
+            os.replace(temporary, self._path / WRITE_MARKER)  # atomic: readers see one token or the next
+        except OSError:
+            return  # another process then reopens later, not never: its next own write replaces the token
+        self._seen_token = token
+
+    def _catch_up(self) -> None:
+        """Reopens the client if another process wrote to the index since this one loaded it."""
+        if self._client_instance is None:
+            return
+        token = self._read_token()
+        if token == self._seen_token:
+            return
+        old = self._client_instance
+        self._client_instance = None
+        self._collections.clear()
+        try:
+            old.close()  # the last user of Chroma's shared system stops it, so the next client loads afresh
+        except Exception:
+            pass
+        self._seen_token = token
+
     def _collection(self, name: str) -> Any:
         with self._lock:
             collection = self._collections.get(name)
@@ -151,19 +196,24 @@ class ChromaVectorStore:
         if not ids:
             return
         with self._lock:
+            self._catch_up()
             self._collection(collection).upsert(ids=list(ids), embeddings=vectors)
+            self._wrote()
 
     def delete(self, collection: str, ids: Sequence[str]) -> None:
         if not ids:
             return
         with self._lock:
+            self._catch_up()
             if collection in self.collections():
                 target = self._collection(collection)
                 for chunk in _chunks(ids):
                     target.delete(ids=chunk)
+                self._wrote()
 
     def query(self, collection: str, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         with self._lock:
+            self._catch_up()
             # Chroma returns fewer than k when the collection is smaller.
             result = self._collection(collection).query(
                 query_embeddings=vector.reshape(1, -1), n_results=k, include=["distances"]
@@ -177,6 +227,7 @@ class ChromaVectorStore:
             return {}
         vectors: dict[str, np.ndarray] = {}
         with self._lock:
+            self._catch_up()
             if collection not in self._collections and collection not in self.collections():
                 return {}
             target = self._collection(collection)
@@ -204,9 +255,11 @@ class ChromaVectorStore:
 
     def drop(self, collection: str) -> None:
         with self._lock:
+            self._catch_up()
             self._collections.pop(collection, None)
             if collection in self.collections():
                 self._client.delete_collection(collection)
+                self._wrote()
 
     def close(self) -> None:
         with self._lock:

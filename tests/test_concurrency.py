@@ -90,3 +90,23 @@ def test_eight_threads_of_mixed_operations_lose_nothing(service: MemoryService) 
         assert stored.message_count == messages[n]
         assert bool(stored.summary) == (summaries[n] > 0)
     assert service.reconcile().embedded == 0  # the index kept up with every write
+
+
+def test_meaning_search_sees_what_another_process_wrote_without_a_restart(service: MemoryService) -> None:
+    """The window and ``dossier mcp`` (or a CLI command) share one data folder; each sees the other's vectors."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    project = service.create_project("Shared")
+    service.add_fact(project.id, "Kickoff is in the Rotterdam office")
+    assert service.search(project.id, "where do we meet", mode="vector")  # this process has loaded the index
+    writer = (
+        "import sys; from memory import MemoryService\n"
+        "with MemoryService.open(sys.argv[1]) as other:\n"
+        "    other.add_fact(1, 'Our printer is a small family firm in Leeds')\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-c", writer, str(service.data_dir)], check=True, cwd=root, timeout=300)
+    hits = service.search(project.id, "which company produces our brochures", k=3, mode="vector")
+    assert "Leeds" in hits[0].text

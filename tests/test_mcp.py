@@ -403,11 +403,6 @@ def test_a_fact_added_by_another_process_is_seen_at_once(claude: Session, memory
     assert fact.id not in {f["id"] for f in claude.ok("list_facts")["facts"]}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="memory layer: a process's Chroma client does not see vectors another process writes "
-    "(memory/vector_store.py), so meaning search misses them until a restart; keyword search finds them",
-)
 def test_meaning_search_finds_a_fact_added_by_another_process(claude: Session, memory: Memory) -> None:
     fact = memory.service.add_fact(memory.acme.id, "Our printer is a small family firm in Leeds", FactKind.CONTACT)
     query = "which company produces our brochures"
