@@ -449,11 +449,11 @@ def inbox_entries(service: MemoryService, project_id: int, snippet_chars: int = 
         else:
             change = p.text
         source = service.get_message(p.source_message_id).content if p.source_message_id is not None else ""
-        if p.origin.startswith("mcp:"):
-            source = f"via MCP, from {p.origin.removeprefix('mcp:')}" + (f": {source}" if source else "")
         if p.source_document_id is not None:
             document = service.get_document(p.source_document_id)
             source = f"{document.title} ({document.key} {p.source_location})".strip()
+        if p.origin.startswith("mcp:"):
+            source = f"via MCP, from {p.origin.removeprefix('mcp:')}" + (f": {source}" if source else "")
         headline = p.reason.split(":", 1)[0] if p.action is ProposalAction.UPDATE else p.reason
         entries.append(InboxEntry(p, headline, change, " ".join(source.split())[:snippet_chars]))
     return entries
