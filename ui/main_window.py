@@ -49,6 +49,7 @@ from memory import ChatSession, ItemKey, ItemKind, Message, ReindexReport
 from ui.chat import ChatView, Passage
 from ui.chat_controller import ChatController
 from ui.documents import DocumentsTab, dropped_paths
+from ui.history_dialog import HistoryImportDialog
 from ui.memory_panel import KEY_ROLE, Kind, MemoryPanel
 from ui.projects_pane import ProjectsPane
 from ui.tasks import R, Task, TaskRunner
@@ -88,6 +89,7 @@ class MainWindow(QMainWindow):
         self.runtime = runtime
         self.tasks = tasks
         self._project_id: int | None = None
+        self.history_dialog: HistoryImportDialog | None = None
         self.setWindowTitle("Dossier")
         self.resize(1280, 800)
 
@@ -274,6 +276,7 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         action(file_menu, "New project…", self._on_new_project)
         self.export_action = action(file_menu, "Export brief…", self.export_brief, "Ctrl+E")
+        self.import_history_action = action(file_menu, "Import ChatGPT or Claude history…", self.import_history)
         action(file_menu, "Back up…", self._on_backup)
         action(file_menu, "Settings…", self.open_settings, QKeySequence.StandardKey.Preferences)
         action(file_menu, "Open data folder", self._on_open_data_folder)
@@ -615,6 +618,18 @@ class MainWindow(QMainWindow):
 
         BriefDialog(self.runtime, self.tasks, self.project_id, self).exec()
 
+    def import_history(self) -> HistoryImportDialog:
+        """Shows the one history import dialog; not modal, so an import can run while the user works."""
+        if self.history_dialog is None:
+            self.history_dialog = HistoryImportDialog(self.runtime, self.tasks, lambda: self.project_id, self)
+            self.history_dialog.memory_changed.connect(self.memory.memory_changed)
+            self.history_dialog.noted.connect(lambda text: self.statusBar().showMessage(text, 15000))
+        self.history_dialog.refresh_projects()
+        self.history_dialog.show()
+        self.history_dialog.raise_()
+        self.history_dialog.activateWindow()
+        return self.history_dialog
+
     def _on_backup(self) -> None:
         from PySide6.QtWidgets import QFileDialog
 
@@ -663,6 +678,8 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.stop()
         self.documents.shutdown()
+        if self.history_dialog is not None:
+            self.history_dialog.shutdown()
         self._index_timer.stop()
         self._summary_timer.stop()
         if self.session_id is not None:
