@@ -50,8 +50,8 @@ def _printer(err: TextIO) -> Callable[[Progress], None]:
 
 
 @contextmanager
-def _cancellable() -> Iterator[list[bool]]:
-    """Ctrl+C asks the batch to stop after the current file (a second one stops at once)."""
+def _cancellable(unit: str = "file") -> Iterator[list[bool]]:
+    """Ctrl+C asks the batch to stop after the current ``unit`` (a second one stops at once)."""
     flag = [False]
     previous = signal.getsignal(signal.SIGINT)
 
@@ -59,7 +59,7 @@ def _cancellable() -> Iterator[list[bool]]:
         if flag[0]:
             raise KeyboardInterrupt
         flag[0] = True
-        print("Stopping after the current file (Ctrl+C again to stop now)…", file=sys.stderr)
+        print(f"Stopping after the current {unit} (Ctrl+C again to stop now)…", file=sys.stderr)
 
     try:
         signal.signal(signal.SIGINT, ask)
@@ -157,7 +157,7 @@ def cmd_doc(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
 
         document = _document(service, args.id, args.project)
         extractor = rt.extractor(None if args.no_model else rt.background_model())
-        with _cancellable() as stop:
+        with _cancellable("passage") as stop:
             learning = propose_from_document(extractor, document.id, cancelled=lambda: stop[0])
         print(f"{document.key} {document.title}: {learning.summary()}", file=out)
         if any(o.proposal is not None for o in learning.outcomes):

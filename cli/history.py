@@ -55,7 +55,7 @@ def cmd_history(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
         if title:
             print(f"[{done + 1}/{total}] {title[:70]}", file=sys.stderr)
 
-    with _cancellable() as stop:
+    with _cancellable("conversation") as stop:
         report = import_conversations(
             rt.service, project.id, chosen, progress=show, cancelled=lambda: stop[0], extractor=extractor
         )

@@ -224,7 +224,7 @@ def test_the_cli_lists_and_imports_chosen_conversations(run: Run, tmp_path: Path
     code, out, err = run("history", "import", str(path), "--project", "Acme", "--select", "nope")
     assert code == 2 and "not in this export: nope" in out + err
     code, out, _ = run("history", "import", str(path), "--project", "Acme", "--match", "acme")
-    assert code == 0 and "1 already here" in out
+    assert code == 0 and "Nothing new: 1 conversation already here" in out
     code, out, err = run("history", "import", str(path), "--project", "Acme")
     assert code == 2 and "--select" in out + err
 
@@ -240,3 +240,18 @@ def _drop_member(path: Path) -> bool:
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("user.json", "{}")
     return True
+
+
+def test_odd_titles_and_ids_are_made_storable_not_refused(service: MemoryService, tmp_path: Path) -> None:
+    conversation = chatgpt_conversation("c-long", "Q3\u202e plan\n" + "x" * 300, [("user", "Budget is 9,000 euros")])
+    mapping = conversation["mapping"]
+    assert isinstance(mapping, dict)
+    mapping["c-long-m0"]["message"]["id"] = "id-" + "9" * 400
+    (parsed,) = read_export(_write(tmp_path / "c.json", [conversation]))
+    assert len(parsed.title) == 200 and parsed.title.startswith("Q3 plan x") and "\u202e" not in parsed.title
+    project = service.create_project("Acme")
+    report = import_conversations(service, project.id, [parsed])
+    assert report.messages_added == 1
+    (message,) = service.list_messages(service.list_sessions(project.id)[0].id)
+    assert message.external_id is not None and message.external_id.startswith("sha256:")
+    assert import_conversations(service, project.id, [parsed]).summary() == "Nothing new: 1 conversation already here."

@@ -167,8 +167,8 @@ def test_conversations_go_to_their_projects_once_and_show_in_the_sessions_list(
 
     # Importing again adds nothing.
     assert import_and_wait(qtbot, dialog) == [
-        "Acme: 0 conversations imported as sessions; 0 messages; 1 already here.",
-        "Globex: 0 conversations imported as sessions; 0 messages; 1 already here.",
+        "Acme: Nothing new: 1 conversation already here.",
+        "Globex: Nothing new: 1 conversation already here.",
     ]
     assert [len(service.list_sessions(p)) for p in (1, 2)] == [1, 1]
     assert service.list_sessions(1)[0].message_count == 4

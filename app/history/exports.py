@@ -90,6 +90,17 @@ def _from_iso(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+#: Session titles are names: one line, at most this long, no direction controls.
+MAX_TITLE_CHARS = 200
+_DIRECTION_CONTROLS = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+
+
+def _title(raw: Any) -> str:
+    """A conversation's title as a session's: one line, no direction controls, cut to fit."""
+    text = " ".join(_clean(str(raw or "")).translate(_DIRECTION_CONTROLS).split())
+    return text[:MAX_TITLE_CHARS].rstrip() or "Untitled conversation"
+
+
 def _clean(text: str) -> str:
     # Control characters other than tab and newlines cannot be stored (nor shown safely).
     cleaned = "".join(ch for ch in text if ch in "\t\n\r" or not (ord(ch) < 32 or 0x7F <= ord(ch) <= 0x9F))
@@ -165,7 +176,7 @@ def _chatgpt(raw: dict[str, Any], n: int) -> Conversation:
         source_id = str(message.get("id") or node.get("id") or "")
         turns.append(Turn(role, text, source_id, _from_epoch(message.get("create_time"))))
     conversation_id = str(raw.get("conversation_id") or raw.get("id") or f"chatgpt-{n + 1}")
-    title = _clean(str(raw.get("title") or "")) or "Untitled conversation"
+    title = _title(raw.get("title"))
     return Conversation("chatgpt", conversation_id, title, _from_epoch(raw.get("create_time")), tuple(turns))
 
 
@@ -219,7 +230,7 @@ def _claude(raw: dict[str, Any], n: int) -> Conversation:
         if text:
             turns.append(Turn(role, text, str(message.get("uuid") or ""), _from_iso(message.get("created_at"))))
     conversation_id = str(raw.get("uuid") or f"claude-{n + 1}")
-    title = _clean(str(raw.get("name") or "")) or "Untitled conversation"
+    title = _title(raw.get("name"))
     return Conversation("claude", conversation_id, title, _from_iso(raw.get("created_at")), tuple(turns))
 
 

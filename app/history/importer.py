@@ -10,6 +10,7 @@ what the user said, each pointing at its message.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -84,6 +85,9 @@ class HistoryReport:
     cancelled: bool = False
 
     def summary(self) -> str:
+        if not (self.sessions_added or self.messages_added or self.cancelled):
+            here = f"{self.unchanged} conversation{'s' if self.unchanged != 1 else ''} already here"
+            return f"Nothing new: {here}." if self.unchanged else "Nothing to import."
         parts = [
             f"{self.sessions_added} conversation{'s' if self.sessions_added != 1 else ''} imported as sessions",
             f"{self.messages_added:,} messages",
@@ -100,9 +104,16 @@ class HistoryReport:
         return "; ".join(parts) + "."
 
 
+#: Dossier keeps external ids up to this long; a longer source id is kept as its hash.
+MAX_EXTERNAL_ID = 200
+
+
 def _external_id(conversation: Conversation, n: int, source_id: str) -> str:
     # A message without an id of its own is named by its place in its conversation.
-    return source_id or f"{conversation.id}#{n}"
+    external = " ".join((source_id or f"{conversation.id}#{n}").split())
+    if len(external) > MAX_EXTERNAL_ID or not external.isprintable():
+        external = "sha256:" + hashlib.sha256(external.encode("utf-8", "surrogatepass")).hexdigest()
+    return external
 
 
 def import_conversations(
