@@ -185,6 +185,14 @@ def test_citations_are_checked_against_the_answers_context(service: MemoryServic
     ]
     assert answer[found[0].start : found[0].end] == "[D1, p. 2]"
     assert found[0].chunk is not None and "4,800" in found[0].chunk.text
+    # The forms models write are all checked, not only the exact one.
+    loose = find_citations("[d1 page 2] [D1 pp. 2–3] [D1, p.2-2]", given)
+    assert [(c.key, c.valid) for c in loose] == [
+        ("D1 p.2", True),
+        ("D1 p.2", True),
+        ("D1 p.3", False),
+        ("D1 p.2", True),
+    ]
 
 
 def test_facts_proposed_from_a_document_carry_its_page_into_the_inbox_and_the_brief(

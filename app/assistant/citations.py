@@ -13,9 +13,16 @@ from dataclasses import dataclass
 
 from memory import DocumentChunk, ItemKey, ItemKind, MemoryService, NotFoundError
 
-# "[D3 p.12]", "[D3, p. 12]", "[D3 §2]", and several in one bracket: "[D3 p.12; D4 p.2]".
-_BRACKET = re.compile(r"\[((?:\s*D\d{1,9}\s*,?\s*(?:p\.?\s*\d{1,6}|§\s*\d{1,6})\s*[;,]?)+)\]")
-_ONE = re.compile(r"D(\d{1,9})\s*,?\s*(?:p\.?\s*(\d{1,6})|§\s*(\d{1,6}))")
+# "[D3 p.12]", "[D3, p. 12]", "[d3 page 12]", "[D3 pp. 2–3]", "[D3 §2]", and several in one
+# bracket: "[D3 p.12; D4 p.2]". Models write all of these; each must be checked, not only the exact form.
+_PLACE = r"(?:(?:pp?\.?|pages?)\s*\d{1,6}(?:\s*[-–—]\s*\d{1,6})?|§\s*\d{1,6})"
+_BRACKET = re.compile(rf"\[((?:\s*D\d{{1,9}}\s*,?\s*{_PLACE}\s*[;,]?)+)\]", re.IGNORECASE)
+_ONE = re.compile(
+    r"D(\d{1,9})\s*,?\s*(?:(?:pp?\.?|pages?)\s*(\d{1,6})(?:\s*[-–—]\s*(\d{1,6}))?|§\s*(\d{1,6}))",
+    re.IGNORECASE,
+)
+#: A page range cites each of its pages, up to this many.
+MAX_RANGE = 5
 
 
 @dataclass(frozen=True)
@@ -43,8 +50,13 @@ def find_citations(text: str, given: Iterable[DocumentChunk]) -> list[Citation]:
     found = []
     for bracket in _BRACKET.finditer(text):
         for one in _ONE.finditer(bracket.group(1)):
-            key = normal_key(int(one.group(1)), one.group(2), one.group(3))
-            found.append(Citation(key, bracket.start(), bracket.end(), by_key.get(key)))
+            document, first, last, section = one.groups()
+            if section is not None:
+                keys = [normal_key(int(document), None, section)]
+            else:
+                end = int(last) if last is not None and int(first) <= int(last) < int(first) + MAX_RANGE else int(first)
+                keys = [normal_key(int(document), str(page), None) for page in range(int(first), end + 1)]
+            found += [Citation(key, bracket.start(), bracket.end(), by_key.get(key)) for key in keys]
     return found
 
 
