@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -101,17 +101,22 @@ class Runtime:
         """Saves changed settings; models and flows are rebuilt on next use if they depend on them."""
         check_changes(changes)
         with self._lock:
-            new = replace(self.settings, **changes)
+            # The file is shared with the other front end (the CLI while the window runs):
+            # changes apply to what it holds now, never to a copy read at start.
+            file = self.paths.settings_file
+            current = load_settings(file) if file.exists() else self.settings
+            new = replace(current, **changes)
             save_settings(self.paths.settings_file, new)
-            if LOCAL_MODEL_SETTINGS & changes.keys() and self._local is not None:
+            changed = {f.name for f in fields(Settings) if getattr(self.settings, f.name) != getattr(new, f.name)}
+            if LOCAL_MODEL_SETTINGS & changed and self._local is not None:
                 self._drop_flow()
                 self._local.close()
                 self._local = None
-            if REMOTE_MODEL_SETTINGS & changes.keys() and self._remote is not None:
+            if REMOTE_MODEL_SETTINGS & changed and self._remote is not None:
                 self._drop_flow()
                 self._remote.close()
                 self._remote = None
-            if changes.keys() - WINDOW_ONLY_SETTINGS:
+            if changed - WINDOW_ONLY_SETTINGS:
                 self._drop_flow()
             self.settings = new
             return new

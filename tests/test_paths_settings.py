@@ -61,3 +61,22 @@ def test_tests_run_with_a_temporary_home_data_and_models_folder(tmp_path: Path) 
     paths = resolve_paths()
     assert home != Path("/root") and "pytest" in str(home)
     assert "pytest" in str(paths.data_dir) and "pytest" in str(paths.models_dir)
+
+
+def test_a_change_in_one_front_end_keeps_what_the_other_saved_meanwhile(tmp_path: Path) -> None:
+    """The window saving its geometry at quit must not undo `dossier model use` run while it was open."""
+    from app.runtime import Runtime
+    from memory import MemoryService
+
+    paths = resolve_paths(tmp_path / "data", env={ENV_MODELS: str(tmp_path / "models")})
+    save_settings(paths.settings_file, Settings(chat_backend="remote", remote_base_url="http://127.0.0.1:9/v1"))
+    with MemoryService.open(paths.data_dir, reconcile=False, vectors=False) as service:
+        window = Runtime(paths, service)
+        assert window.settings.chat_backend == "remote"
+        cli = load_settings(paths.settings_file)  # the CLI, meanwhile: back to the local model
+        save_settings(paths.settings_file, Settings(**{**cli.__dict__, "chat_backend": "local"}))
+        window.update_settings(window_geometry="AAAA")
+        saved = load_settings(paths.settings_file)
+        assert (saved.chat_backend, saved.window_geometry) == ("local", "AAAA")
+        assert window.settings.chat_backend == "local"
+        window.close()
