@@ -267,3 +267,24 @@ def test_an_answer_citing_a_document_lists_its_sources_checked(service: MemorySe
     assert lines[0] == "Sources:"
     assert lines[1].startswith("  [D1 p.2] Services agreement (contract.pdf): “Fees. The monthly retainer")
     assert lines[2] == "  [D1 p.7] not a source: that passage was not in this answer's memory"
+
+
+def test_proposals_read_from_documents_never_replace_each_other(service: MemoryService, tmp_path: Path) -> None:
+    project = service.create_project("Acme")
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Steering\n\nThe baseline report is now due on 7 May 2025 instead of 30 April.\n", "utf-8")
+    sow = tmp_path / "sow.md"
+    sow.write_text(
+        "# Milestones\n\nThe client provides 24 months of data by 28 March 2025.\n\n"
+        "The workshop report is delivered by 11 April 2025.\n",
+        "utf-8",
+    )
+    first, second = add_files(service, project.id, [notes, sow], max_bytes=LIMIT).added
+    extractor = MemoryExtractor(service)
+    propose_from_document(extractor, first.id)
+    propose_from_document(extractor, second.id)
+    pending = service.list_proposals(project.id)
+    assert any("7 May 2025" in p.text for p in pending)
+    assert sum("2025" in p.text for p in pending) == 3
+    assert not any("replaces" in p.reason for p in pending)
+    assert service.list_proposals(project.id, status="rejected") == []

@@ -334,7 +334,9 @@ class MemoryExtractor:
             return Outcome(candidate, reconciled, fact=fact)
         # An older proposal giving the same thing another value is out of date: the newest
         # one replaces it, so the inbox never holds 45k, 48k and 52k for one budget.
-        superseded = self._superseded_by(pending, candidate.text)
+        # A document states many values side by side (milestones, rates): none of them is a newer
+        # value of another, nor of what was said in conversation. Only what is said supersedes.
+        superseded = [] if source_document is not None else self._superseded_by(pending, candidate.text)
         replaces = "".join(f" (replaces inbox #{p.id})" for p in superseded)
         if reconciled.outcome == "update":
             assert reconciled.target is not None
@@ -377,7 +379,13 @@ class MemoryExtractor:
     def _superseded_by(self, pending: Sequence[Proposal], text: str) -> list[Proposal]:
         """Of the pending add/update proposals, those that ``text`` gives a newer value for."""
         # The word checks first: only proposals that pass them are worth embedding.
-        maybe = [p for p in pending if p.action is not ProposalAction.ARCHIVE and _gives_new_value(text, p.text)]
+        maybe = [
+            p
+            for p in pending
+            if p.action is not ProposalAction.ARCHIVE
+            and p.source_document_id is None
+            and _gives_new_value(text, p.text)
+        ]
         alike = self.service.similarity(text, [p.text for p in maybe])
         return [p for p, similarity in zip(maybe, alike, strict=True) if similarity >= NEW_VALUE_SIMILARITY]
 
