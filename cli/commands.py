@@ -305,6 +305,29 @@ def _in_project(service: MemoryService, project: Project, proposal_id: int) -> N
         raise UsageError(f"Proposal {proposal_id} is not in project {project.name}'s inbox")
 
 
+def cmd_session(service: MemoryService, args: argparse.Namespace, out: TextIO) -> int:
+    project = _project(service, args.project)
+    if args.action == "list":
+        for session in service.list_sessions(project.id):
+            summary = " ".join(session.summary.split())[:100] or "(no summary yet)"
+            print(
+                f"{session.id:<5} {session.started_at:%Y-%m-%d}  {session.message_count:>4} messages  "
+                f"{session.title or 'Untitled'}\n      {summary}",
+                file=out,
+            )
+        return EXIT_OK
+    session = service.get_session(args.id)
+    if session.project_id != project.id:
+        raise UsageError(f"Session {session.id} is not in project {project.name}")
+    deleted = service.delete_session(session.id)
+    print(
+        f"Deleted session {deleted.id} ({deleted.title or 'Untitled'}, {deleted.message_count} messages) "
+        f"from {project.name}; facts learnt from it stay",
+        file=out,
+    )
+    return EXIT_OK
+
+
 def cmd_summarize(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
     if (args.session is None) == (not args.due):
         raise UsageError("give either --session ID or --due")

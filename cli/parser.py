@@ -18,6 +18,7 @@ from cli.commands import (
     cmd_project,
     cmd_reindex,
     cmd_search,
+    cmd_session,
     cmd_summarize,
     cmd_voice,
 )
@@ -138,6 +139,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text", help="accept with this text instead")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_inbox, wants_runtime=True)
+
+    session = commands.add_parser(
+        "session", help="list a project's sessions, or delete one (imported into the wrong project, say)"
+    )
+    session_actions = session.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    p = session_actions.add_parser("list")
+    p.add_argument("--project", required=True)
+    p = session_actions.add_parser("delete", help="delete a session and its messages for good")
+    p.add_argument("--project", required=True, help="the project it is in (a check)")
+    p.add_argument("id", type=int)
+    session.set_defaults(handler=cmd_session, searches=True)
 
     p = commands.add_parser("summarize", help="(re)write a session's summary")
     p.add_argument("--session", type=int)

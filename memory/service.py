@@ -66,7 +66,7 @@ from memory.documents import (
 from memory.embedding import Embedder, MiniLMEmbedder
 from memory.errors import ConflictError, CorruptDatabaseError, InvalidInputError, NotFoundError
 from memory.facts import apply_change, insert_fact
-from memory.indexing import CHUNK_PREFIX, FACT_PREFIX, BackgroundIndexing, VectorIndexer
+from memory.indexing import CHUNK_PREFIX, FACT_PREFIX, MESSAGE_PREFIX, SUMMARY_PREFIX, BackgroundIndexing, VectorIndexer
 from memory.orm import (
     ChatSessionRow,
     DatabaseIdentityRow,
@@ -607,6 +607,24 @@ class MemoryService:
             row = session_row(s, session_id)
             row.title = title
             return to_session(s, row)
+
+    def delete_session(self, session_id: int) -> ChatSession:
+        """Deletes a session and its messages for good (one in the wrong project, say); only on the user's request.
+
+        Facts and proposals learnt from it stay, without their link to it.
+        Returns the session as it was.
+        """
+        with self._write() as s, s.begin():
+            row = session_row(s, session_id)
+            session = to_session(s, row)
+            message_ids = list(s.scalars(select(MessageRow.id).where(MessageRow.session_id == session_id)))
+            s.delete(row)  # its messages go with it (ON DELETE CASCADE), and their keyword rows by trigger
+        vector_ids = [f"{MESSAGE_PREFIX}{i}" for i in message_ids] + [f"{SUMMARY_PREFIX}{session_id}"]
+        try:
+            self._indexer.store.delete(project_collection(session.project_id), vector_ids)
+        except Exception as error:  # the next reconcile drops the orphans
+            log.warning("could not drop a deleted session's vectors yet (%s)", error)
+        return session
 
     def end_session(self, session_id: int, *, ended_at: datetime | None = None) -> ChatSession:
         with self._write() as s, s.begin():

@@ -255,3 +255,32 @@ def test_odd_titles_and_ids_are_made_storable_not_refused(service: MemoryService
     (message,) = service.list_messages(service.list_sessions(project.id)[0].id)
     assert message.external_id is not None and message.external_id.startswith("sha256:")
     assert import_conversations(service, project.id, [parsed]).summary() == "Nothing new: 1 conversation already here."
+
+
+def test_a_conversation_imported_into_the_wrong_project_can_be_deleted_and_leaves_no_trace(
+    run: Run, tmp_path: Path
+) -> None:
+    run("project", "create", "Northwind")
+    run("project", "create", "Harbor Bank")
+    path = export_zip(
+        tmp_path / "export.zip",
+        [
+            chatgpt_conversation(
+                "c-kyc", "Harbor Bank KYC vendors", [("user", "Harbor Bank uses Onfido for KYC checks")]
+            )
+        ],
+    )
+    run("history", "import", str(path), "--project", "Northwind", "--all")
+    code, out, _ = run("session", "list", "--project", "Northwind")
+    assert code == 0 and "Harbor Bank KYC vendors" in out
+    code, out, err = run("session", "delete", "--project", "Harbor Bank", "1")
+    assert code == 2 and "not in project Harbor Bank" in out + err
+    code, out, _ = run("session", "delete", "--project", "Northwind", "1")
+    assert code == 0 and "Deleted session 1 (Harbor Bank KYC vendors, 1 messages)" in out
+    for mode in ("search", "context"):
+        code, out, _ = run(mode, "--project", "Northwind", "which KYC vendor does the bank use?")
+        assert "Onfido" not in out
+    code, out, _ = run("history", "import", str(path), "--project", "Harbor Bank", "--all")
+    assert code == 0 and "1 conversation imported" in out
+    code, out, _ = run("search", "--project", "Harbor Bank", "KYC vendor Onfido")
+    assert "Onfido" in out

@@ -25,7 +25,7 @@ from memory import INDEX_DIRNAME, MemoryService, ProposalAction
 from memory.embedding import MiniLMEmbedder
 from tests.fakes import FakeModel
 from ui.main_window import MainWindow
-from ui.memory_panel import HistoryDialog
+from ui.memory_panel import HistoryDialog, Kind
 from ui.tasks import TaskRunner
 
 #: A bound for a condition to come true, not a guess at how long it takes: with the
@@ -531,7 +531,6 @@ def test_the_window_makes_the_daily_backup_too(qtbot: object, make_window: objec
 def test_one_signal_says_memory_changed_and_each_panel_reloads_what_it_shows(
     qtbot: object, make_window: object
 ) -> None:
-    from ui.memory_panel import Kind
 
     env = make_window(projects=("Acme", "Globex"))
     _select_project(env.window, "Acme")
@@ -839,3 +838,22 @@ def test_a_small_screen_keeps_the_chat_usable(qtbot: object, make_window: object
     qtbot.waitUntil(lambda: window.chat.width() >= 0.9 * window.dock.width(), timeout=WAIT)  # type: ignore[attr-defined]
     assert window.sessions.horizontalScrollBarPolicy() == Qt.ScrollBarPolicy.ScrollBarAlwaysOff
     assert window.sessions.item(0).text().endswith("1 message")
+
+
+def test_a_session_can_be_deleted_from_the_window(qtbot: object, make_window: object) -> None:
+    from memory import NewMessage, Role
+
+    env = make_window(projects=("Acme",))
+    _select_project(env.window, "Acme")
+    qtbot.waitUntil(lambda: env.window.project_id == 1, timeout=WAIT)  # type: ignore[attr-defined]
+    service = env.runtime.service
+    session, _ = service.import_session(1, "Wrong client's call", [NewMessage(Role.USER, "Globex pays 9,000 euros")])
+    env.window.memory.memory_changed.emit(1, frozenset({Kind.SESSIONS}))
+    qtbot.waitUntil(lambda: env.window.sessions.count() == 1, timeout=WAIT)  # type: ignore[attr-defined]
+    env.window.open_session(session.id)
+    qtbot.waitUntil(lambda: env.window.session_id == session.id, timeout=WAIT)  # type: ignore[attr-defined]
+    env.window.delete_session(session.id)
+    qtbot.waitUntil(lambda: env.window.sessions.count() == 0, timeout=WAIT)  # type: ignore[attr-defined]
+    assert env.window.session_id is None
+    assert service.list_sessions(1) == [] and not service.search(1, "Globex pays euros", mode="bm25")
+    _settle(qtbot, env)

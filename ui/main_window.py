@@ -50,7 +50,7 @@ from ui.chat import ChatView, Passage
 from ui.chat_controller import ChatController
 from ui.documents import DocumentsTab, dropped_paths
 from ui.history_dialog import HistoryImportDialog
-from ui.memory_panel import KEY_ROLE, Kind, MemoryPanel
+from ui.memory_panel import KEY_ROLE, Kind, MemoryPanel, confirm
 from ui.projects_pane import ProjectsPane
 from ui.tasks import R, Task, TaskRunner
 from ui.widgets import ErrorBanner
@@ -118,8 +118,12 @@ class MainWindow(QMainWindow):
         new_session.clicked.connect(self.new_session)
         rename_session = QPushButton("Rename")
         rename_session.clicked.connect(self._on_rename_session)
+        delete_session = QPushButton("Delete")
+        delete_session.setToolTip("Delete the selected session and its messages (facts learnt from it stay)")
+        delete_session.clicked.connect(self._on_delete_session)
         row.addWidget(new_session)
         row.addWidget(rename_session)
+        row.addWidget(delete_session)
         left_layout.addLayout(row)
 
         # -- centre: the chat, and what to do first when there is no project yet
@@ -463,6 +467,26 @@ class MainWindow(QMainWindow):
                 title,
                 then=lambda _s: self.memory.memory_changed.emit(self.project_id, frozenset({Kind.SESSIONS})),
             )
+
+    def _on_delete_session(self) -> None:
+        item = self.sessions.currentItem()
+        if item is None or self._turn is not None:
+            return
+        title = item.text().split("\n")[0]
+        if confirm(self, "Delete session", f"Delete the session {title!r} and its messages for good?"):
+            self.delete_session(item.data(KEY_ROLE))
+
+    def delete_session(self, session_id: int) -> None:
+        """Deletes a session (say, one imported into the wrong project); the chat leaves it if it was open."""
+        if session_id == self.session_id:
+            self.session_id = None
+            self.chat.set_entries([])
+        self.call(
+            "delete session",
+            self.runtime.service.delete_session,
+            session_id,
+            then=lambda _s: self.memory.memory_changed.emit(self.project_id, frozenset({Kind.SESSIONS})),
+        )
 
     # ---------------------------------------------------------------- a turn (ui.chat_controller runs it)
 
