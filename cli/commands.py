@@ -132,8 +132,9 @@ def cmd_search(service: MemoryService, args: argparse.Namespace, out: TextIO) ->
         where = "global " if hit.is_global else ""
         when = f" {hit.timestamp:%Y-%m-%d}" if hit.timestamp else ""
         ext = f" ext={','.join(hit.external_ids)}" if hit.external_ids else ""
+        cited = f" [{hit.citation}] {hit.source_title}" if hit.citation else ""
         text = " ".join(hit.text.split())
-        print(f"{hit.score:.4f}  {where}{hit.key}{when}{ext}\n        {text[:300]}", file=out)
+        print(f"{hit.score:.4f}  {where}{hit.key}{when}{ext}{cited}\n        {text[:300]}", file=out)
     return EXIT_OK
 
 

@@ -229,6 +229,8 @@ def test_the_cli_manages_documents_with_clear_messages(run: Run, files: dict[str
     assert code == 0 and "D1" in out and "Services agreement" in out and "3 p." in out
     code, out, _ = run("doc", "show", "D1")
     assert code == 0 and "[D1 p.2]" in out and "added" in out
+    code, out, _ = run("search", "--project", "Acme", "monthly retainer")
+    assert code == 0 and "[D1 p.2] Services agreement" in out
     code, out, err = run("doc", "remove", "D1", "--project", "Globex")
     assert code == 2 and "not a document of Globex" in out + err
     code, out, err = run("doc", "show", "D99")
