@@ -251,14 +251,14 @@ class DocumentsTab(MemoryTab):
         note.setWordWrap(True)
         top.addWidget(note, 1)
         top.addWidget(self.show_removed)
+        # Two rows: six buttons in one cut their labels in the dock's default width.
         buttons, self.buttons = button_row(
-            ("Add files…", self._on_add_files),
-            ("Open", self._on_open),
-            ("Details", self._on_details),
-            ("Re-index", self._on_reindex),
-            ("Propose facts", self._on_propose),
-            ("Remove", self._on_remove),
+            ("Add files…", self._on_add_files), ("Open", self._on_open), ("Details", self._on_details)
         )
+        more_buttons, more = button_row(
+            ("Re-index", self._on_reindex), ("Propose facts", self._on_propose), ("Remove", self._on_remove)
+        )
+        self.buttons.update(more)
         self.buttons["Propose facts"].setToolTip(
             "Read the document for facts worth remembering; they go to the Inbox with their page, for your review"
         )
@@ -308,6 +308,7 @@ class DocumentsTab(MemoryTab):
         documents_layout.addLayout(top)
         documents_layout.addWidget(self.list, 1)
         documents_layout.addLayout(buttons)
+        documents_layout.addLayout(more_buttons)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(documents)
         split.addWidget(folders)
