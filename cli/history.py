@@ -14,7 +14,7 @@ from cli.documents import _cancellable
 
 def cmd_history(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
     from app.history.exports import read_export
-    from app.history.importer import import_conversations, matching, suggest_projects
+    from app.history.importer import already_imported, import_conversations, matching, suggest_projects
 
     conversations = read_export(Path(args.file))
     if args.list or args.project is None:
@@ -24,10 +24,13 @@ def cmd_history(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
             print("The export holds no conversations.", file=out)
             return EXIT_OK
         suggestions = suggest_projects(rt.service, conversations)
+        imported = already_imported(rt.service, conversations)
         for conversation in conversations:
             when = f"{conversation.created_at:%Y-%m-%d}" if conversation.created_at else "undated   "
             suggested = suggestions[conversation.id]
             hint = f"  → {suggested.project_name}?" if suggested else ""
+            if imported[conversation.id]:
+                hint = f"  (already in {', '.join(imported[conversation.id])})"
             print(
                 f"{conversation.id}  {when}  {len(conversation.turns):>5} messages  {conversation.title[:60]}{hint}",
                 file=out,

@@ -221,6 +221,8 @@ def test_the_cli_lists_and_imports_chosen_conversations(run: Run, tmp_path: Path
     assert code == 0 and "c-acme" in out and "→ Acme?" in out and "(2 conversations from chatgpt)" in out
     code, out, _ = run("history", "import", str(path), "--project", "Acme", "--select", "c-acme")
     assert code == 0 and "1 conversation imported as sessions; 4 messages" in out
+    code, out, _ = run("history", "import", str(path), "--list")
+    assert "Acme launch  (already in Acme)" in out
     code, out, err = run("history", "import", str(path), "--project", "Acme", "--select", "nope")
     assert code == 2 and "not in this export: nope" in out + err
     code, out, _ = run("history", "import", str(path), "--project", "Acme", "--match", "acme")

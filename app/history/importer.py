@@ -201,6 +201,21 @@ def _propose(extractor: MemoryExtractor, project_id: int, messages: Sequence[Mes
     return outcomes
 
 
+def already_imported(service: MemoryService, conversations: Sequence[Conversation]) -> dict[str, list[str]]:
+    """For each conversation (by id), the projects that already hold any of its messages.
+
+    Shown before importing, so that a conversation is not copied into a second client by mistake.
+    """
+    ids = {_external_id(c, n, t.source_id): c.id for c in conversations for n, t in enumerate(c.turns)}
+    found: dict[str, list[str]] = {c.id: [] for c in conversations}
+    for project in service.list_projects(include_archived=True):
+        for external_id in service.sessions_of_external_ids(project.id, list(ids)):
+            names = found[ids[external_id]]
+            if project.name not in names:
+                names.append(project.name)
+    return found
+
+
 def matching(conversations: Sequence[Conversation], text: str) -> list[Conversation]:
     """The conversations whose title or messages contain ``text`` (ignoring case)."""
     needle = text.casefold()
