@@ -290,3 +290,19 @@ def test_proposals_read_from_documents_never_replace_each_other(service: MemoryS
     assert sum("2025" in p.text for p in pending) == 3
     assert not any("replaces" in p.reason for p in pending)
     assert service.list_proposals(project.id, status="rejected") == []
+
+
+def test_copies_made_for_viewing_do_not_pile_up(service: MemoryService, files: dict[str, Path]) -> None:
+    import tempfile
+    import time as clock
+
+    from app.documents.library import OPEN_COPY_HOURS, copy_to_open
+
+    project = service.create_project("Acme")
+    document = add_files(service, project.id, [files["notes"]], max_bytes=LIMIT).added[0]
+    old = copy_to_open(service, document.id)
+    stale = clock.time() - (OPEN_COPY_HOURS + 1) * 3600
+    os.utime(old.parent, (stale, stale))
+    fresh = copy_to_open(service, document.id)
+    assert fresh.read_text("utf-8").startswith("# Kickoff") and not old.parent.exists()
+    assert fresh.parent.parent == Path(tempfile.gettempdir())

@@ -11,7 +11,9 @@ import hashlib
 import logging
 import os
 import shutil
+import stat
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -330,6 +332,23 @@ def supported_suffixes() -> Iterable[str]:
     return sorted(MEDIA_TYPES)
 
 
+OPEN_PREFIX = "dossier-open-"
+#: A viewer has long read its copy by then; older copies of client files are not left lying in /tmp.
+OPEN_COPY_HOURS = 12
+
+
+def _forget_old_copies() -> None:
+    """Deletes this user's copies made for viewing more than :data:`OPEN_COPY_HOURS` ago."""
+    cutoff = time.time() - OPEN_COPY_HOURS * 3600
+    for folder in Path(tempfile.gettempdir()).glob(f"{OPEN_PREFIX}*"):
+        try:
+            info = folder.lstat()
+            if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and info.st_mtime < cutoff:
+                shutil.rmtree(folder)
+        except OSError:
+            continue  # another process's, or gone meanwhile
+
+
 def copy_to_open(service: MemoryService, document_id: int) -> Path:
     """A read-only copy of a document's original, under its own file name, for the system viewer.
 
@@ -343,7 +362,8 @@ def copy_to_open(service: MemoryService, document_id: int) -> Path:
     """
     source = service.document_original(document_id)
     name = Path(service.get_document(document_id).filename).name or source.name
-    folder = Path(tempfile.mkdtemp(prefix="dossier-open-"))
+    _forget_old_copies()
+    folder = Path(tempfile.mkdtemp(prefix=OPEN_PREFIX))
     target = folder / name
     shutil.copyfile(source, target)
     os.chmod(target, 0o400)
