@@ -160,6 +160,25 @@ def test_pdf_blocks_carry_the_page_their_text_was_drawn_on(qt: object) -> None:
     assert chunks[1].text.startswith("2. Fees and Payment") and chunks[1].heading_path == "2. Fees and Payment"
 
 
+def test_a_pdf_heading_right_after_a_full_sentence_starts_its_own_section(qt: object) -> None:
+    pages = [
+        [
+            "2. Services",
+            "The Supplier provides warehouse consulting as set out in each statement of work.",
+            "3. Fees and Payment",
+            "The day rate is EUR 1,350. Invoices are payable within 45 days.",
+            "4. Term and Termination",
+            "This Agreement runs for 18 months; either party may end it with 60 days notice.",
+        ]
+    ]
+    parsed, chunks = parsed_and_chunked(qt_pdf(pages), "msa.pdf")
+    headings = [b.text for b in parsed.blocks if b.kind == "heading"]
+    assert headings == ["2. Services", "3. Fees and Payment", "4. Term and Termination"]
+    by_heading = {c.heading_path: c.text for c in chunks}
+    assert "EUR 1,350" in by_heading["3. Fees and Payment"]
+    assert "60 days notice" in by_heading["4. Term and Termination"]
+
+
 def test_a_long_pdf_keeps_every_page_apart(qt: object) -> None:
     topics = ["Kickoff Meeting", "Discovery Phase", "Logo Design", "Brand Guidelines", "Website", "Launch", "Review"]
     pages = [

@@ -532,10 +532,14 @@ def _pdf_page_blocks(builder: _Builder, text: str, page: int, running: set[str])
         if not line:
             flush()
             continue
-        if not paragraph and _digits_masked(line) not in running:
+        # A heading right after a full-width line that ends a sentence ("…in each SOW." then
+        # "3. Fees and Payment") starts a new block too; only a sentence's middle cannot hold one.
+        sentence_ended = bool(paragraph) and bool(_SENTENCE_END.search(paragraph[-1]))
+        if (not paragraph or sentence_ended) and _digits_masked(line) not in running:
             after = following[index]
             level = _heading_level(line) if after and not after[0].islower() else 0
             if level:
+                flush()
                 builder.add("heading", line, page=page, level=level)
                 continue
         paragraph.append(line)
