@@ -13,7 +13,8 @@ import logging
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -332,6 +333,8 @@ class BackgroundIndexing:
         self._done = 0
         self._busy = False
         self._closed = False
+        #: While above 0, queued rows wait: a batch being read gets both cores (see hold()).
+        self._holds = 0
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
 
@@ -363,6 +366,22 @@ class BackgroundIndexing:
                 self._thread.start()
             self._changed.notify_all()
 
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Embedding waits until the block ends (the batch under way is finished first).
+
+        Reading a batch of files competes with the embedder for the same cores: held,
+        every file of the batch is keyword-searchable sooner, and the vectors follow.
+        """
+        with self._changed:
+            self._holds += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._holds -= 1
+                self._changed.notify_all()
+
     def progress(self) -> IndexProgress:
         with self._changed:
             return IndexProgress(pending=self._pending, done=self._done)
@@ -391,7 +410,7 @@ class BackgroundIndexing:
     def _run(self) -> None:
         while True:
             with self._changed:
-                while not self._queue and not self._closed:
+                while (not self._queue or self._holds) and not self._closed:
                     self._changed.wait()
                 if self._closed:
                     self._pending = 0

@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -1375,6 +1376,13 @@ class MemoryService:
             if not self.repair_keyword_index():
                 raise
             return search()
+
+    def indexing_held(self) -> AbstractContextManager[None]:
+        """A block during which background embedding waits (a batch of files being read gets the cores).
+
+        Rows committed meanwhile are keyword-searchable at once; their vectors follow when it ends.
+        """
+        return self._background.hold()
 
     def index_progress(self) -> IndexProgress:
         """How many committed rows still wait for their vector (they are keyword-searchable already)."""

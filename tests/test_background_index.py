@@ -186,3 +186,17 @@ def test_a_kill_during_background_embedding_loses_nothing(tmp_path: Path, embedd
     with sqlite3.connect(data_dir / DB_FILENAME) as db:
         assert db.execute("SELECT count(*) FROM messages WHERE vec_current = 0").fetchone()[0] == 0
     db.close()
+
+
+def test_held_indexing_waits_and_then_embeds_everything(service: MemoryService) -> None:
+    from memory import NewMessage, Role
+
+    project = service.create_project("Batch")
+    session = service.start_session(project.id)
+    with service.indexing_held():
+        service.add_messages(session.id, [NewMessage(Role.USER, f"line {n} about invoices") for n in range(40)])
+        assert not service.wait_for_index(0.5)  # held: nothing embedded yet
+        assert service.index_progress().pending == 40
+        assert service.search(project.id, "invoices", mode="bm25")  # searchable by keyword meanwhile
+    assert service.wait_for_index(120)
+    assert service.index_progress().idle

@@ -145,6 +145,22 @@ def add_files(
     """
     service.get_project(project_id)
     report = BatchReport()
+    with service.indexing_held():  # every file keyword-searchable sooner; vectors after the batch
+        _add_each(service, project_id, paths, max_bytes, progress, cancelled, report)
+    if progress is not None and not report.cancelled:
+        progress(Progress(len(paths), len(paths), ""))
+    return report
+
+
+def _add_each(
+    service: MemoryService,
+    project_id: int,
+    paths: Sequence[Path],
+    max_bytes: int,
+    progress: ProgressCallback | None,
+    cancelled: CancelCheck | None,
+    report: BatchReport,
+) -> None:
     for n, path in enumerate(paths):
         if cancelled is not None and cancelled():
             report.cancelled = True
@@ -159,9 +175,6 @@ def add_files(
         except Exception as error:  # a parser bug must not cost the rest of the batch
             log.exception("reading %s failed", path)
             report.failed.append((path.name, f"could not be read ({type(error).__name__})"))
-    if progress is not None and not report.cancelled:
-        progress(Progress(len(paths), len(paths), ""))
-    return report
 
 
 def reindex_document(service: MemoryService, document_id: int) -> Document:
