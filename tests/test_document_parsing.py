@@ -760,3 +760,22 @@ def test_any_markdown_parses_and_chunks_with_exact_offsets(lines: list[str], tar
     chunks = chunk_document(parsed, target_tokens=target, overlap_tokens=target // 3)
     check_chunks(parsed, chunks)
     assert chunks and all(c.section <= max(1, len(parsed.blocks)) for c in chunks)
+
+
+def test_hostile_word_and_markdown_files_are_read_or_refused() -> None:
+    """Many styles times many paragraphs (python-docx scanned the styles for each paragraph), and a
+    Markdown line of blanks that made the table check backtrack: both once took minutes."""
+    base = word_file(lambda document: [document.add_paragraph(f"Paragraph {n}") for n in range(2_000)])
+    with zipfile.ZipFile(io.BytesIO(base)) as archive:
+        styles = archive.read("word/styles.xml").decode()
+
+    def with_styles(count: int) -> bytes:
+        extra = "".join(
+            f'<w:style w:type="paragraph" w:styleId="S{n}"><w:name w:val="S{n}"/></w:style>' for n in range(count)
+        )
+        return rezip(base, {"word/styles.xml": styles.replace("</w:styles>", extra + "</w:styles>").encode()})
+
+    assert len(parse_bytes(with_styles(4_000), "styles.docx").blocks) == 2_000
+    assert "styles; more than a real document has" in refusal(with_styles(6_000), "bomb.docx")
+    parsed = parse_bytes(("a|b\n" + " " * 200_000 + "x|\n").encode(), "blanks.md")
+    assert parsed.text.startswith("a|b")

@@ -16,6 +16,7 @@ refusal, never as a traceback or an exhausted machine.
 from __future__ import annotations
 
 import codecs
+import contextvars
 import email
 import email.header
 import email.policy
@@ -562,6 +563,10 @@ def _join_pdf_lines(lines: list[str]) -> str:
 # ---------------------------------------------------------------------------
 # Word (.docx)
 
+#: Real documents have hundreds of styles; tens of thousands only make reading slow.
+MAX_DOCX_STYLES = 5_000
+#: The file being read, for messages raised deep inside.
+_DOCX_NAME: contextvars.ContextVar[str] = contextvars.ContextVar("docx_name", default="document.docx")
 _OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _HEADING_STYLE = re.compile(r"^heading\s*([1-9])$", re.IGNORECASE)
 #: lxml has no type information here: its elements are Any.
@@ -627,6 +632,7 @@ def _parse_docx(data: bytes, name: str) -> ParsedDocument:
     import docx
 
     builder = _Builder()
+    token = _DOCX_NAME.set(name)
     try:
         document = docx.Document(io.BytesIO(data))
         _docx_body(document, builder)
@@ -638,6 +644,8 @@ def _parse_docx(data: bytes, name: str) -> ParsedDocument:
         raise DocumentRefused(
             name, "damaged or not a Word document (.docx); open it in Word and save a new copy"
         ) from None
+    finally:
+        _DOCX_NAME.reset(token)
     title = core_title or builder.first_heading(1) or builder.first_heading() or _stem(name)
     return builder.document(name, DOCX, title=title, metadata={"author": author} if author else {})
 
@@ -649,6 +657,12 @@ def _docx_body(document: Any, builder: _Builder) -> None:
 
     paragraph_tag, table_tag = qn("w:p"), qn("w:tbl")
     items: list[str] = []
+    styles = len(document.styles.element.findall(qn("w:style")))
+    if styles > MAX_DOCX_STYLES:
+        raise DocumentRefused(_DOCX_NAME.get(), f"{styles:,} styles; more than a real document has (a hostile file?)")
+    # A paragraph's style is looked up through every style of the document (python-docx scans
+    # them for the default one): resolved once per style id, so reading stays linear.
+    kinds: dict[str | None, tuple[str, int]] = {}
 
     def flush_list() -> None:
         if items:
@@ -658,7 +672,13 @@ def _docx_body(document: Any, builder: _Builder) -> None:
     for element in _docx_children(document.element.body):
         if element.tag == paragraph_tag:
             text = _docx_text(element)
-            kind, level = _docx_paragraph_kind(Paragraph(element, document), element)
+            style_id = element.style  # the paragraph's own style id, None for the default
+            own_numbering = element.pPr is not None and element.pPr.numPr is not None
+            if style_id not in kinds:
+                kinds[style_id] = _docx_paragraph_kind(Paragraph(element, document), element, own_numbering=False)
+            kind, level = kinds[style_id]
+            if own_numbering and kind == "paragraph":
+                kind = "list"
             if kind == "list":
                 if text.strip():
                     items.append(" ".join(text.split()))
@@ -687,7 +707,7 @@ def _docx_children(element: _Element) -> Iterator[_Element]:
             yield child
 
 
-def _docx_paragraph_kind(paragraph: Any, element: _Element) -> tuple[str, int]:
+def _docx_paragraph_kind(paragraph: Any, element: _Element, *, own_numbering: bool = True) -> tuple[str, int]:
     """("heading", level), ("list", 0) or ("paragraph", 0), from the style (and the styles it is based on).
 
     Word's Title outranks Heading 1, so Title is level 1 and Heading N is N + 1.
@@ -696,7 +716,7 @@ def _docx_paragraph_kind(paragraph: Any, element: _Element) -> tuple[str, int]:
         style = paragraph.style
     except Exception:  # a style that cannot be resolved: a plain paragraph
         style = None
-    numbered = element.pPr is not None and element.pPr.numPr is not None
+    numbered = own_numbering and element.pPr is not None and element.pPr.numPr is not None
     for _ in range(10):  # base styles can form a cycle in a hostile file
         if style is None:
             break
@@ -777,7 +797,9 @@ _SETEXT_2 = re.compile(r"^ {0,3}-+[ \t]*$")
 _RULE = re.compile(r"^ {0,3}(?:(?:\*[ \t]*){3,}|(?:-[ \t]*){3,}|(?:_[ \t]*){3,})$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+]|\d{1,9}[.)])(?:[ \t]+|$)")
-_TABLE_DELIMITER = re.compile(r"^[ \t]*\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$")
+# On the stripped line, and without blanks inside the repeated group: backtracking stays linear
+# (blanks on both sides of a repeated group made a line of spaces take quadratic time).
+_TABLE_DELIMITER = re.compile(r"^\|?\s*:?-+:?(?:\s*\|\s*:?-+:?)*\s*\|?$")
 _QUOTE = re.compile(r"^ {0,3}(?:>[ ]?)+")
 _CELL_SPLIT = re.compile(r"(?<!\\)\|")
 
@@ -868,11 +890,11 @@ def _parse_markdown(text: str, name: str) -> ParsedDocument:
             continue
         following = lines[index] if index < len(lines) else ""
         if "|" in stripped and (
-            rows or stripped.startswith("|") or ("|" in following and _TABLE_DELIMITER.match(following))
+            rows or stripped.startswith("|") or ("|" in following and _TABLE_DELIMITER.match(following.strip()))
         ):
             flush_paragraph()
             flush_list()
-            if not _TABLE_DELIMITER.match(line):
+            if not _TABLE_DELIMITER.match(line.strip()):
                 rows.append(_table_row(line))
             continue
         flush_table()
@@ -1222,6 +1244,10 @@ def _attachment_name(part: Message, number: int, media_type: str | None) -> str:
     return filename
 
 
+#: Attachments of one e-mail read as documents; the rest are listed as skipped.
+MAX_ATTACHMENTS = 50
+
+
 def _attachments(message: Message, body: Message | None) -> tuple[tuple[Attachment, ...], list[str]]:
     """Attached files of supported types, and the names of the others.
 
@@ -1263,8 +1289,10 @@ def _attachments(message: Message, body: Message | None) -> tuple[tuple[Attachme
             skipped.append(_attachment_name(part, number, None) if filename else content_type)
             continue
         data = _attachment_bytes(part, media_type)
-        if data:
+        if data and len(found) < MAX_ATTACHMENTS:
             found.append(Attachment(_attachment_name(part, number, media_type), data))
+        elif data:  # thousands of attachments is a flood, not correspondence
+            skipped.append(_attachment_name(part, number, media_type) + " (too many attachments)")
     return tuple(found), skipped
 
 
