@@ -306,3 +306,37 @@ def test_copies_made_for_viewing_do_not_pile_up(service: MemoryService, files: d
     fresh = copy_to_open(service, document.id)
     assert fresh.read_text("utf-8").startswith("# Kickoff") and not old.parent.exists()
     assert fresh.parent.parent == Path(tempfile.gettempdir())
+
+
+def test_a_watched_folder_swapped_for_a_link_or_a_file_swapped_for_one_is_not_followed(
+    service: MemoryService, files: dict[str, Path], tmp_path: Path
+) -> None:
+    from app.documents.parsing import parse_file
+
+    acme, beta = service.create_project("Acme"), service.create_project("Beta")
+    secret = tmp_path / "alpha.md"
+    secret.write_text("# Alpha\n\nThe merger code is PINEAPPLE-42.\n", "utf-8")
+    add_files(service, acme.id, [secret], max_bytes=LIMIT)
+    watched = tmp_path / "beta files"
+    watched.mkdir()
+    (watched / "note.txt").write_text("A harmless note for Beta.", "utf-8")
+    folder = watch_folder(service, beta.id, watched)
+    assert len(sync_folder(service, folder, max_bytes=LIMIT).added) == 1
+
+    # The folder itself replaced by a link to Dossier's data: nothing is synced, nothing removed.
+    watched.rename(tmp_path / "moved")
+    os.symlink(service.data_dir, watched)
+    report = sync_folder(service, folder, max_bytes=LIMIT)
+    assert not report.touched and "leads elsewhere" in report.failed[0][1]
+    assert [d.filename for d in service.list_documents(beta.id)] == ["note.txt"]
+
+    # A file listed as plain, then swapped for a link to another project's kept original.
+    os.unlink(watched)
+    (tmp_path / "moved").rename(watched)
+    kept = service.document_original(service.list_documents(acme.id)[0].id)
+    os.symlink(kept, watched / "swapped.md")
+    with pytest.raises(DocumentRefused, match="link"):
+        parse_file(watched / "swapped.md", max_bytes=LIMIT, inside=watched)
+    sync_folder(service, folder, max_bytes=LIMIT)
+    for mode in SearchMode:
+        assert not [h for h in service.search(beta.id, "merger code PINEAPPLE", mode=mode) if "PINEAPPLE" in h.text]

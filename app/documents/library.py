@@ -254,6 +254,12 @@ def sync_folder(
     if not root.is_dir() or not os.access(root, os.R_OK | os.X_OK):
         report.failed.append((folder.path, "the folder is missing or cannot be read; nothing was changed"))
         return report
+    # Watched as its resolved path: if that now leads elsewhere (the folder, or a folder above
+    # it, replaced by a link), or into Dossier's own data, the folder is not synced at all.
+    resolved, data_dir = root.resolve(), service.data_dir.resolve()
+    if resolved != root or resolved == data_dir or data_dir in resolved.parents:
+        report.failed.append((folder.path, "the folder now leads elsewhere (a link?); nothing was changed"))
+        return report
     files = folder_files(root, skip=service.data_dir.resolve())
     known = {d.watched_path: d for d in service.watched_documents(folder.id) if d.watched_path}
     names = sorted(files)
@@ -288,10 +294,10 @@ def _sync_file(
     max_bytes: int,
     report: SyncReport,
 ) -> None:
-    if known is not None and path.stat().st_size == known.size:
+    if known is not None and path.lstat().st_size == known.size and not path.is_symlink():
         if hashlib.sha256(path.read_bytes()).hexdigest() == known.sha256:
             return  # unchanged
-    parsed, original = parse_file(path, max_bytes=max_bytes)
+    parsed, original = parse_file(path, max_bytes=max_bytes, inside=Path(folder.path))
     if known is not None:
         new = to_new_document(parsed, known.filename, original)
         report.changed.append(service.replace_document(known.id, new))

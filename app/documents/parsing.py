@@ -20,6 +20,7 @@ import contextvars
 import email
 import email.header
 import email.policy
+import errno
 import io
 import logging
 import os
@@ -173,15 +174,26 @@ def parse_bytes(data: bytes, filename: str) -> ParsedDocument:
     return _parse_plain(_decode_text(data, name), name)
 
 
-def parse_file(path: Path, *, max_bytes: int) -> tuple[ParsedDocument, bytes]:
+def parse_file(path: Path, *, max_bytes: int, inside: Path | None = None) -> tuple[ParsedDocument, bytes]:
     """Reads and parses a file; returns the parsed document and the file's bytes (to keep the original).
 
     Refuses, with a message for the user, a missing file, a folder (or a link
     to one), anything that is not a regular file (a FIFO would block the read),
     an unreadable file and one over ``max_bytes``.
+
+    Args:
+        inside: A folder the file must really be in (a watched folder): a symlink,
+            or a path that leads elsewhere by now, is refused, never followed.
     """
     name = _display_name(path.name or str(path))
     flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
+    if inside is not None:
+        # Listed as a plain file, but it may have been swapped for a link since (to another
+        # project's kept original, to ~/.ssh): the last step is never followed, and the rest
+        # of the path must still lead into the folder.
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+        if not path.parent.resolve().is_relative_to(inside.resolve()):
+            raise DocumentRefused(name, "is no longer inside the watched folder")
     try:
         fd = os.open(path, flags)
     except FileNotFoundError:
@@ -193,6 +205,10 @@ def parse_file(path: Path, *, max_bytes: int) -> tuple[ParsedDocument, bytes]:
             raise DocumentRefused(name, "is a folder, not a file; add the files inside it") from None
         raise DocumentRefused(name, "cannot be read: permission denied") from None
     except OSError as exc:
+        if inside is not None and exc.errno == errno.ELOOP:
+            raise DocumentRefused(
+                name, "is a link now, not a file; links in a watched folder are not followed"
+            ) from None
         raise DocumentRefused(name, f"cannot be read ({exc.strerror or exc})") from None
     # Checked on the open file, not the name: the name could be swapped between a check and the read.
     try:
