@@ -4,7 +4,7 @@ Nothing here imports Qt, ``app`` or ``ui``; everything returned is a frozen data
 """
 
 from memory.db import DB_FILENAME, INDEX_DIRNAME, database_counts
-from memory.documents import ORIGINALS_DIRNAME, originals_of_database
+from memory.documents import ORIGINALS_DIRNAME, originals_of_database, read_original
 from memory.errors import (
     ConflictError,
     CorruptDatabaseError,
@@ -108,5 +108,6 @@ __all__ = [
     "citation_key",
     "database_counts",
     "originals_of_database",
+    "read_original",
     "render_context",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
+import stat
 import tempfile
 from pathlib import Path
 
@@ -35,21 +35,68 @@ ORIGINALS_DIRNAME = "documents"
 #: Text of one document; beyond this a file is a corpus, not a document.
 MAX_DOCUMENT_CHARS = 50_000_000
 MAX_CHUNKS = 200_000
-_SUFFIX = re.compile(r"^\.[a-z0-9]{1,10}$")
 
 
 def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def original_name(sha256: str, filename: str) -> str:
-    """The kept copy's file name: the content's hash with the original's suffix (system viewers need it)."""
-    suffix = Path(filename).suffix.lower()
-    return sha256 + (suffix if _SUFFIX.match(suffix) else "")
+#: The formats documents come in, and the suffix each kept original gets. The suffix comes from the
+#: type Dossier read the file as, never from its name: a viewer launched on "contract.hta" would run it.
+SUFFIXES = {
+    "application/pdf": ".pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+    "text/markdown": ".md",
+    "text/plain": ".txt",
+    "text/html": ".html",
+    "message/rfc822": ".eml",
+}
 
 
-def original_path(data_dir: Path, sha256: str, filename: str) -> Path:
-    return data_dir / ORIGINALS_DIRNAME / sha256[:2] / original_name(sha256, filename)
+def check_media_type(media_type: str, what: str) -> None:
+    if media_type not in SUFFIXES:
+        raise InvalidInputError(f"{what}: not a document type Dossier reads ({media_type[:100]!r})")
+
+
+def original_name(sha256: str, media_type: str) -> str:
+    """The kept copy's file name: the content's hash with its type's suffix (system viewers need one)."""
+    return sha256 + SUFFIXES.get(media_type, "")
+
+
+def original_path(data_dir: Path, sha256: str, media_type: str) -> Path:
+    return data_dir / ORIGINALS_DIRNAME / sha256[:2] / original_name(sha256, media_type)
+
+
+def _real_folders(data_dir: Path, target: Path) -> bool:
+    """Every folder from the originals' folder down to ``target``'s is a real folder, not a link."""
+    folder = data_dir / ORIGINALS_DIRNAME
+    for step in (folder, *(p for p in target.parents if folder in p.parents)):
+        try:
+            if not stat.S_ISDIR(os.lstat(step).st_mode):
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def read_original(data_dir: Path, sha256: str, media_type: str) -> bytes | None:
+    """A kept original's bytes, if it is still exactly what was added; None otherwise.
+
+    The data folder is not trusted blindly: a link planted in it (to ~/.ssh, say) is
+    never followed, and content changed in place is not passed on as the original.
+    """
+    target = original_path(data_dir, sha256, media_type)
+    if not _real_folders(data_dir, target):
+        return None
+    try:
+        fd = os.open(target, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    with open(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            return None
+        data = file.read()
+    return data if sha256_of(data) == sha256 else None
 
 
 def _private_dir(path: Path) -> None:
@@ -58,15 +105,13 @@ def _private_dir(path: Path) -> None:
         raise InvalidInputError(f"{path} is not a folder Dossier made; move it away and try again")
 
 
-def keep_original(data_dir: Path, sha256: str, filename: str, data: bytes) -> Path:
+def keep_original(data_dir: Path, sha256: str, media_type: str, data: bytes) -> Path:
     """Writes the original once per content (atomically, 0600); an existing copy is checked, not trusted."""
-    target = original_path(data_dir, sha256, filename)
+    target = original_path(data_dir, sha256, media_type)
     _private_dir(data_dir / ORIGINALS_DIRNAME)
     _private_dir(target.parent)
-    if target.is_file() and not target.is_symlink():
-        with open(target, "rb") as existing:
-            if sha256_of(existing.read()) == sha256:
-                return target
+    if read_original(data_dir, sha256, media_type) is not None:
+        return target
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".adding-")
     try:
         with os.fdopen(handle, "wb") as out:
@@ -82,21 +127,23 @@ def keep_original(data_dir: Path, sha256: str, filename: str, data: bytes) -> Pa
     return target
 
 
-def forget_original(s: Session, data_dir: Path, sha256: str, filename: str) -> None:
+def forget_original(s: Session, data_dir: Path, sha256: str, media_type: str) -> None:
     """Deletes a kept original that no active document (of any project) still uses."""
-    name = original_name(sha256, filename)
     users = s.scalars(
-        select(DocumentRow.filename).where(
+        select(DocumentRow.media_type).where(
             DocumentRow.sha256 == sha256, DocumentRow.status == DocumentStatus.ACTIVE.value
         )
     )
-    if any(original_name(sha256, other) == name for other in users):
+    if media_type in set(users):
         return
-    original_path(data_dir, sha256, filename).unlink(missing_ok=True)
+    target = original_path(data_dir, sha256, media_type)
+    if _real_folders(data_dir, target):  # never delete through a planted link
+        target.unlink(missing_ok=True)
 
 
 def check_new_document(new: NewDocument) -> None:
     """Refuses what no parser of ours produces: offsets outside the text, chunks out of order."""
+    check_media_type(new.media_type, new.filename)
     if not new.text.strip():
         raise InvalidInputError(f"{new.filename}: no text to read")
     if len(new.text) > MAX_DOCUMENT_CHARS:
@@ -258,11 +305,14 @@ def to_watched_folder(row: WatchedFolderRow) -> WatchedFolder:
     return WatchedFolder(row.id, row.project_id, row.path, row.added_at, row.synced_at)
 
 
-def originals_of_database(database: Path) -> set[str]:
+def originals_of_database(database: Path) -> dict[str, tuple[str, str]]:
     """The kept originals a database file's active documents use, as ``documents/ab/<sha256>.pdf`` paths.
 
     For backups: read from the snapshot itself, so a backup holds exactly the
     originals of the database it carries. A database from before documents has none.
+
+    Returns:
+        Each original's path in the data folder, with its (sha256, media type).
     """
     import sqlite3
 
@@ -271,8 +321,10 @@ def originals_of_database(database: Path) -> set[str]:
     connection = sqlite3.connect(read_only_uri(database), uri=True)
     try:
         if not connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'documents'").fetchone():
-            return set()
-        rows = connection.execute("SELECT sha256, filename FROM documents WHERE status = 'active'").fetchall()
+            return {}
+        rows = connection.execute("SELECT sha256, media_type FROM documents WHERE status = 'active'").fetchall()
     finally:
         connection.close()
-    return {f"{ORIGINALS_DIRNAME}/{sha[:2]}/{original_name(sha, name)}" for sha, name in rows}
+    return {
+        f"{ORIGINALS_DIRNAME}/{sha[:2]}/{original_name(sha, media_type)}": (sha, media_type) for sha, media_type in rows
+    }

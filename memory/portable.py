@@ -23,7 +23,13 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from memory.documents import MAX_CHUNKS, MAX_DOCUMENT_CHARS, keep_original, original_path, sha256_of
+from memory.documents import (
+    MAX_CHUNKS,
+    MAX_DOCUMENT_CHARS,
+    keep_original,
+    read_original,
+    sha256_of,
+)
 from memory.errors import ImportFormatError, InvalidInputError
 from memory.orm import (
     ChatSessionRow,
@@ -111,11 +117,10 @@ def _export_documents(
         )
         original = None
         if row.status == "active":
-            path = original_path(data_dir, row.sha256, row.filename)
-            try:
-                original = base64.b64encode(path.read_bytes()).decode("ascii")
-            except OSError:  # a lost copy: the text and passages still travel
-                original = None
+            # Only the original as it was added: a lost, changed or linked copy is left out
+            # (the text and passages still travel), never exported in its place.
+            kept = read_original(data_dir, row.sha256, row.media_type)
+            original = None if kept is None else base64.b64encode(kept).decode("ascii")
         exported.append(
             {
                 "ref": document_ref[row.id],
@@ -303,6 +308,8 @@ class ParsedProject:
     originals: dict[int, bytes] = field(default_factory=dict)
 
 
+# Direction controls and invisible format characters: in a file name they disguise its type.
+_INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
 
@@ -394,6 +401,7 @@ def parse_document(document: Any) -> ParsedProject:
             when(message.get("created_at"), f"{mbase}.created_at")
 
     document_refs: set[int] = set()
+    active_hashes: set[str] = set()
     chunk_refs: set[int] = set()
     originals: dict[int, bytes] = {}
     for i, entry in enumerate(document.get("documents", [])):
@@ -415,9 +423,22 @@ def parse_document(document: Any) -> ParsedProject:
                 raise ImportFormatError("not base64", f"{base}.original_base64") from None
             if sha256_of(original) != entry["sha256"]:
                 raise ImportFormatError("the original does not match its sha256", f"{base}.original_base64")
+            if entry["status"] == "removed":
+                raise ImportFormatError("a removed document keeps no original", f"{base}.original_base64")
+            if entry.get("size", len(original)) != len(original):
+                raise ImportFormatError(f"the original has {len(original):,} bytes", f"{base}.size")
+            if entry["sha256"] in active_hashes:
+                raise ImportFormatError("the same file is already a document of this export", base)
+            active_hashes.add(entry["sha256"])
             originals[entry["ref"]] = original
-        elif entry["status"] == "active":
-            raise ImportFormatError("an active document needs its original", f"{base}.original_base64")
+        # An active document without its original (lost before the export) keeps its text and passages.
+        if _INVISIBLE.search(entry["filename"]) or _INVISIBLE.search(entry["title"]):
+            raise ImportFormatError("direction or invisible format characters in a name", f"{base}.filename")
+        for key, value in (entry.get("details") or {}).items():
+            text(key, f"{base}.details", 100, allow_empty=False)
+            text(value, f"{base}.details.{key[:40]}", 1000)
+        if entry.get("watched_path") is not None:
+            text(entry["watched_path"], f"{base}.watched_path", 4096)
         chunks = entry["chunks"]
         if len(chunks) > MAX_CHUNKS or (entry["status"] == "active" and not chunks):
             raise ImportFormatError(f"an active document has 1 to {MAX_CHUNKS:,} chunks", f"{base}.chunks")
@@ -521,7 +542,7 @@ def _insert_documents(
         base = f"$.documents[{i}]"
         original = parsed.originals.get(entry["ref"])
         if original is not None:
-            keep_original(data_dir, entry["sha256"], entry["filename"], original)
+            keep_original(data_dir, entry["sha256"], entry["media_type"], original)
         row = DocumentRow(
             project_id=project.id,
             title=entry["title"].strip(),

@@ -55,6 +55,7 @@ from memory.documents import (
     insert_chunks,
     keep_original,
     original_path,
+    read_original,
     record,
     replace_chunks,
     sha256_of,
@@ -950,7 +951,7 @@ class MemoryService:
         title = " ".join(strip_control(new.title).split())[:MAX_NAME_CHARS] or filename
         sha = sha256_of(new.original)
         # Kept before the commit: a crash leaves an unused copy, never a document without its original.
-        keep_original(self.data_dir, sha, filename, new.original)
+        keep_original(self.data_dir, sha, new.media_type, new.original)
         try:
             with self._write() as s, s.begin():
                 project_row(s, project_id)
@@ -989,7 +990,7 @@ class MemoryService:
                 document = to_document(row, len(chunk_ids), len(chunk_ids))
         except BaseException:
             with self._read() as s:
-                forget_original(s, self.data_dir, sha, filename)
+                forget_original(s, self.data_dir, sha, new.media_type)
             raise
         self._background.submit(chunk_ids=chunk_ids)
         return document
@@ -1006,12 +1007,11 @@ class MemoryService:
         check_new_document(new)
         sha = sha256_of(new.original)
         with self._read() as s:
-            old = document_row(s, document_id)
-            filename = old.filename
-        keep_original(self.data_dir, sha, filename, new.original)
+            document_row(s, document_id)
+        keep_original(self.data_dir, sha, new.media_type, new.original)
         with self._write() as s, s.begin():
             row = document_row(s, document_id)
-            old_sha = row.sha256
+            old_sha, old_type = row.sha256, row.media_type
             row.title = " ".join(strip_control(new.title).split())[:MAX_NAME_CHARS] or row.filename
             row.media_type, row.sha256, row.size, row.pages = new.media_type[:100], sha, len(new.original), new.pages
             row.text, row.details = new.text, dict(new.details)
@@ -1020,8 +1020,8 @@ class MemoryService:
             chunk_ids, gone = replace_chunks(s, row, new)
             record(s, row.id, action, "" if old_sha == sha else "new content")
             document = to_document(row, *chunk_counts(s, [row.id]).get(row.id, (0, 0)))
-            if old_sha != sha:
-                forget_original(s, self.data_dir, old_sha, filename)
+            if (old_sha, old_type) != (sha, row.media_type):
+                forget_original(s, self.data_dir, old_sha, old_type)
         self._drop_chunk_vectors(gone)
         self._background.submit(chunk_ids=chunk_ids)
         return document
@@ -1036,7 +1036,7 @@ class MemoryService:
             row.status, row.removed_at, row.updated_at = DocumentStatus.REMOVED.value, utcnow(), utcnow()
             record(s, row.id, DocumentAction.REMOVED, strip_control(detail)[:500])
             s.flush()
-            forget_original(s, self.data_dir, row.sha256, row.filename)
+            forget_original(s, self.data_dir, row.sha256, row.media_type)
             document = to_document(row)
         self._drop_chunk_vectors(gone)
         return document
@@ -1120,9 +1120,12 @@ class MemoryService:
             row = document_row(s, document_id)
             if row.status != DocumentStatus.ACTIVE.value:
                 raise NotFoundError(f"Document {document_id} was removed; its original is no longer kept")
-            path = original_path(self.data_dir, row.sha256, row.filename)
-        if not path.is_file() or path.is_symlink():
-            raise NotFoundError(f"The original of document {document_id} is missing from {path.parent}")
+            sha, media_type = row.sha256, row.media_type
+        path = original_path(self.data_dir, sha, media_type)
+        if read_original(self.data_dir, sha, media_type) is None:
+            raise NotFoundError(
+                f"The kept original of document {document_id} is missing or was changed since it was added ({path})"
+            )
         return path
 
     def add_watched_folder(self, project_id: int, path: str) -> WatchedFolder:
@@ -1279,8 +1282,15 @@ class MemoryService:
                 _refuse_taken_name(s, name, hint="; import it under another name")
                 project_row, ids = portable.insert_project(s, parsed, name, self.data_dir)
                 project = convert.to_project(project_row)
-        except IntegrityError:
-            raise ConflictError(f"A project named {name!r} already exists; import it under another name") from None
+        except BaseException as error:
+            # Originals are kept before the insert; one the failed import brought goes again.
+            with self._read() as s:
+                for entry in parsed.document.get("documents", []):
+                    if entry["ref"] in parsed.originals:
+                        forget_original(s, self.data_dir, entry["sha256"], entry["media_type"])
+            if isinstance(error, IntegrityError):
+                raise ConflictError(f"A project named {name!r} already exists; import it under another name") from None
+            raise
         self._background.submit(**ids)
         return project
 

@@ -175,7 +175,7 @@ def test_a_planted_symlink_where_an_original_goes_is_replaced_not_followed(
     document = contract()
     from memory.documents import original_path, sha256_of
 
-    target = original_path(service.data_dir, sha256_of(document.original), document.filename)
+    target = original_path(service.data_dir, sha256_of(document.original), document.media_type)
     target.parent.mkdir(parents=True)
     os.symlink(victim, target)
     service.add_document(project.id, document)
@@ -221,7 +221,12 @@ def test_export_and_import_carry_documents_losslessly(
         (lambda d: d["documents"][0].update(original_base64="not base64!"), "original_base64"),
         (lambda d: d["documents"][0]["chunks"][0].update(end=10**6), "chunks[0]"),
         (lambda d: d["documents"][0]["chunks"][0].update(page=99), "chunks[0]"),
-        (lambda d: d["documents"][0].update(original_base64=None), "original_base64"),
+        (lambda d: d["documents"][0].update(status="removed", chunks=[]), "original_base64"),
+        (lambda d: d["documents"][0].update(size=7), "size"),
+        (lambda d: d["documents"][0].update(filename="Contract\u202efdp.hta"), "filename"),
+        (lambda d: d["documents"][0].update(media_type="application/hta"), "media_type"),
+        (lambda d: d["documents"][0].update(pages=2**64), "pages"),
+        (lambda d: d["documents"].append({**d["documents"][0], "ref": 2, "chunks": []}), "documents[1]"),
         (lambda d: d["facts"].append({"text": "x", "source_document_ref": 7}), "source_document_ref"),
     ],
 )
@@ -275,3 +280,27 @@ def test_a_proposal_filed_by_another_tool_says_so_in_the_inbox_and_the_export(
         assert other.list_proposals(imported.id)[0].origin == "mcp:Cursor"
     with pytest.raises(InvalidInputError, match="Origin"):
         service.propose(project.id, ProposalAction.ADD, "x y z", origin="mcp:\x07bell")
+
+
+def test_a_kept_original_changed_or_linked_in_the_data_folder_is_never_passed_on(
+    service: MemoryService, tmp_path: Path
+) -> None:
+    from app.portability.backup import create_backup
+
+    project = service.create_project("Acme")
+    document = service.add_document(project.id, contract())
+    kept = service.document_original(document.id)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / kept.name).write_bytes(b"SSH PRIVATE KEY")
+    # The kept original's folder replaced by a link to a folder elsewhere holding a file of that name.
+    folder = kept.parent
+    folder.rename(tmp_path / "moved")
+    os.symlink(outside, folder)
+    with pytest.raises(NotFoundError, match="missing or was changed"):
+        service.document_original(document.id)
+    assert service.export_project(project.id)["documents"][0]["original_base64"] is None
+    info = create_backup(service, tmp_path / "settings.json", tmp_path / "backup.zip")
+    assert not [name for name in info.files if name.startswith("documents/")]
+    service.remove_document(document.id)
+    assert (outside / kept.name).read_bytes() == b"SSH PRIVATE KEY"  # nothing deleted through the link

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -352,6 +353,7 @@ def supported_suffixes() -> Iterable[str]:
 
 
 OPEN_PREFIX = "dossier-open-"
+_INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 #: A viewer has long read its copy by then; older copies of client files are not left lying in /tmp.
 OPEN_COPY_HOURS = 12
 
@@ -380,7 +382,10 @@ def copy_to_open(service: MemoryService, document_id: int) -> Path:
         NotFoundError: No such document, it was removed, or its kept copy is missing.
     """
     source = service.document_original(document_id)
-    name = Path(service.get_document(document_id).filename).name or source.name
+    # The kept copy's suffix is its type's (memory names it so), never the name's: a viewer
+    # launched on "Contract\u202efdp.hta" would run it. Direction and invisible marks go too.
+    stem = _INVISIBLE.sub("", Path(service.get_document(document_id).filename).stem).strip() or "document"
+    name = stem + source.suffix
     _forget_old_copies()
     folder = Path(tempfile.mkdtemp(prefix=OPEN_PREFIX))
     target = folder / name

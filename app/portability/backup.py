@@ -22,7 +22,14 @@ from typing import IO, Any
 
 from app.config.files import WriteFailed, os_error_reason, replacing
 from app.errors import UserError
-from memory import DB_FILENAME, ORIGINALS_DIRNAME, MemoryService, database_counts, originals_of_database
+from memory import (
+    DB_FILENAME,
+    ORIGINALS_DIRNAME,
+    MemoryService,
+    database_counts,
+    originals_of_database,
+    read_original,
+)
 from memory.hashing import sha256_file
 
 FORMAT = "dossier-backup"
@@ -83,12 +90,16 @@ def create_backup(service: MemoryService, settings_file: Path, target: Path) -> 
             files = {DB_FILENAME: snapshot}
             if settings_file.exists():
                 files[SETTINGS] = settings_file
-            # Exactly the originals the snapshot's documents use (one lost since is left out:
-            # its text and passages are in the database).
-            for name in sorted(originals_of_database(snapshot)):
-                original = service.data_dir / name
-                if original.is_file() and not original.is_symlink():
-                    files[name] = original
+            # Exactly the originals the snapshot's documents use, each as it was added: one lost,
+            # changed in place or replaced by a link is left out (its text and passages are in the
+            # database), so that a backup never carries a stranger's file nor fails its own restore.
+            for name, (sha, media_type) in sorted(originals_of_database(snapshot).items()):
+                kept = read_original(service.data_dir, sha, media_type)
+                if kept is not None:
+                    copy = Path(work) / name
+                    copy.parent.mkdir(parents=True, exist_ok=True)
+                    copy.write_bytes(kept)
+                    files[name] = copy
             created_at = datetime.now(UTC)
             file_entries = {name: {"sha256": sha256_file(p), "bytes": p.stat().st_size} for name, p in files.items()}
             manifest = {
@@ -241,7 +252,7 @@ def verify_backup(path: Path, work: Path) -> BackupInfo:
         used = originals_of_database(work / DB_FILENAME)
     except Exception as err:
         raise BackupError(f"{path}: {err}") from None
-    if not originals <= used:
+    if not originals <= used.keys():
         raise BackupError(f"{path}: it holds files no document of its database uses")
     if counts != manifest.get("counts"):
         raise BackupError(f"{path}: the database does not hold what the manifest says")
