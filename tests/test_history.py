@@ -286,3 +286,15 @@ def test_a_conversation_imported_into_the_wrong_project_can_be_deleted_and_leave
     assert code == 0 and "1 conversation imported" in out
     code, out, _ = run("search", "--project", "Harbor Bank", "KYC vendor Onfido")
     assert "Onfido" in out
+
+
+def test_dates_no_calendar_can_hold_are_dropped_not_a_traceback(run: Run, tmp_path: Path) -> None:
+    run("project", "create", "Acme")
+    conversation = claude_conversation("k-t", "Times", [("user", "Budget is 9,000 euros"), ("assistant", "ok")])
+    conversation["created_at"] = "0001-01-01T00:00:00+14:00"
+    messages = conversation["chat_messages"]
+    assert isinstance(messages, list)
+    messages[1]["created_at"] = "9999-12-31T23:59:59-14:00"
+    path = export_zip(tmp_path / "times.zip", [conversation])
+    code, out, err = run("history", "import", str(path), "--project", "Acme", "--all")
+    assert code == 0 and "2 messages" in out and "Traceback" not in err

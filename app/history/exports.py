@@ -31,8 +31,9 @@ from typing import Any
 
 from app.errors import UserError
 
-#: The largest conversations.json read (a decade of daily chats is far less).
-MAX_EXPORT_BYTES = 1 << 30
+#: The largest conversations.json read (years of daily chats are far less). JSON takes about 25
+#: times its size in memory once parsed, so this also bounds what a hostile file can cost.
+MAX_EXPORT_BYTES = 256 << 20
 #: A JSON export compresses about tenfold; a thousandfold is a zip bomb.
 MAX_RATIO = 100
 #: One message's text at most (Dossier's own limit is the same).
@@ -71,11 +72,20 @@ class Conversation:
         return max(times) if times else self.created_at
 
 
+def _storable(value: datetime) -> datetime | None:
+    """The time in UTC, or None where UTC has no such day (year 1 at +14:00, say): no date then."""
+    try:
+        moved = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    except (OverflowError, ValueError):
+        return None
+    return moved if 1 < moved.year < 9999 else None
+
+
 def _from_epoch(value: Any) -> datetime | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     try:
-        return datetime.fromtimestamp(float(value), UTC)
+        return _storable(datetime.fromtimestamp(float(value), UTC))
     except (OverflowError, OSError, ValueError):
         return None
 
@@ -84,10 +94,9 @@ def _from_iso(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return _storable(datetime.fromisoformat(value.replace("Z", "+00:00")))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 #: Session titles are names: one line, at most this long, no direction controls.
