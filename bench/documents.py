@@ -47,10 +47,10 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.retrieval_speed import TimedEmbedder
+from bench.retrieval_speed import _percentiles as percentiles
 from bench.synthetic import TOPICS as CHAT_TOPICS
 from bench.synthetic import PlannedProject, generate_project
 from memory import FactKind, MemoryService, NewMessage, Role
@@ -885,34 +885,6 @@ def generate_corpus(
 
 
 # ---------------------------------------------------------------------------------------------- measuring
-
-
-class TimedEmbedder:
-    """The real embedder, with the time spent in it counted (same protocol)."""
-
-    def __init__(self, inner: MiniLMEmbedder) -> None:
-        self.inner = inner
-        self.seconds = 0.0
-
-    @property
-    def dimension(self) -> int:
-        return self.inner.dimension
-
-    @property
-    def model_id(self) -> str:
-        return self.inner.model_id
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        started = time.perf_counter()
-        try:
-            return self.inner.embed(texts)
-        finally:
-            self.seconds += time.perf_counter() - started
-
-
-def percentiles(samples: Sequence[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
 
 
 def ingest_chat(service: MemoryService, project_id: int, plan: PlannedProject) -> int:
