@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPlainTextEdit,
-    QProgressBar,
     QPushButton,
     QSplitter,
     QTabWidget,
@@ -56,7 +55,7 @@ from ui.chat import Passage
 from ui.chat_controller import load_passages
 from ui.memory_panel import KEY_ROLE, NO_PROJECT_HINT, Kind, MemoryTab, confirm, memory_list
 from ui.tasks import Task, TaskRunner
-from ui.widgets import HintedList, button_row
+from ui.widgets import HintedList, ProgressPanel, button_row
 
 #: How often the open project's watched folders are synced while the window runs.
 SYNC_EVERY_MS = 2 * 60 * 1000
@@ -267,23 +266,9 @@ class DocumentsTab(MemoryTab):
         self.buttons["Re-index"].setToolTip("Read the kept original again and replace its passages")
 
         # -- the progress of the work under way
-        self.progress = QWidget()
-        self.progress_label = QLabel()
-        self.progress_label.setTextFormat(Qt.TextFormat.PlainText)  # file names
-        self.progress_label.setWordWrap(True)
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setTextVisible(False)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setToolTip("Stop after the file being read; what was added stays")
-        self.cancel_button.clicked.connect(self._on_cancel)
-        progress_layout = QVBoxLayout(self.progress)
-        progress_layout.setContentsMargins(0, 0, 0, 0)
-        progress_layout.addWidget(self.progress_label)
-        row = QHBoxLayout()
-        row.addWidget(self.progress_bar, 1)
-        row.addWidget(self.cancel_button)
-        progress_layout.addLayout(row)
-        self.progress.hide()
+        self.progress = ProgressPanel("Stop after the file being read; what was added stays", self._on_cancel)
+        self.progress_label, self.progress_bar = self.progress.label, self.progress.bar
+        self.cancel_button = self.progress.cancel_button
 
         # -- watched folders
         self.folder_list = HintedList()

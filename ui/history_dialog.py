@@ -53,7 +53,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPlainTextEdit,
-    QProgressBar,
     QPushButton,
     QSplitter,
     QStyle,
@@ -73,6 +72,7 @@ from memory import Project
 from ui.documents import dropped_paths
 from ui.memory_panel import Kind
 from ui.tasks import Task, TaskRunner
+from ui.widgets import ProgressPanel
 
 TITLE, PROJECT, MESSAGES, DATE, SOURCE = range(5)
 HEADERS = ("Conversation", "Import into", "Messages", "Date", "From")
@@ -384,22 +384,13 @@ class HistoryImportDialog(QDialog):
         bottom.addWidget(self.propose)
         bottom.addWidget(self.import_button)
         bottom.addWidget(close)
-        self.progress = QWidget()
-        self.progress_label = QLabel()
-        self.progress_label.setTextFormat(Qt.TextFormat.PlainText)  # conversation titles
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setTextVisible(False)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setAutoDefault(False)
-        self.cancel_button.setToolTip("Stop after the conversation being imported; what was imported stays")
-        self.cancel_button.clicked.connect(self._on_cancel)
-        progress_layout = QVBoxLayout(self.progress)
-        progress_layout.setContentsMargins(0, 0, 0, 0)
-        progress_layout.addWidget(self.progress_label)
-        row = QHBoxLayout()
-        row.addWidget(self.progress_bar, 1)
-        row.addWidget(self.cancel_button)
-        progress_layout.addLayout(row)
+        self.progress = ProgressPanel(
+            "Stop after the conversation being imported; what was imported stays", self._on_cancel
+        )
+        self.progress_label, self.progress_bar = self.progress.label, self.progress.bar
+        self.cancel_button = self.progress.cancel_button
+        progress_layout = self.progress.layout()
+        assert isinstance(progress_layout, QVBoxLayout)
         note = QLabel("You can close this window: the import goes on.")
         progress_layout.addWidget(note)
         self.progress.hide()
