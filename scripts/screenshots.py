@@ -200,8 +200,9 @@ def cited_answer(app: QApplication) -> None:
             time.sleep(0.05)
         contract, guide = sorted(service.list_documents(acme.id), key=lambda d: d.id)
         chunks = service.document_chunks(contract.id) + service.document_chunks(guide.id)
-        by_key = {chunk.citation: chunk for chunk in chunks}
-        late, colour = by_key[f"{contract.key} p.2"], by_key[f"{guide.key} §2"]
+        # A page may hold several passages: the late-payment one is the passage this answer was given.
+        late = next(c for c in chunks if c.citation == f"{contract.key} p.2" and "Late payment" in c.heading_path)
+        colour = next(c for c in chunks if c.citation == f"{guide.key} §2")
         session = service.start_session(acme.id, "Invoice question")
         service.add_messages(
             session.id,

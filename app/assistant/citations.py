@@ -46,7 +46,11 @@ def normal_key(document_id: int, page: str | None, section: str | None) -> str:
 
 def find_citations(text: str, given: Iterable[DocumentChunk]) -> list[Citation]:
     """Every citation in ``text``, each matched to a passage of ``given`` (the answer's context) or flagged."""
-    by_key = {chunk.citation: chunk for chunk in given}
+    # A page can hold several passages the answer was given: a citation of the page names the
+    # first of them, the most relevant (a context lists its passages best first).
+    by_key: dict[str, DocumentChunk] = {}
+    for chunk in given:
+        by_key.setdefault(chunk.citation, chunk)
     found = []
     for bracket in _BRACKET.finditer(text):
         for one in _ONE.finditer(bracket.group(1)):
