@@ -55,6 +55,7 @@ from memory.types import (
     WatchedFolder,
     citation_key,
 )
+from memory.validation import is_hidden
 
 __all__ = [
     "DB_FILENAME",
@@ -107,6 +108,7 @@ __all__ = [
     "WatchedFolder",
     "citation_key",
     "database_counts",
+    "is_hidden",
     "originals_of_database",
     "read_original",
     "render_context",

@@ -53,6 +53,7 @@ from memory.validation import (
     MAX_ROW_ID,
     MAX_SAMPLE_CHARS,
     clean_text,
+    is_hidden,
     is_row_id,
 )
 
@@ -308,8 +309,6 @@ class ParsedProject:
     originals: dict[int, bytes] = field(default_factory=dict)
 
 
-# Direction controls and invisible format characters: in a file name they disguise its type.
-_INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
 
@@ -432,7 +431,7 @@ def parse_document(document: Any) -> ParsedProject:
             active_hashes.add(entry["sha256"])
             originals[entry["ref"]] = original
         # An active document without its original (lost before the export) keeps its text and passages.
-        if _INVISIBLE.search(entry["filename"]) or _INVISIBLE.search(entry["title"]):
+        if any(is_hidden(c, in_file_name=True) for c in entry["filename"] + entry["title"]):
             raise ImportFormatError("direction or invisible format characters in a name", f"{base}.filename")
         for key, value in (entry.get("details") or {}).items():
             text(key, f"{base}.details", 100, allow_empty=False)

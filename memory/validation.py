@@ -91,12 +91,22 @@ def clean_name(value: object, what: str = "Name") -> str:
 
 # Unicode's default-ignorable code points outside category Cf, and blanks that draw nothing.
 _IGNORABLE = re.compile(
-    "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2800\u3164\ufe00-\ufe0f\uffa0\U000e0100-\U000e01ef]"
+    "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2065\u2800\u3164\ufe00-\ufe0f\uffa0\U000e0100-\U000e01ef]"
 )
 
 
 def _invisible(char: str) -> bool:
     return (unicodedata.category(char) == "Cf" and char != "\u200d") or bool(_IGNORABLE.match(char))
+
+
+def is_hidden(char: str, *, in_file_name: bool = False) -> bool:
+    """A character that changes how text reads without showing: a direction control or an invisible one.
+
+    Args:
+        in_file_name: The zero-width joiner counts too: no emoji sequence in a file name needs
+            it, and there hidden characters can disguise the name's type ("Contract\u202efdp.hta").
+    """
+    return bool(_BIDI.match(char)) or _invisible(char) or (in_file_name and char == "\u200d")
 
 
 def name_key(name: str) -> str:

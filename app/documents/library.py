@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 import shutil
 import stat
 import tempfile
@@ -29,6 +28,7 @@ from memory import (
     NewChunk,
     NewDocument,
     WatchedFolder,
+    is_hidden,
 )
 
 log = logging.getLogger(__name__)
@@ -353,7 +353,6 @@ def supported_suffixes() -> Iterable[str]:
 
 
 OPEN_PREFIX = "dossier-open-"
-_INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 #: A viewer has long read its copy by then; older copies of client files are not left lying in /tmp.
 OPEN_COPY_HOURS = 12
 
@@ -384,7 +383,8 @@ def copy_to_open(service: MemoryService, document_id: int) -> Path:
     source = service.document_original(document_id)
     # The kept copy's suffix is its type's (memory names it so), never the name's: a viewer
     # launched on "Contract\u202efdp.hta" would run it. Direction and invisible marks go too.
-    stem = _INVISIBLE.sub("", Path(service.get_document(document_id).filename).stem).strip() or "document"
+    stem = Path(service.get_document(document_id).filename).stem
+    stem = "".join(c for c in stem if not is_hidden(c, in_file_name=True)).strip() or "document"
     name = stem + source.suffix
     _forget_old_copies()
     folder = Path(tempfile.mkdtemp(prefix=OPEN_PREFIX))
