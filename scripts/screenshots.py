@@ -26,13 +26,14 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPoint, QRect, QRectF, Qt, QUrl  # noqa: E402
-from PySide6.QtGui import QColor, QFont, QPageSize, QPainter, QPdfWriter  # noqa: E402
+from PySide6.QtCore import QPoint, QRect, QUrl  # noqa: E402
+from PySide6.QtGui import QColor, QPainter  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from app.config.paths import resolve_paths  # noqa: E402
 from app.runtime import Runtime  # noqa: E402
 from memory import ItemKey, MemoryService, NewMessage, Role  # noqa: E402
+from tests.document_files import qt_pdf  # noqa: E402  (the same Qt-drawn PDFs as the tests)
 from ui.main_window import MainWindow  # noqa: E402
 from ui.settings_dialog import SettingsDialog  # noqa: E402
 from ui.tasks import TaskRunner  # noqa: E402
@@ -148,30 +149,6 @@ Short sentences, a clear ask, no exclamation marks.
 """
 
 
-def contract_pdf() -> bytes:
-    """A two-page contract drawn by Qt, so that answers can cite it by page."""
-    data = QByteArray()
-    buffer = QBuffer(data)
-    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    writer = QPdfWriter(buffer)
-    writer.setPageSize(QPageSize(QPageSize.PageSizeId.A4))
-    writer.setResolution(72)
-    writer.setTitle("Services contract, Acme and Studio North")
-    painter = QPainter(writer)
-    font = QFont()
-    font.setPointSizeF(12)
-    painter.setFont(font)
-    for number, lines in enumerate(CONTRACT_PAGES):
-        if number:
-            writer.newPage()
-        for row, line in enumerate(lines):
-            painter.drawText(QRectF(60, 60 + 24 * row, 480, 22), Qt.AlignmentFlag.AlignLeft, line)
-    painter.end()
-    del writer  # finishes the PDF
-    buffer.close()
-    return bytes(data.data())
-
-
 def cited_answer(app: QApplication) -> None:
     """A project's documents, and a stored answer citing them: one citation opened, an invented one flagged."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -183,7 +160,9 @@ def cited_answer(app: QApplication) -> None:
         service.add_fact(acme.id, "Jane Doe (marketing lead) signs off on all visuals", "contact", pinned=True)
         files = Path(tmp) / "files"
         files.mkdir()
-        (files / "services-contract.pdf").write_bytes(contract_pdf())
+        (files / "services-contract.pdf").write_bytes(
+            qt_pdf(CONTRACT_PAGES, title="Services contract, Acme and Studio North")
+        )
         (files / "brand-guide.md").write_text(BRAND_GUIDE, encoding="utf-8")
         tasks = TaskRunner()
         window = MainWindow(runtime, tasks, load_model=False)
