@@ -90,7 +90,8 @@ def check_offsets(parsed: ParsedDocument) -> None:
         assert parsed.text[block.start : block.end] == block.text
         # Stripped, but code keeps its first line's indentation.
         assert block.start >= position and block.text.strip() and block.text == block.text.rstrip().strip("\n")
-        assert block.kind in ("heading", "paragraph", "list", "table")
+        assert block.kind in ("heading", "paragraph", "list", "table", "running")
+        assert block.kind != "running" or block.page is not None  # only a PDF's pages have running lines
         assert (1 <= block.level <= 6) if block.kind == "heading" else block.level == 0
         assert (block.page is not None) == (parsed.pages is not None)
         assert not any(ord(c) < 32 and c not in "\n\t" for c in block.text)
@@ -121,7 +122,7 @@ def check_chunks(parsed: ParsedDocument, chunks: list[Chunk]) -> None:
             covered.append((chunk.start, chunk.end))
     covered_starts = [start for start, _ in covered]
     for block in blocks:
-        if block.kind != "heading":
+        if block.kind not in ("heading", "running"):
             index = bisect.bisect_right(covered_starts, block.start) - 1
             assert index >= 0 and block.end <= covered[index][1], f"not covered: {block.text[:60]!r}"
 
@@ -200,9 +201,32 @@ def test_a_long_pdf_keeps_every_page_apart(qt: object) -> None:
         assert block.page == n
         assert {c.page for c in chunks if f"Milestone number {n} " in c.text} == {n}
         assert {c.heading_path for c in chunks if c.page == n} == {topics[n - 1]}
-        assert any(f"Page {n} of 7" in c.text for c in chunks if c.page == n)
-    assert sum("Acme Corp Confidential" in b.text for b in parsed.blocks) == 7  # kept as text
+        assert f"Page {n} of 7" in parsed.text  # the text keeps the page's furniture; passages leave it out
+        assert not any("Page " in c.text or "Confidential" in c.text for c in chunks)
+    assert [b.text for b in parsed.blocks if b.kind == "running"].count("Acme Corp Confidential") == 7
     assert {c.page for c in chunks} == set(range(1, 8))
+
+
+def test_a_heading_under_a_running_header_is_found_and_the_header_stays_out_of_passages(qt: object) -> None:
+    sections = [
+        ("1. Services", "The Supplier provides warehouse consulting as set out in each statement of work."),
+        ("2. Fees and Payment", "Invoices are payable within forty-five days of receipt."),
+        ("3. Termination", "Either party may end this Agreement on ninety days written notice."),
+        ("4. Liability", "The Supplier's total liability is capped at EUR 2,000,000."),
+    ]
+    pages = [
+        ["Acme Logistics · Master Services Agreement · Confidential", heading, body, f"Page {n} of 4"]
+        for n, (heading, body) in enumerate(sections, start=1)
+    ]
+    parsed, chunks = parsed_and_chunked(qt_pdf(pages), "msa.pdf")
+
+    assert [(b.text, b.page) for b in parsed.blocks if b.kind == "heading"] == [
+        (heading, n) for n, (heading, _) in enumerate(sections, start=1)
+    ]
+    for n, (heading, body) in enumerate(sections, start=1):
+        [chunk] = [c for c in chunks if c.page == n]
+        assert chunk.heading_path == heading and chunk.text == f"{heading}\n\n{body}"
+    assert parsed.text.count("Master Services Agreement · Confidential") == 4
 
 
 def test_password_protected_pdf_is_refused_and_one_without_a_user_password_is_read(qt: object) -> None:

@@ -88,7 +88,8 @@ def chunk_document(
     """Cuts a parsed document into chunks of about ``target_tokens``; see the module's docstring.
 
     Guarantees: every chunk is a non-blank range of ``parsed.text`` on one page;
-    every character of every non-heading block is in at least one chunk;
+    every character of every block but headings and running lines (a PDF
+    page's header or footer, the same on every page) is in at least one chunk;
     chunks are in document order. A chunk of headings alone is made only for a
     document that has nothing but headings (otherwise a heading lives on in
     the heading path of the chunks below it, and a chunk that is only a
@@ -130,13 +131,15 @@ class _Chunker:
 
     def run(self) -> list[Chunk]:
         for block in self.blocks:
+            if block.kind == "running":
+                continue
             # A heading as large as a chunk is content: too big for a prefix, and cut like any block.
             if block.kind == "heading" and len(block.text) <= self.target:
                 self._heading(block)
             else:
                 self._content(block)
         self._close()
-        if not self.chunks:  # a document of headings only: each is a chunk
+        if not self.chunks:  # a document of headings (and running lines) only: each is a chunk
             self.sections, self.path = 0, []
             for block in self.blocks:
                 self._heading(block)

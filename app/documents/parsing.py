@@ -97,7 +97,7 @@ class DocumentRefused(UserError):
 class Block:
     """One heading, paragraph, list or table; ``start``/``end`` index into :attr:`ParsedDocument.text`."""
 
-    kind: str  # "heading" | "paragraph" | "list" | "table"
+    kind: str  # "heading" | "paragraph" | "list" | "table" | "running" (a PDF page's running header or footer)
     text: str
     start: int
     end: int
@@ -532,8 +532,15 @@ def _pdf_page_blocks(builder: _Builder, text: str, page: int, running: set[str])
     than the page's full lines. A heading is a heading-like line that starts
     a paragraph and is followed, on the same page, by a line that does not
     continue it in lower case. Every line ends in some block: nothing is lost.
+
+    A running line among a page's first or last two lines is a block of its
+    own ("running"): kept in the text, left out of passages (it would be a
+    sixth of a passage, the same on every page), and never glued to the
+    heading below it, which is then found at the top of a page too.
     """
     lines = [" ".join(raw.split()) for raw in text.split("\n")]
+    filled = [index for index, line in enumerate(lines) if line]
+    edges = set(filled[:2] + filled[-2:])
     width = max((len(line) for line in lines), default=0)
     following = [""] * len(lines)  # the next non-empty line after each line
     for index in range(len(lines) - 1, 0, -1):
@@ -551,6 +558,10 @@ def _pdf_page_blocks(builder: _Builder, text: str, page: int, running: set[str])
             continue
         # A heading right after a full-width line that ends a sentence ("…in each SOW." then
         # "3. Fees and Payment") starts a new block too; only a sentence's middle cannot hold one.
+        if index in edges and _digits_masked(line) in running:
+            flush()
+            builder.add("running", line, page=page)
+            continue
         sentence_ended = bool(paragraph) and bool(_SENTENCE_END.search(paragraph[-1]))
         if (not paragraph or sentence_ended) and _digits_masked(line) not in running:
             after = following[index]
