@@ -1255,7 +1255,7 @@ class MemoryService:
                 )
             ]
             hits = (
-                hybrid_search(s, self._indexer, self._term_frequencies, project_id, query, 40, mode=mode)
+                hybrid_search(s, self._indexer, self._term_frequencies, project_id, query, 40, mode=mode, replies=True)
                 if query
                 else []
             )

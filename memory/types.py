@@ -284,6 +284,8 @@ class ScoreParts:
     lexical: float = 0.0
     pinned_boost: float = 0.0
     recency_boost: float = 0.0
+    #: The key of the hit this message follows, when it joined as that hit's reply.
+    reply_to: str | None = None
 
 
 @dataclass(frozen=True)

@@ -260,7 +260,7 @@ def test_the_speaker_is_searchable_but_the_stored_content_is_unchanged(service: 
     hit = service.search(project, "Melanie lake sunrise", k=1)[0]
     assert hit.text == "Melanie: I finished a lake sunrise on canvas last year."
     context = service.build_context(project, "When did Melanie paint the lake sunrise?", 500)
-    line = next(item.text for item in context.items if item.message_ids == (melanie,))
+    line = next(item.text for item in context.items if melanie in item.message_ids)
     assert "2026-03-01" in line, "a quoted message carries its date, for 'when' questions"
 
 
@@ -296,3 +296,54 @@ def test_item_keys_are_built_and_read_by_one_type() -> None:
     assert ItemKey.messages(5, 5) == ItemKey.messages(5) and str(ItemKey.fact(9)) == "fact:9"
     for junk in ("fact", "fact:", "fact:x", "note:1", "messages:1-2-3", ""):
         assert ItemKey.parse(junk) is None, junk
+
+
+def _question_and_reply(service: MemoryService, reply_role: Role) -> tuple[int, int, int]:
+    """A question, its reply (no word in common with it), and many messages about concerts that answer nothing."""
+    project = service.create_project("Concerts")
+    chatter = service.start_session(project.id, "Chatter", started_at=T0)
+    service.add_messages(
+        chatter.id,
+        [
+            NewMessage(Role.OTHER, f"The concert number {n} on Saturday was performed in the old hall.", "Dana", T0)
+            for n in range(80)
+        ],
+    )
+    party = service.start_session(project.id, "Party", started_at=T0 + timedelta(days=2))
+    question, reply = service.add_messages(
+        party.id,
+        [
+            NewMessage(Role.OTHER, "Who performed at your daughter's birthday concert?", "Caroline", T0),
+            NewMessage(reply_role, "Matt Patterson, his voice was amazing!", "Melanie", T0),
+        ],
+    )
+    service.wait_for_index()  # the chatter is a batch: its vectors are written in the background
+    return project.id, question.id, reply.id
+
+
+def test_a_context_brings_the_reply_to_a_hit_that_search_alone_misses(service: MemoryService) -> None:
+    project, question, reply = _question_and_reply(service, Role.OTHER)
+    asked = "Who performed at the birthday concert?"
+    hits = service.search(project, asked, k=40)
+    assert hits[0].message_ids == (question,)
+    assert not any(reply in h.message_ids for h in hits), "the reply shares no word: search does not find it"
+
+    context = service.build_context(project, asked, 1000)
+    [item] = [item for item in context.items if question in item.message_ids]
+    assert item.message_ids == (question, reply)
+    assert "Matt Patterson" in item.text
+
+
+def test_the_assistants_reply_never_joins_a_context_that_way(service: MemoryService) -> None:
+    project, question, reply = _question_and_reply(service, Role.ASSISTANT)
+    context = service.build_context(project, "Who performed at the birthday concert?", 1000)
+    assert any(question in item.message_ids for item in context.items)
+    assert not any(reply in item.message_ids for item in context.items)
+
+
+def test_context_lines_quote_messages_with_their_date_and_no_internal_ids(service: MemoryService) -> None:
+    project, question, _ = _question_and_reply(service, Role.OTHER)
+    context = service.build_context(project, "Who performed at the birthday concert?", 1000)
+    [line] = [item.text for item in context.items if question in item.message_ids]
+    assert line.startswith("- [2026-03-01] Caroline: Who performed")
+    assert "[M" not in context.text
