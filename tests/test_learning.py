@@ -51,6 +51,19 @@ def test_a_greeting_before_a_statement_is_left_out_and_questions_are_skipped() -
     assert [c.text for c in found] == ["Acme's budget for the rebrand is 40,000 euros."]
 
 
+def test_statements_without_their_i_are_found_too() -> None:
+    # Chat drops the subject: these are the user speaking of themselves all the same.
+    for message in (
+        "Been tweaking the onboarding deck to make it shorter.",
+        "Still working on the Acme proposal, due next Friday.",
+        "Went to the Ghent warehouse yesterday with Dana.",
+        "Finally signed up for the Lisbon conference in May.",
+    ):
+        assert [c.text for c in find_candidates(message)] == [message], message
+    for message in ("Went well, thanks!", "Got it.", "Sounds like a plan to me."):
+        assert find_candidates(message) == [], message
+
+
 def test_relative_dates_get_the_date_they_meant() -> None:
     sunday = datetime(2026, 11, 29, 10, tzinfo=UTC)
     assert dated("I met their CMO yesterday.", sunday) == "I met their CMO yesterday (28 November 2026)."

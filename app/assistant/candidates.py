@@ -139,6 +139,13 @@ _ACTIVITY = re.compile(
     r"\b(i'm|i’m|i am|we're|we’re|we are|i've been|i’ve been|we've been|we’ve been)\s+(also\s+|still\s+|now\s+|currently\s+|really\s+)?\w+ing\b",
     _FLAGS,
 )
+#: "Been tweaking a recipe", "Still working on the studio", "Went to Lisbon": chat drops the "I".
+_IMPLICIT_SELF = re.compile(
+    r"^(?:(?:just|still|finally|recently|also|currently|now|actually)\s+)?(?:been\s+\w+|working on|went|got|"
+    r"started|finished|bought|visited|tried|made|took|spent|picked up|signed up|joined|learned|learnt|found|saw|"
+    r"watched|read|wrote|painted|baked|cooked|ran|hiked|moved|had|gonna|going to|planning|thinking of|heading)\b",
+    _FLAGS,
+)
 #: "Hey Nate, ", "Thanks, Maria! ", "Oh, ": what comes before the sentence proper.
 _OPENER = re.compile(
     r"^(?:(?i:hey|hi|hello|oh|ah|yeah|yep|yes|yup|well|so|anyway|btw|by the way|thanks|thank you|haha|wow|ok|okay|"
@@ -186,7 +193,7 @@ def _score(sentence: str) -> int:
     points += 2 if _DECISION.search(low) else 0
     points += 1 if _PLAN.search(low) else 0
     points += 2 if _STRONG_PREFERENCE.search(low) else (1 if _PREFERENCE.search(low) else 0)
-    points += 2 if _EVENT.search(low) or _ACTIVITY.search(low) else 0
+    points += 2 if _EVENT.search(low) or _ACTIVITY.search(low) or _IMPLICIT_SELF.match(low) else 0
     points += 1 if _POSSESSION.search(low) else 0
     points += min(2, _proper_nouns(sentence)) + (1 if _QUOTED.search(sentence) else 0)
     return points
@@ -196,7 +203,7 @@ def _about_the_user(sentence: str) -> bool:
     """The user speaking of themselves or their work, not reacting to the listener."""
     if _REACTION.match(sentence.lstrip("\"'“‘( ")):
         return False
-    if _SELF.search(sentence) or _BUSINESS.search(sentence) or _DEADLINE.search(sentence):
+    if any(p.search(sentence) for p in (_SELF, _BUSINESS, _DEADLINE)) or _IMPLICIT_SELF.match(sentence):
         return True
     # "Dana prefers calls", "Acme signed on Friday": a named person or company, with a cue.
     first = _WORD.match(sentence)
