@@ -73,8 +73,9 @@ MERGE_RATIO = 0.6
 #: ``REPLY_RATIO`` of that hit's score: a reply often completes what the hit began
 #: ("Who played at the party?" "Matt Patterson, he was great") without sharing its
 #: words. Measured on real conversations (bench/conversation_memory.py): single-hop
-#: recall 0.84 -> 0.88; flat for 2-4 hits and ratios 0.7-0.9; the turn *before* a hit
-#: (0.77) and more hits (6: 0.78) cost more budget than they found.
+#: recall 0.84 -> 0.87, all 0.77 -> 0.79; about as good for 2-4 hits and ratios 0.7-0.9,
+#: but 4 hits took the synthetic set under its 0.85; the turn *before* a hit too (0.77)
+#: and more hits (6: 0.78) cost more budget than they found.
 REPLY_SEEDS = 2
 REPLY_RATIO = 0.8
 HIT_TEXT_CHARS = 1_500
@@ -483,17 +484,8 @@ def _replies(session: Session, seeds: Sequence[SearchHit], messages: dict[int, M
     said; a small model's reply may be invented). Found rows are added to
     ``messages``, where the merging of adjacent hits looks them up.
     """
-    if not seeds:
-        return []
-    names = ", ".join(f":m{i}" for i in range(len(seeds)))
-    following = session.execute(
-        text(
-            "SELECT m.id, (SELECT min(n.id) FROM messages AS n WHERE n.session_id = m.session_id AND n.id > m.id) "
-            f"FROM messages AS m WHERE m.id IN ({names})"
-        ),
-        {f"m{i}": hit.message_ids[-1] for i, hit in enumerate(seeds)},
-    )
-    after = {seed: reply for seed, reply in following.all() if reply is not None and reply not in messages}
+    following = _adjacent_in_session(session, [hit.message_ids[-1] for hit in seeds], after=True)
+    after = {seed: reply for seed, reply in following.items() if reply is not None and reply not in messages}
     if not after:
         return []
     rows = {r.id: r for r in session.scalars(select(MessageRow).where(MessageRow.id.in_(after.values())))}
@@ -531,14 +523,16 @@ def _message_hit(rows: Sequence[MessageRow], parts: ScoreParts) -> SearchHit:
     )
 
 
-def _previous_in_session(session: Session, message_ids: Sequence[int]) -> dict[int, int | None]:
-    """For each message, the id of the message before it in its session (one seek each)."""
+def _adjacent_in_session(session: Session, message_ids: Sequence[int], *, after: bool) -> dict[int, int | None]:
+    """For each message, the id of the message right after (or before) it in its session (one seek each)."""
     if not message_ids:
         return {}
     names = ", ".join(f":m{i}" for i in range(len(message_ids)))
+    nearest, relation = ("min", ">") if after else ("max", "<")
     rows = session.execute(
         text(
-            "SELECT m.id, (SELECT max(p.id) FROM messages AS p WHERE p.session_id = m.session_id AND p.id < m.id) "
+            f"SELECT m.id, (SELECT {nearest}(n.id) FROM messages AS n "
+            f"WHERE n.session_id = m.session_id AND n.id {relation} m.id) "
             f"FROM messages AS m WHERE m.id IN ({names})"
         ),
         {f"m{i}": mid for i, mid in enumerate(message_ids)},
@@ -557,7 +551,7 @@ def _merge_adjacent_messages(
     scores at least ``MERGE_RATIO`` of the hit it joins, so weak neighbours
     do not pad strong hits. Messages are ordered by id within a session.
     """
-    previous = _previous_in_session(session, sorted(messages)) if len(messages) > 1 else {}
+    previous = _adjacent_in_session(session, sorted(messages), after=False) if len(messages) > 1 else {}
     taken: list[SearchHit] = []
     by_session: dict[int, list[int]] = defaultdict(list)  # positions in `taken`
     for hit in ranked:
