@@ -229,6 +229,35 @@ def test_a_heading_under_a_running_header_is_found_and_the_header_stays_out_of_p
     assert parsed.text.count("Master Services Agreement · Confidential") == 4
 
 
+def test_lines_that_only_look_alike_at_the_foot_of_pages_stay_searchable(qt: object) -> None:
+    def prose(topic: str) -> str:
+        return f"The parties agree the {topic} below, delivered by the project team in the agreed order and scope."
+
+    pages = [
+        ["1. Scope", prose("scope"), "Fees for phase 1: 30,000 EUR"],
+        ["2. Timeline", prose("timeline")],
+        ["3. Phase 2", prose("second phase"), "Fees for phase 2: 15,000 EUR"],
+    ]
+    parsed, chunks = parsed_and_chunked(qt_pdf(pages), "fees.pdf")
+    assert [b for b in parsed.blocks if b.kind == "running"] == []
+    assert any("30,000 EUR" in c.text and c.page == 1 for c in chunks)
+    assert any("15,000 EUR" in c.text and c.page == 3 for c in chunks)
+
+    milestones = [[f"Milestone {n} due 2025-0{n + 2}-14", prose(f"step {n}"), f"Page {n} of 4"] for n in range(1, 5)]
+    parsed, chunks = parsed_and_chunked(qt_pdf(milestones), "plan.pdf")
+    for n in range(1, 5):
+        assert any(f"Milestone {n} due 2025-0{n + 2}-14" in c.text for c in chunks if c.page == n)
+        assert not any(f"Page {n} of 4" in c.text for c in chunks)
+
+
+def test_a_pdf_of_page_furniture_alone_is_still_searchable_one_passage_a_page(qt: object) -> None:
+    pages = [["ACME CONFIDENTIAL", f"Page {n} of 6"] for n in range(1, 7)]
+    parsed, chunks = parsed_and_chunked(qt_pdf(pages), "cover-sheets.pdf")
+    assert {b.kind for b in parsed.blocks} == {"running"}
+    assert [c.page for c in chunks] == [1, 2, 3, 4, 5, 6]
+    assert all("ACME CONFIDENTIAL" in c.text for c in chunks)
+
+
 def test_password_protected_pdf_is_refused_and_one_without_a_user_password_is_read(qt: object) -> None:
     pdf = qt_pdf(CONTRACT_PAGES)
     message = refusal(encrypted(pdf, user="secret"), "contract.pdf")

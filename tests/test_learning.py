@@ -10,6 +10,7 @@ import pytest
 from app.assistant.candidates import dated, find_candidates
 from app.assistant.conversation import ConversationFlow
 from app.assistant.extraction import MemoryExtractor
+from app.assistant.text import holds_secret
 from app.llm.engine import GenerationSettings
 from app.llm.prompt_format import ChatTurn
 from memory import FactKind, MemoryService
@@ -140,6 +141,58 @@ def test_what_a_new_user_said_in_a_first_week_is_found_and_secrets_are_not() -> 
     assert found["The Wi-Fi password at their office is Acme2027!"] == []
     assert found["Their API key for the staging server is sk-123456."] == []
     assert dated("I saw them last Saturday.", sunday) == "I saw them last Saturday (28 November 2026)."
+
+
+SECRETS = (
+    "Got the new API keys from Acme yesterday: sk-live-4f1d2c9a7b6e.",
+    "Been rotating the passwords all week, admin one is now Hunter2024 for the Acme portal.",
+    "Got the PINs for the Ghent office safe last week: 4821 and 9912.",
+    "Got the API-keys from Dana for the staging server.",
+    "Got the pwd from Dana for the shared drive.",
+    "The door code for the Ghent warehouse is 4821.",
+    "Their IBAN is NL91 ABNA 0417 1643 00 for the deposit.",
+    "I paid the venue with the card 4111 1111 1111 1111 on Monday.",
+    "We moved the deploy key to ghp_16C7e42F292c6912E7710c838347Ae178B4a for the pipeline.",
+)
+NOT_SECRETS = (
+    "The budget for the rebrand is 40,000 euros.",
+    "Call Dana on +44 20 7946 0958 before the steering committee.",
+    "Invoice 2026-114 is due on 3 March.",
+    "Our order number is 4111 1111 1111 1112 for the banners.",
+)
+
+
+def test_a_secret_is_told_apart_from_an_ordinary_statement() -> None:
+    for text in SECRETS:
+        assert holds_secret(text), text
+    for text in NOT_SECRETS:
+        assert not holds_secret(text), text
+
+
+def test_no_step_proposes_a_secret_and_the_turn_says_so(service: MemoryService, project: int) -> None:
+    said = "By the way the Acme wifi password is Hunter2024 since Monday."
+
+    def restating(turns: Sequence[ChatTurn], settings: GenerationSettings) -> str:
+        # An instructed model that restates the secret: grounded in the user's words, so only the secret check stops it.
+        return '{"facts": [{"text": "The Acme wifi password is Hunter2024", "kind": "fact"}]}'
+
+    model = FakeModel(restating)
+    extractor = MemoryExtractor(service, model)
+    session = service.start_session(project)
+    try:
+        for message in (*SECRETS, said):
+            user = service.add_message(session.id, "user", message)
+            note = extractor.after_turn(project, session.id, user, service.add_message(session.id, "assistant", "Ok."))
+            assert "like a password or key" in note or note == "nothing new", (message, note)
+        assert "left out: it looks like a password or key" in note
+    finally:
+        model.close()
+    assert service.list_proposals(project) == []
+    # What the user asks for in so many words is theirs to decide.
+    outcome = MemoryExtractor(service, None).process(
+        project, service.add_message(session.id, "user", "/remember The shared drive password is in 1Password.")
+    )
+    assert outcome and outcome[0].fact is not None
 
 
 def test_a_new_value_for_a_known_thing_is_an_update_not_a_new_fact(service: MemoryService, project: int) -> None:

@@ -327,7 +327,7 @@ def test_no_id_or_argument_reaches_outside_the_project(claude: Session, memory: 
     assert "I invoice monthly" not in claude.ok("get_brief")
 
 
-def test_bad_arguments_are_tool_errors_and_the_server_keeps_answering(claude: Session) -> None:
+def test_bad_arguments_are_tool_errors_and_the_server_keeps_answering(claude: Session, memory: Memory) -> None:
     refusals = {
         "empty query": claude.refused("search_memory", query="   "),
         "k too large": claude.refused("search_memory", query="budget", k=51),
@@ -342,6 +342,7 @@ def test_bad_arguments_are_tool_errors_and_the_server_keeps_answering(claude: Se
         "huge text": claude.refused("propose_memory", text="y" * 10_001, kind="fact", reason=""),
         "control text": claude.refused("propose_memory", text="Ring \x07 twice", kind="fact", reason=""),
         "unknown proposal kind": claude.refused("propose_memory", text="A thing", kind="rumour", reason=""),
+        "a secret": claude.refused("propose_memory", text="The Acme portal password is Hunter2024", kind="fact"),
         "fact id as text": claude.refused("get_fact", id="seven"),
         "no id": claude.refused("get_fact"),
     }
@@ -359,6 +360,7 @@ def test_bad_arguments_are_tool_errors_and_the_server_keeps_answering(claude: Se
         "huge text": "Proposed fact is too long",
         "control text": "control character (U+0007)",
         "unknown proposal kind": "Fact kind must be one of",
+        "a secret": "looks like a password, key or account number",
         "fact id as text": "valid integer",
         "no id": "Field required",
     }
@@ -366,6 +368,7 @@ def test_bad_arguments_are_tool_errors_and_the_server_keeps_answering(claude: Se
         assert expected[case] in message, (case, message)
         assert "Traceback" not in message and 'File "' not in message, (case, message)
     assert claude.ok("search_memory", query="budget", k=1)["results"]
+    assert not any("Hunter2024" in p.text for p in memory.service.list_proposals(memory.acme.id))
 
 
 def test_a_proposal_waits_in_the_inbox_with_its_client_and_changes_no_fact(claude: Session, memory: Memory) -> None:

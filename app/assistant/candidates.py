@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from app.assistant.text import EMAIL, sentences
+from app.assistant.text import EMAIL, holds_secret, sentences
 from memory import FactKind
 
 #: At most this many candidates per message, the best first: a chatty message
@@ -55,13 +55,6 @@ _BUSINESS = re.compile(
     r"client|customer|kick-?off|milestone|deliverable|phone|e-?mail|address|office|team|manager|ceo|cfo|cto|"
     r"approved|signed|agreed|decided|policy|holiday|vacation|leave|off|meets|committee|board|steering|"
     r"files|print|delivery|shipment|release|go-live|workshop|review|presentation)\b",
-    _FLAGS,
-)
-#: Secrets belong in a password manager (Dossier keeps its own only in the keyring):
-#: a sentence holding one is never proposed as a memory.
-_SECRET = re.compile(
-    r"\b(password|passwd|passcode|pass phrase|passphrase|pin code|pin|api[ -]?key|secret|token|credentials?|"
-    r"login|iban|card number|cvv|security code|access code|wi-?fi key)\b",
     _FLAGS,
 )
 #: Sentences that are about the listener or only react to them.
@@ -232,7 +225,7 @@ def find_candidates(
         words = len(sentence.split())
         if not MIN_WORDS <= words <= MAX_WORDS or sentence.rstrip("\"'”’) ").endswith("?"):
             continue
-        if not (about_anyone or _about_the_user(sentence)) or _SECRET.search(sentence):
+        if not (about_anyone or _about_the_user(sentence)) or holds_secret(sentence):
             continue
         score = _score(sentence)
         if score >= MIN_SCORE:

@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from app.assistant.candidates import Candidate, find_candidates, guess_kind
-from app.assistant.text import EMAIL, content_words, negated, normalise, numbers, states_something
+from app.assistant.text import EMAIL, content_words, holds_secret, negated, normalise, numbers, states_something
 from app.llm import prompts
 from app.llm.engine import EngineError, GenerationSettings, TextModel
 from app.llm.prompt_format import ChatTurn
@@ -120,7 +120,7 @@ class ExtractionFailed(Exception):
 class Reconciled:
     """What a candidate means against what is known."""
 
-    outcome: str  # "duplicate", "add" or "update"
+    outcome: str  # "duplicate", "add", "update", or "secret" (never proposed)
     target: Fact | None = None
     contradicts: bool = False
     similarity: float = 0.0
@@ -315,6 +315,10 @@ class MemoryExtractor:
             source_document: The document and place it was read from, e.g. (3, "p.12").
             origin: Why an added fact is proposed, as the inbox shows it.
         """
+        if not candidate.explicit and holds_secret(candidate.text):
+            # Whatever found it (cues, a model, a document, another tool), a secret is not
+            # offered as a memory: memory goes into briefs, exports and other tools' context.
+            return Outcome(candidate, Reconciled("secret"))
         reconciled = self.reconcile(project_id, candidate)
         if reconciled.outcome == "duplicate":
             return Outcome(candidate, reconciled, fact=reconciled.target)
@@ -541,6 +545,7 @@ def learning_note(outcomes: Sequence[Outcome]) -> str:
     proposed = sum(1 for o in outcomes if o.proposal is not None and o.fact is None)
     stored = sum(1 for o in outcomes if o.fact is not None and o.reconciled.outcome != "duplicate")
     known = sum(1 for o in outcomes if o.reconciled.outcome == "duplicate")
+    secrets = sum(1 for o in outcomes if o.reconciled.outcome == "secret")
     parts = []
     if proposed:
         parts.append(f"{proposed} proposal{'s' if proposed != 1 else ''} in the inbox")
@@ -548,6 +553,8 @@ def learning_note(outcomes: Sequence[Outcome]) -> str:
         parts.append(f"{stored} fact{'s' if stored != 1 else ''} remembered")
     if known and not parts:
         parts.append("already known")
+    if secrets:
+        parts.append(f"{secrets} left out: {'it looks' if secrets == 1 else 'they look'} like a password or key")
     return ", ".join(parts) or "nothing new"
 
 

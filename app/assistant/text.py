@@ -46,3 +46,43 @@ def sentences(text: str) -> list[str]:
 def states_something(message: str) -> bool:
     """Whether a message has a statement in it, not only questions and greetings."""
     return any(len(s.split()) >= 3 and not s.endswith("?") for s in sentences(message))
+
+
+#: Words that name a secret, singular or plural ("passwords", "API-keys", "PINs").
+_SECRET_WORDS = re.compile(
+    r"\b(passwords?|passwd|pwd|passcodes?|pass ?phrases?|pins?(?: codes?)?|api[ _-]?keys?|secrets?|tokens?|"
+    r"credentials?|logins?|ibans?|card numbers?|credit cards?|cvvs?|cvcs?|(?:security|access|door|alarm|recovery|"
+    r"backup|verification|2fa|otp|one-time) codes?|private keys?|ssh keys?|seed phrases?|account numbers?|"
+    r"sort codes?|routing numbers?|wi-?fi keys?)\b",
+    re.IGNORECASE,
+)
+#: Values shaped like a secret, whatever words surround them: provider key prefixes, an IBAN.
+_SECRET_VALUES = re.compile(
+    r"\b(?:sk|pk|rk)[-_](?:live|test|proj)?[-_]?[A-Za-z0-9]{8,}|\bgh[pousr]_[A-Za-z0-9]{20,}|\bAKIA[0-9A-Z]{16}\b|"
+    r"\bxox[abpr]-[A-Za-z0-9-]{10,}|\bAIza[0-9A-Za-z_-]{30,}|\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){3,7}(?: ?[A-Z0-9]{1,3})?\b"
+)
+_CARD = re.compile(r"\b\d(?:[ -]?\d){12,18}\b")
+
+
+def holds_secret(text: str) -> bool:
+    """Whether ``text`` names or holds a secret: a password, key, PIN, account or card number.
+
+    Dossier's memory goes into briefs, exports and other tools' context, so a
+    secret never becomes a memory; it belongs in a password manager (Dossier
+    keeps its own only in the OS keyring). Errs on the side of leaving a
+    sentence out.
+    """
+    if _SECRET_WORDS.search(text) or _SECRET_VALUES.search(text):
+        return True
+    return any(_luhn(re.sub(r"\D", "", m.group(0))) for m in _CARD.finditer(text))
+
+
+def _luhn(digits: str) -> bool:
+    """A payment card number's check digit holds (13 to 19 digits)."""
+    if not 13 <= len(digits) <= 19:
+        return False
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char) * (2 if position % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0

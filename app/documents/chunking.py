@@ -106,15 +106,18 @@ def chunk_document(
     if overlap_tokens < 0:
         raise ValueError("overlap_tokens cannot be negative")
     overlap = min(overlap_tokens, target_tokens // 2)
-    return _Chunker(parsed, target_tokens * CHARS_PER_TOKEN, overlap * CHARS_PER_TOKEN).run()
+    target, overlap = target_tokens * CHARS_PER_TOKEN, overlap * CHARS_PER_TOKEN
+    # A document of nothing but page furniture (and headings): those lines are its content.
+    return _Chunker(parsed, target, overlap).run() or _Chunker(parsed, target, overlap, furniture=True).run()
 
 
 class _Chunker:
     """One pass over the blocks, gathering the current chunk as a range [start, end) of the text."""
 
-    def __init__(self, parsed: ParsedDocument, target: int, overlap: int) -> None:
+    def __init__(self, parsed: ParsedDocument, target: int, overlap: int, *, furniture: bool = False) -> None:
+        """``furniture``: chunk running lines as content (by default they are left out)."""
         self.text = parsed.text
-        self.blocks = parsed.blocks
+        self.blocks = [b for b in parsed.blocks if furniture or b.kind != "running"]
         self.target = target  # in characters
         self.overlap = overlap
         self.section_level = section_level(parsed.blocks)
@@ -131,15 +134,13 @@ class _Chunker:
 
     def run(self) -> list[Chunk]:
         for block in self.blocks:
-            if block.kind == "running":
-                continue
             # A heading as large as a chunk is content: too big for a prefix, and cut like any block.
             if block.kind == "heading" and len(block.text) <= self.target:
                 self._heading(block)
             else:
                 self._content(block)
         self._close()
-        if not self.chunks:  # a document of headings (and running lines) only: each is a chunk
+        if not self.chunks:  # a document of headings only: each is a chunk
             self.sections, self.path = 0, []
             for block in self.blocks:
                 self._heading(block)

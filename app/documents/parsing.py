@@ -445,8 +445,9 @@ def _parse_pdf(data: bytes, name: str) -> ParsedDocument:
         raise DocumentRefused(name, "scanned: no text to read; OCR is not available")
     builder = _Builder()
     running = _running_lines(page_texts)
+    furniture = _furniture_lines(page_texts)
     for number, text in enumerate(page_texts, start=1):
-        _pdf_page_blocks(builder, text, number, running)
+        _pdf_page_blocks(builder, text, number, len(page_texts), running, furniture)
     metadata = {"author": info["author"]} if info["author"] else {}
     title = info["title"] or builder.first_heading() or _stem(name)
     return builder.document(name, PDF, title=title, pages=len(page_texts), metadata=metadata)
@@ -483,10 +484,38 @@ def _running_lines(page_texts: list[str]) -> set[str]:
         return set()
     counts: dict[str, int] = {}
     for text in page_texts:
-        lines = [line for line in (" ".join(raw.split()) for raw in text.split("\n")) if line]
-        for line in {_digits_masked(line) for line in lines[:2] + lines[-2:]}:
+        for line in {_digits_masked(line) for line in _edge_lines(text)}:
             counts[line] = counts.get(line, 0) + 1
     return {line for line, count in counts.items() if count * 2 >= len(page_texts)}
+
+
+def _furniture_lines(page_texts: list[str]) -> set[str]:
+    """Running lines left out of passages: the same words at the top or bottom of most pages.
+
+    Stricter than :func:`_running_lines`, whose lines only lose the right to be
+    headings: here only the page's own number and the page count may differ
+    ("Acme MSA · Page 3 of 30"), so "Fees for phase 1: 30,000 EUR" at the foot of
+    one page and "Fees for phase 2: 15,000 EUR" at the foot of another stay
+    searchable, and a clause cannot hide behind look-alikes on other pages.
+    """
+    if len(page_texts) < 3:
+        return set()
+    counts: dict[str, int] = {}
+    for number, text in enumerate(page_texts, start=1):
+        for line in {_page_masked(line, number, len(page_texts)) for line in _edge_lines(text)}:
+            counts[line] = counts.get(line, 0) + 1
+    return {line for line, count in counts.items() if count * 2 >= len(page_texts)}
+
+
+def _edge_lines(text: str) -> list[str]:
+    """A page's first two and last two non-empty lines, spaces collapsed."""
+    lines = [line for line in (" ".join(raw.split()) for raw in text.split("\n")) if line]
+    return lines[:2] + lines[-2:]
+
+
+def _page_masked(line: str, page: int, pages: int) -> str:
+    """The line with the page's number (or the one before it: a cover is often unnumbered) and the count as #."""
+    return re.sub(r"\d+", lambda m: "#" if int(m.group(0)) in (page, page - 1, pages) else m.group(0), line)
 
 
 def _digits_masked(line: str) -> str:
@@ -524,7 +553,9 @@ def _heading_level(line: str) -> int:
     return 2
 
 
-def _pdf_page_blocks(builder: _Builder, text: str, page: int, running: set[str]) -> None:
+def _pdf_page_blocks(
+    builder: _Builder, text: str, page: int, pages: int, running: set[str], furniture: set[str]
+) -> None:
     """One page's text as paragraphs and headings.
 
     pypdf gives lines, often without blank lines between paragraphs, so a
@@ -533,10 +564,11 @@ def _pdf_page_blocks(builder: _Builder, text: str, page: int, running: set[str])
     a paragraph and is followed, on the same page, by a line that does not
     continue it in lower case. Every line ends in some block: nothing is lost.
 
-    A running line among a page's first or last two lines is a block of its
-    own ("running"): kept in the text, left out of passages (it would be a
-    sixth of a passage, the same on every page), and never glued to the
-    heading below it, which is then found at the top of a page too.
+    A furniture line (see :func:`_furniture_lines`) among a page's first or
+    last two lines, or a page number there, is a block of its own ("running"):
+    kept in the text, left out of passages (it would be a sixth of a passage,
+    the same on every page), and never glued to the heading below it, which
+    is then found at the top of a page too.
     """
     lines = [" ".join(raw.split()) for raw in text.split("\n")]
     filled = [index for index, line in enumerate(lines) if line]
@@ -558,7 +590,7 @@ def _pdf_page_blocks(builder: _Builder, text: str, page: int, running: set[str])
             continue
         # A heading right after a full-width line that ends a sentence ("…in each SOW." then
         # "3. Fees and Payment") starts a new block too; only a sentence's middle cannot hold one.
-        if index in edges and _digits_masked(line) in running:
+        if index in edges and (_PAGE_NUMBER.match(line) or _page_masked(line, page, pages) in furniture):
             flush()
             builder.add("running", line, page=page)
             continue

@@ -43,6 +43,7 @@ from pydantic import Field
 from starlette.types import ASGIApp, Receive, Send
 from starlette.types import Scope as ASGIScope
 
+from app.assistant.text import holds_secret
 from app.errors import USER_ERRORS, UserError
 from app.portability.brief import BriefOptions, compose_brief, render_markdown
 from memory import (
@@ -296,6 +297,11 @@ class MemoryTools:
     # ---------------------------------------------------------------- the one write: a proposal
 
     def propose(self, project: Project, text: str, kind: str, reason: str, client: str) -> dict[str, Any]:
+        if holds_secret(text):
+            raise ToolRefused(
+                "Not filed: it looks like a password, key or account number. Dossier keeps no secrets in its "
+                "memory (memory goes into briefs, exports and other tools' context)"
+            )
         pending = self.service.list_proposals(project.id)
         if sum(p.origin.startswith(ORIGIN_PREFIX) for p in pending) >= MAX_PENDING_FROM_MCP:
             raise ToolRefused(
