@@ -137,7 +137,8 @@ def _export_documents(
                 "added_at": _iso(row.added_at),
                 "updated_at": _iso(row.updated_at),
                 "removed_at": _iso(row.removed_at),
-                "text": row.text,
+                # A removed document's words stay behind (those removed before its text was cleared too).
+                "text": row.text if row.status == "active" else "",
                 "original_base64": original,
                 "chunks": [
                     {

@@ -1027,13 +1027,18 @@ class MemoryService:
         return document
 
     def remove_document(self, document_id: int, *, detail: str = "removed by the user") -> Document:
-        """Takes a document out of search and context; its row and history stay, its kept original goes."""
+        """Takes a document out of search and context; its row and history stay, its text and kept original go.
+
+        A file added to the wrong client and removed must not travel on in that
+        project's exports and backups.
+        """
         with self._write() as s, s.begin():
             row = document_row(s, document_id)
             if row.status == DocumentStatus.REMOVED.value:
                 return to_document(row)
             gone = drop_chunks(s, row.id)
             row.status, row.removed_at, row.updated_at = DocumentStatus.REMOVED.value, utcnow(), utcnow()
+            row.text = ""
             record(s, row.id, DocumentAction.REMOVED, strip_control(detail)[:500])
             s.flush()
             forget_original(s, self.data_dir, row.sha256, row.media_type)

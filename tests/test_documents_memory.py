@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -116,6 +117,21 @@ def test_removing_a_document_takes_it_out_of_search_and_keeps_its_history(servic
     with pytest.raises(NotFoundError, match="was removed"):
         service.document_original(document.id)
     assert service.reconcile().removed == 0  # the vectors went with the chunks
+
+
+def test_a_document_removed_from_the_wrong_client_leaves_nothing_of_its_words_in_that_clients_export(
+    service: MemoryService,
+) -> None:
+    right, wrong = service.create_project("Acme"), service.create_project("Borealis")
+    service.add_document(right.id, contract())
+    misfiled = service.add_document(wrong.id, contract())  # the same file, given to the wrong client too
+    service.remove_document(misfiled.id)
+    assert service.document_text(misfiled.id) == ""
+    exported = service.export_project(wrong.id)
+    [entry] = exported["documents"]
+    assert entry["status"] == "removed" and entry["text"] == "" and entry["original_base64"] is None
+    assert "retainer" not in json.dumps(exported).casefold()
+    assert "retainer" in json.dumps(service.export_project(right.id)).casefold()  # Acme's copy is untouched
 
 
 def test_a_changed_document_answers_with_its_new_text_only(service: MemoryService) -> None:
