@@ -277,12 +277,14 @@ def hybrid_search(
     *,
     include_global: bool = True,
     mode: SearchMode = SearchMode.HYBRID,
-    replies: bool = False,
+    for_context: bool = False,
 ) -> list[SearchHit]:
     """Ranks a project's facts, session summaries, messages and document passages for ``query``.
 
-    With ``replies`` (a turn's context, not a list of search results), the
-    best message hits bring the message that answered them (see ``REPLY_SEEDS``).
+    ``for_context``: for a turn's context, not a list of search results. The
+    best message hits then bring the message that answered them (see
+    ``REPLY_SEEDS``), and messages of Dossier's own chats that hold nothing to
+    build on are left out (see :func:`_worth_building_on`).
     """
     candidates: dict[str, _Candidate] = {}
     vector = None
@@ -346,6 +348,7 @@ def hybrid_search(
         for r in session.scalars(
             select(MessageRow).where(MessageRow.id.in_(ids[MESSAGE_PREFIX]), MessageRow.project_id == project_id)
         )
+        if not for_context or _worth_building_on(r)
     }
     summaries = {
         r.id: r
@@ -470,10 +473,34 @@ def hybrid_search(
         _message_hit([row], scored[f"{MESSAGE_PREFIX}{message_id}"]) for message_id, row in messages.items()
     ]
     ranked.sort(key=lambda h: (-h.score, h.key))
-    if replies:
+    if for_context:
         seeds = [h for h in ranked if h.kind is HitKind.MESSAGES][:REPLY_SEEDS]
         ranked = sorted(ranked + _replies(session, seeds, messages), key=lambda h: (-h.score, h.key))
     return _merge_adjacent_messages(session, ranked, messages, k)
+
+
+def _worth_building_on(row: MessageRow) -> bool:
+    """Whether a message may enter a turn's context.
+
+    Not an answer of Dossier's own model: a small model invents figures and
+    citations, and fed back as memory they would come back as facts (briefs
+    leave them out for the same reason). Not a message of the user's made of
+    questions only: it holds no answer, yet matches the same question asked again
+    better than the passage that answers it. Messages brought in from
+    elsewhere (an import, another tool's history: they have an external id)
+    are kept, their answers ranked down as the assistant's.
+    """
+    if row.external_id:
+        return True
+    if row.role == Role.ASSISTANT.value:
+        return False
+    return row.role != Role.USER.value or not _only_questions(row.content)
+
+
+def _only_questions(text: str) -> bool:
+    """Every sentence of ``text`` asks something ("Who signs? And when?"); a statement among them counts."""
+    parts = [p for p in re.split(r"(?<=[.!?…])\s+|\n+", text.strip()) if p.strip()]
+    return bool(parts) and all(p.rstrip("\"'”’) ").endswith("?") for p in parts)
 
 
 def _replies(session: Session, seeds: Sequence[SearchHit], messages: dict[int, MessageRow]) -> list[SearchHit]:
@@ -493,6 +520,8 @@ def _replies(session: Session, seeds: Sequence[SearchHit], messages: dict[int, M
     for seed in seeds:
         row = rows.get(after.get(seed.message_ids[-1], -1))
         if row is None or row.id in messages or row.project_id != seed.project_id or row.role == Role.ASSISTANT.value:
+            continue
+        if not _worth_building_on(row):
             continue
         messages[row.id] = row
         hits.append(_message_hit([row], ScoreParts(fused=seed.score * REPLY_RATIO, reply_to=seed.key)))

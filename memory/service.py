@@ -1260,7 +1260,9 @@ class MemoryService:
                 )
             ]
             hits = (
-                hybrid_search(s, self._indexer, self._term_frequencies, project_id, query, 40, mode=mode, replies=True)
+                hybrid_search(
+                    s, self._indexer, self._term_frequencies, project_id, query, 40, mode=mode, for_context=True
+                )
                 if query
                 else []
             )

@@ -347,3 +347,28 @@ def test_context_lines_quote_messages_with_their_date_and_no_internal_ids(servic
     [line] = [item.text for item in context.items if question in item.message_ids]
     assert line.startswith("- [2026-03-01] Caroline: Who performed")
     assert "[M" not in context.text
+
+
+def test_a_context_leaves_out_the_models_own_answers_and_the_users_own_questions(service: MemoryService) -> None:
+    project = service.create_project("Acme")
+    session = service.start_session(project.id, started_at=T0)
+    asked = service.add_message(session.id, Role.USER, "How much notice do we need to give to leave the contract?")
+    invented = service.add_message(
+        session.id, Role.ASSISTANT, "[D1 p.3] The notice to leave the contract is 12 months and costs EUR 69,000."
+    )
+    said = service.add_message(session.id, Role.USER, "Dana says the notice to leave the contract is 90 days.")
+    other = service.start_session(project.id, "Imported from ChatGPT", started_at=T0)
+    imported = service.add_messages(
+        other.id,
+        [
+            NewMessage(Role.USER, "What notice applies when we leave a contract?", "", T0, "chatgpt:1"),
+            NewMessage(Role.ASSISTANT, "Usually the notice to leave a contract is set in it.", "", T0, "chatgpt:2"),
+        ],
+    )
+    question = "How much notice do we need to give to leave the contract?"
+    found = {m for h in service.search(project.id, question, k=20) for m in h.message_ids}
+    assert {asked.id, invented.id, said.id} <= found  # search still lists everything that was said
+
+    shown = {m for item in service.build_context(project.id, question, 1000).items for m in item.message_ids}
+    assert said.id in shown and {m.id for m in imported} <= shown
+    assert asked.id not in shown and invented.id not in shown
