@@ -229,6 +229,18 @@ def test_a_heading_under_a_running_header_is_found_and_the_header_stays_out_of_p
     assert parsed.text.count("Master Services Agreement · Confidential") == 4
 
 
+def test_a_two_page_documents_running_header_stays_out_of_passages_too(qt: object) -> None:
+    header = "Borealis Freight · Master Services Agreement · Confidential"
+    pages = [
+        [header, "1. Services", "The Supplier moves freight between Oslo and Hamburg every week.", "Page 1 of 2"],
+        [header, "2. Fees", "The monthly fee is EUR 12,000, invoiced in advance.", "Page 2 of 2"],
+    ]
+    parsed, chunks = parsed_and_chunked(qt_pdf(pages), "borealis.pdf")
+    assert [c.heading_path for c in chunks] == ["1. Services", "2. Fees"]
+    assert not any("Confidential" in c.text or "Page " in c.text for c in chunks)
+    assert parsed.text.count(header) == 2
+
+
 def test_lines_that_only_look_alike_at_the_foot_of_pages_stay_searchable(qt: object) -> None:
     def prose(topic: str) -> str:
         return f"The parties agree the {topic} below, delivered by the project team in the agreed order and scope."

@@ -498,13 +498,12 @@ def _furniture_lines(page_texts: list[str]) -> set[str]:
     one page and "Fees for phase 2: 15,000 EUR" at the foot of another stay
     searchable, and a clause cannot hide behind look-alikes on other pages.
     """
-    if len(page_texts) < 3:
-        return set()
     counts: dict[str, int] = {}
     for number, text in enumerate(page_texts, start=1):
         for line in {_page_masked(line, number, len(page_texts)) for line in _edge_lines(text)}:
             counts[line] = counts.get(line, 0) + 1
-    return {line for line, count in counts.items() if count * 2 >= len(page_texts)}
+    # Word for word on two pages is evidence enough, so a two-page letter's header goes too.
+    return {line for line, count in counts.items() if count >= 2 and count * 2 >= len(page_texts)}
 
 
 def _edge_lines(text: str) -> list[str]:
