@@ -281,10 +281,13 @@ def cmd_inbox(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
             print(f"Accepted #{proposal_id}" + (f" → F{fact.id}: {fact.text}" if fact else ""), file=out)
         return EXIT_OK
     if args.action == "reject":
-        proposal_id = _int(args.id)
-        _in_project(service, project, proposal_id)
-        service.reject_proposal(proposal_id)
-        print(f"Rejected #{proposal_id}", file=out)
+        ids = [p.id for p in service.list_proposals(project.id)] if args.id == "all" else [_int(args.id)]
+        if not ids:
+            print("The inbox is empty: nothing to reject.", file=out)
+        for proposal_id in ids:
+            _in_project(service, project, proposal_id)
+            service.reject_proposal(proposal_id)
+            print(f"Rejected #{proposal_id}", file=out)
         return EXIT_OK
     if args.json:
         _print_json(service.list_proposals(project.id), out)

@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("inbox", help="review proposed memories")
     p.add_argument("--project", required=True)
     p.add_argument("action", nargs="?", choices=["list", "accept", "reject"], default="list")
-    p.add_argument("id", nargs="?", help="proposal id (accept also takes 'all')")
+    p.add_argument("id", nargs="?", help="proposal id, or 'all' for every pending one")
     p.add_argument("--text", help="accept with this text instead")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_inbox, wants_runtime=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from memory import MemoryService
+from memory import MemoryService, ProposalAction
 from memory.embedding import MiniLMEmbedder
 from tests.conftest import Run
 
@@ -308,6 +308,8 @@ def test_paths_and_ids_the_user_got_wrong_are_usage_errors(run: Run, tmp_path: P
     assert code == 2 and "give the proposal's id" in err and "Traceback" not in err
     code, out, _ = run("inbox", "--project", "Acme", "accept", "all")
     assert code == 0 and "nothing to accept" in out
+    code, out, _ = run("inbox", "--project", "Acme", "reject", "all")
+    assert code == 0 and "nothing to reject" in out
     code, _, err = run("import", str(tmp_path))
     assert code == 2 and "Is a directory" in err
     a_file = tmp_path / "a-file"
@@ -338,3 +340,15 @@ def test_settings_out_of_range_and_mismatched_formats_are_refused_and_nothing_ch
     code, out, _ = run("model", "list")
     assert code == 0 and "remote:" not in out  # no endpoint was saved
     assert not (tmp_path / "b.pdf").exists()
+
+
+def test_the_whole_inbox_can_be_rejected_at_once(run: Run, data_dir: Path, embedder: MiniLMEmbedder) -> None:
+    run("project", "create", "Acme")
+    with MemoryService.open(data_dir, embedder=embedder) as service:
+        [acme] = service.list_projects()
+        for text in ("Notice period: 30 days.", "Fee: EUR 4,000.", "Contact: dana@acme.example."):
+            service.propose(acme.id, ProposalAction.ADD, text, "fact", reason="read from a document")
+    code, out, _ = run("inbox", "--project", "Acme", "reject", "all")
+    assert code == 0 and out.splitlines() == ["Rejected #1", "Rejected #2", "Rejected #3"]
+    code, out, _ = run("inbox", "--project", "Acme")
+    assert code == 0 and "The inbox is empty." in out

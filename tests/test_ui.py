@@ -194,6 +194,18 @@ def test_accepting_a_proposal_shows_the_fact(qtbot: object, make_window: object)
     qtbot.waitUntil(lambda: env.window.memory.tabText(1) == "Inbox", timeout=WAIT)
 
 
+def test_the_whole_inbox_can_be_rejected_and_nothing_becomes_memory(qtbot: object, make_window: object) -> None:
+    env = make_window()
+    for text in ("Notice period: 30 days.", "Fee: EUR 4,000.", "Contact: dana@acme.example."):
+        env.runtime.service.propose(1, ProposalAction.ADD, text, "fact")
+    inbox = env.window.memory.inbox
+    inbox.reload()
+    qtbot.waitUntil(lambda: inbox.list.count() == 3, timeout=WAIT)
+    inbox.reject_all()
+    qtbot.waitUntil(lambda: inbox.list.count() == 0 and env.window.memory.tabText(1) == "Inbox", timeout=WAIT)
+    assert env.runtime.service.list_proposals(1) == [] and env.runtime.service.list_facts(1) == []
+
+
 def test_editing_a_fact_records_its_history(qtbot: object, make_window: object) -> None:
     env = make_window()
     env.runtime.service.add_fact(1, "The budget is 40,000 euros")

@@ -415,17 +415,17 @@ class InboxTab(MemoryTab):
         self.list = memory_list()
         self.proposals: dict[int, Proposal] = {}
         buttons, _ = button_row(
-            ("Accept", self._on_accept),
-            ("Edit, then accept", self._on_edit_accept),
-            ("Reject", self._on_reject),
-            ("Accept all", self._on_accept_all),
+            ("Accept", self._on_accept), ("Edit, then accept", self._on_edit_accept), ("Reject", self._on_reject)
         )
+        # On a row of their own: the panel keeps a third of the window, and five buttons would widen it.
+        bulk, _ = button_row(("Accept all", self._on_accept_all), ("Reject all", self._on_reject_all))
         layout = QVBoxLayout(self)
         hint = QLabel("Memories the assistant proposed. Nothing here is known until you accept it.")
         hint.setWordWrap(True)
         layout.addWidget(hint)
         layout.addWidget(self.list, 1)
         layout.addLayout(buttons)
+        layout.addLayout(bulk)
 
     def reload(self) -> None:
         if self.project_id is None:
@@ -490,6 +490,17 @@ class InboxTab(MemoryTab):
         ids = list(self.proposals)
         if ids:
             self.call("accept all", lambda: [self.runtime.service.accept_proposal(i) for i in ids], then=self._after)
+
+    def _on_reject_all(self) -> None:
+        count = len(self.proposals)
+        if count and confirm(self, "Reject all", f"Reject all {count} proposals in the inbox? None becomes memory."):
+            self.reject_all()
+
+    def reject_all(self) -> None:
+        """Rejects every proposal shown (a document read into the inbox can file dozens)."""
+        ids = list(self.proposals)
+        if ids:
+            self.call("reject all", lambda: [self.runtime.service.reject_proposal(i) for i in ids], then=self._after)
 
 
 class VoiceTab(MemoryTab):
