@@ -196,6 +196,12 @@ def cmd_chat(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
     # The model is checked before a new session is made, so a broken one leaves nothing behind.
     if rt.settings.chat_backend == "local":
         rt.ensure_local_model_file(_progress_printer("Preparing the bundled model (once)"))
+    # A new session leaves the last open one, as a new session in the window does: it ends and gets its summary.
+    left = (
+        next((s for s in rt.service.list_sessions(project.id) if s.ended_at is None and s.message_count), None)
+        if args.session is None
+        else None
+    )
     flow = rt.conversation()
     if getattr(flow.model, "is_base_model", False):
         print(f"(model: {flow.model.name}, a base model not tuned to chat; answers will be weak)", file=sys.stderr)
@@ -246,6 +252,12 @@ def cmd_chat(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
             else f"(learned: {learned})",
             file=sys.stderr,
         )
+    if left is not None and (left.summary_is_stale or not left.summary):
+        print(f"(summarising session {left.id}, which this one follows…)", file=sys.stderr, flush=True)
+        summarised = rt.summarizer(rt.background_model()).close_session(left.id)
+        print(f"(session {left.id} ended: {' '.join(summarised.summary.split())[:100]})", file=sys.stderr)
+    elif left is not None:
+        rt.service.end_session(left.id)
     return EXIT_OK
 
 

@@ -184,7 +184,7 @@ def with_models(models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return models_dir
 
 
-def test_chat_inbox_and_summarize(run: Run, with_models: Path) -> None:
+def test_chat_inbox_and_summarize(run: Run, with_models: Path, data_dir: Path, embedder: MiniLMEmbedder) -> None:
     run("project", "create", "Acme")
     run("fact", "add", "--project", "Acme", "--pin", "The Q3 report is due on 14 September.")
     code, out, err = run("chat", "--project", "Acme", "--show-context", "When is the Q3 report due?")
@@ -210,6 +210,13 @@ def test_chat_inbox_and_summarize(run: Run, with_models: Path) -> None:
     code, out, _ = run("summarize", "--due", "--extractive")
     assert code == 0 and out.startswith("Summarised 0 session(s)")  # the summary above is current
     assert run("chat", "--project", "Acme", "--session", "42", "hi")[0] == 2
+    # A new session leaves session 1, which has grown since its summary: it ends and is summarised, as in the window.
+    assert run("chat", "--project", "Acme", "--session", "1", "/remember Dana signs the SOW")[0] == 0
+    code, _, err = run("chat", "--project", "Acme", "/remember The kick-off is on 3 March")
+    assert code == 0 and "(summarising session 1, which this one follows…)\n(session 1 ended: " in err, err
+    with MemoryService.open(data_dir, embedder=embedder) as service:
+        first, second = service.get_session(1), service.get_session(2)
+    assert first.ended_at is not None and not first.summary_is_stale and second.ended_at is None
 
 
 def test_model_commands(run: Run, with_models: Path, tmp_path: Path) -> None:
