@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 from app.assistant.citations import context_chunks, find_citations
 from app.assistant.conversation import ContextReady, SessionStarted, Token, TurnResult
-from app.assistant.extraction import inbox_entries
+from app.assistant.extraction import MemoryExtractor, inbox_entries
 from app.assistant.voice import learn_voice
 from app.config.files import is_special, write_bytes, write_text
 from app.config.paths import resolve_paths
@@ -203,7 +203,7 @@ def cmd_chat(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
         else None
     )
     flow = rt.conversation()
-    if getattr(flow.model, "is_base_model", False):
+    if getattr(flow.model, "is_base_model", False) and not MemoryExtractor.is_command(args.message):
         print(f"(model: {flow.model.name}, a base model not tuned to chat; answers will be weak)", file=sys.stderr)
     cancel = CancelToken()
     events = (

@@ -191,11 +191,13 @@ def test_chat_inbox_and_summarize(run: Run, with_models: Path, data_dir: Path, e
     assert code == 0
     # Learning after the answer is announced, then what it found, instead of a silent wait.
     assert "(learning from this turn…)\n(learned: nothing new)" in err, err
+    assert "a base model not tuned to chat; answers will be weak" in err
     assert "--- memory used (1 items) ---" in out and "[F1] The Q3 report is due on 14 September." in out
     answer = out.split("---\n", 2)[-1].strip()
     assert answer and "Consultant:" not in answer
-    code, out, _ = run("chat", "--project", "Acme", "--session", "1", "/remember Jane prefers email")
+    code, out, err = run("chat", "--project", "Acme", "--session", "1", "/remember Jane prefers email")
     assert code == 0 and "Remembered as F2: Jane prefers email" in out
+    assert "answers will be weak" not in err  # no model answered a command
     code, out, _ = run("chat", "--project", "Acme", "--session", "1", "/remember The Q3 report is due on 30 September")
     assert code == 0 and "Proposed for your review (inbox #1)" in out  # a question proposes nothing
     code, out, _ = run("inbox", "--project", "Acme")

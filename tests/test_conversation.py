@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from app.assistant.conversation import ContextReady, ConversationFlow, Token, TurnResult
+from app.assistant.conversation import ContextReady, ConversationFlow, Token, TurnResult, session_title
 from app.assistant.extraction import MemoryExtractor, word_diff
 from app.assistant.summaries import SessionSummarizer, extractive_summary
 from app.assistant.voice import learn_voice
@@ -395,3 +395,12 @@ def test_a_first_turn_starts_its_session_and_says_so(service: MemoryService, pro
     session = events[0].session
     assert session.title == "Kickoff agenda for Acme: budget, launch and the posters Kick"  # 60 characters
     assert [m.session_id for m in (events[-1].user_message, events[-1].assistant_message)] == [session.id] * 2
+
+
+def test_a_session_title_is_the_first_message_cut_at_a_word() -> None:
+    assert session_title("  When is the   Q3 report due? ") == "When is the Q3 report due?"
+    long = "How much notice do we need to give if we want to end the Acme Logistics contract early?"
+    title = session_title(long)
+    assert title == "How much notice do we need to give if we want to end the…"
+    assert len(title) <= 60 and long.startswith(title[:-1])
+    assert session_title("x" * 80) == "x" * 59 + "…"  # one endless word is cut where it must be

@@ -120,7 +120,14 @@ TITLE_CHARS = 60
 
 
 def session_title(message: str) -> str:
-    return " ".join(message.split())[:TITLE_CHARS]
+    """The message's start, cut at a word with "…" when it is longer than ``TITLE_CHARS``."""
+    text = " ".join(message.split())
+    if len(text) <= TITLE_CHARS:
+        return text
+    cut = text[: TITLE_CHARS - 1]
+    if " " in cut and not text[TITLE_CHARS - 1].isspace():
+        cut = cut[: cut.rindex(" ")]  # not in the middle of a word ("…end the Acm")
+    return cut.rstrip(" ,;:-") + "…"
 
 
 @dataclass

@@ -205,7 +205,8 @@ class MemoryExtractor:
 
     # ---------------------------------------------------------------- slash commands
 
-    def is_command(self, text: str) -> bool:
+    @staticmethod
+    def is_command(text: str) -> bool:
         return bool(re.match(r"\s*/(remember|forget)\b", text, re.IGNORECASE))
 
     def run_command(self, project_id: int, text: str, source_message_id: int) -> str:
