@@ -65,6 +65,24 @@ def test_statements_without_their_i_are_found_too() -> None:
         assert find_candidates(message) == [], message
 
 
+def test_a_weekday_or_a_day_of_the_month_alone_gets_its_date_too() -> None:
+    sunday = datetime(2026, 11, 29, 10, tzinfo=UTC)
+    assert dated("The SOW is due Friday.", sunday) == "The SOW is due Friday (4 December 2026)."
+    assert dated("I met Dana on Friday.", sunday) == "I met Dana on Friday (27 November 2026)."  # told as done
+    assert dated("Henrik is back on the 14th.", sunday) == "Henrik is back on the 14th (14 December 2026)."
+    assert dated("Pay by the 31st.", sunday) == "Pay by the 31st (31 December 2026)."  # November has no 31st
+    assert dated("We went there on the 30th.", sunday) == "We went there on the 30th (30 October 2026)."
+    for unchanged in ("The launch is on the 14th of March.", "The 2nd floor is closed.", "Friday was fun."):
+        assert dated(unchanged, sunday) == unchanged
+
+
+def test_who_holds_a_role_is_proposed_and_an_emails_header_lines_are_not() -> None:
+    found = find_candidates("Henrik is the real decision maker on the budget, not Dana.")
+    assert [c.text for c in found] == ["Henrik is the real decision maker on the budget, not Dana."]
+    header = "From: Dana Weber <dana@acme.example>\nTo: Priya Raman <priya@acme.example>\nDate: Tue, 06 May 2025"
+    assert find_candidates(header, about_anyone=True) == []
+
+
 def test_relative_dates_get_the_date_they_meant() -> None:
     sunday = datetime(2026, 11, 29, 10, tzinfo=UTC)
     assert dated("I met their CMO yesterday.", sunday) == "I met their CMO yesterday (28 November 2026)."

@@ -121,6 +121,14 @@ _EVENT = re.compile(
     r"seen|taken|written|drove|flew|swam|sang|rode|caught|brought|chose|paid|lost)\b",
     _FLAGS,
 )
+#: "Henrik is the real decision maker", "Markus signs the SOW": who holds a role at the client.
+_ROLE = re.compile(
+    r"\b(decision[- ]makers?|in charge of|responsible for|reports to|signs|signing|signatory|sign(?:s|ing)? off|"
+    r"owner of|owns|point of contact|main contact|account manager|project lead|head of|sponsor)\b",
+    _FLAGS,
+)
+#: "From: Dana <dana@…>", "Date: Tue, 6 May": an e-mail's header lines, read from a document.
+_HEADER_LINE = re.compile(r"^(from|to|cc|bcc|date|subject|sent|reply-to)\s*:", _FLAGS)
 #: "my sister is a nurse", "our dog is named Max", "I have two kids".
 _POSSESSION = re.compile(
     r"\b(my|our)\s+(\w+\s+){0,3}(is|are|was|were|named|called|has|have|turned)\b|\bname(d|s)?\b|"
@@ -188,6 +196,7 @@ def _score(sentence: str) -> int:
     points += 2 if _STRONG_PREFERENCE.search(low) else (1 if _PREFERENCE.search(low) else 0)
     points += 2 if _EVENT.search(low) or _ACTIVITY.search(low) or _IMPLICIT_SELF.match(low) else 0
     points += 1 if _POSSESSION.search(low) else 0
+    points += 2 if _ROLE.search(low) else 0
     points += min(2, _proper_nouns(sentence)) + (1 if _QUOTED.search(sentence) else 0)
     return points
 
@@ -225,6 +234,8 @@ def find_candidates(
         words = len(sentence.split())
         if not MIN_WORDS <= words <= MAX_WORDS or sentence.rstrip("\"'”’) ").endswith("?"):
             continue
+        if _HEADER_LINE.match(sentence):
+            continue
         if not (about_anyone or _about_the_user(sentence)) or holds_secret(sentence):
             continue
         score = _score(sentence)
@@ -247,6 +258,14 @@ _RELATIVE = re.compile(
 
 
 _WEEKDAY_NUMBERS = {name: number for number, name in enumerate(_WEEKDAYS.split("|"))}
+#: "due Friday", "on Tuesday": a weekday without last/next/this.
+_BARE_WEEKDAY = re.compile(rf"\b(?:due|by|until|before|on|this coming)\s+({_WEEKDAYS})\b", _FLAGS)
+#: "back on the 14th", "by the 3rd": a day of the month without its month.
+_DAY_OF_MONTH = re.compile(
+    rf"\b(?:on|by|until|till|before|after|from|since|due)\s+the\s+([1-9]|[12]\d|3[01])(?:st|nd|rd|th)\b"
+    rf"(?!\s+(?:of\s+)?(?:{_MONTHS}))",
+    _FLAGS,
+)
 
 
 def dated(text: str, sent_at: datetime) -> str:
@@ -288,11 +307,44 @@ def dated(text: str, sent_at: datetime) -> str:
             "next year": str(sent_at.year + 1),
         }[phrase]
 
-    found = _RELATIVE.search(text)
-    if found is None:
+    # A weekday or a day of the month alone is the coming one, or the last one when the
+    # sentence tells of something done ("I met them on Friday").
+    past = bool(_EVENT.search(text.casefold()))
+
+    def weekday(name: str) -> str:
+        number = _WEEKDAY_NUMBERS[name.casefold()]
+        if past:
+            return day(sent_at - timedelta(days=(sent_at.weekday() - number) % 7 or 7))
+        return day(sent_at + timedelta(days=(number - sent_at.weekday()) % 7 or 7))
+
+    def day_of_month(number: int) -> str:
+        # The nearest month, ahead (or back, for something done), that has that day and
+        # where it is not today: "by the 31st" on 29 November is 31 December.
+        step = -1 if past else 1
+        index = sent_at.year * 12 + sent_at.month - 1
+        for _ in range(3):
+            year, month_number = divmod(index, 12)
+            month_number += 1
+            fits = number <= calendar.monthrange(year, month_number)[1]
+            ahead = (year, month_number, number) > (sent_at.year, sent_at.month, sent_at.day)
+            if fits and (
+                ahead if not past else (year, month_number, number) < (sent_at.year, sent_at.month, sent_at.day)
+            ):
+                return f"{number} {calendar.month_name[month_number]} {year}"
+            index += step
+        return ""
+
+    found = [m for m in (_RELATIVE.search(text), _BARE_WEEKDAY.search(text), _DAY_OF_MONTH.search(text)) if m]
+    if not found:
         return text
-    phrase = " ".join(found.group(0).casefold().split())
-    return f"{text[: found.end()]} ({meaning(phrase)}){text[found.end() :]}"
+    first = min(found, key=lambda m: m.start())
+    if first.re is _RELATIVE:
+        meant = meaning(" ".join(first.group(0).casefold().split()))
+    elif first.re is _BARE_WEEKDAY:
+        meant = weekday(first.group(1))
+    else:
+        meant = day_of_month(int(first.group(1)))
+    return f"{text[: first.end()]} ({meant}){text[first.end() :]}" if meant else text
 
 
 __all__ = ["Candidate", "dated", "find_candidates", "guess_kind", "sentences"]
