@@ -393,7 +393,7 @@ def test_a_first_turn_starts_its_session_and_says_so(service: MemoryService, pro
     flow.close()
     assert isinstance(events[0], SessionStarted) and isinstance(events[-1], TurnResult)
     session = events[0].session
-    assert session.title == "Kickoff agenda for Acme: budget, launch and the posters Kick"  # 60 characters
+    assert session.title == "Kickoff agenda for Acme: budget, launch and the posters…"  # cut at a word
     assert [m.session_id for m in (events[-1].user_message, events[-1].assistant_message)] == [session.id] * 2
 
 
