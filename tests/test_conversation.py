@@ -404,3 +404,18 @@ def test_a_session_title_is_the_first_message_cut_at_a_word() -> None:
     assert title == "How much notice do we need to give if we want to end the…"
     assert len(title) <= 60 and long.startswith(title[:-1])
     assert session_title("x" * 80) == "x" * 59 + "…"  # one endless word is cut where it must be
+
+
+def test_a_secret_said_in_passing_stays_out_of_summaries_and_titles(service: MemoryService, project: int) -> None:
+    said = "The Acme VPN password is Tr0ub4dor-2026 and the IBAN for invoices is DE89 3704 0044 0532 0130 00."
+    assert session_title(said) == "Untitled session"
+    session = service.start_session(project, session_title(said))
+    for text in (said, "The client wants the rebrand live by 1 March.", "Jane Doe approved a budget of 40,000 euros."):
+        service.add_message(session.id, "user", text)
+    assert "Tr0ub4dor" not in extractive_summary(service.list_messages(session.id))
+
+    def repeating(turns: Sequence[ChatTurn], settings: GenerationSettings) -> str:
+        return "The VPN password is Tr0ub4dor-2026. Jane Doe approved 40,000 euros for a rebrand live by 1 March."
+
+    summary = SessionSummarizer(service, FakeModel(repeating)).summarize(session.id).summary
+    assert "Tr0ub4dor" not in summary and "40,000 euros" in summary

@@ -343,6 +343,9 @@ def test_bad_arguments_are_tool_errors_and_the_server_keeps_answering(claude: Se
         "control text": claude.refused("propose_memory", text="Ring \x07 twice", kind="fact", reason=""),
         "unknown proposal kind": claude.refused("propose_memory", text="A thing", kind="rumour", reason=""),
         "a secret": claude.refused("propose_memory", text="The Acme portal password is Hunter2024", kind="fact"),
+        "a secret as the reason": claude.refused(
+            "propose_memory", text="Dana runs the portal", kind="fact", reason="Her VPN password is Hunter2024"
+        ),
         "fact id as text": claude.refused("get_fact", id="seven"),
         "no id": claude.refused("get_fact"),
     }
@@ -361,6 +364,7 @@ def test_bad_arguments_are_tool_errors_and_the_server_keeps_answering(claude: Se
         "control text": "control character (U+0007)",
         "unknown proposal kind": "Fact kind must be one of",
         "a secret": "looks like a password, key or account number",
+        "a secret as the reason": "looks like a password, key or account number",
         "fact id as text": "valid integer",
         "no id": "Field required",
     }

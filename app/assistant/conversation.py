@@ -23,6 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from app.assistant.text import holds_secret
 from app.errors import InputRefused
 from app.llm import prompts
 from app.llm.engine import CancelToken, GenerationSettings, GenerationStats, TextModel
@@ -120,8 +121,13 @@ TITLE_CHARS = 60
 
 
 def session_title(message: str) -> str:
-    """The message's start, cut at a word with "…" when it is longer than ``TITLE_CHARS``."""
+    """The message's start, cut at a word with "…" when it is longer than ``TITLE_CHARS``.
+
+    A message that names or holds a secret gives no title: titles go into briefs and lists.
+    """
     text = " ".join(message.split())
+    if holds_secret(text):
+        return "Untitled session"
     if len(text) <= TITLE_CHARS:
         return text
     cut = text[: TITLE_CHARS - 1]

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from app.assistant.text import content_words
+from app.assistant.text import content_words, holds_secret
 from app.assistant.text import sentences as split_sentences
 from app.llm import prompts
 from app.llm.engine import EngineError, GenerationSettings, TextModel
@@ -73,7 +73,8 @@ def extractive_summary(messages: Sequence[Message], sentences: int = EXTRACTIVE_
     for m in what_people_said(messages):
         for sentence in split_sentences(_MEMORY_REF.sub("", m.content)):
             sentence = " ".join(sentence.split())
-            if len(sentence.split()) < 3 or sentence.casefold() in seen:
+            # A summary goes into briefs and exports: a password said in passing stays out.
+            if len(sentence.split()) < 3 or sentence.casefold() in seen or holds_secret(sentence):
                 continue
             seen.add(sentence.casefold())
             words = content_words(sentence)
@@ -155,6 +156,9 @@ class SessionSummarizer:
         if not messages:
             return self.service.get_session(session_id)
         summary = self._model_summary(messages) if self.model is not None else ""
+        # The model may repeat a secret it read; its sentences holding one are dropped.
+        if holds_secret(summary):
+            summary = " ".join(s for s in split_sentences(summary) if not holds_secret(s))
         if not summary:
             summary = extractive_summary(messages)
         return self.service.set_session_summary(session_id, summary, through_message_id=messages[-1].id)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from app.assistant.candidates import Candidate, find_candidates
 from app.assistant.extraction import EXTRACTION_SCHEMA, MemoryExtractor, Outcome, learning_note
-from app.assistant.text import normalise
+from app.assistant.text import holds_secret, normalise
 from app.llm import prompts
 from app.llm.engine import EngineError, GenerationSettings
 from app.llm.prompt_format import ChatTurn
@@ -89,6 +89,10 @@ def propose_from_document(
             break
         if progress is not None:
             progress(n, len(chunks))
+        if holds_secret(chunk.text):
+            # A passage about passwords or keys (a table of logins under a "Password" header)
+            # proposes nothing: its other lines may be the secrets themselves.
+            continue
         candidates = find_candidates(chunk.text, None, about_anyone=True, limit=PER_PASSAGE)
         if model is not None:
             try:

@@ -297,7 +297,7 @@ class MemoryTools:
     # ---------------------------------------------------------------- the one write: a proposal
 
     def propose(self, project: Project, text: str, kind: str, reason: str, client: str) -> dict[str, Any]:
-        if holds_secret(text):
+        if holds_secret(text) or holds_secret(reason):
             raise ToolRefused(
                 "Not filed: it looks like a password, key or account number. Dossier keeps no secrets in its "
                 "memory (memory goes into briefs, exports and other tools' context)"
@@ -326,6 +326,7 @@ class MemoryTools:
                 "project": project.name,
                 "note": "The same memory already waits in Dossier's inbox; nothing new was filed.",
             }
+        client = "an MCP client" if holds_secret(client) else client  # a name is shown and exported
         proposal = self.service.propose(
             project.id, ProposalAction.ADD, text, kind, reason=reason, origin=ORIGIN_PREFIX + client
         )
