@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, case, func, or_, select
+from sqlalchemy import ColumnElement, case, delete, func, or_, select
 from sqlalchemy.exc import DatabaseError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -1039,6 +1039,12 @@ class MemoryService:
             gone = drop_chunks(s, row.id)
             row.status, row.removed_at, row.updated_at = DocumentStatus.REMOVED.value, utcnow(), utcnow()
             row.text = ""
+            # What was read from it and never became a fact goes with it; accepted facts are the user's.
+            s.execute(
+                delete(ProposalRow).where(
+                    ProposalRow.source_document_id == row.id, ProposalRow.status != ProposalStatus.ACCEPTED.value
+                )
+            )
             record(s, row.id, DocumentAction.REMOVED, strip_control(detail)[:500])
             s.flush()
             forget_original(s, self.data_dir, row.sha256, row.media_type)
