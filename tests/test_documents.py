@@ -340,3 +340,24 @@ def test_a_watched_folder_swapped_for_a_link_or_a_file_swapped_for_one_is_not_fo
     sync_folder(service, folder, max_bytes=LIMIT)
     for mode in SearchMode:
         assert not [h for h in service.search(beta.id, "merger code PINEAPPLE", mode=mode) if "PINEAPPLE" in h.text]
+
+
+def test_a_documents_logins_never_reach_the_inbox_and_its_removal_takes_its_proposals(
+    service: MemoryService, tmp_path: Path
+) -> None:
+    project = service.create_project("Acme")
+    access = tmp_path / "access.md"
+    access.write_text(
+        "# Access\n\n| System | User | Password | Notes |\n| --- | --- | --- | --- |\n"
+        "| Acme VPN | dana.kim@acme.example | Tr0ub4dor-2026 | renewed on 3 March 2026 |\n"
+        "| Jira Cloud | consultant@acme.example | Blue-Horse-77 | shared with Sam since May 2025 |\n\n"
+        "# Milestones\n\nThe workshop report is delivered by 11 April 2025.\n",
+        "utf-8",
+    )
+    [document] = add_files(service, project.id, [access], max_bytes=LIMIT).added
+    propose_from_document(MemoryExtractor(service), document.id)
+    pending = service.list_proposals(project.id)
+    assert [p.text for p in pending] == ["The workshop report is delivered by 11 April 2025."]
+    # Removed, the document takes what was read from it and never accepted.
+    service.remove_document(document.id)
+    assert service.list_proposals(project.id, status=None) == []
