@@ -262,6 +262,32 @@ def test_lines_that_only_look_alike_at_the_foot_of_pages_stay_searchable(qt: obj
         assert not any(f"Page {n} of 4" in c.text for c in chunks)
 
 
+def test_numbers_and_sentences_at_a_pages_edge_that_only_look_like_furniture_stay_in_passages(qt: object) -> None:
+    def body(topic: str) -> str:
+        return f"This phase covers the {topic}, delivered by the project team in the agreed order and scope."
+
+    # "Phase N" on page N + 1: not the page's number.
+    pages = [["Proposal", body("overview")]] + [
+        [f"Phase {n} scope", body(f"work of phase {n}"), f"Phase {n} fee: 12,500 EUR, payable on acceptance."]
+        for n in range(1, 4)
+    ]
+    _, chunks = parsed_and_chunked(qt_pdf(pages), "proposal.pdf")
+    for n in range(1, 4):
+        assert any(f"Phase {n} fee: 12,500 EUR" in c.text for c in chunks if c.page == n + 1)
+
+    _, chunks = parsed_and_chunked(
+        qt_pdf([["Invoice 114", "Consulting days in November, as agreed.", "22200"]]), "i.pdf"
+    )
+    assert any("22200" in c.text for c in chunks)  # a total, not a page number
+
+    letter = [
+        ["Dear Dana,", "Here is the statement of work for the rebrand.", "Please sign and return by 3 March."],
+        ["The fees are in the annex.", "Kind regards, Sam", "Please sign and return by 3 March."],
+    ]
+    _, chunks = parsed_and_chunked(qt_pdf(letter), "letter.pdf")
+    assert {c.page for c in chunks if "Please sign and return by 3 March." in c.text} == {1, 2}
+
+
 def test_a_pdf_of_page_furniture_alone_is_still_searchable_one_passage_a_page(qt: object) -> None:
     pages = [["ACME CONFIDENTIAL", f"Page {n} of 6"] for n in range(1, 7)]
     parsed, chunks = parsed_and_chunked(qt_pdf(pages), "cover-sheets.pdf")

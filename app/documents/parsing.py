@@ -502,8 +502,13 @@ def _furniture_lines(page_texts: list[str]) -> set[str]:
     for number, text in enumerate(page_texts, start=1):
         for line in {_page_masked(line, number, len(page_texts)) for line in _edge_lines(text)}:
             counts[line] = counts.get(line, 0) + 1
-    # Word for word on two pages is evidence enough, so a two-page letter's header goes too.
-    return {line for line, count in counts.items() if count >= 2 and count * 2 >= len(page_texts)}
+    # Word for word on two pages is evidence enough for a two-page letter's header, not for a
+    # sentence ("Please sign and return by 3 March.") that its author put on both.
+    return {
+        line
+        for line, count in counts.items()
+        if count >= 2 and count * 2 >= len(page_texts) and (len(page_texts) > 2 or not _SENTENCE_END.search(line))
+    }
 
 
 def _edge_lines(text: str) -> list[str]:
@@ -513,8 +518,16 @@ def _edge_lines(text: str) -> list[str]:
 
 
 def _page_masked(line: str, page: int, pages: int) -> str:
-    """The line with the page's number (or the one before it: a cover is often unnumbered) and the count as #."""
-    return re.sub(r"\d+", lambda m: "#" if int(m.group(0)) in (page, page - 1, pages) else m.group(0), line)
+    """The line with the page's number and the page count as #."""
+    return re.sub(r"\d+", lambda m: "#" if int(m.group(0)) in (page, pages) else m.group(0), line)
+
+
+def _is_page_number(line: str, page: int, pages: int) -> bool:
+    """ "7", "Page 7", "7 / 30", "Page 7 of 30" on page 7 of 30; not a total or a year that looks like one."""
+    if not _PAGE_NUMBER.match(line):
+        return False
+    numbers = [int(n) for n in re.findall(r"\d+", line)]
+    return numbers[0] == page and all(n == pages for n in numbers[1:])
 
 
 def _digits_masked(line: str) -> str:
@@ -589,7 +602,7 @@ def _pdf_page_blocks(
             continue
         # A heading right after a full-width line that ends a sentence ("…in each SOW." then
         # "3. Fees and Payment") starts a new block too; only a sentence's middle cannot hold one.
-        if index in edges and (_PAGE_NUMBER.match(line) or _page_masked(line, page, pages) in furniture):
+        if index in edges and (_is_page_number(line, page, pages) or _page_masked(line, page, pages) in furniture):
             flush()
             builder.add("running", line, page=page)
             continue
