@@ -72,8 +72,13 @@ def test_a_weekday_or_a_day_of_the_month_alone_gets_its_date_too() -> None:
     assert dated("Henrik is back on the 14th.", sunday) == "Henrik is back on the 14th (14 December 2026)."
     assert dated("Pay by the 31st.", sunday) == "Pay by the 31st (31 December 2026)."  # November has no 31st
     assert dated("We went there on the 30th.", sunday) == "We went there on the 30th (30 October 2026)."
-    for unchanged in ("The launch is on the 14th of March.", "The 2nd floor is closed.", "Friday was fun."):
-        assert dated(unchanged, sunday) == unchanged
+    # What the words right before the day say decides, not a verb elsewhere in the sentence.
+    assert dated("We signed the SOW and the invoice is due Friday.", sunday).endswith("Friday (4 December 2026).")
+    assert dated("The Q1 review was on the 14th.", sunday) == "The Q1 review was on the 14th (14 November 2026)."
+    unchanged = ("The launch is on the 14th of March.", "The 2nd floor is closed.", "Friday was fun.")
+    unchanged += ("Meet on the 4th floor.", "Pay on the 15th of each month.", "Call on Friday the 11th.")
+    for text in unchanged:
+        assert dated(text, sunday) == text, text
 
 
 def test_who_holds_a_role_is_proposed_and_an_emails_header_lines_are_not() -> None:
@@ -171,12 +176,28 @@ SECRETS = (
     "Their IBAN is NL91 ABNA 0417 1643 00 for the deposit.",
     "I paid the venue with the card 4111 1111 1111 1111 on Monday.",
     "We moved the deploy key to ghp_16C7e42F292c6912E7710c838347Ae178B4a for the pipeline.",
+    "The portal pw is Hunter2-2026 until Friday.",
+    "Gate code for the Berlin office: 4471#.",
+    "The Berlin office alarm combination is 7788.",
+    "Their staging token is eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U.",
+    "The database is at postgres://admin:S3cr3t!@db.acme.example/prod for the migration.",
+    "Das Passwort für das Portal ist Sonne123.",
+    "Their IBAN is nl91-abna-0417-1643-00 for the deposit.",
+    "Dana's SSN is 078-05-1120, for the payroll form.",
 )
 NOT_SECRETS = (
     "The budget for the rebrand is 40,000 euros.",
     "Call Dana on +44 20 7946 0958 before the steering committee.",
     "Invoice 2026-114 is due on 3 March.",
     "Our order number is 4111 1111 1111 1112 for the banners.",
+    "I redesigned the login page for Acme last week.",
+    "We agreed the design tokens in Figma on Monday.",
+    "I sent the credentials deck to Dana yesterday.",
+    "Our budget for the password reset redesign is 40k EUR.",
+    "Please pin the dependency versions before the release.",
+    "Our purchase order is GB12345678901234 for the banners.",
+    "Join the steering call with meeting id 845 2231 9987 4410.",
+    "A combination of factors delayed the launch to 2027.",
 )
 
 

@@ -307,31 +307,24 @@ def dated(text: str, sent_at: datetime) -> str:
             "next year": str(sent_at.year + 1),
         }[phrase]
 
-    # A weekday or a day of the month alone is the coming one, or the last one when the
-    # sentence tells of something done ("I met them on Friday").
-    past = bool(_EVENT.search(text.casefold()))
-
-    def weekday(name: str) -> str:
+    def weekday(name: str, past: bool) -> str:
         number = _WEEKDAY_NUMBERS[name.casefold()]
         if past:
             return day(sent_at - timedelta(days=(sent_at.weekday() - number) % 7 or 7))
         return day(sent_at + timedelta(days=(number - sent_at.weekday()) % 7 or 7))
 
-    def day_of_month(number: int) -> str:
-        # The nearest month, ahead (or back, for something done), that has that day and
-        # where it is not today: "by the 31st" on 29 November is 31 December.
-        step = -1 if past else 1
+    def day_of_month(number: int, past: bool) -> str:
+        # The nearest month, from this one on (or back, for something done), that has that
+        # day: "by the 31st" on 29 November is 31 December.
+        today = (sent_at.year, sent_at.month, sent_at.day)
         index = sent_at.year * 12 + sent_at.month - 1
         for _ in range(3):
             year, month_number = divmod(index, 12)
             month_number += 1
-            fits = number <= calendar.monthrange(year, month_number)[1]
-            ahead = (year, month_number, number) > (sent_at.year, sent_at.month, sent_at.day)
-            if fits and (
-                ahead if not past else (year, month_number, number) < (sent_at.year, sent_at.month, sent_at.day)
-            ):
+            when = (year, month_number, number)
+            if number <= calendar.monthrange(year, month_number)[1] and (when <= today if past else when >= today):
                 return f"{number} {calendar.month_name[month_number]} {year}"
-            index += step
+            index += -1 if past else 1
         return ""
 
     found = [m for m in (_RELATIVE.search(text), _BARE_WEEKDAY.search(text), _DAY_OF_MONTH.search(text)) if m]
@@ -340,11 +333,43 @@ def dated(text: str, sent_at: datetime) -> str:
     first = min(found, key=lambda m: m.start())
     if first.re is _RELATIVE:
         meant = meaning(" ".join(first.group(0).casefold().split()))
+    elif not _ends_a_date(text[first.end() :]):
+        meant = ""  # "on the 4th floor", "the 15th of each month", "on Friday the 11th": not one day to name
     elif first.re is _BARE_WEEKDAY:
-        meant = weekday(first.group(1))
+        meant = weekday(first.group(1), _told_as_done(text[: first.start()], first.group(0)))
     else:
-        meant = day_of_month(int(first.group(1)))
+        meant = day_of_month(int(first.group(1)), _told_as_done(text[: first.start()], first.group(0)))
     return f"{text[: first.end()]} ({meant}){text[first.end() :]}" if meant else text
+
+
+#: Words after a date that still leave it one day ("on the 14th at 10:00", "due Friday, and …").
+_AFTER_A_DATE = frozenset("and or at to for with in when so but then as if we i he she they it please morning".split())
+_PAST_WORDS = frozenset(
+    "was were went had did met happened held took came got finished ended visited saw signed sent called spoke "
+    "talked delivered launched closed started began left arrived".split()
+)
+_FUTURE_WORDS = frozenset("is are will 'll be going gonna planned scheduled set due until by before".split())
+
+
+def _ends_a_date(rest: str) -> bool:
+    """Whether what follows a day leaves it one day: not "floor", "round", "of each month", "the 11th"."""
+    following = re.match(r"\s*([\w']+)", rest)
+    if following is None:
+        return True
+    word = following.group(1).casefold()
+    return word in _AFTER_A_DATE or bool(re.fullmatch(r"\d{1,2}([:.]\d\d)?(am|pm)?", word))
+
+
+def _told_as_done(before: str, phrase: str) -> bool:
+    """Whether the words just before a date tell of something done ("was on", "I met Dana on")."""
+    if phrase.split()[0].casefold() in ("due", "by", "until", "before", "this"):
+        return False
+    for word in reversed(re.findall(r"[\w']+", before.casefold())[-6:]):
+        if word in _PAST_WORDS:
+            return True
+        if word in _FUTURE_WORDS:
+            return False
+    return False
 
 
 __all__ = ["Candidate", "dated", "find_candidates", "guess_kind", "sentences"]
