@@ -485,7 +485,7 @@ def _worth_building_on(row: MessageRow) -> bool:
     Not an answer of Dossier's own model: a small model invents figures and
     citations, and fed back as memory they would come back as facts (briefs
     leave them out for the same reason). Not a message of the user's made of
-    questions only: it holds no answer, yet matches the same question asked again
+    questions only that names nothing (no number, no name): it holds no answer, yet matches the same question asked again
     better than the passage that answers it. Messages brought in from
     elsewhere (an import, another tool's history: they have an external id)
     are kept, their answers ranked down as the assistant's.
@@ -494,13 +494,21 @@ def _worth_building_on(row: MessageRow) -> bool:
         return True
     if row.role == Role.ASSISTANT.value:
         return False
-    return row.role != Role.USER.value or not _only_questions(row.content)
+    return row.role != Role.USER.value or not _only_questions(row.content) or _names_something(row.content)
 
 
 def _only_questions(text: str) -> bool:
     """Every sentence of ``text`` asks something ("Who signs? And when?"); a statement among them counts."""
     parts = [p for p in re.split(r"(?<=[.!?…])\s+|\n+", text.strip()) if p.strip()]
     return bool(parts) and all(p.rstrip("\"'”’) ").endswith("?") for p in parts)
+
+
+def _names_something(text: str) -> bool:
+    """A number, or a capitalised word inside a sentence: "Can you note the budget is 40k?", "Did Henrik sign?"."""
+    if re.search(r"\d", text):
+        return True
+    words = re.findall(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’-]*", text.strip())
+    return any(w not in ("I", "I'm", "I’m", "I've", "I’ve", "I'll", "I’ll", "I'd", "I’d") for w in words)
 
 
 def _replies(session: Session, seeds: Sequence[SearchHit], messages: dict[int, MessageRow]) -> list[SearchHit]:
