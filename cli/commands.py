@@ -196,9 +196,17 @@ def cmd_chat(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
     # The model is checked before a new session is made, so a broken one leaves nothing behind.
     if rt.settings.chat_backend == "local":
         rt.ensure_local_model_file(_progress_printer("Preparing the bundled model (once)"))
-    # A new session leaves the last open one, as a new session in the window does: it ends and gets its summary.
+    # A new session leaves the last one, as a new session in the window does: it ends and gets its summary
+    # (a session continued with --session after it ended gets its summary brought up to date).
     left = (
-        next((s for s in rt.service.list_sessions(project.id) if s.ended_at is None and s.message_count), None)
+        next(
+            (
+                s
+                for s in rt.service.list_sessions(project.id)
+                if s.message_count and (s.ended_at is None or s.summary_is_stale)
+            ),
+            None,
+        )
         if args.session is None
         else None
     )
@@ -254,8 +262,9 @@ def cmd_chat(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
         )
     if left is not None and (left.summary_is_stale or not left.summary):
         print(f"(summarising session {left.id}, which this one follows…)", file=sys.stderr, flush=True)
-        summarised = rt.summarizer(rt.background_model()).close_session(left.id)
-        print(f"(session {left.id} ended: {' '.join(summarised.summary.split())[:100]})", file=sys.stderr)
+        summarizer = rt.summarizer(rt.background_model())
+        summarised = summarizer.close_session(left.id) if left.ended_at is None else summarizer.summarize(left.id)
+        print(f"(session {left.id} summarised: {' '.join(summarised.summary.split())[:100]})", file=sys.stderr)
     elif left is not None:
         rt.service.end_session(left.id)
     return EXIT_OK
@@ -293,6 +302,8 @@ def cmd_inbox(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
             print(f"Accepted #{proposal_id}" + (f" → F{fact.id}: {fact.text}" if fact else ""), file=out)
         return EXIT_OK
     if args.action == "reject":
+        if args.text is not None:
+            raise UsageError("--text goes with accept (the fact as it should be kept), not with reject")
         ids = [p.id for p in service.list_proposals(project.id)] if args.id == "all" else [_int(args.id)]
         if not ids:
             print("The inbox is empty: nothing to reject.", file=out)

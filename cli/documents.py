@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from app.runtime import Runtime
 from cli.common import EXIT_OK, EXIT_USAGE, UsageError, _print_json, _project
-from memory import Document, MemoryService
+from memory import Document, DocumentStatus, MemoryService
 
 if TYPE_CHECKING:
     from app.documents.library import Progress
@@ -156,6 +156,8 @@ def cmd_doc(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
         from app.documents.facts import propose_from_document
 
         document = _document(service, args.id, args.project)
+        if document.status is DocumentStatus.REMOVED:
+            raise UsageError(f"{document.key} {document.title} was removed: there is nothing left to read")
         extractor = rt.extractor(None if args.no_model else rt.background_model())
         with _cancellable("passage") as stop:
             learning = propose_from_document(extractor, document.id, cancelled=lambda: stop[0])

@@ -215,7 +215,7 @@ def test_chat_inbox_and_summarize(run: Run, with_models: Path, data_dir: Path, e
     # A new session leaves session 1, which has grown since its summary: it ends and is summarised, as in the window.
     assert run("chat", "--project", "Acme", "--session", "1", "/remember Dana signs the SOW")[0] == 0
     code, _, err = run("chat", "--project", "Acme", "/remember The kick-off is on 3 March")
-    assert code == 0 and "(summarising session 1, which this one follows…)\n(session 1 ended: " in err, err
+    assert code == 0 and "(summarising session 1, which this one follows…)\n(session 1 summarised: " in err, err
     with MemoryService.open(data_dir, embedder=embedder) as service:
         first, second = service.get_session(1), service.get_session(2)
     assert first.ended_at is not None and not first.summary_is_stale and second.ended_at is None
@@ -319,6 +319,8 @@ def test_paths_and_ids_the_user_got_wrong_are_usage_errors(run: Run, tmp_path: P
     assert code == 0 and "nothing to accept" in out
     code, out, _ = run("inbox", "--project", "Acme", "reject", "all")
     assert code == 0 and "nothing to reject" in out
+    code, _, err = run("inbox", "--project", "Acme", "reject", "all", "--text", "something")
+    assert code == 2 and "--text goes with accept" in err
     code, _, err = run("import", str(tmp_path))
     assert code == 2 and "Is a directory" in err
     a_file = tmp_path / "a-file"

@@ -243,6 +243,8 @@ def test_the_cli_manages_documents_with_clear_messages(run: Run, files: dict[str
     assert code == 0 and "Removed D1" in out
     code, out, _ = run("doc", "list", "--project", "Acme", "--all")
     assert "removed" in out
+    code, out, err = run("doc", "propose", "D1", "--no-model")
+    assert code == 2 and "was removed: there is nothing left to read" in err
 
 
 def test_an_answer_citing_a_document_lists_its_sources_checked(service: MemoryService, files: dict[str, Path]) -> None:
