@@ -170,8 +170,11 @@ SECRETS = (
     "Got the new API keys from Acme yesterday: sk-live-4f1d2c9a7b6e.",
     "Been rotating the passwords all week, admin one is now Hunter2024 for the Acme portal.",
     "Got the PINs for the Ghent office safe last week: 4821 and 9912.",
-    "Got the API-keys from Dana for the staging server.",
-    "Got the pwd from Dana for the shared drive.",
+    "I reset the Jira password for Acme this morning. We changed it to Xy7#kLm9q yesterday.",
+    "We finally got the staging credentials from Dana. I saved them as admin / Sommer2025! for now.",
+    "Le code de la porte est 4512.",
+    "ANTHROPIC_API_KEY=sk-ant-api03-x9Kf_2LmQ-pZ7rT4vB8nW1cY6hJ3sD5gA0eU",
+    "Please wire the deposit to DE89 3704 0044 0532 0130 00 by Friday.",
     "The door code for the Ghent warehouse is 4821.",
     "Their IBAN is NL91 ABNA 0417 1643 00 for the deposit.",
     "I paid the venue with the card 4111 1111 1111 1111 on Monday.",
@@ -198,6 +201,15 @@ NOT_SECRETS = (
     "Our purchase order is GB12345678901234 for the banners.",
     "Join the steering call with meeting id 845 2231 9987 4410.",
     "A combination of factors delayed the launch to 2027.",
+    # A word for a secret with no secret beside it is a topic, not a secret.
+    "Got the API-keys from Dana for the staging server.",
+    "Dana needs to reset her password before the workshop.",
+    "Credential stuffing attacks rose 40% in 2024.",
+    "Token limits: 200k for Claude, 128k for GPT-4o.",
+    "Fix merged in 9fceb02d0ae598e95dc970b74767f19372d61af8 yesterday.",
+    "The EAN for the Acme starter kit is 4046869589696.",
+    "Our office is at postal code 10115 in Berlin.",
+    "Ticket ACME-1234 tracks the login bug.",
 )
 
 

@@ -228,6 +228,10 @@ def find_candidates(
     Returns:
         At most ``limit`` candidates, in the text's own words.
     """
+    if holds_secret(message):
+        # The whole message: a word in one sentence guards the value in the next
+        # ("I reset the Jira password. We changed it to Xy7#kLm9q.").
+        return []
     scored: list[tuple[int, int, str]] = []
     for position, sentence in enumerate(sentences(message)):
         sentence = _OPENER.sub("", sentence).strip()
@@ -236,7 +240,7 @@ def find_candidates(
             continue
         if _HEADER_LINE.match(sentence):
             continue
-        if not (about_anyone or _about_the_user(sentence)) or holds_secret(sentence):
+        if not (about_anyone or _about_the_user(sentence)):
             continue
         score = _score(sentence)
         if score >= MIN_SCORE:

@@ -71,10 +71,11 @@ def extractive_summary(messages: Sequence[Message], sentences: int = EXTRACTIVE_
     seen: set[str] = set()
     position = 0
     for m in what_people_said(messages):
+        if holds_secret(m.content):
+            continue  # a summary goes into briefs and exports: a message holding a password stays out whole
         for sentence in split_sentences(_MEMORY_REF.sub("", m.content)):
             sentence = " ".join(sentence.split())
-            # A summary goes into briefs and exports: a password said in passing stays out.
-            if len(sentence.split()) < 3 or sentence.casefold() in seen or holds_secret(sentence):
+            if len(sentence.split()) < 3 or sentence.casefold() in seen:
                 continue
             seen.add(sentence.casefold())
             words = content_words(sentence)

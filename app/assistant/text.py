@@ -48,64 +48,111 @@ def states_something(message: str) -> bool:
     return any(len(s.split()) >= 3 and not s.endswith("?") for s in sentences(message))
 
 
-#: Words that name a secret whatever surrounds them ("passwords", "API-keys", "door code"),
-#: but not a topic ("password reset", "API key rotation policy").
-_TOPICS = r"(?!\s+(?:reset|policy|policies|manager|rotation|strength|rules|change|expiry|complexity|page|field|form|"
-_TOPICS += r"flow|screen|requirements?|management|vault|hygiene|audit|training)\b)"
+#: Words for a secret, in the languages consultants write in; a secret only with a value at hand.
 _SECRET_WORDS = re.compile(
-    r"\b(?:(?:passwords?|passwd|pwd|pw|passw0rds?|passcodes?|pass ?phrases?|api[ _-]?keys?|secret keys?|private keys?|"
-    r"ssh keys?|seed phrases?|recovery phrases?|ibans?|card numbers?|cvvs?|cvcs?|account numbers?|sort codes?|"
-    r"routing numbers?|wi-?fi keys?|passwort|kennwort|mot de passe|contraseña|"
-    r"(?:security|access|door|gate|alarm|unlock|keypad|safe|lock|recovery|backup|verification|2fa|otp|one-time|pin)"
-    r" (?:codes?|combinations?)|codes? for the (?:gate|door|alarm|safe)|pin codes?)" + _TOPICS + r")\b"
-    r"|\bpass(?:word)?\s*(?:is|:)",
+    r"(?<![\w-])(?:passwords?|passwd|pwd|pw|pass|passw0rds?|passcodes?|pass ?phrases?|pins?|logins?|log in as|"
+    r"creds|credentials?|tokens?|secrets?|api[ _-]?keys?|(?:secret|private|ssh|wi-?fi|license|licence) keys?|key is|"
+    r"(?:security|access|door|gate|alarm|unlock|keypad|safe|lock|storage|building|entry|recovery|backup|"
+    r"verification|2fa|otp|one-time|pin|wifi|wi-fi) (?:codes?|combos?|combinations?)|codes? (?:to|for) the \w+|"
+    r"combos?|combinations?|seed phrases?|recovery phrases?|ibans?|card(?: numbers?)?|cvvs?|cvcs?|expiry|"
+    r"account(?: numbers?| no\.?)?|acct|routing|sort codes?|social security|ssns?|"
+    r"passw(?:o|ö)rt(?:e|er)?|kennw(?:o|ö)rt(?:e|er)?|zugangsdaten|t(?:ü|ue)rcode|kontonummer|blz|"
+    r"mots? de passe|mdp|code (?:de|du|d')\s?\w*|identifiants|contrase(?:ñ|n)as?|clave|c(?:ó|o)digo|senhas?|"
+    r"wachtwoord(?:en)?|toegangscode|l(?:ö|o)senord(?:et)?|has(?:ł|l)o|parola|salasana|codice|code wi-?fi|otp|"
+    r"passport(?: number| no\.?)?|tax id|ni number|national insurance|bsb)(?![\w-])",
     re.IGNORECASE,
-)
-#: Words that name a secret only when a value is at hand ("the PINs are 4821 and 9912", not "pin the versions").
-_WEAK_SECRET_WORDS = re.compile(
-    r"\b(?:pins?|logins?|tokens?|credentials?|secrets?|combination)\b" + _TOPICS, re.IGNORECASE
-)
-#: A value: letters and digits mixed (six or more), a symbol inside a word, or four digits or more that are no year.
-_VALUE = re.compile(
-    r"(?=[\w!@#$%^&*+=~-]*\d)(?=[\w!@#$%^&*+=~-]*[A-Za-z])[\w!@#$%^&*+=~-]{6,}|\w+[!@#$%^&*+=~]\w*"
-    r"|\b(?!(?:19|20)\d\d\b)\d{4,}\b"
 )
 #: Values shaped like a secret, whatever words surround them.
 _SECRET_VALUES = re.compile(
-    r"\b(?:sk|pk|rk)[-_](?:live|test|proj)?[-_]?[A-Za-z0-9]{8,}|\bgh[pousr]_[A-Za-z0-9]{20,}|\bgithub_pat_\w{20,}"
-    r"|\bAKIA[0-9A-Z]{16}\b|\bxox[abpr]-[A-Za-z0-9-]{10,}|\bAIza[0-9A-Za-z_-]{30,}"
-    r"|\beyJ[\w-]{8,}\.[\w-]{8,}(?:\.[\w-]+)?|(?<![\w/+])[A-Za-z0-9/+]{40}(?![\w/+])"
-    r"|\w+://[^\s:/@]+:[^\s@/]+@|hooks\.slack\.com/services/|\b\d{3}-\d{2}-\d{4}\b"
+    r"\bsk[-_][A-Za-z0-9_-]{16,}|\b(?:pk|rk)_(?:live|test)_[A-Za-z0-9]{8,}|\bgh[pousr]_[A-Za-z0-9]{20,}"
+    r"|\bgithub_pat_\w{20,}|\bglpat-[\w-]{16,}|\bhf_[A-Za-z0-9]{20,}|\bAKIA[0-9A-Z]{16}\b|\bxox[abpr]-[A-Za-z0-9-]{10,}"
+    r"|\bAIza[0-9A-Za-z_-]{30,}|\beyJ[\w-]{8,}\.[\w-]{8,}(?:\.[\w-]+)?|-----BEGIN [A-Z ]*PRIVATE KEY-----"
+    r"|(?<![\w/+])(?=[A-Za-z0-9/+]*[A-Z])(?=[A-Za-z0-9/+]*[a-z])(?=[A-Za-z0-9/+]*\d)[A-Za-z0-9/+]{40}(?![\w/+])"
+    r"|\w+(?:\+\w+)?://[^\s:/@]+:[^\s@/]+@|hooks\.slack\.com/services/"
+    r"|(?i:\b(?:password|passwort|kennwort|mot de passe|contrase(?:ñ|n)a|senha|wachtwoord|l(?:ö|o)senord(?:et)?|"
+    r"salasana|has(?:ł|l)o|pass|pw|pwd)\s*(?::|=|\bis\b|\best\b|\bist\b|\bes\b|\bé\b|\bon\b|\blautet\b|\bär\b)\s*"
+    r"(?!(?:required|needed|reset|changed|expired|missing|wrong|incorrect|valid|invalid|set|stored|shared|sent|"
+    r"managed|rotated|protected|weak|strong|the|not|in|on|with|for|a|an|same|case|enough|too|also|now|still)\b)"
+    r"[^\s.,;]{3,})"
+    r"|(?i:password|passwd|pwd|pass|user id|uid)\s*=\s*[^;\s]+"
+    r"|\b[A-Z0-9_]*(?:PASSWORD|PASSWD|PASS|PWD|SECRET|TOKEN|API_?KEY|PRIVATE_KEY|ACCESS_KEY)[A-Z0-9_]*\s*[=:]\s*\S+"
 )
-_IBAN = re.compile(r"\b[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z0-9]){11,30}\b")
-_CARD = re.compile(r"\b[3-6]\d{3}(?:[ .-]?\d){9,15}\b")
+#: A value beside a secret word: a word mixing letters and digits (or with a symbol inside), a
+#: quoted phrase, "user / password" or "user:password".
+_VALUE = re.compile(
+    r"(?<![\w-])(?=[\w!@#$^&*=~.-]*\d)(?=[\w!@#$^&*=~.-]*[A-Za-z])(?![\d.,]+(?:k|m|bn|x|st|nd|rd|th|pm|am|s)\b)"
+    r"(?!\d+-[a-z]+\b)(?!v?\d+(?:\.\d+)+\b)(?![qQ][1-4]\b)(?![A-Za-z]+-\d+[a-z]?\b)[\w!@#$^&*=~.-]*\w"
+    r"(?<=[\w!@#$^&*=~.-]{5})"
+    r"|\w[!@#$^&*=~]+\w|['\"‘“][^'\"’”]{3,}['\"’”]"
+    r"|\b\w+\s*/\s*\w+[!@#$^&*]?(?=\W|$)(?<=\d|[!@#$^&*])|\b\w+:\w+@|\b[a-z]+:[a-z]+\b",
+)
+#: Words for a secret that is a number: a PIN, a code, an account.
+_NUMBER_SECRET_WORDS = re.compile(
+    r"(?<![\w-])(?<!postal )(?<!zip )(?<!post )(?<!area )(?<!country )(?<!source )(?<!promo )(?<!discount )"
+    r"(?<!project )(?<!cost )(?<!tax )(?<!dress )(?:pins?|codes?(?! review| freeze| base| of conduct)|combos?|combinations?|codice|t(?:ü|ue)rcode|toegangscode|otp|account(?: numbers?| no\.?)?|"
+    r"acct|routing|aba|bsb|sort codes?|kontonummer|blz|social security(?: number)?|ssns?|passport(?: number| no\.?)?|"
+    r"tax id|cvvs?|cvcs?|card)(?![\w-])",
+    re.IGNORECASE,
+)
+#: A number that may be such a secret: 4 to 12 digits (no year, no amount), "1-9-8-4", "20-00-00", "123-45-6789".
+_SECRET_NUMBER = re.compile(
+    r"(?<![\w.,/€$£¥-])(?!(?:19|20)\d\d\b)\d{4,12}#?(?![\w,%/-]|\.\d|\s*(?:%|(?i:k|m|eur|usd|gbp|chf|euros?|dollars?|pounds?|lines|users|items|people)\b|€|\$))"
+    r"|(?<![\w.,/-])\d(?:-\d){3,}(?![\w-])|\b\d{2}-\d{2}-\d{2}\b|\b\d{3}-\d{2}-\d{4}\b|\b\d{2}-\d{7}\b|\b\d{3}-\d{3}\b"
+)
+#: IBAN lengths by country (ISO 13616), for the countries consultants bill most.
+_IBAN_LENGTHS = {
+    "AD": 24, "AT": 20, "BE": 16, "BG": 22, "CH": 21, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "EE": 20, "ES": 24,
+    "FI": 18, "FR": 27, "GB": 22, "GI": 23, "GR": 27, "HR": 21, "HU": 28, "IE": 22, "IS": 26, "IT": 27, "LI": 21,
+    "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MT": 31, "NL": 18, "NO": 15, "PL": 28, "PT": 25, "RO": 24, "SE": 24,
+    "SI": 19, "SK": 24, "SM": 27, "AE": 23, "SA": 24, "TR": 26, "IL": 23, "QA": 29, "BR": 29,
+}  # fmt: skip
+_IBAN = re.compile(r"\b[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z0-9]{1,4}){3,8}")
+_CARD = re.compile(r"\b(?:\d{4}[ .-]\d{4}[ .-]\d{4}[ .-]\d{4}|\d{4}[ .-]\d{6}[ .-]\d{5}|\d{15,16})\b")
 
 
 def holds_secret(text: str) -> bool:
-    """Whether ``text`` names or holds a secret: a password, key, PIN, account or card number.
+    """Whether ``text`` holds a secret: a password, key, PIN, account or card number.
 
     Dossier's memory goes into briefs, exports and other tools' context, so a
     secret never becomes a memory; it belongs in a password manager (Dossier
-    keeps its own only in the OS keyring). Errs on the side of leaving a
-    sentence out: a word that only may name a secret ("PIN", "login",
-    "tokens") counts when a value-like word is in the same text.
+    keeps its own only in the OS keyring). A value shaped like a key, an IBAN
+    (its own check and length) or a card number (prefix and Luhn) counts on
+    its own; a word that names a secret ("password", "PIN", "Kennwort")
+    counts when a value stands beside it in the same text. Callers pass a
+    whole message or passage, so a word in one sentence guards the value in
+    the next ("I reset the Jira password. It is now Xy7#kLm9q.").
     """
-    if _SECRET_WORDS.search(text) or _SECRET_VALUES.search(text):
+    if _SECRET_VALUES.search(text):
         return True
-    if _WEAK_SECRET_WORDS.search(text) and _VALUE.search(text):
+    if _SECRET_WORDS.search(text) and _VALUE.search(text):
         return True
-    if any(_iban_checks(m.group(0)) for m in _IBAN.finditer(text)):
+    if _NUMBER_SECRET_WORDS.search(text) and _SECRET_NUMBER.search(text):
         return True
-    return any(_luhn(re.sub(r"\D", "", m.group(0))) for m in _CARD.finditer(text))
+    if any(_an_iban(m.group(0)) for m in _IBAN.finditer(text)):
+        return True
+    return any(_a_card(re.sub(r"\D", "", m.group(0))) for m in _CARD.finditer(text))
 
 
-def _iban_checks(candidate: str) -> bool:
-    """An IBAN's own check (ISO 13616: mod 97), so that order numbers and SKUs of its shape do not count."""
-    code = re.sub(r"[ -]", "", candidate).upper()
-    if not 15 <= len(code) <= 34:
+def _an_iban(found: str) -> bool:
+    """The IBAN at the start of ``found``: its country's length and its mod-97 check (ISO 13616)."""
+    code = re.sub(r"[ -]", "", found)
+    country = code[:2].upper()
+    length = _IBAN_LENGTHS.get(country)
+    if length is None or len(code) < length or not code[:2].isupper() and not code[:2].islower():
+        return False
+    code = code[:length].upper()
+    if not code.isalnum():
         return False
     digits = "".join(str(int(c, 36)) for c in code[4:] + code[:4])
     return int(digits) % 97 == 1
+
+
+def _a_card(digits: str) -> bool:
+    """A payment card: a card network's prefix and length, and Luhn's check digit."""
+    prefixes = ("4", "34", "37", "51", "52", "53", "54", "55", "2221", "6011", "65")
+    if len(digits) not in (15, 16) or not digits.startswith(prefixes):
+        return False
+    return _luhn(digits)
 
 
 def _luhn(digits: str) -> bool:
