@@ -50,7 +50,7 @@ def states_something(message: str) -> bool:
 
 #: Words for a secret, in the languages consultants write in; a secret only with a value at hand.
 _SECRET_WORDS = re.compile(
-    r"(?<![\w-])(?:passwords?|passwd|pwd|pw|pass|passw0rds?|passcodes?|pass ?phrases?|pins?|logins?|log in as|"
+    r"(?<![\w-])(?:passwords?|passwd|pwd|pw|passw0rds?|passcodes?|pass ?phrases?|pins?|logins?|log in as|"
     r"creds|credentials?|tokens?|secrets?|api[ _-]?keys?|(?:secret|private|ssh|wi-?fi|license|licence) keys?|key is|"
     r"(?:security|access|door|gate|alarm|unlock|keypad|safe|lock|storage|building|entry|recovery|backup|"
     r"verification|2fa|otp|one-time|pin|wifi|wi-fi) (?:codes?|combos?|combinations?)|codes? (?:to|for) the \w+|"
@@ -83,7 +83,7 @@ _VALUE = re.compile(
     r"(?<![\w-])(?=[\w!@#$^&*=~.-]*\d)(?=[\w!@#$^&*=~.-]*[A-Za-z])(?![\d.,]+(?:k|m|bn|x|st|nd|rd|th|pm|am|s)\b)"
     r"(?!\d+-[a-z]+\b)(?!v?\d+(?:\.\d+)+\b)(?![qQ][1-4]\b)(?![A-Za-z]+-\d+[a-z]?\b)[\w!@#$^&*=~.-]*\w"
     r"(?<=[\w!@#$^&*=~.-]{5})"
-    r"|\w[!@#$^&*=~]+\w|['\"‘“][^'\"’”]{3,}['\"’”]"
+    r"|\w[!@#$^&*=~]+\w|(?<!\w)['\"‘“][^'\"’”]{3,}['\"’”](?!\w)"
     r"|\b\w+\s*/\s*\w+[!@#$^&*]?(?=\W|$)(?<=\d|[!@#$^&*])|\b\w+:\w+@|\b[a-z]+:[a-z]+\b",
 )
 #: Words for a secret that is a number: a PIN, a code, an account.
