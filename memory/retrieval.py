@@ -497,18 +497,47 @@ def _worth_building_on(row: MessageRow) -> bool:
     return row.role != Role.USER.value or not _only_questions(row.content) or _names_something(row.content)
 
 
+_GREETING = re.compile(r"^\s*(?:hi|hey|hello|thanks|thank you|ok|okay|so|and)\b[^.!?]{0,30}[.!?,]\s*", re.IGNORECASE)
+_QUESTION_START = frozenset(
+    "what what's whats who who's whom whose when where why how which is are am was were do does did can could will "
+    "would should shall may might have has had any anything".split()
+)
+_TAG_QUESTION = re.compile(
+    r",\s*(?:isn't|aren't|wasn't|weren't|didn't|doesn't|don't|won't|right|correct|no|yes)\b[^?]*\?+!*\s*$", re.I
+)
+
+
 def _only_questions(text: str) -> bool:
-    """Every sentence of ``text`` asks something ("Who signs? And when?"); a statement among them counts."""
-    parts = [p for p in re.split(r"(?<=[.!?…])\s+|\n+", text.strip()) if p.strip()]
-    return bool(parts) and all(p.rstrip("\"'”’) ").endswith("?") for p in parts)
+    """Every sentence of ``text`` asks something ("Who signs? And when?"); a statement among them counts.
+
+    A greeting before the question ("Hi! What did we decide?") is not a statement.
+    """
+    parts = [p for p in re.split(r"(?<=[.!?…])\s+|\n+", _GREETING.sub("", text.strip())) if p.strip()]
+    return bool(parts) and all(p.rstrip("\"'”’)! ").endswith("?") for p in parts)
 
 
 def _names_something(text: str) -> bool:
-    """A number, or a capitalised word inside a sentence: "Can you note the budget is 40k?", "Did Henrik sign?"."""
-    if re.search(r"\d", text):
+    """A question that still says something: a number, a name, an address, or a statement with a question mark.
+
+    "Can you note the budget is 40k?", "Did Henrik sign?", "Acme wants a fixed price?", "The budget is
+    approved, isn't it?", "should I cc dana@acme.com?".
+    """
+    if re.search(r"\d|@|://", text) or _TAG_QUESTION.search(text):
         return True
-    words = re.findall(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’-]*", text.strip())
-    return any(w not in ("I", "I'm", "I’m", "I've", "I’ve", "I'll", "I’ll", "I'd", "I’d") for w in words)
+    for sentence in re.split(r"(?<=[.!?…])\s+|\n+", _GREETING.sub("", text.strip())):
+        words = re.findall(r"[\w'’-]+", sentence)
+        while words and words[0].casefold() in ("and", "or", "but", "so", "also", "then"):
+            words = words[1:]
+        if not words:
+            continue
+        if words[0].casefold() not in _QUESTION_START:
+            return True  # worded as a statement, asked with a question mark
+        if any(
+            w[:1].isupper() and w not in ("I", "I'm", "I’m", "I've", "I’ve", "I'll", "I’ll", "I'd", "I’d")
+            for w in words[1:]
+        ):
+            return True
+    return False
 
 
 def _replies(session: Session, seeds: Sequence[SearchHit], messages: dict[int, MessageRow]) -> list[SearchHit]:

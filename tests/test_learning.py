@@ -75,8 +75,14 @@ def test_a_weekday_or_a_day_of_the_month_alone_gets_its_date_too() -> None:
     # What the words right before the day say decides, not a verb elsewhere in the sentence.
     assert dated("We signed the SOW and the invoice is due Friday.", sunday).endswith("Friday (4 December 2026).")
     assert dated("The Q1 review was on the 14th.", sunday) == "The Q1 review was on the 14th (14 November 2026)."
+    assert dated("Markus emailed me on Tuesday.", sunday) == "Markus emailed me on Tuesday (24 November 2026)."
+    assert dated("The office is closed on the 24th.", sunday) == "The office is closed on the 24th (24 December 2026)."
+    assert dated("It was signed and work starts on Monday.", sunday).endswith("Monday (30 November 2026).")
+    assert dated("Dana is on leave since the 20th.", sunday).endswith("the 20th (20 November 2026).")
+    assert dated("We met the day before yesterday.", sunday).endswith("yesterday (27 November 2026).")
     unchanged = ("The launch is on the 14th of March.", "The 2nd floor is closed.", "Friday was fun.")
     unchanged += ("Meet on the 4th floor.", "Pay on the 15th of each month.", "Call on Friday the 11th.")
+    unchanged += ("The workshop is on Friday 11 December.",)
     for text in unchanged:
         assert dated(text, sunday) == text, text
 

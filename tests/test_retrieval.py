@@ -359,6 +359,8 @@ def test_a_context_leaves_out_the_models_own_answers_and_the_users_own_questions
     said = service.add_message(session.id, Role.USER, "Dana says the notice to leave the contract is 90 days.")
     # Worded as a question, but it says something: it stays.
     noted = service.add_message(session.id, Role.USER, "Can you note that the notice to leave Acme is 90 days?")
+    confirmed = service.add_message(session.id, Role.USER, "The notice to leave is three months, isn't it?")
+    greeted = service.add_message(session.id, Role.USER, "Hi! So how much notice do we give to leave?")
     other = service.start_session(project.id, "Imported from ChatGPT", started_at=T0)
     imported = service.add_messages(
         other.id,
@@ -372,5 +374,5 @@ def test_a_context_leaves_out_the_models_own_answers_and_the_users_own_questions
     assert {asked.id, invented.id, said.id} <= found  # search still lists everything that was said
 
     shown = {m for item in service.build_context(project.id, question, 1000).items for m in item.message_ids}
-    assert said.id in shown and noted.id in shown and {m.id for m in imported} <= shown
-    assert asked.id not in shown and invented.id not in shown
+    assert said.id in shown and noted.id in shown and confirmed.id in shown and {m.id for m in imported} <= shown
+    assert asked.id not in shown and invented.id not in shown and greeted.id not in shown

@@ -255,7 +255,7 @@ def find_candidates(
 
 
 _RELATIVE = re.compile(
-    rf"\b(yesterday|today|tonight|tomorrow|last night|last week|next week|last weekend|this weekend|"
+    rf"\b(the day before yesterday|the day after tomorrow|yesterday|today|tonight|tomorrow|last night|last week|next week|last weekend|this weekend|"
     rf"next weekend|last month|next month|this month|last year|next year|this year|(last|next|this) ({_WEEKDAYS}))\b",
     _FLAGS,
 )
@@ -293,6 +293,8 @@ def dated(text: str, sent_at: datetime) -> str:
         weekday_start = sent_at - timedelta(days=sent_at.weekday())
         saturday = weekday_start + timedelta(days=5)
         return {
+            "the day before yesterday": day(sent_at - timedelta(days=2)),
+            "the day after tomorrow": day(sent_at + timedelta(days=2)),
             "yesterday": day(sent_at - timedelta(days=1)),
             "today": day(sent_at),
             "tonight": day(sent_at),
@@ -352,7 +354,10 @@ _PAST_WORDS = frozenset(
     "was were went had did met happened held took came got finished ended visited saw signed sent called spoke "
     "talked delivered launched closed started began left arrived".split()
 )
-_FUTURE_WORDS = frozenset("is are will 'll be going gonna planned scheduled set due until by before".split())
+_FUTURE_WORDS = frozenset(
+    "is are will 'll be going gonna planned scheduled set due until by before starts begins opens launches runs "
+    "meets goes arrives ends closes happens lands ships kicks comes leaves".split()
+)
 
 
 def _ends_a_date(rest: str) -> bool:
@@ -361,18 +366,24 @@ def _ends_a_date(rest: str) -> bool:
     if following is None:
         return True
     word = following.group(1).casefold()
-    return word in _AFTER_A_DATE or bool(re.fullmatch(r"\d{1,2}([:.]\d\d)?(am|pm)?", word))
+    return word in _AFTER_A_DATE or bool(re.fullmatch(r"\d{1,2}(?:[:.]\d\d(?:am|pm)?|am|pm)", word))
 
 
 def _told_as_done(before: str, phrase: str) -> bool:
     """Whether the words just before a date tell of something done ("was on", "I met Dana on")."""
-    if phrase.split()[0].casefold() in ("due", "by", "until", "before", "this"):
+    first = phrase.split()[0].casefold()
+    if first in ("due", "by", "until", "before", "this"):
         return False
-    for word in reversed(re.findall(r"[\w']+", before.casefold())[-6:]):
-        if word in _PAST_WORDS:
-            return True
+    if first == "since":
+        return True
+    words = re.findall(r"[\w']+", before.casefold())[-6:]
+    for n in range(len(words) - 1, -1, -1):
+        word = words[n]
         if word in _FUTURE_WORDS:
             return False
+        # "emailed", "kicked off": done, unless it describes ("is closed on", "will be finalised on").
+        if word in _PAST_WORDS or word.endswith("ed"):
+            return n == 0 or words[n - 1] not in ("is", "are", "be", "'s", "will", "gets", "get")
     return False
 
 
