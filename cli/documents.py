@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from app.errors import USER_ERRORS
 from app.runtime import Runtime
 from cli.common import EXIT_OK, EXIT_USAGE, UsageError, _print_json, _project
 from memory import Document, DocumentStatus, MemoryService
@@ -148,8 +149,22 @@ def cmd_doc(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
         print(f"Removed {removed.key} {removed.title}: no longer searched or cited (its history stays)", file=out)
         return EXIT_OK
     if action == "reindex":
-        document = reindex_document(service, _document(service, args.id, args.project).id)
-        print(f"Re-read {document.key} {document.title}: {document.chunk_count} passages", file=out)
+        if args.id.strip().casefold() == "all":
+            # After an update that reads documents better (smaller passages, page furniture left out).
+            if args.project is None:
+                raise UsageError("reindex all needs --project: the project whose documents to read again")
+            documents = service.list_documents(_project(service, args.project).id)
+        else:
+            documents = [_document(service, args.id, args.project)]
+        if not documents:
+            print("The project has no documents to read again.", file=out)
+        for document in documents:
+            try:
+                reread = reindex_document(service, document.id)
+            except USER_ERRORS as error:  # a lost original: say so and go on with the others
+                print(f"{document.key} {document.title}: not re-read: {error}", file=out)
+                continue
+            print(f"Re-read {reread.key} {reread.title}: {reread.chunk_count} passages", file=out)
         _wait_for_vectors(service, sys.stderr)
         return EXIT_OK
     if action == "propose":

@@ -239,6 +239,9 @@ def test_the_cli_manages_documents_with_clear_messages(run: Run, files: dict[str
     assert code == 0 and "in the inbox" in out
     code, out, _ = run("doc", "watch", "--project", "Acme", str(files["notes"].parent))
     assert code == 0 and "Watching W1" in out and "4 added" in out  # contract.pdf is already D1
+    code, out, _ = run("doc", "reindex", "all", "--project", "Acme")  # after an update that reads documents better
+    assert code == 0 and out.count("Re-read D") == 5 and "Re-read D1 Services agreement" in out
+    assert run("doc", "reindex", "all")[0] == 2  # which project's?
     code, out, _ = run("doc", "remove", "D1")
     assert code == 0 and "Removed D1" in out
     code, out, _ = run("doc", "list", "--project", "Acme", "--all")
