@@ -241,10 +241,16 @@ def test_no_step_proposes_a_secret_and_the_turn_says_so(service: MemoryService, 
             user = service.add_message(session.id, "user", message)
             note = extractor.after_turn(project, session.id, user, service.add_message(session.id, "assistant", "Ok."))
             assert "like a password or key" in note or note == "nothing new", (message, note)
-        assert "left out: it looks like a password or key" in note
+        assert "left out: they look like a password or key" in note  # the cues and the model each saw it
     finally:
         model.close()
     assert service.list_proposals(project) == []
+    # Without a model too, the turn says why nothing was learnt.
+    user = service.add_message(session.id, "user", SECRETS[0])
+    note = MemoryExtractor(service, None).after_turn(
+        project, session.id, user, service.add_message(session.id, "assistant", "Ok.")
+    )
+    assert note == "1 left out: it looks like a password or key"
     # What the user asks for in so many words is theirs to decide.
     outcome = MemoryExtractor(service, None).process(
         project, service.add_message(session.id, "user", "/remember The shared drive password is in 1Password.")

@@ -192,6 +192,9 @@ class MemoryExtractor:
         # asked so that a failing model still leaves them in the inbox.
         cued = find_candidates(user.content, user.created_at)
         outcomes = [self.apply(project_id, candidate, user.id) for candidate in cued]
+        if not cued and holds_secret(user.content):
+            # The cues leave a message holding a secret alone; the turn's note says why.
+            outcomes.append(Outcome(Candidate(user.content, FactKind.FACT), Reconciled("secret")))
         if self.use_model and self.model is not None:
             try:
                 from_model = self.extract(user.content, reply)
