@@ -28,7 +28,7 @@ import re
 import stat
 import threading
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
 from html.parser import HTMLParser
@@ -482,10 +482,7 @@ def _running_lines(page_texts: list[str]) -> set[str]:
     """
     if len(page_texts) < 3:
         return set()
-    counts: dict[str, int] = {}
-    for text in page_texts:
-        for line in {_digits_masked(line) for line in _edge_lines(text)}:
-            counts[line] = counts.get(line, 0) + 1
+    counts = _edge_line_counts(page_texts, lambda line, _page: _digits_masked(line))
     return {line for line, count in counts.items() if count * 2 >= len(page_texts)}
 
 
@@ -498,10 +495,7 @@ def _furniture_lines(page_texts: list[str]) -> set[str]:
     one page and "Fees for phase 2: 15,000 EUR" at the foot of another stay
     searchable, and a clause cannot hide behind look-alikes on other pages.
     """
-    counts: dict[str, int] = {}
-    for number, text in enumerate(page_texts, start=1):
-        for line in {_page_masked(line, number, len(page_texts)) for line in _edge_lines(text)}:
-            counts[line] = counts.get(line, 0) + 1
+    counts = _edge_line_counts(page_texts, lambda line, page: _page_masked(line, page, len(page_texts)))
     # Word for word on two pages is evidence enough for a two-page letter's header, not for a
     # sentence ("Please sign and return by 3 March.") that its author put on both.
     return {
@@ -511,10 +505,25 @@ def _furniture_lines(page_texts: list[str]) -> set[str]:
     }
 
 
-def _edge_lines(text: str) -> list[str]:
-    """A page's first two and last two non-empty lines, spaces collapsed."""
-    lines = [line for line in (" ".join(raw.split()) for raw in text.split("\n")) if line]
-    return lines[:2] + lines[-2:]
+def _page_lines(text: str) -> list[str]:
+    """A page's lines, spaces collapsed (empty lines kept: they end paragraphs)."""
+    return [" ".join(raw.split()) for raw in text.split("\n")]
+
+
+def _edge_indices(lines: list[str]) -> set[int]:
+    """Where a page's first two and last two non-empty lines are: where running lines stand."""
+    filled = [index for index, line in enumerate(lines) if line]
+    return set(filled[:2] + filled[-2:])
+
+
+def _edge_line_counts(page_texts: list[str], mask: Callable[[str, int], str]) -> dict[str, int]:
+    """On how many pages each edge line stands, as ``mask(line, page number)`` reads it."""
+    counts: dict[str, int] = {}
+    for number, text in enumerate(page_texts, start=1):
+        lines = _page_lines(text)
+        for line in {mask(lines[index], number) for index in _edge_indices(lines)}:
+            counts[line] = counts.get(line, 0) + 1
+    return counts
 
 
 def _page_masked(line: str, page: int, pages: int) -> str:
@@ -582,9 +591,8 @@ def _pdf_page_blocks(
     the same on every page), and never glued to the heading below it, which
     is then found at the top of a page too.
     """
-    lines = [" ".join(raw.split()) for raw in text.split("\n")]
-    filled = [index for index, line in enumerate(lines) if line]
-    edges = set(filled[:2] + filled[-2:])
+    lines = _page_lines(text)
+    edges = _edge_indices(lines)
     width = max((len(line) for line in lines), default=0)
     following = [""] * len(lines)  # the next non-empty line after each line
     for index in range(len(lines) - 1, 0, -1):
@@ -600,12 +608,12 @@ def _pdf_page_blocks(
         if not line:
             flush()
             continue
-        # A heading right after a full-width line that ends a sentence ("…in each SOW." then
-        # "3. Fees and Payment") starts a new block too; only a sentence's middle cannot hold one.
         if index in edges and (_is_page_number(line, page, pages) or _page_masked(line, page, pages) in furniture):
             flush()
             builder.add("running", line, page=page)
             continue
+        # A heading right after a full-width line that ends a sentence ("…in each SOW." then
+        # "3. Fees and Payment") starts a new block too; only a sentence's middle cannot hold one.
         sentence_ended = bool(paragraph) and bool(_SENTENCE_END.search(paragraph[-1]))
         if (not paragraph or sentence_ended) and _digits_masked(line) not in running:
             after = following[index]
