@@ -190,11 +190,13 @@ class MemoryExtractor:
             return []
         # Cues first: they work with any model, and are applied before the model is
         # asked so that a failing model still leaves them in the inbox.
-        cued = find_candidates(user.content, user.created_at)
-        outcomes = [self.apply(project_id, candidate, user.id) for candidate in cued]
-        if not cued and holds_secret(user.content):
-            # The cues leave a message holding a secret alone; the turn's note says why.
-            outcomes.append(Outcome(Candidate(user.content, FactKind.FACT), Reconciled("secret")))
+        if holds_secret(user.content):
+            # The cues leave a message holding a secret alone (find_candidates would find nothing);
+            # the turn's note says why.
+            cued, outcomes = [], [Outcome(Candidate(user.content, FactKind.FACT), Reconciled("secret"))]
+        else:
+            cued = find_candidates(user.content, user.created_at)
+            outcomes = [self.apply(project_id, candidate, user.id) for candidate in cued]
         if self.use_model and self.model is not None:
             try:
                 from_model = self.extract(user.content, reply)
