@@ -341,10 +341,9 @@ def dated(text: str, sent_at: datetime) -> str:
         meant = meaning(" ".join(first.group(0).casefold().split()))
     elif not _ends_a_date(text[first.end() :]):
         meant = ""  # "on the 4th floor", "the 15th of each month", "on Friday the 11th": not one day to name
-    elif first.re is _BARE_WEEKDAY:
-        meant = weekday(first.group(1), _told_as_done(text[: first.start()], first.group(0)))
     else:
-        meant = day_of_month(int(first.group(1)), _told_as_done(text[: first.start()], first.group(0)))
+        done = _told_as_done(text[: first.start()], first.group(0))
+        meant = weekday(first.group(1), done) if first.re is _BARE_WEEKDAY else day_of_month(int(first.group(1)), done)
     return f"{text[: first.end()]} ({meant}){text[first.end() :]}" if meant else text
 
 
