@@ -261,7 +261,7 @@ def sync_folder(
     if resolved != root or resolved == data_dir or data_dir in resolved.parents:
         report.failed.append((folder.path, "the folder now leads elsewhere (a link?); nothing was changed"))
         return report
-    files = folder_files(root, skip=service.data_dir.resolve())
+    files = folder_files(root, skip=data_dir)
     known = {d.watched_path: d for d in service.watched_documents(folder.id) if d.watched_path}
     names = sorted(files)
     for n, relative in enumerate(names):
