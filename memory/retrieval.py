@@ -507,12 +507,17 @@ _TAG_QUESTION = re.compile(
 )
 
 
+def _sentences_after_greeting(text: str) -> list[str]:
+    """The sentences of ``text``, a greeting before them left out ("Hi! What did we decide?")."""
+    return [p for p in re.split(r"(?<=[.!?…])\s+|\n+", _GREETING.sub("", text.strip())) if p.strip()]
+
+
 def _only_questions(text: str) -> bool:
     """Every sentence of ``text`` asks something ("Who signs? And when?"); a statement among them counts.
 
     A greeting before the question ("Hi! What did we decide?") is not a statement.
     """
-    parts = [p for p in re.split(r"(?<=[.!?…])\s+|\n+", _GREETING.sub("", text.strip())) if p.strip()]
+    parts = _sentences_after_greeting(text)
     return bool(parts) and all(p.rstrip("\"'”’)! ").endswith("?") for p in parts)
 
 
@@ -524,7 +529,7 @@ def _names_something(text: str) -> bool:
     """
     if re.search(r"\d|@|://", text) or _TAG_QUESTION.search(text):
         return True
-    for sentence in re.split(r"(?<=[.!?…])\s+|\n+", _GREETING.sub("", text.strip())):
+    for sentence in _sentences_after_greeting(text):
         words = re.findall(r"[\w'’-]+", sentence)
         while words and words[0].casefold() in ("and", "or", "but", "so", "also", "then"):
             words = words[1:]
