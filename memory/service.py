@@ -622,10 +622,7 @@ class MemoryService:
             message_ids = list(s.scalars(select(MessageRow.id).where(MessageRow.session_id == session_id)))
             s.delete(row)  # its messages go with it (ON DELETE CASCADE), and their keyword rows by trigger
         vector_ids = [f"{MESSAGE_PREFIX}{i}" for i in message_ids] + [f"{SUMMARY_PREFIX}{session_id}"]
-        try:
-            self._indexer.store.delete(project_collection(session.project_id), vector_ids)
-        except Exception as error:  # the next reconcile drops the orphans
-            log.warning("could not drop a deleted session's vectors yet (%s)", error)
+        self._drop_vectors(session.project_id, vector_ids, "a deleted session's")
         return session
 
     def end_session(self, session_id: int, *, ended_at: datetime | None = None) -> ChatSession:
@@ -1057,10 +1054,14 @@ class MemoryService:
         for project_id, chunk_id in gone:
             by_project.setdefault(project_id, []).append(f"{CHUNK_PREFIX}{chunk_id}")
         for project_id, vector_ids in by_project.items():
-            try:
-                self._indexer.store.delete(project_collection(project_id), vector_ids)
-            except Exception as error:  # the next reconcile drops the orphans
-                log.warning("could not drop a removed document's vectors yet (%s)", error)
+            self._drop_vectors(project_id, vector_ids, "a removed document's")
+
+    def _drop_vectors(self, project_id: int, vector_ids: Sequence[str], whose: str) -> None:
+        """Deletes rows' vectors after their rows went; a failure only leaves orphans for reconcile."""
+        try:
+            self._indexer.store.delete(project_collection(project_id), list(vector_ids))
+        except Exception as error:  # the next reconcile drops the orphans
+            log.warning("could not drop %s vectors yet (%s)", whose, error)
 
     def list_documents(self, project_id: int, *, include_removed: bool = False) -> list[Document]:
         """A project's documents, newest first."""
