@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
@@ -293,22 +293,14 @@ def cmd_inbox(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
     service = rt.service
     project = _project(service, args.project)
     if args.action == "accept":
-        ids = [p.id for p in service.list_proposals(project.id)] if args.id == "all" else [_int(args.id)]
-        if not ids:
-            print("The inbox is empty: nothing to accept.", file=out)
-        for proposal_id in ids:
-            _in_project(service, project, proposal_id)
+        for proposal_id in _decided(service, project, args.id, "accept", out):
             fact = service.accept_proposal(proposal_id, text=args.text)
             print(f"Accepted #{proposal_id}" + (f" → F{fact.id}: {fact.text}" if fact else ""), file=out)
         return EXIT_OK
     if args.action == "reject":
         if args.text is not None:
             raise UsageError("--text goes with accept (the fact as it should be kept), not with reject")
-        ids = [p.id for p in service.list_proposals(project.id)] if args.id == "all" else [_int(args.id)]
-        if not ids:
-            print("The inbox is empty: nothing to reject.", file=out)
-        for proposal_id in ids:
-            _in_project(service, project, proposal_id)
+        for proposal_id in _decided(service, project, args.id, "reject", out):
             service.reject_proposal(proposal_id)
             print(f"Rejected #{proposal_id}", file=out)
         return EXIT_OK
@@ -325,6 +317,16 @@ def cmd_inbox(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
         if e.source:
             print(f"      from: {e.source}", file=out)
     return EXIT_OK
+
+
+def _decided(service: MemoryService, project: Project, ref: str | None, verb: str, out: TextIO) -> Iterator[int]:
+    """The proposals an accept or reject names: one id, or 'all' pending; each checked to be the project's."""
+    ids = [p.id for p in service.list_proposals(project.id)] if ref == "all" else [_int(ref)]
+    if not ids:
+        print(f"The inbox is empty: nothing to {verb}.", file=out)
+    for proposal_id in ids:
+        _in_project(service, project, proposal_id)
+        yield proposal_id
 
 
 def _in_project(service: MemoryService, project: Project, proposal_id: int) -> None:
