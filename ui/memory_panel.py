@@ -487,9 +487,7 @@ class InboxTab(MemoryTab):
             self.call("reject", self.runtime.service.reject_proposal, proposal.id, then=self._after)
 
     def _on_accept_all(self) -> None:
-        ids = list(self.proposals)
-        if ids:
-            self.call("accept all", lambda: [self.runtime.service.accept_proposal(i) for i in ids], then=self._after)
+        self._decide_all("accept all", self.runtime.service.accept_proposal)
 
     def _on_reject_all(self) -> None:
         count = len(self.proposals)
@@ -498,9 +496,13 @@ class InboxTab(MemoryTab):
 
     def reject_all(self) -> None:
         """Rejects every proposal shown (a document read into the inbox can file dozens)."""
+        self._decide_all("reject all", self.runtime.service.reject_proposal)
+
+    def _decide_all(self, what: str, decide: Callable[[int], object]) -> None:
+        """Accepts or rejects every proposal shown, in one background task."""
         ids = list(self.proposals)
         if ids:
-            self.call("reject all", lambda: [self.runtime.service.reject_proposal(i) for i in ids], then=self._after)
+            self.call(what, lambda: [decide(i) for i in ids], then=self._after)
 
 
 class VoiceTab(MemoryTab):
