@@ -485,8 +485,9 @@ def _worth_building_on(row: MessageRow) -> bool:
     Not an answer of Dossier's own model: a small model invents figures and
     citations, and fed back as memory they would come back as facts (briefs
     leave them out for the same reason). Not a message of the user's made of
-    questions only that names nothing (no number, no name): it holds no answer, yet matches the same question asked again
-    better than the passage that answers it. Messages brought in from
+    questions only that names nothing (no number, no name): it holds no
+    answer, yet matches the same question asked again better than the
+    passage that answers it. Messages brought in from
     elsewhere (an import, another tool's history: they have an external id)
     are kept, their answers ranked down as the assistant's.
     """
