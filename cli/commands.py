@@ -37,6 +37,7 @@ from cli.common import (
 from memory import (
     MemoryService,
     Project,
+    local_time,
 )
 
 
@@ -114,7 +115,7 @@ def cmd_fact(service: MemoryService, args: argparse.Namespace, out: TextIO) -> i
             return EXIT_OK
         for v in versions:
             print(
-                f"v{v.version:<3} {v.created_at:%Y-%m-%d %H:%M} {v.actor.value:<9} {v.action.value:<9} "
+                f"v{v.version:<3} {local_time(v.created_at):%Y-%m-%d %H:%M} {v.actor.value:<9} {v.action.value:<9} "
                 f"{v.kind.value:<10} {'*' if v.pinned else ' '} {v.text}",
                 file=out,
             )
@@ -130,7 +131,7 @@ def cmd_search(service: MemoryService, args: argparse.Namespace, out: TextIO) ->
         print("No matches.", file=out)
     for hit in hits:
         where = "global " if hit.is_global else ""
-        when = f" {hit.timestamp:%Y-%m-%d}" if hit.timestamp else ""
+        when = f" {local_time(hit.timestamp):%Y-%m-%d}" if hit.timestamp else ""
         ext = f" ext={','.join(hit.external_ids)}" if hit.external_ids else ""
         cited = f" [{hit.citation}] {hit.source_title}" if hit.citation else ""
         text = " ".join(hit.text.split())
@@ -340,7 +341,7 @@ def cmd_session(service: MemoryService, args: argparse.Namespace, out: TextIO) -
         for session in service.list_sessions(project.id):
             summary = " ".join(session.summary.split())[:100] or "(no summary yet)"
             print(
-                f"{session.id:<5} {session.started_at:%Y-%m-%d}  {session.message_count:>4} messages  "
+                f"{session.id:<5} {local_time(session.started_at):%Y-%m-%d}  {session.message_count:>4} messages  "
                 f"{session.title or 'Untitled'}\n      {summary}",
                 file=out,
             )
@@ -551,7 +552,7 @@ def run_restore(args: argparse.Namespace, out: TextIO, open_service: Callable[..
     with open_service(paths.data_dir) as service:
         restored = service.stats()
     print(
-        f"Restored the backup of {info.created_at:%Y-%m-%d %H:%M} UTC into {paths.data_dir}: "
+        f"Restored the backup of {local_time(info.created_at):%Y-%m-%d %H:%M} into {paths.data_dir}: "
         f"{_describe_counts(restored)}",
         file=out,
     )

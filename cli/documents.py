@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, TextIO
 from app.errors import USER_ERRORS
 from app.runtime import Runtime
 from cli.common import EXIT_OK, EXIT_USAGE, UsageError, _print_json, _project
-from memory import Document, DocumentStatus, MemoryService
+from memory import Document, DocumentStatus, MemoryService, local_time
 
 if TYPE_CHECKING:
     from app.documents.library import Progress
@@ -38,7 +38,7 @@ def _line(document: Document) -> str:
         state = f"indexing ({document.chunks_pending} of {document.chunk_count} passages left)"
     return (
         f"{document.key:<5} {document.title[:48]:<48} {_kind(document):<5} {pages:>9} {_size(document.size):>9} "
-        f"{document.added_at:%Y-%m-%d}  {state}"
+        f"{local_time(document.added_at):%Y-%m-%d}  {state}"
     )
 
 
@@ -135,7 +135,7 @@ def cmd_doc(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
             print(f"original: {service.document_original(document.id)}", file=out)
         for event in service.document_history(document.id):
             detail = f" ({event.detail})" if event.detail else ""
-            print(f"  {event.created_at:%Y-%m-%d %H:%M} {event.action.value}{detail}", file=out)
+            print(f"  {local_time(event.created_at):%Y-%m-%d %H:%M} {event.action.value}{detail}", file=out)
         if args.text:
             print(service.document_text(document.id), file=out)
         else:
@@ -187,7 +187,7 @@ def cmd_doc(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
             if not folders:
                 print("No watched folders: dossier doc watch --project P DIR", file=out)
             for folder in folders:
-                synced = f"synced {folder.synced_at:%Y-%m-%d %H:%M}" if folder.synced_at else "never synced"
+                synced = f"synced {local_time(folder.synced_at):%Y-%m-%d %H:%M}" if folder.synced_at else "never synced"
                 print(f"W{folder.id}  {folder.path}  ({synced})", file=out)
             return EXIT_OK
         folder = watch_folder(service, project.id, Path(args.folder))

@@ -10,6 +10,7 @@ from typing import TextIO
 from app.runtime import Runtime
 from cli.common import EXIT_OK, UsageError, _project
 from cli.documents import _cancellable
+from memory import local_time
 
 
 def cmd_history(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
@@ -26,7 +27,7 @@ def cmd_history(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
         suggestions = suggest_projects(rt.service, conversations)
         imported = already_imported(rt.service, conversations)
         for conversation in conversations:
-            when = f"{conversation.created_at:%Y-%m-%d}" if conversation.created_at else "undated   "
+            when = f"{local_time(conversation.created_at):%Y-%m-%d}" if conversation.created_at else "undated   "
             suggested = suggestions[conversation.id]
             hint = f"  → {suggested.project_name}?" if suggested else ""
             if imported[conversation.id]:

@@ -54,6 +54,7 @@ from memory.types import (
     VoiceProfile,
     WatchedFolder,
     citation_key,
+    local_time,
 )
 from memory.validation import is_hidden
 
@@ -107,6 +108,7 @@ __all__ = [
     "VoiceProfile",
     "WatchedFolder",
     "citation_key",
+    "local_time",
     "database_counts",
     "is_hidden",
     "originals_of_database",

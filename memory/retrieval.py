@@ -47,6 +47,7 @@ from memory.types import (
     SearchMode,
     VoiceProfile,
     citation_key,
+    local_time,
 )
 from memory.vector_store import GLOBAL_COLLECTION, project_collection
 
@@ -674,7 +675,7 @@ def _fact_line(fact_id: int, kind: FactKind, is_global: bool, body: str) -> str:
 
 
 def _hit_line(hit: SearchHit) -> str:
-    date = hit.timestamp.date().isoformat() if hit.timestamp else ""
+    date = local_time(hit.timestamp).date().isoformat() if hit.timestamp else ""
     if hit.kind is HitKind.FACT:
         assert hit.fact_kind is not None
         return _fact_line(hit.fact_ids[0], hit.fact_kind, hit.is_global, hit.text)

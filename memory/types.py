@@ -376,6 +376,16 @@ class ReindexReport:
     keyword_rebuilt: tuple[str, ...] = ()
 
 
+def local_time(value: datetime) -> datetime:
+    """``value`` in the user's time zone, for showing and for reading what was said.
+
+    Times are stored in UTC; a session started at 22:30 in Los Angeles was
+    started on the 9th there, whatever day it already was in UTC, and
+    "tomorrow" said then meant the 10th. A naive value is taken as local.
+    """
+    return value.astimezone()
+
+
 def citation_key(document_id: int, page: int | None, section: int) -> str:
     """How answers cite a passage: ``D3 p.12`` (a page), or ``D3 §2`` (a section of a format without pages)."""
     return f"D{document_id} {location_label(page, section)}"

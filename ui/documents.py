@@ -50,7 +50,7 @@ from app.documents.library import (
 from app.documents.library import watch_folder as start_watching
 from app.documents.parsing import DOCX, EML, HTML, MARKDOWN, MEDIA_TYPES, PDF, TEXT, UNSUPPORTED
 from app.runtime import Runtime
-from memory import Document, DocumentChunk, DocumentEvent, DocumentStatus, ItemKey, WatchedFolder
+from memory import Document, DocumentChunk, DocumentEvent, DocumentStatus, ItemKey, WatchedFolder, local_time
 from ui.chat import Passage
 from ui.chat_controller import load_passages
 from ui.memory_panel import KEY_ROLE, NO_PROJECT_HINT, Kind, MemoryTab, confirm, memory_list
@@ -92,7 +92,7 @@ def document_line(document: Document) -> str:
     """A document's row: its key and title, then type, pages, size, date and status."""
     pages = "—" if document.pages is None else f"{document.pages} page{'' if document.pages == 1 else 's'}"
     kind = TYPE_NAMES.get(document.media_type, document.media_type)
-    details = [kind, pages, human_size(document.size), f"added {document.added_at:%Y-%m-%d}"]
+    details = [kind, pages, human_size(document.size), f"added {local_time(document.added_at):%Y-%m-%d}"]
     return f"{document.key} · {document.title}\n{' · '.join(details)} · {document_status(document)}"
 
 
@@ -208,7 +208,9 @@ class DocumentDialog(QDialog):
         self.history.setWordWrap(True)
         for event in events:
             detail = f": {event.detail}" if event.detail else ""
-            self.history.addItem(QListWidgetItem(f"{event.created_at:%Y-%m-%d %H:%M} · {event.action.value}{detail}"))
+            self.history.addItem(
+                QListWidgetItem(f"{local_time(event.created_at):%Y-%m-%d %H:%M} · {event.action.value}{detail}")
+            )
         tabs = QTabWidget()
         tabs.addTab(self.passages, f"Passages ({len(chunks)})")
         tabs.addTab(self.history, "History")

@@ -68,7 +68,7 @@ from app.errors import USER_ERRORS
 from app.history.exports import Conversation, read_export
 from app.history.importer import HistoryReport, Suggestion, import_conversations, suggest_projects
 from app.runtime import Runtime
-from memory import Project
+from memory import Project, local_time
 from ui.documents import dropped_paths
 from ui.memory_panel import Kind
 from ui.tasks import Task, TaskRunner
@@ -512,7 +512,7 @@ class HistoryImportDialog(QDialog):
         messages.setData(len(conversation.turns), Qt.ItemDataRole.DisplayRole)  # an int: sorts as a number
         messages.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         when = conversation.created_at
-        date = QStandardItem(f"{when.astimezone():%Y-%m-%d}" if when is not None else "—")
+        date = QStandardItem(f"{local_time(when):%Y-%m-%d}" if when is not None else "—")
         source = QStandardItem(SOURCE_NAMES.get(conversation.source, conversation.source))
         for item in (messages, date, source):
             item.setEditable(False)

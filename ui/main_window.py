@@ -45,7 +45,7 @@ from PySide6.QtWidgets import (
 from app.assistant.conversation import TurnResult
 from app.portability.recovery import open_warnings, repair_notes
 from app.runtime import Runtime
-from memory import ChatSession, ItemKey, ItemKind, Message, ReindexReport
+from memory import ChatSession, ItemKey, ItemKind, Message, ReindexReport, local_time
 from ui.chat import ChatView, Passage
 from ui.chat_controller import ChatController
 from ui.documents import DocumentsTab, dropped_paths
@@ -408,7 +408,7 @@ class MainWindow(QMainWindow):
         self.sessions.clear()
         for s in sessions:
             item = QListWidgetItem(
-                f"{s.title or 'Untitled'}\n{s.started_at:%Y-%m-%d %H:%M} · "
+                f"{s.title or 'Untitled'}\n{local_time(s.started_at):%Y-%m-%d %H:%M} · "
                 f"{s.message_count} message{'' if s.message_count == 1 else 's'}"
             )
             item.setData(KEY_ROLE, s.id)

@@ -54,6 +54,7 @@ from memory import (
     ProposalAction,
     SearchHit,
     VoiceProfile,
+    local_time,
 )
 from ui.tasks import R, Task, TaskRunner
 from ui.widgets import HintedList, button_row
@@ -385,7 +386,7 @@ class HistoryDialog(QDialog):
         self.list.setWordWrap(True)
         for v in reversed(versions):
             item = QListWidgetItem(
-                f"v{v.version} · {v.created_at:%Y-%m-%d %H:%M} · {v.actor.value} {v.action.value}\n{v.text}"
+                f"v{v.version} · {local_time(v.created_at):%Y-%m-%d %H:%M} · {v.actor.value} {v.action.value}\n{v.text}"
             )
             item.setData(KEY_ROLE, v.version)
             self.list.addItem(item)
@@ -621,7 +622,7 @@ class SessionsTab(MemoryTab):
         for s in sessions:
             summary = s.summary or "(no summary yet)"
             item = QListWidgetItem(
-                f"{s.started_at:%Y-%m-%d} · {s.title or 'Untitled'} · {s.message_count} messages\n{summary}"
+                f"{local_time(s.started_at):%Y-%m-%d} · {s.title or 'Untitled'} · {s.message_count} messages\n{summary}"
             )
             item.setData(KEY_ROLE, s.id)
             self.list.addItem(item)
@@ -633,7 +634,7 @@ SNIPPET_CHARS = 220
 
 
 def _hit_heading(hit: SearchHit) -> str:
-    when = f" · {hit.timestamp:%Y-%m-%d}" if hit.timestamp else ""
+    when = f" · {local_time(hit.timestamp):%Y-%m-%d}" if hit.timestamp else ""
     if hit.kind is HitKind.FACT:
         kind = hit.fact_kind.value if hit.fact_kind else "fact"
         return f"Fact F{hit.fact_ids[0]} ({kind}{', global' if hit.is_global else ''}){when}"

@@ -45,6 +45,7 @@ from memory import (
     Proposal,
     ProposalAction,
     SearchMode,
+    local_time,
 )
 
 log = logging.getLogger(__name__)
@@ -195,7 +196,7 @@ class MemoryExtractor:
             # the turn's note says why.
             cued, outcomes = [], [Outcome(Candidate(user.content, FactKind.FACT), Reconciled("secret"))]
         else:
-            cued = find_candidates(user.content, user.created_at)
+            cued = find_candidates(user.content, local_time(user.created_at))
             outcomes = [self.apply(project_id, candidate, user.id) for candidate in cued]
         if self.use_model and self.model is not None:
             try:

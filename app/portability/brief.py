@@ -14,13 +14,13 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from app.assistant.summaries import extractive_summary
 from app.llm import prompts
 from app.llm.engine import EngineError, GenerationSettings, TextModel
 from app.llm.prompt_format import ChatTurn
-from memory import Document, DocumentStatus, Fact, FactKind, MemoryService, VoiceProfile
+from memory import Document, DocumentStatus, Fact, FactKind, MemoryService, VoiceProfile, local_time
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ def due_date(text: str, recorded: date) -> date | None:
 
 
 def _brief_fact(fact: Fact, documents: dict[int, Document]) -> BriefFact:
-    recorded = fact.updated_at.date()
+    recorded = local_time(fact.updated_at).date()
     document = documents.get(fact.source_document_id or 0)
     source = f"{document.title}, {document.key} {fact.source_location}".strip() if document else ""
     return BriefFact(
@@ -223,7 +223,7 @@ def compose_brief(
     sessions: list[BriefSession] = []
     if Section.SESSIONS in options.sections:
         for session in service.list_sessions(project_id):
-            started = session.started_at.date()
+            started = local_time(session.started_at).date()
             if options.since and started < options.since:
                 continue
             summary, extracted = session.summary, False
@@ -237,14 +237,14 @@ def compose_brief(
     brief = Brief(
         title=project.name,
         description=project.description,
-        generated_at=datetime.now(UTC),
+        generated_at=datetime.now().astimezone(),
         sections=tuple(s for s in ALL_SECTIONS if s in options.sections or s is Section.OVERVIEW),
         facts_by_kind=tuple(grouped),
         timeline=timeline,
         voice=None if voice.is_empty else voice,
         sessions=tuple(sessions),
         documents=tuple(
-            BriefDocument(d.key, d.title, d.filename, d.pages, d.added_at.date())
+            BriefDocument(d.key, d.title, d.filename, d.pages, local_time(d.added_at).date())
             for d in sorted(listed, key=lambda d: d.id)
             if d.status is DocumentStatus.ACTIVE
         ),
