@@ -5,6 +5,7 @@ from __future__ import annotations
 import html.parser
 import io
 import os
+import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,8 @@ import pytest
 from app.llm.engine import GenerationSettings
 from app.llm.prompt_format import ChatTurn
 from app.portability.brief import (
+    Brief,
+    BriefFact,
     BriefOptions,
     Section,
     compose_brief,
@@ -23,7 +26,7 @@ from app.portability.brief import (
     render_markdown,
 )
 from cli import main as cli
-from memory import MemoryService
+from memory import FactKind, MemoryService
 from memory.embedding import MiniLMEmbedder
 from tests.fakes import FakeModel
 from ui.pdf import render_pdf, render_pdf_bytes
@@ -252,3 +255,24 @@ def test_without_the_desktop_part_a_pdf_brief_is_refused_with_a_message(tmp_path
         ["--data-dir", str(data), "brief", "--project", "Acme", "-o", str(tmp_path / "b.pdf")], out=out, err=err
     )
     assert code == 2 and "desktop part" in err.getvalue() and not (tmp_path / "b.pdf").exists()
+
+
+def test_the_markdown_brief_reads_as_written_and_stays_data() -> None:
+    """Only what Markdown would take for markup is escaped; a document title is data too."""
+    readable = "R&D budget > 40k for the Q3_launch (C# team) | phase 2, 50% upfront!"
+    planted = "Terms [click](https://evil.example) <img src=x> **now**"
+    fact = BriefFact("F5", FactKind.FACT, readable, False, False, date(2026, 3, 9), source=f"{planted}, D2 p.3")
+    brief = Brief("Acme #", "", datetime(2026, 3, 9, tzinfo=UTC), (Section.FACTS,), ((FactKind.FACT, (fact,)),))
+    md = render_markdown(brief)
+    assert f"- [F5] {readable} (from " in md  # the reference and the fact as typed
+    from PySide6.QtGui import QTextDocument
+
+    document = QTextDocument()
+    document.setMarkdown(md)
+    shown = document.toPlainText()
+    assert "Acme #" in shown and readable in shown and planted in shown
+    page = document.toHtml()
+    assert "<img" not in page
+    # A bare address may become a link, but no link hides where it goes behind other words.
+    for target, words in re.findall(r'<a href="([^"]*)">(.*?)</a>', page):
+        assert re.sub(r"<[^>]+>", "", words) == target

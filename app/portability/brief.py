@@ -290,17 +290,22 @@ def executive_summary(brief: Brief, model: TextModel) -> tuple[str, str]:
 
 # ---------------------------------------------------------------- Markdown
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~&])")
-_MD_LEADING = re.compile(r"^(\d+)([.)])|^([-+=])")
+#: Marks that work anywhere in a line. "&" only when it would start an entity
+#: ("&amp;"), "_" only at a word's edge (CommonMark ignores it inside "Q3_launch");
+#: "|" never, as a table needs a second line and every item is one line; "#"
+#: only at the end, where a heading would take it for its closing sequence.
+_MD_SPECIAL = re.compile(r"([\\`*\[\]<~])|&(?=#?\w+;)|(?<![^\W_])_|_(?![^\W_])|#(?=#*$)")
+#: Marks that only work at the start of a line: headings, quotes, list items, setext underlines.
+_MD_LEADING = re.compile(r"^(\d+)([.)])|^([-+=#>])")
 
 
 def md_escape(text: str) -> str:
-    """Escapes what Markdown could read as markup: inline marks anywhere, list markers at the start.
+    """Escapes what Markdown could read as markup, and nothing else, so the raw file reads well.
 
     With brackets escaped no link or image can form, so parentheses and "!"
-    stay as they are, which keeps the raw file readable.
+    stay as they are.
     """
-    escaped = _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+    escaped = _MD_SPECIAL.sub(lambda m: "\\" + m[0], " ".join(text.split()))
     return _MD_LEADING.sub(lambda m: f"{m[1]}\\{m[2]}" if m[1] else f"\\{m[3]}", escaped)
 
 
@@ -311,6 +316,12 @@ def _fact_label(f: BriefFact) -> str:
     if f.is_global:
         marks.append("global")
     return f" ({', '.join(marks)})" if marks else ""
+
+
+def _md_fact_label(f: BriefFact) -> str:
+    # The label names a document, whose title is whatever its file said.
+    label = _fact_label(f)
+    return f" {md_escape(label)}" if label else ""
 
 
 def _summary_with_refs(text: str, escape: Callable[[str], str]) -> str:
@@ -333,12 +344,12 @@ def render_markdown(brief: Brief) -> str:
         out += [f"## {SECTION_TITLES[Section.FACTS]}", ""]
         for kind, facts in brief.facts_by_kind:
             out += [f"### {KIND_TITLES[kind]}", ""]
-            out += [f"- \\[{f.ref}\\] {md_escape(f.text)}{_fact_label(f)}" for f in facts]
+            out += [f"- [{f.ref}] {md_escape(f.text)}{_md_fact_label(f)}" for f in facts]
             out.append("")
     if brief.has(Section.TIMELINE) and brief.timeline:
         out += [f"## {SECTION_TITLES[Section.TIMELINE]}", ""]
         out += [
-            f"- **{f.when:%Y-%m-%d}** {KIND_TITLES[f.kind]}: \\[{f.ref}\\] {md_escape(f.text)}{_fact_label(f)}"
+            f"- **{f.when:%Y-%m-%d}** {KIND_TITLES[f.kind]}: [{f.ref}] {md_escape(f.text)}{_md_fact_label(f)}"
             for f in brief.timeline
         ]
         out.append("")
@@ -353,7 +364,7 @@ def render_markdown(brief: Brief) -> str:
             out += [f"### {s.started:%Y-%m-%d}{title}", "", md_escape(s.summary), ""]
     if brief.has(Section.DOCUMENTS) and brief.documents:
         out += [f"## {SECTION_TITLES[Section.DOCUMENTS]}", ""]
-        out += [f"- \\[{d.key}\\] {md_escape(d.title)} ({md_escape(_document_label(d))})" for d in brief.documents]
+        out += [f"- [{d.key}] {md_escape(d.title)} ({md_escape(_document_label(d))})" for d in brief.documents]
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 
