@@ -869,3 +869,30 @@ def test_a_session_can_be_deleted_from_the_window(qtbot: object, make_window: ob
     assert env.window.session_id is None
     assert service.list_sessions(1) == [] and not service.search(1, "Globex pays euros", mode="bm25")
     _settle(qtbot, env)
+
+
+def test_every_memory_tab_stays_in_sight(qtbot: object, make_window: object) -> None:
+    """With a count on the Inbox tab and the Documents tab added, no tab hides behind scroll arrows.
+
+    At the default width every title is whole; on a small screen titles may be
+    shortened, never pushed out of sight.
+    """
+    env = make_window()
+    window = env.window
+    memory = window.memory
+    for n in range(12):
+        env.runtime.service.propose(1, "add", f"Proposal {n}")
+    memory.memory_changed.emit(1, frozenset({Kind.PROPOSALS}))
+    qtbot.waitUntil(lambda: memory.tabText(1) == "Inbox (12)", timeout=WAIT)  # type: ignore[attr-defined]
+    assert memory.tabToolTip(memory.count() - 1) == "Documents"
+    for width in (1400, 1024):
+        window.resize(width, 700)
+        qtbot.waitUntil(lambda w=width: window.width() <= w, timeout=WAIT)  # type: ignore[attr-defined]
+        _settle(qtbot, env)
+        bar = memory.tabBar()
+        titles = [memory.tabText(i) for i in range(memory.count())]
+        hidden = [t for i, t in enumerate(titles) if not bar.rect().contains(bar.tabRect(i))]
+        assert not hidden, f"at {width} px these tabs are out of sight: {hidden}"
+        if width == 1400:
+            cut = [t for i, t in enumerate(titles) if bar.tabRect(i).width() < bar.tabSizeHint(i).width()]
+            assert not cut, f"at {width} px these titles are shortened: {cut}"

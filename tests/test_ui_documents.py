@@ -88,7 +88,7 @@ def test_files_added_from_the_tab_show_their_type_pages_and_become_ready(
 ) -> None:
     env: Env = make_window()  # type: ignore[operator]
     tab = env.window.documents
-    assert env.window.memory.tabText(env.window.memory.indexOf(tab)) == "Documents"
+    assert env.window.memory.tabText(env.window.memory.indexOf(tab)) == "Docs"
     _settle(qtbot, env)
     assert "No documents for this client yet" in tab.list.hint
     notes = noted(tab)

@@ -171,7 +171,7 @@ class MainWindow(QMainWindow):
         self.memory.sessions.open_requested.connect(self.open_session)
         self.memory.search.open_requested.connect(self._on_search_hit_opened)
         self.documents = DocumentsTab(runtime, tasks)
-        self.memory.add_tab(self.documents, "Documents")
+        self.memory.add_tab(self.documents, "Docs", "Documents")
         self.documents.noted.connect(lambda text: self.statusBar().showMessage(text, 10000))
         self.chat.memory_item_activated.connect(self._on_memory_item)
         self.chat.passage_activated.connect(self._on_passage_activated)

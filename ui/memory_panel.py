@@ -705,6 +705,11 @@ class MemoryPanel(QTabWidget):
 
     def __init__(self, runtime: Runtime, tasks: TaskRunner) -> None:
         super().__init__()
+        # Every tab stays in sight ("Inbox (3)" included): on a narrow panel the titles
+        # are shortened ("Sess…", full name in the tooltip) rather than tabs hidden
+        # behind scroll arrows.
+        self.setUsesScrollButtons(False)
+        self.tabBar().setElideMode(Qt.TextElideMode.ElideRight)
         self.facts = FactsTab(runtime, tasks)
         self.inbox = InboxTab(runtime, tasks)
         self.voice = VoiceTab(runtime, tasks)
@@ -718,6 +723,8 @@ class MemoryPanel(QTabWidget):
         self.tabs: list[MemoryTab] = []
         for tab in (self.facts, self.inbox, self.voice, self.sessions, self.search):
             self._join(tab)
+        for index, name in enumerate(("Facts", "Inbox", "Voice", "Sessions", "Search")):
+            self.setTabToolTip(index, name)
         self.inbox.count_changed.connect(self._on_inbox_count)
 
     def _join(self, tab: MemoryTab) -> None:
@@ -726,9 +733,10 @@ class MemoryPanel(QTabWidget):
         tab.changed.connect(self.memory_changed)
         self.memory_changed.connect(tab.on_memory_changed)
 
-    def add_tab(self, tab: MemoryTab, title: str) -> None:
+    def add_tab(self, tab: MemoryTab, title: str, tooltip: str = "") -> None:
         """Adds a tab that lives in its own module (Documents), wired like the built-in ones."""
-        self.addTab(tab, title)
+        index = self.addTab(tab, title)
+        self.setTabToolTip(index, tooltip or title)
         self._join(tab)
         tab.set_project(self.facts.project_id)
 
