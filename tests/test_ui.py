@@ -896,3 +896,42 @@ def test_every_memory_tab_stays_in_sight(qtbot: object, make_window: object) -> 
         if width == 1400:
             cut = [t for i, t in enumerate(titles) if bar.tabRect(i).width() < bar.tabSizeHint(i).width()]
             assert not cut, f"at {width} px these titles are shortened: {cut}"
+
+
+def test_a_stored_answer_lists_what_it_was_given_in_words(qtbot: object, make_window: object) -> None:
+    """Reopened from history, "memory used" reads each item back (from this project only), never a raw key."""
+    env = make_window(projects=("Acme", "Globex"))
+    service = env.runtime.service
+    budget = service.add_fact(1, "The budget is 40k EUR", "decision")
+    gone = service.add_fact(1, "Old venue: the Harbor Loft")
+    foreign = service.add_fact(2, "Globex merges with Initech in May")
+    session = service.start_session(1, "Budget")
+    said = service.add_message(session.id, "user", "Dana approved the budget on Monday.")
+    service.add_message(
+        session.id,
+        "assistant",
+        "The budget is 40k EUR.",
+        context_item_keys=(
+            f"fact:{budget.id}",
+            f"fact:{gone.id}",
+            f"fact:{foreign.id}",
+            f"messages:{said.id}-{said.id}",
+            "voice:1",
+        ),
+    )
+    service.purge_fact(gone.id)
+    _select_project(env.window, "Acme")
+    qtbot.waitUntil(lambda: env.window.project_id == 1, timeout=WAIT)  # type: ignore[attr-defined]
+    env.window.open_session(session.id)
+    chat = env.window.chat
+    qtbot.waitUntil(  # type: ignore[attr-defined]
+        lambda: len(chat.entries) == 2 and len(chat.entries[-1].memory_labels) == 5, timeout=WAIT
+    )
+    chat.entries[-1].expanded = True
+    chat.refresh()
+    shown = chat.transcript.toPlainText()
+    assert f"[F{budget.id}] (decision) The budget is 40k EUR" in shown
+    assert "user: Dana approved the budget on Monday." in shown
+    assert "A fact no longer in memory" in shown and "The client's voice" in shown
+    assert "Initech" not in shown  # another project's fact is never read back here
+    assert "fact:" not in shown and "messages:" not in shown

@@ -20,7 +20,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from app.assistant.citations import context_chunks
+from app.assistant.citations import context_chunks, given_labels
 from app.assistant.conversation import ContextReady, SessionStarted, Token, TurnResult
 from app.llm.engine import CancelToken
 from app.runtime import Runtime
@@ -164,24 +164,32 @@ class ChatController(QObject):
                 entries[-1] = entry
             else:
                 entries.append(entry)
-        # Citations wait for their passages (read on a worker), then link or are flagged.
-        cited = [entry for entry in entries if entry.role == "assistant" and chunk_keys(entry.memory_keys)]
+        # Citations wait for their passages (read on a worker), then link or are flagged;
+        # "memory used" waits for what its items say now.
+        answered = [entry for entry in entries if entry.role == "assistant" and entry.memory_keys]
+        cited = [entry for entry in answered if chunk_keys(entry.memory_keys)]
         for entry in cited:
             entry.passages_known = False
         self.chat.set_entries(entries)
-        if cited:
-            service = self.runtime.service
+        if answered and self.project_id is not None:
+            service, project_id = self.runtime.service, self.project_id
             self.tasks.call(
-                "load cited passages",
-                lambda: [load_passages(service, entry.memory_keys) for entry in cited],
-                then=functools.partial(self._on_passages_loaded, cited),
+                "load what the answers were given",
+                lambda: [
+                    (load_passages(service, entry.memory_keys), given_labels(service, project_id, entry.memory_keys))
+                    for entry in answered
+                ],
+                then=functools.partial(self._on_given_loaded, answered),
                 on_error=self.failed.emit,
                 latest=(self, "passages"),
             )
 
-    def _on_passages_loaded(self, entries: Sequence[ChatEntry], loaded: Sequence[GivenPassages]) -> None:
-        for entry, given in zip(entries, loaded, strict=True):
+    def _on_given_loaded(
+        self, entries: Sequence[ChatEntry], loaded: Sequence[tuple[GivenPassages, dict[str, str]]]
+    ) -> None:
+        for entry, (given, labels) in zip(entries, loaded, strict=True):
             entry.passages, entry.passages_lost, entry.passages_known = given.passages, given.lost, True
+            entry.memory_labels = {key: memory_label(text) for key, text in labels.items()}
         if any(shown is entry for shown in self.chat.entries for entry in entries):
             self.chat.refresh()
 

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from memory import DocumentChunk, ItemKey, ItemKind, MemoryService, NotFoundError
+from memory import DocumentChunk, FactKind, FactStatus, ItemKey, ItemKind, MemoryService, NotFoundError, local_time
 
 # "[D3 p.12]", "[D3, p. 12]", "[d3 page 12]", "[D3 pp. 2–3]", "[D3 §2]", and several in one
 # bracket: "[D3 p.12; D4 p.2]". Models write all of these; each must be checked, not only the exact form.
@@ -76,3 +76,54 @@ def context_chunks(service: MemoryService, item_keys: Iterable[str]) -> list[Doc
         except NotFoundError:  # re-read or removed since: no longer a source
             continue
     return chunks
+
+
+def given_labels(service: MemoryService, project_id: int, item_keys: Iterable[str]) -> dict[str, str]:
+    """How "memory used" names each item a stored answer was given, as it reads now.
+
+    An answer keeps only the keys of its context (``fact:12``, ``messages:40-41``);
+    shown again from history, each is read back, from this project only. A fact
+    since changed shows its current text; one gone says so, never its raw key.
+    Document passages are left out: their popup reads them (:func:`context_chunks`).
+    """
+    labels: dict[str, str] = {}
+    for raw in item_keys:
+        key = ItemKey.parse(raw)
+        if key is None or key.kind is ItemKind.CHUNK:
+            continue
+        try:
+            labels[raw] = _label(service, project_id, key)
+        except NotFoundError:
+            labels[raw] = _GONE[key.kind]
+    return labels
+
+
+_GONE = {
+    ItemKind.FACT: "A fact no longer in memory",
+    ItemKind.SUMMARY: "A session summary no longer kept",
+    ItemKind.MESSAGES: "Messages no longer kept",
+    ItemKind.VOICE: "The client's voice",
+}
+
+
+def _label(service: MemoryService, project_id: int, key: ItemKey) -> str:
+    if key.kind is ItemKind.VOICE:
+        return _GONE[ItemKind.VOICE]
+    if key.kind is ItemKind.FACT:
+        fact = service.get_fact(key.id)
+        if fact.project_id not in (project_id, None):
+            raise NotFoundError(f"fact {key.id} is not this project's")
+        kind = "" if fact.kind is FactKind.FACT else f"({fact.kind.value}) "
+        archived = " (archived since)" if fact.status is not FactStatus.ACTIVE else ""
+        return f"[F{fact.id}] {kind}{fact.text}{archived}"
+    if key.kind is ItemKind.SUMMARY:
+        session = service.get_session(key.id)
+        if session.project_id != project_id or not session.summary:
+            raise NotFoundError(f"session {key.id} has no summary of this project's")
+        return f"[Session {session.id} summary] {session.summary}"
+    first = service.get_message(key.ids[0])
+    if first.project_id != project_id:
+        raise NotFoundError("messages of another project")
+    messages = [m for m in service.list_messages(first.session_id) if first.id <= m.id <= key.ids[-1]]
+    said = " / ".join(f"{m.speaker or m.role.value}: {m.content}" for m in messages)
+    return f"[{local_time(messages[0].created_at):%Y-%m-%d}] {said}"
