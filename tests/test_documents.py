@@ -366,3 +366,30 @@ def test_a_documents_logins_never_reach_the_inbox_and_its_removal_takes_its_prop
     # Removed, the document takes what was read from it and never accepted.
     service.remove_document(document.id)
     assert service.list_proposals(project.id, status=None) == []
+
+
+def test_a_long_document_proposes_its_strongest_sentences_wherever_they_are_and_no_definitions(
+    service: MemoryService, tmp_path: Path
+) -> None:
+    project = service.create_project("Acme")
+    contract = tmp_path / "contract.md"
+    preamble = "\n\n".join(
+        f"# Clause {n}\n\nThe Agency keeps the Client informed about the work on the brand in Clause {n}."
+        for n in range(1, 30)
+    )
+    contract.write_text(
+        "# Definitions\n\n"
+        "'Services' means the branding work described in Schedule 1, delivered from 3 March 2026.\n\n"
+        "“Effective Date” means 1 March 2026.\n\n"
+        f"{preamble}\n\n"
+        "# Fees\n\nThe Client pays a monthly retainer of 4,800 euros, invoiced on 1 April 2026.\n\n"
+        "# Delivery\n\nThe Agency delivers the final logo files to Dana Kim by 14 May 2026.\n",
+        "utf-8",
+    )
+    [document] = add_files(service, project.id, [contract], max_bytes=LIMIT).added
+    assert len(service.document_chunks(document.id)) > 5
+    propose_from_document(MemoryExtractor(service), document.id, limit=2)
+    assert sorted(p.text for p in service.list_proposals(project.id)) == [
+        "The Agency delivers the final logo files to Dana Kim by 14 May 2026.",
+        "The Client pays a monthly retainer of 4,800 euros, invoiced on 1 April 2026.",
+    ]

@@ -43,6 +43,8 @@ class Candidate:
     text: str
     kind: FactKind
     explicit: bool = False
+    #: Cue points (see ``_score``): how much the sentence carries; 0 when not read by cues.
+    score: int = 0
 
 
 _FLAGS = re.IGNORECASE
@@ -126,6 +128,12 @@ _ROLE = re.compile(
     r"\b(decision[- ]makers?|in charge of|responsible for|reports to|signs|signing|signatory|sign(?:s|ing)? off|"
     r"owner of|owns|point of contact|main contact|account manager|project lead|head of|sponsor)\b",
     _FLAGS,
+)
+#: "'Services' means the work described in Schedule 1": a contract's definitions, which
+#: say what a word stands for, not what was agreed.
+_DEFINITION = re.compile(
+    r"^(?:the\s+)?[\"“‘'(]?[A-Z][\w /&-]{0,50}[\"”’')]?\s+(?:means|shall mean|refers to|is defined as|"
+    r"has the meaning|shall have the meaning)\b",
 )
 #: "From: Dana <dana@…>", "Date: Tue, 6 May": an e-mail's header lines, read from a document.
 _HEADER_LINE = re.compile(r"^(from|to|cc|bcc|date|subject|sent|reply-to)\s*:", _FLAGS)
@@ -238,7 +246,7 @@ def find_candidates(
         words = len(sentence.split())
         if not MIN_WORDS <= words <= MAX_WORDS or sentence.rstrip("\"'”’) ").endswith("?"):
             continue
-        if _HEADER_LINE.match(sentence):
+        if _HEADER_LINE.match(sentence) or (about_anyone and _DEFINITION.match(sentence)):
             continue
         if not (about_anyone or _about_the_user(sentence)):
             continue
@@ -247,10 +255,10 @@ def find_candidates(
             scored.append((score, -position, sentence))
     best = sorted(scored, reverse=True)[:limit]
     found = []
-    for _points, _position, sentence in sorted(best, key=lambda item: -item[1]):
+    for points, _position, sentence in sorted(best, key=lambda item: -item[1]):
         text = dated(sentence.rstrip(), sent_at) if sent_at is not None else sentence.rstrip()
         text = text[:1].upper() + text[1:]
-        found.append(Candidate(text, guess_kind(text)))
+        found.append(Candidate(text, guess_kind(text), score=points))
     return found
 
 

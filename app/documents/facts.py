@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from app.assistant.candidates import Candidate, find_candidates
 from app.assistant.extraction import EXTRACTION_SCHEMA, MemoryExtractor, Outcome, learning_note
@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 MAX_DOCUMENT_PROPOSALS = 25
 #: Cue candidates taken from one passage.
 PER_PASSAGE = 3
+#: A model's candidate ranks as a sentence with this many cue points (a strong one).
+MODEL_SCORE = 6
 
 
 @dataclass
@@ -81,8 +83,9 @@ def propose_from_document(
         learning.model_note = "read by cues only (no model for background work)"
     elif model.is_base_model:
         model, learning.model_note = None, "read by cues only (the model is not instruction-tuned)"
-    seen: set[str] = set()
-    filed = 0
+    # Read first, then file the best: a long contract's proposals come from its
+    # strongest sentences wherever they are, not from its first pages.
+    read: list[tuple[int, int, DocumentChunk, Candidate]] = []
     for n, chunk in enumerate(chunks):
         if cancelled is not None and cancelled():
             learning.cancelled = True
@@ -96,26 +99,30 @@ def propose_from_document(
         candidates = find_candidates(chunk.text, None, about_anyone=True, limit=PER_PASSAGE)
         if model is not None:
             try:
-                candidates += _from_model(extractor, document.title, chunk)
+                # The model chose these as worth keeping: they rank with the strongest cues.
+                candidates += [replace(c, score=MODEL_SCORE) for c in _from_model(extractor, document.title, chunk)]
             except EngineError as error:
                 log.warning("document extraction by the model stopped: %s", error)
                 model, learning.model_note = None, f"the model step stopped: {error}"
-        for candidate in candidates:
-            key = normalise(candidate.text)
-            if key in seen:
-                continue
-            seen.add(key)
-            outcome = extractor.apply(
-                document.project_id,
-                candidate,
-                None,
-                source_document=(document.id, chunk.location),
-                origin=f"Read in {document.title}, {chunk.location}",
-            )
-            learning.outcomes.append(outcome)
-            filed += outcome.proposal is not None
-            if filed >= limit:
-                return learning
+        read += [(-candidate.score, len(read) + i, chunk, candidate) for i, candidate in enumerate(candidates)]
+    seen: set[str] = set()
+    filed = 0
+    for _rank, _order, chunk, candidate in sorted(read, key=lambda item: item[:2]):
+        key = normalise(candidate.text)
+        if key in seen:
+            continue
+        seen.add(key)
+        outcome = extractor.apply(
+            document.project_id,
+            candidate,
+            None,
+            source_document=(document.id, chunk.location),
+            origin=f"Read in {document.title}, {chunk.location}",
+        )
+        learning.outcomes.append(outcome)
+        filed += outcome.proposal is not None
+        if filed >= limit:
+            break
     if progress is not None and not learning.cancelled:
         progress(len(chunks), len(chunks))
     return learning
