@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from app.errors import USER_ERRORS
 from app.runtime import Runtime
 from cli.common import EXIT_OK, EXIT_USAGE, UsageError, _print_json, _project
 from memory import Document, DocumentStatus, MemoryService, local_time
@@ -81,7 +80,7 @@ def _wait_for_vectors(service: MemoryService, err: TextIO) -> None:
 
 def cmd_doc(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
     # Imported here: the parsers (pypdf, python-docx) would slow every other command's start.
-    from app.documents.library import add_files, reindex_document, watch_folder
+    from app.documents.library import READER, add_files, reread_documents, watch_folder
 
     service = rt.service
     max_bytes = rt.settings.document_max_mb * 1024 * 1024
@@ -112,6 +111,14 @@ def cmd_doc(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
             print("No documents yet: dossier doc add --project P FILE…", file=out)
         for document in documents:
             print(_line(document), file=out)
+        outdated = [d for d in documents if d.status is DocumentStatus.ACTIVE and d.reader < READER]
+        if outdated and not args.json:
+            # The window reads them again when the project is opened; the CLI says how.
+            print(
+                f"{len(outdated)} read by an older version of Dossier: "
+                f"dossier doc reindex all --project {args.project} cuts them into passages answers find better.",
+                file=out,
+            )
         return EXIT_OK
     if action == "show":
         document = _document(service, args.id, args.project)
@@ -158,13 +165,12 @@ def cmd_doc(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
             documents = [_document(service, args.id, args.project)]
         if not documents:
             print("The project has no documents to read again.", file=out)
-        for document in documents:
-            try:
-                reread = reindex_document(service, document.id)
-            except USER_ERRORS as error:  # a lost original: say so and go on with the others
-                print(f"{document.key} {document.title}: not re-read: {error}", file=out)
-                continue
+        with _cancellable("document") as stop:
+            report = reread_documents(service, documents, cancelled=lambda: stop[0])
+        for reread in report.added:
             print(f"Re-read {reread.key} {reread.title}: {reread.chunk_count} passages", file=out)
+        for name, why in report.failed:  # a lost original: said, and the others still read
+            print(f"{name}: not re-read: {why}", file=out)
         _wait_for_vectors(service, sys.stderr)
         return EXIT_OK
     if action == "propose":

@@ -263,6 +263,7 @@ def to_document(row: DocumentRow, chunk_count: int = 0, chunks_pending: int = 0)
         details=tuple(sorted((str(k), str(v)) for k, v in (row.details or {}).items())),
         watched_folder_id=row.watched_folder_id,
         watched_path=row.watched_path,
+        reader=row.reader or 0,
     )
 
 

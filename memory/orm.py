@@ -224,6 +224,9 @@ class DocumentRow(Base):
     #: The extracted text the chunks' offsets point into (read only when asked for).
     text: Mapped[str] = mapped_column(Text, deferred=True)
     details: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    #: The version of the app's reader (parser and passage cutting) that gave the passages;
+    #: 0 for documents read before it was recorded. The app reads older ones again.
+    reader: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     watched_folder_id: Mapped[int | None] = mapped_column(ForeignKey("watched_folders.id", ondelete="SET NULL"))
     #: The file's path inside its watched folder.
     watched_path: Mapped[str | None] = mapped_column(Text)

@@ -975,6 +975,7 @@ class MemoryService:
                     status=DocumentStatus.ACTIVE.value,
                     text=new.text,
                     details=dict(new.details),
+                    reader=new.reader,
                     watched_folder_id=None if watched is None else watched[0],
                     watched_path=None if watched is None else watched[1],
                     added_at=now,
@@ -1011,7 +1012,7 @@ class MemoryService:
             old_sha, old_type = row.sha256, row.media_type
             row.title = " ".join(strip_control(new.title).split())[:MAX_NAME_CHARS] or row.filename
             row.media_type, row.sha256, row.size, row.pages = new.media_type[:100], sha, len(new.original), new.pages
-            row.text, row.details = new.text, dict(new.details)
+            row.text, row.details, row.reader = new.text, dict(new.details), new.reader
             row.status, row.removed_at, row.updated_at = DocumentStatus.ACTIVE.value, None, utcnow()
             s.flush()
             chunk_ids, gone = replace_chunks(s, row, new)

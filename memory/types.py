@@ -433,6 +433,8 @@ class NewDocument:
     chunks: tuple[NewChunk, ...]
     pages: int | None = None
     details: tuple[tuple[str, str], ...] = ()
+    #: The app's reader version that made ``chunks`` (see ``Document.reader``).
+    reader: int = 0
 
 
 @dataclass(frozen=True)
@@ -455,6 +457,8 @@ class Document:
     details: tuple[tuple[str, str], ...] = ()
     watched_folder_id: int | None = None
     watched_path: str | None = None
+    #: Which version of the app's reader gave its passages (0: not recorded, an old one).
+    reader: int = 0
 
     @property
     def key(self) -> str:

@@ -11,7 +11,15 @@ import pytest
 from app.assistant.citations import context_chunks, find_citations
 from app.assistant.extraction import MemoryExtractor, inbox_entries
 from app.documents.facts import propose_from_document
-from app.documents.library import add_files, reindex_document, sync_folder, watch_folder
+from app.documents.library import (
+    READER,
+    add_files,
+    outdated_documents,
+    reindex_document,
+    reread_documents,
+    sync_folder,
+    watch_folder,
+)
 from app.documents.parsing import DocumentRefused
 from app.portability.brief import BriefOptions, compose_brief, render_html, render_markdown
 from memory import DocumentAction, DocumentStatus, FactSource, HitKind, MemoryService, SearchMode
@@ -393,3 +401,30 @@ def test_a_long_document_proposes_its_strongest_sentences_wherever_they_are_and_
         "The Agency delivers the final logo files to Dana Kim by 14 May 2026.",
         "The Client pays a monthly retainer of 4,800 euros, invoiced on 1 April 2026.",
     ]
+
+
+def test_documents_an_older_version_read_are_read_again_and_the_cli_says_how(
+    run: Run, data_dir: Path, embedder: object, files: dict[str, Path]
+) -> None:
+    run("project", "create", "Acme")
+    with MemoryService.open(data_dir, embedder=embedder) as service:  # type: ignore[arg-type]
+        [document] = add_files(service, 1, [files["contract"]], max_bytes=LIMIT).added
+        assert document.reader == READER and outdated_documents(service, 1) == []
+        exported = service.export_project(1)
+        assert exported["documents"][0]["reader"] == READER
+        # As a database from before readers were recorded (the migration gives them 0).
+        with service._engines.writer.begin() as conn:
+            conn.exec_driver_sql("UPDATE documents SET reader = 0")
+        del exported["documents"][0]["reader"]  # and an export from before: optional, read as 0
+        copy = service.import_project(exported, as_project="Acme (copy)")
+        assert [d.reader for d in service.list_documents(copy.id)] == [0]
+    code, out, _ = run("doc", "list", "--project", "Acme")
+    assert code == 0 and "1 read by an older version" in out and "doc reindex all --project Acme" in out
+    with MemoryService.open(data_dir, embedder=embedder) as service:  # type: ignore[arg-type]
+        [old] = outdated_documents(service, 1)
+        report = reread_documents(service, [old])
+        assert [d.reader for d in report.added] == [READER] and not report.failed
+        assert outdated_documents(service, 1) == []
+        assert service.search(1, "monthly retainer", mode=SearchMode.BM25)[0].citation == "D1 p.2"
+    code, out, _ = run("doc", "list", "--project", "Acme")
+    assert code == 0 and "older version" not in out

@@ -442,3 +442,22 @@ def test_facts_proposed_from_a_document_arrive_in_the_inbox_with_their_page(
     assert proposals and all(p.source_document_id == 1 and p.source_location.startswith("p.") for p in proposals)
     assert any(p.source_location == "p.1" and "4,800" in p.text for p in proposals)
     assert env.window.memory.tabText(1).startswith("Inbox (")
+
+
+def test_opening_a_project_reads_again_what_an_older_version_read(
+    qtbot: object, make_window: object, tmp_path: Path
+) -> None:
+    from app.documents.library import READER, add_files
+
+    env: Env = make_window(projects=("Acme", "Globex"))  # type: ignore[operator]
+    service = env.runtime.service
+    [document] = add_files(service, 2, [contract_pdf(tmp_path)], max_bytes=10**8).added
+    with service._engines.writer.begin() as conn:  # as read before this version
+        conn.exec_driver_sql("UPDATE documents SET reader = 0")
+    noted: list[str] = []
+    env.window.documents.noted.connect(noted.append)
+    _select_project(env.window, "Globex")
+    qtbot.waitUntil(lambda: service.get_document(document.id).reader == READER, timeout=WAIT)  # type: ignore[attr-defined]
+    _settle(qtbot, env)
+    qtbot.waitUntil(lambda: any("Read 1 document again" in n for n in noted), timeout=WAIT)  # type: ignore[attr-defined]
+    assert service.search(2, "late payment interest", mode="bm25")[0].citation == f"{document.key} p.2"

@@ -39,12 +39,14 @@ from PySide6.QtWidgets import (
 
 from app.documents.facts import DocumentLearning, propose_from_document
 from app.documents.library import (
+    READER,
     BatchReport,
     Progress,
     SyncReport,
     add_files,
     copy_to_open,
     reindex_document,
+    reread_documents,
     sync_project_folders,
 )
 from app.documents.library import watch_folder as start_watching
@@ -122,6 +124,8 @@ class JobKind(enum.Enum):
     ADD = "add"
     SYNC = "sync"
     REINDEX = "re-index"
+    #: Documents an older version read, read again after an update.
+    REREAD = "read again"
     PROPOSE = "propose facts"
 
 
@@ -311,8 +315,10 @@ class DocumentsTab(MemoryTab):
         self._sync_timer = QTimer(self)
         self._sync_timer.setInterval(SYNC_EVERY_MS)
         self._sync_timer.timeout.connect(self._on_sync_due)
-        #: Set when a project is opened: its folders are synced once they are listed.
+        #: Set when a project is opened: its folders are synced once they are listed,
+        #: and its documents read by an older version are read again.
         self._sync_when_listed = False
+        self._reread_when_listed = False
         # While "indexing…" shows: the background embedding's last seen progress, and
         # whether the list was reloaded since it went idle (once is enough: a passage
         # whose vector failed stays pending until the next start, and must not make
@@ -330,7 +336,7 @@ class DocumentsTab(MemoryTab):
         super().set_project(project_id)
         if not changed:
             return
-        self._sync_when_listed = project_id is not None
+        self._sync_when_listed = self._reread_when_listed = project_id is not None
         if project_id is None:
             self._sync_timer.stop()
         else:
@@ -375,6 +381,9 @@ class DocumentsTab(MemoryTab):
             self.list.addItem(item)
             if selected is not None and document.id == selected.id:
                 self.list.setCurrentItem(item)
+        if self._reread_when_listed:
+            self._reread_when_listed = False
+            self._reread_outdated([d for d in documents if d.status is DocumentStatus.ACTIVE and d.reader < READER])
         if any(d.chunks_pending and d.status is DocumentStatus.ACTIVE for d in documents):
             if not self._index_timer.isActive():
                 self._index_seen, self._reloaded_when_idle = None, False
@@ -588,6 +597,18 @@ class DocumentsTab(MemoryTab):
             Job(JobKind.REINDEX, self.project_id, label, lambda _task: reindex_document(service, document_id))
         )
 
+    def _reread_outdated(self, outdated: list[Document]) -> None:
+        """Reads again, in the background, the documents an older version of Dossier cut into passages."""
+        if self.project_id is None or not outdated:
+            return
+        service = self.runtime.service
+
+        def work(task: Task) -> BatchReport:
+            return reread_documents(service, outdated, progress=task.token.emit, cancelled=task.cancel_requested.is_set)
+
+        count = f"{len(outdated)} document{'s' if len(outdated) != 1 else ''}"
+        self._enqueue(Job(JobKind.REREAD, self.project_id, f"Reading {count} again for this version…", work))
+
     def _on_propose(self) -> None:
         document = self._selected()
         if document is not None and document.status is DocumentStatus.ACTIVE:
@@ -695,7 +716,11 @@ class DocumentsTab(MemoryTab):
         elif progress is None or not progress.current:
             line = job.label
         else:
-            verb = {JobKind.SYNC: "Checking", JobKind.PROPOSE: "Reading for facts"}.get(job.kind, "Reading")
+            verb = {
+                JobKind.SYNC: "Checking",
+                JobKind.PROPOSE: "Reading for facts",
+                JobKind.REREAD: "Reading again",
+            }.get(job.kind, "Reading")
             line = f"{verb} {progress.done + 1} of {progress.total}: {progress.current}"
         waiting = len(self._queue)
         self.progress_label.setText(line + (f" ({waiting} more waiting)" if waiting else ""))
@@ -714,7 +739,14 @@ class DocumentsTab(MemoryTab):
             self._show_progress(None)
 
     def _on_job_done(self, job: Job, result: object) -> None:
-        if job.kind is JobKind.ADD and isinstance(result, BatchReport):
+        if job.kind is JobKind.REREAD and isinstance(result, BatchReport):
+            read = f"Read {len(result.added)} document{'s' if len(result.added) != 1 else ''} again"
+            message = f"{read}: this version cuts them into passages that answers find and cite better."
+            if result.failed:
+                message += " Not read again: " + "; ".join(f"{n}: {why}" for n, why in result.failed) + "."
+            (self.error if result.failed else self.noted).emit(message)
+            touched = bool(result.added)
+        elif job.kind is JobKind.ADD and isinstance(result, BatchReport):
             self._report_batch(result)
             touched = bool(result.added)
         elif job.kind is JobKind.SYNC and isinstance(result, list):
