@@ -28,6 +28,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from memory import convert
+from memory.documents import check_kept_name
 from memory.errors import CorruptDatabaseError, InvalidInputError, MemoryServiceError
 from memory.orm import (
     ChatSessionRow,
@@ -40,7 +41,7 @@ from memory.orm import (
     ProposalRow,
     VoiceProfileRow,
 )
-from memory.types import FactVersion, VoiceProfile
+from memory.types import DocumentStatus, FactVersion, VoiceProfile
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 #: The search index's tokenizer; migrations and the query-term probe must agree.
@@ -348,6 +349,14 @@ _SAME_PROJECT = (
     "SELECT 1 FROM facts f JOIN messages m ON m.id = f.source_message_id "
     "WHERE f.project_id IS NOT NULL AND m.project_id != f.project_id",
 )
+#: The same for documents, their passages, and what was read from them.
+_SAME_PROJECT_DOCUMENTS = (
+    "SELECT 1 FROM document_chunks c JOIN documents d ON d.id = c.document_id WHERE c.project_id != d.project_id",
+    "SELECT 1 FROM facts f JOIN documents d ON d.id = f.source_document_id "
+    "WHERE f.project_id IS NOT NULL AND f.project_id != d.project_id",
+    "SELECT 1 FROM proposals p JOIN documents d ON d.id = p.source_document_id WHERE p.project_id != d.project_id",
+    "SELECT 1 FROM documents d JOIN watched_folders w ON w.id = d.watched_folder_id WHERE w.project_id != d.project_id",
+)
 #: Counters that go on counting up (a fact's versions) must leave room to do so.
 MAX_STORED_VERSION = 1_000_000_000
 
@@ -463,9 +472,23 @@ def check_rows(path: Path) -> None:
             connection = s.connection()
             if connection.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
                 raise InvalidInputError("The database has rows that refer to rows that do not exist")
-            for query in _SAME_PROJECT:
+            present = {name for (name,) in connection.exec_driver_sql("SELECT name FROM sqlite_master")}
+            for query in _SAME_PROJECT + (_SAME_PROJECT_DOCUMENTS if "documents" in present else ()):
                 if connection.exec_driver_sql(query + " LIMIT 1").first() is not None:
                     raise InvalidInputError("The database has rows that point into another project")
+            if "documents" in present:
+                # Raw SQL: a backup from before a document column existed still reads.
+                for sha256, media_type, status in connection.exec_driver_sql(
+                    "SELECT sha256, media_type, status FROM documents"
+                ):
+                    try:
+                        check_kept_name(sha256, media_type)
+                    except InvalidInputError:
+                        raise InvalidInputError(
+                            "The database has a document whose stored hash or type is not one Dossier writes"
+                        ) from None
+                    if status not in {s.value for s in DocumentStatus}:
+                        raise InvalidInputError("The database has a document whose status is not one Dossier writes")
             counts = connection.exec_driver_sql(
                 "SELECT (SELECT count(*) FROM alembic_version), (SELECT count(*) FROM database_identity WHERE id = 1), "
                 "(SELECT count(*) FROM database_identity)"

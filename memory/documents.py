@@ -9,7 +9,9 @@ and with them keyword and vector search.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import re
 import stat
 import tempfile
 from pathlib import Path
@@ -58,12 +60,38 @@ def check_media_type(media_type: str, what: str) -> None:
         raise InvalidInputError(f"{what}: not a document type Dossier reads ({media_type[:100]!r})")
 
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+log = logging.getLogger(__name__)
+
+
+def check_kept_name(sha256: str, media_type: str) -> None:
+    """Refuses a hash or type no document of Dossier's has.
+
+    The kept copy's path is made of them: a forged row (in a backup, say) holding
+    "../../.ssh/authorized_keys" as its hash must never name a file outside the
+    originals' folder, to read, to back up or to delete.
+
+    Raises:
+        InvalidInputError: Not 64 lowercase hex digits, or not a type Dossier reads.
+    """
+    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+        raise InvalidInputError("A document's stored hash is not a SHA-256 in hex")
+    check_media_type(media_type, "A document's stored type")
+
+
 def original_name(sha256: str, media_type: str) -> str:
-    """The kept copy's file name: the content's hash with its type's suffix (system viewers need one)."""
-    return sha256 + SUFFIXES.get(media_type, "")
+    """The kept copy's file name: the content's hash with its type's suffix (system viewers need one).
+
+    Raises:
+        InvalidInputError: See :func:`check_kept_name`.
+    """
+    check_kept_name(sha256, media_type)
+    return sha256 + SUFFIXES[media_type]
 
 
 def original_path(data_dir: Path, sha256: str, media_type: str) -> Path:
+    """Raises: InvalidInputError: See :func:`check_kept_name`."""
     return data_dir / ORIGINALS_DIRNAME / sha256[:2] / original_name(sha256, media_type)
 
 
@@ -85,7 +113,10 @@ def read_original(data_dir: Path, sha256: str, media_type: str) -> bytes | None:
     The data folder is not trusted blindly: a link planted in it (to ~/.ssh, say) is
     never followed, and content changed in place is not passed on as the original.
     """
-    target = original_path(data_dir, sha256, media_type)
+    try:
+        target = original_path(data_dir, sha256, media_type)
+    except InvalidInputError:
+        return None
     if not _real_folders(data_dir, target):
         return None
     try:
@@ -136,7 +167,11 @@ def forget_original(s: Session, data_dir: Path, sha256: str, media_type: str) ->
     )
     if media_type in set(users):
         return
-    target = original_path(data_dir, sha256, media_type)
+    try:
+        target = original_path(data_dir, sha256, media_type)
+    except InvalidInputError:
+        log.warning("a document row names no kept original Dossier wrote; nothing deleted")
+        return
     if _real_folders(data_dir, target):  # never delete through a planted link
         target.unlink(missing_ok=True)
 
@@ -326,6 +361,9 @@ def originals_of_database(database: Path) -> dict[str, tuple[str, str]]:
         rows = connection.execute("SELECT sha256, media_type FROM documents WHERE status = 'active'").fetchall()
     finally:
         connection.close()
+    # A row naming no original Dossier wrote is refused by the backup's row check; here it names nothing.
     return {
-        f"{ORIGINALS_DIRNAME}/{sha[:2]}/{original_name(sha, media_type)}": (sha, media_type) for sha, media_type in rows
+        f"{ORIGINALS_DIRNAME}/{sha[:2]}/{original_name(sha, media_type)}": (sha, media_type)
+        for sha, media_type in rows
+        if isinstance(sha, str) and _SHA256.fullmatch(sha) and media_type in SUFFIXES
     }

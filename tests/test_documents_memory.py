@@ -320,3 +320,20 @@ def test_a_kept_original_changed_or_linked_in_the_data_folder_is_never_passed_on
     assert not [name for name in info.files if name.startswith("documents/")]
     service.remove_document(document.id)
     assert (outside / kept.name).read_bytes() == b"SSH PRIVATE KEY"  # nothing deleted through the link
+
+
+def test_a_documents_forged_hash_never_names_a_file_outside_the_originals(
+    service: MemoryService, tmp_path: Path
+) -> None:
+    """Whatever got into the database (the restore checks refuse it), removal deletes nothing outside."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("the user's own file", "utf-8")
+    project = service.create_project("Acme")
+    document = service.add_document(project.id, contract())
+    # documents/<first two characters>/<hash>: with ".." first, the path climbs out of the data folder.
+    forged = os.path.relpath(victim, service.data_dir)
+    assert forged.startswith("..")
+    with service._engines.writer.begin() as conn:
+        conn.exec_driver_sql("UPDATE documents SET sha256 = ?, media_type = 'x/none'", (forged,))
+    service.remove_document(document.id)
+    assert victim.read_text("utf-8") == "the user's own file"

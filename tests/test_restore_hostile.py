@@ -322,6 +322,12 @@ def test_a_file_in_the_target_path_is_a_clear_refusal(good_backup: Path, tmp_pat
         restore_backup(good_backup, good_backup / "sub")
 
 
+_DOCUMENT = (
+    "INSERT INTO documents (id, project_id, title, filename, media_type, sha256, size, pages, status, text, "
+    "details, watched_folder_id, watched_path, added_at, updated_at, removed_at) VALUES (1, 1, 'Notes', "
+    "'notes.txt', '{type}', '{sha}', 5, NULL, 'active', 'notes', '{{}}', NULL, NULL, '2026-01-01 00:00:00', "
+    "'2026-01-01 00:00:00', NULL)"
+)
 FORGED_ROWS: dict[str, str] = {
     "a time that is not a time": "UPDATE facts SET created_at = 'garbage' WHERE id = 1",
     "a kind that is no kind": "UPDATE facts SET kind = 'evil' WHERE id = 1",
@@ -346,6 +352,15 @@ FORGED_ROWS: dict[str, str] = {
     "(project_id, tone, style_do, style_dont, vocabulary, samples, updated_at) "
     "VALUES (1, '', '{', '[]', '[]', '[]', '2026-01-01 00:00:00')",
     "text where a number goes": "UPDATE fact_versions SET version = 'one'",
+    # A kept original's path is made of its hash and type: removing this document or
+    # syncing its folder would delete the file the "hash" leads to.
+    "a document whose hash is a path": _DOCUMENT.format(
+        sha="../../../../../../tmp/victim/authorized_keys", type="text/plain"
+    ),
+    "a document of a type Dossier does not read": _DOCUMENT.format(sha="ab" * 32, type="application/x-anything"),
+    "a document's passage filed under another project": _DOCUMENT.format(sha="ab" * 32, type="text/plain")
+    + "; INSERT INTO document_chunks (document_id, project_id, ordinal, page, section, heading_path, start, end, "
+    "text, vec_current) VALUES (1, 2, 0, NULL, 1, '', 0, 5, 'notes', 0)",
 }
 
 
@@ -354,3 +369,27 @@ def test_a_backup_whose_rows_dossier_could_not_read_is_refused(
     run: Run, good_backup: Path, tmp_path: Path, forgery: str
 ) -> None:
     assert "The database" in _refused_restore(run, good_backup, tmp_path, FORGED_ROWS[forgery])
+
+
+def test_a_restored_backup_watches_no_folder_until_the_user_chooses_it_again(
+    run: Run, good_backup: Path, tmp_path: Path, embedder: MiniLMEmbedder
+) -> None:
+    private = tmp_path / "private"
+    private.mkdir()
+    (private / "notes.txt").write_text("Merger with Initech, do not tell Acme.", "utf-8")
+    forged = _forge(
+        good_backup,
+        tmp_path,
+        database=lambda c: c.execute(
+            "INSERT INTO watched_folders (project_id, path, added_at) VALUES (1, ?, '2026-01-01 00:00:00')",
+            (str(private),),
+        ),
+    )
+    target = tmp_path / "restored"
+    code, out, err = run("--data-dir", str(target), "restore", str(forged))
+    assert code == 0, err
+    assert f"watched 1 folder ({private})" in out and "dossier doc watch" in out
+    code, out, _ = run("--data-dir", str(target), "doc", "sync")
+    with MemoryService.open(target, embedder=embedder) as service:
+        assert service.list_watched_folders() == [] and service.list_documents(1) == []
+        assert not service.search(1, "Initech merger", mode="bm25")

@@ -326,12 +326,43 @@ def _renew_database_identity(database: Path) -> None:
         connection.close()
 
 
+def _forget_watched_folders(database: Path) -> str | None:
+    """Drops the backup's watched folders; returns what was left out, in words.
+
+    Which of this computer's folders feed a project is the user's choice here,
+    not a backup's: a forged one could name ~/Documents and have its files read
+    into memory (and from there into briefs, exports and other AI tools). The
+    documents they brought stay, as documents of no folder.
+    """
+    import sqlite3
+
+    connection = sqlite3.connect(database)
+    try:
+        if not connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'watched_folders'").fetchone():
+            return None
+        paths = [str(p) for (p,) in connection.execute("SELECT path FROM watched_folders ORDER BY id")]
+        if not paths:
+            return None
+        with connection:
+            connection.execute("UPDATE documents SET watched_folder_id = NULL WHERE watched_folder_id IS NOT NULL")
+            connection.execute("DELETE FROM watched_folders")
+    finally:
+        connection.close()
+    shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+    return (
+        f"The backup watched {len(paths)} folder{'s' if len(paths) != 1 else ''} ({shown}); "
+        "none is watched here until you choose it again with `dossier doc watch --project P DIR` "
+        "(the documents they brought are kept)."
+    )
+
+
 def restore_backup(path: Path, data_dir: Path) -> BackupInfo:
     """Restores a backup into an empty data dir (the vector index is rebuilt on first open).
 
     Every check runs in a scratch folder first; only then is the data dir created
-    (0700) and the database and settings moved in. Settings come back local:
-    a remote endpoint in the backup is reported in ``BackupInfo.suggestion``.
+    (0700) and the database and settings moved in. Settings come back local,
+    and no folder is watched: a remote endpoint or watched folder in the backup
+    is reported in ``BackupInfo.suggestion``.
 
     Raises:
         BackupError: The data dir holds a database or anything that is not
@@ -355,10 +386,11 @@ def restore_backup(path: Path, data_dir: Path) -> BackupInfo:
     scratch_root = _existing_ancestor(data_dir.parent)
     with tempfile.TemporaryDirectory(prefix=".dossier-restore-", dir=scratch_root) as work:
         info = verify_backup(path, Path(work))
-        suggestion = None
         _renew_database_identity(Path(work) / DB_FILENAME)
+        suggestions = [_forget_watched_folders(Path(work) / DB_FILENAME)]
         if SETTINGS in info.files:
-            suggestion = _make_settings_local(Path(work) / SETTINGS)
+            suggestions.append(_make_settings_local(Path(work) / SETTINGS))
+        suggestion = " ".join(s for s in suggestions if s) or None
         data_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(data_dir, 0o700)
         for name in info.files:
