@@ -864,3 +864,42 @@ def test_hostile_word_and_markdown_files_are_read_or_refused() -> None:
     assert "styles; more than a real document has" in refusal(with_styles(6_000), "bomb.docx")
     parsed = parse_bytes(("a|b\n" + " " * 200_000 + "x|\n").encode(), "blanks.md")
     assert parsed.text.startswith("a|b")
+
+
+def _pdf_sharing_one_stream(pages: int, text: bytes) -> bytes:
+    """A hand-made PDF whose pages all draw the same compressed content stream."""
+    import zlib
+
+    stream = zlib.compress(b"BT /F1 1 Tf 0 0 Td (" + text + b") Tj ET", 9)
+    kids = " ".join(f"{3 + n} 0 R" for n in range(pages))
+    content, font = 3 + pages, 4 + pages
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>".encode(),
+        *(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content} 0 R "
+            f"/Resources << /Font << /F1 {font} 0 R >> >> >>".encode()
+            for _ in range(pages)
+        ),
+        f"<< /Length {len(stream)} /Filter /FlateDecode >>\nstream\n".encode() + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out, offsets = bytearray(b"%PDF-1.7\n"), []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def test_a_few_kilobytes_of_pdf_drawing_megabytes_of_text_is_refused() -> None:
+    """One compressed stream shared by every page would become tens of thousands of passages."""
+    normal = parse_bytes(_pdf_sharing_one_stream(2, b"Invoices are due within thirty days. " * 20), "small.pdf")
+    assert normal.pages == 2 and "Invoices are due within thirty days." in normal.text
+    bomb = _pdf_sharing_one_stream(10, b"Lorem ipsum dolor sit amet. " * 40_000)
+    assert len(bomb) < 20_000
+    message = refusal(bomb, "bomb.pdf")
+    assert message.startswith("bomb.pdf: page 1 holds 1,1") and "more than a page can show" in message

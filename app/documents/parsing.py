@@ -70,6 +70,10 @@ _SUFFIX_FOR: dict[str, str] = {
 UNSUPPORTED = "Dossier reads PDF, Word (.docx), Markdown, text, HTML and e-mail (.eml)"
 
 # Limits for the zip inside a .docx: far above any real document, far below what would exhaust memory.
+#: Far more than the densest real page (a page of 6-point text holds about 20,000): a
+#: few kilobytes of PDF can draw one compressed stream of megabytes on every page,
+#: which would become tens of thousands of passages.
+MAX_PDF_PAGE_CHARS = 100_000
 MAX_DOCX_UNPACKED_BYTES = 200_000_000
 MAX_DOCX_MEMBERS = 10_000
 _MAX_DOCX_RATIO = 100
@@ -431,7 +435,16 @@ def _parse_pdf(data: bytes, name: str) -> ParsedDocument:
                     opened = False
                 if not opened:
                     raise DocumentRefused(name, "password-protected; remove the password and add it again")
-            page_texts = [_clean(page.extract_text() or "").translate(_LIGATURES) for page in reader.pages]
+            page_texts = []
+            for number, page in enumerate(reader.pages, start=1):
+                text = _clean(page.extract_text() or "").translate(_LIGATURES)
+                if len(text) > MAX_PDF_PAGE_CHARS:
+                    raise DocumentRefused(
+                        name,
+                        f"page {number} holds {len(text):,} characters, more than a page can show; "
+                        "it is not a document Dossier reads",
+                    )
+                page_texts.append(text)
             info = _pdf_info(reader)
         except DocumentRefused:
             raise
