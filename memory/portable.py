@@ -335,7 +335,8 @@ def parse_document(document: Any) -> ParsedProject:
     if document.get("format") != FORMAT:
         raise ImportFormatError(f"not a Dossier project export (format must be {FORMAT!r})", "$.format")
     version = document.get("version")
-    if version not in READABLE_VERSIONS or isinstance(version, bool):
+    # 2.0 == 2 in Python, but no exporter writes it (and it would name no schema file).
+    if type(version) is not int or version not in READABLE_VERSIONS:
         raise ImportFormatError(
             f"unsupported version {version!r}; this Dossier reads versions "
             + " and ".join(str(v) for v in READABLE_VERSIONS),

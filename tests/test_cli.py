@@ -124,6 +124,7 @@ def _document_with_message(content_json: str) -> bytes:
         (_document_with_message("before\\u0000after"), "$.sessions[0].messages[0].content: contains a control"),
         (_document_with_message("lone \\ud800 half"), "$.sessions[0].messages[0].content: contains an invalid"),
         (json.dumps({"format": "dossier.project", "version": 9}).encode(), "$.version: unsupported version 9"),
+        (b'{"format": "dossier.project", "version": 2e0}', "$.version: unsupported version 2.0"),
         (
             json.dumps(
                 {

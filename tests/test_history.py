@@ -231,6 +231,15 @@ def test_the_cli_lists_and_imports_chosen_conversations(run: Run, tmp_path: Path
     assert code == 2 and "--select" in out + err
 
 
+def _chatgpt_with(path: Path, root: dict[str, object], **nodes: object) -> Path:
+    mapping: dict[str, object] = {"root": {"id": "root", "parent": None, **root}, **nodes}
+    return _write(path, [{"title": "odd", "mapping": mapping}])
+
+
+def _claude_with(path: Path, message: dict[str, object]) -> Path:
+    return _write(path, [{"uuid": "c", "name": "odd", "chat_messages": [message], "current_leaf_message_uuid": "y"}])
+
+
 def _write(path: Path, conversations: list[dict[str, object]]) -> Path:
     path.write_text(json.dumps(conversations, ensure_ascii=False), "utf-8")
     return path
@@ -298,3 +307,35 @@ def test_dates_no_calendar_can_hold_are_dropped_not_a_traceback(run: Run, tmp_pa
     path = export_zip(tmp_path / "times.zip", [conversation])
     code, out, err = run("history", "import", str(path), "--project", "Acme", "--all")
     assert code == 0 and "2 messages" in out and "Traceback" not in err
+
+
+def test_a_title_holding_a_key_is_not_kept(service: MemoryService, tmp_path: Path) -> None:
+    from app.history.importer import SECRET_TITLE
+
+    key = "sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWx"
+    conversation = chatgpt_conversation("c-key", f"Staging login {key}", [("user", "The staging server is up.")])
+    (parsed,) = read_export(_write(tmp_path / "c.json", [conversation]))
+    project = service.create_project("Acme")
+    import_conversations(service, project.id, [parsed])
+    (session,) = service.list_sessions(project.id)
+    assert session.title == SECRET_TITLE and key not in session.summary
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda p: _claude_with(p, {"uuid": ["x"], "parent_message_uuid": "y"}),
+        lambda p: _chatgpt_with(p, {"children": 5}),
+        lambda p: _chatgpt_with(p, {"children": ["b"]}, b="oops"),
+        lambda p: _chatgpt_with(p, {"children": {"k": 1}}),
+    ],
+)
+def test_shapes_no_exporter_writes_import_nothing_without_a_traceback(run: Run, tmp_path: Path, make: object) -> None:
+    """Each of these once ended in a traceback; a conversation with no message it can read brings nothing."""
+    run("project", "create", "Acme")
+    path = make(tmp_path / "odd.json")  # type: ignore[operator]
+    code, out, err = run("history", "import", str(path), "--list")
+    assert code == 0 and "odd" in out and "Traceback" not in out + err
+    code, out, err = run("history", "import", str(path), "--project", "Acme", "--all")
+    assert code == 0 and "Nothing to import" in out and "Traceback" not in out + err
+    assert run("session", "list", "--project", "Acme")[1].strip() in ("", "No sessions yet.")

@@ -193,6 +193,16 @@ SECRETS = (
     "Das Passwort für das Portal ist Sonne123.",
     "Their IBAN is nl91-abna-0417-1643-00 for the deposit.",
     "Dana's SSN is 078-05-1120, for the payroll form.",
+    # Phrasings an attacker tried that once got through.
+    "The SFTP passkey is Welcome2Acme.",
+    "The passphrase is correct horse battery staple.",
+    "SFTP user acme_ftp, Xk9#mQ2v for the uploads.",
+    "Credentials: user admin, password sunflower.",
+    "Router login admin/admin, as shipped.",
+    "Run mysql -u root -pS3cretPass acme to check.",
+    "I ssh to deploy@acme.io with Winter2025!",
+    "Use P@ssw0rd! to log into the portal.",
+    "Their webhook secret is secret_4f8a9b2c7d1e.",
 )
 NOT_SECRETS = (
     "The budget for the rebrand is 40,000 euros.",
@@ -216,6 +226,11 @@ NOT_SECRETS = (
     "The EAN for the Acme starter kit is 4046869589696.",
     "Our office is at postal code 10115 in Berlin.",
     "Ticket ACME-1234 tracks the login bug.",
+    "We recommended passkeys over passwords for Acme.",
+    "The login page for admin/editor roles ships Friday.",
+    "The account team hit 120% of target in FY2025!",
+    "The Acme-2025! campaign launched on the portal.",
+    "Access to the C#/.NET8 repo was granted to Dana.",
 )
 
 

@@ -70,21 +70,35 @@ _SECRET_VALUES = re.compile(
     r"|(?<![\w/+])(?=[A-Za-z0-9/+]*[A-Z])(?=[A-Za-z0-9/+]*[a-z])(?=[A-Za-z0-9/+]*\d)[A-Za-z0-9/+]{40}(?![\w/+])"
     r"|\w+(?:\+\w+)?://[^\s:/@]+:[^\s@/]+@|hooks\.slack\.com/services/"
     r"|(?i:\b(?:password|passwort|kennwort|mot de passe|contrase(?:ñ|n)a|senha|wachtwoord|l(?:ö|o)senord(?:et)?|"
-    r"salasana|has(?:ł|l)o|pass|pw|pwd)\s*(?::|=|\bis\b|\best\b|\bist\b|\bes\b|\bé\b|\bon\b|\blautet\b|\bär\b)\s*"
+    r"salasana|has(?:ł|l)o|pass|pw|pwd|pass ?(?:key|code|phrase))\s*(?::|=|\bis\b|\best\b|\bist\b|\bes\b|\bé\b|\bon\b|\blautet\b|\bär\b)\s*"
     r"(?!(?:required|needed|reset|changed|expired|missing|wrong|incorrect|valid|invalid|set|stored|shared|sent|"
     r"managed|rotated|protected|weak|strong|the|not|in|on|with|for|a|an|same|case|enough|too|also|now|still)\b)"
     r"[^\s.,;]{3,})"
     r"|(?i:password|passwd|pwd|pass|user id|uid)\s*=\s*[^;\s]+"
+    r"|\bsecret_[A-Za-z0-9]{8,}|\bmysql(?:dump|admin)?\b[^\n]*?\s-p[^\s-]\S{2,}|\s--password[= ]\S{3,}"
+    r"|(?i:\b(?:user(?:name)?|login)\s*[:=]?\s*\S+\s*[,;/]\s*(?:password|passwd|pwd|pw|pass)\s*[:=]?\s*\S{3,})"
     r"|\b[A-Z0-9_]*(?:PASSWORD|PASSWD|PASS|PWD|SECRET|TOKEN|API_?KEY|PRIVATE_KEY|ACCESS_KEY)[A-Z0-9_]*\s*[=:]\s*\S+"
 )
 #: A value beside a secret word: a word mixing letters and digits (or with a symbol inside), a
 #: quoted phrase, "user / password" or "user:password".
 _VALUE = re.compile(
     r"(?<![\w-])(?=[\w!@#$^&*=~.-]*\d)(?=[\w!@#$^&*=~.-]*[A-Za-z])(?![\d.,]+(?:k|m|bn|x|st|nd|rd|th|pm|am|s)\b)"
-    r"(?!\d+-[a-z]+\b)(?!v?\d+(?:\.\d+)+\b)(?![qQ][1-4]\b)(?![A-Za-z]+-\d+[a-z]?\b)[\w!@#$^&*=~.-]*\w"
+    r"(?!\d+-[a-z]+\b)(?!v?\d+(?:\.\d+)+\b)(?![qQ][1-4]\b)(?![fF][yY]\d{2,4}\b)(?![A-Za-z]+-\d+[a-z]?\b)[\w!@#$^&*=~.-]*\w"
     r"(?<=[\w!@#$^&*=~.-]{5})"
     r"|\w[!@#$^&*=~]+\w|(?<!\w)['\"‘“][^'\"’”]{3,}['\"’”](?!\w)"
-    r"|\b\w+\s*/\s*\w+[!@#$^&*]?(?=\W|$)(?<=\d|[!@#$^&*])|\b\w+:\w+@|\b[a-z]+:[a-z]+\b",
+    r"|\b\w+\s*/\s*\w+[!@#$^&*]?(?=\W|$)(?<=\d|[!@#$^&*])|\b\w+:\w+@|\b[a-z]+:[a-z]+\b"
+    r"|(?i:\b(admin|root|administrator|guest|sa|pi|ubnt|user)\s*/\s*(?:\1|admin|root|password|pass|changeme|default|guest)\b)",
+)
+#: A word shaped like a chosen password (upper and lower case, a digit and a symbol, 8 to 64
+#: characters), which is a secret where the text is about getting into something. Hyphens
+#: and dots end it: "Acme-2025!" and "v2.1-Beta!" are names, not passwords.
+_PASSWORD_SHAPED = re.compile(
+    r"(?<![\w@/:.-])(?=[^\s]*[A-Z])(?=[^\s]*[a-z])(?=[^\s]*\d)(?=[^\s]*[!@#$%^&*?~+=])"
+    r"[A-Za-z\d!@#$%^&*?~+=]{8,64}(?![\w@/:.-])"
+)
+_ACCESS = re.compile(
+    r"(?i)\b(?:ssh|sftp|ftp|vpn|rdp|log ?(?:in|on)(?:to)?|sign ?in(?:to)?|portal|server|router|wi-?fi|console|"
+    r"account|user(?:name)?|admin|root|unlock|access)\b"
 )
 #: Words for a secret that is a number: a PIN, a code, an account.
 _NUMBER_SECRET_WORDS = re.compile(
@@ -127,6 +141,8 @@ def holds_secret(text: str) -> bool:
     if _SECRET_WORDS.search(text) and _VALUE.search(text):
         return True
     if _NUMBER_SECRET_WORDS.search(text) and _SECRET_NUMBER.search(text):
+        return True
+    if _ACCESS.search(text) and _PASSWORD_SHAPED.search(text):
         return True
     if any(_an_iban(m.group(0)) for m in _IBAN.finditer(text)):
         return True

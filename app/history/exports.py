@@ -145,9 +145,11 @@ def _chatgpt_branch(mapping: dict[str, Any], current: Any) -> list[dict[str, Any
         while isinstance(node_id, str) and node_id in mapping and node_id not in seen and len(seen) < MAX_TREE_NODES:
             seen.add(node_id)
             node = mapping[node_id]
+            if not isinstance(node, dict):
+                break
             path.append(node)
-            children = node.get("children") or []
-            node_id = children[-1] if children else None
+            children = node.get("children")
+            node_id = children[-1] if isinstance(children, list) and children else None
         return path
     path, node_id, seen = [], current, set[str]()
     while isinstance(node_id, str) and node_id in mapping and node_id not in seen and len(seen) < MAX_TREE_NODES:
@@ -210,7 +212,7 @@ def _claude_text(message: dict[str, Any]) -> str:
 
 
 def _claude_branch(messages: list[dict[str, Any]], leaf: Any) -> list[dict[str, Any]]:
-    by_id = {m.get("uuid"): m for m in messages if isinstance(m, dict)}
+    by_id = {m["uuid"]: m for m in messages if isinstance(m, dict) and isinstance(m.get("uuid"), str)}
     if not isinstance(leaf, str) or leaf not in by_id or not any("parent_message_uuid" in m for m in by_id.values()):
         return [m for m in messages if isinstance(m, dict)]  # a linear export: every message, in order
     path: list[dict[str, Any]] = []
@@ -308,12 +310,13 @@ def read_export(path: Path, *, max_bytes: int = MAX_EXPORT_BYTES) -> list[Conver
     for n, raw in enumerate(document):
         if not isinstance(raw, dict):
             raise HistoryRefused(f"{path.name}: conversation {n + 1} is not an object")
-        if "mapping" in raw:
-            conversations.append(_chatgpt(raw, n))
-        elif "chat_messages" in raw:
-            conversations.append(_claude(raw, n))
-        else:
+        if "mapping" not in raw and "chat_messages" not in raw:
             raise HistoryRefused(
                 f"{path.name}: conversation {n + 1} is neither ChatGPT's (mapping) nor Claude's (chat_messages) format"
             )
+        try:
+            conversations.append(_chatgpt(raw, n) if "mapping" in raw else _claude(raw, n))
+        except (TypeError, AttributeError, KeyError, IndexError, ValueError):
+            # A shape no exporter writes (a list where an id goes, say): refused, not a traceback.
+            raise HistoryRefused(f"{path.name}: conversation {n + 1} is not shaped like an export's") from None
     return conversations

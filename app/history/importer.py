@@ -17,11 +17,14 @@ from dataclasses import dataclass, field
 
 from app.assistant.extraction import ExtractionFailed, MemoryExtractor, Outcome
 from app.assistant.summaries import extractive_summary
+from app.assistant.text import holds_secret
 from app.history.exports import Conversation
 from memory import MemoryService, Message, NewMessage, Role
 
 #: A conversation is suggested for a project from this similarity of meaning on.
 SUGGEST_FROM = 0.30
+#: The title of an imported conversation whose own title held a password or key.
+SECRET_TITLE = "Imported conversation (its title held a secret)"
 #: What of a conversation shows what it is about: its title and its first user messages.
 PROFILE_CHARS = 600
 
@@ -170,7 +173,8 @@ def import_conversations(
         else:
             session, stored = service.import_session(
                 project_id,
-                conversation.title,
+                # A title is shown in lists, briefs and to other AI tools: one holding a key stays out.
+                SECRET_TITLE if holds_secret(conversation.title) else conversation.title,
                 fresh,
                 started_at=conversation.created_at or fresh[0].created_at,
                 ended_at=conversation.ended_at,
