@@ -329,4 +329,31 @@ def test_a_newer_value_replaces_the_pending_proposal_for_the_same_thing(service:
     newest = next(p for p in pending if "52,000" in p.text)
     older = [p for p in service.list_proposals(project, status=ProposalStatus.REJECTED)]
     assert [p.text for p in older] == ["The budget went up to 48,000 euros."]
-    assert f"replaces inbox #{older[0].id}" in newest.reason
+    assert f"replaces inbox #{older[0].id}: “The budget went up to 48,000 euros.”" in newest.reason
+
+
+def test_two_dated_things_neither_replace_each_other_nor_a_known_fact(service: MemoryService, project: int) -> None:
+    """Sharing a weekday or a month is not being about the same thing (a new user lost a proposal this way)."""
+    from datetime import UTC, datetime
+
+    from memory import ProposalAction, ProposalStatus
+
+    sunday = datetime(2026, 11, 29, 10, tzinfo=UTC)
+    launch = service.add_fact(project, "The launch is on 30 November 2026", "deadline")
+    extractor = MemoryExtractor(service, None)
+    session = service.start_session(project)
+    for message in (
+        "The review is on Friday.",
+        "The deposit was due last Friday.",
+        "We signed the contract with Acme on 28 November.",
+    ):
+        extractor.process(project, service.add_message(session.id, "user", message, created_at=sunday))
+    pending = service.list_proposals(project)
+    assert sorted(p.text for p in pending) == [
+        "The deposit was due last Friday (27 November 2026).",
+        "The review is on Friday (4 December 2026).",
+        "We signed the contract with Acme on 28 November.",
+    ]
+    assert all(p.action is ProposalAction.ADD for p in pending)
+    assert service.list_proposals(project, status=ProposalStatus.REJECTED) == []
+    assert service.get_fact(launch.id).text == "The launch is on 30 November 2026"

@@ -348,7 +348,8 @@ class MemoryExtractor:
         # A document states many values side by side (milestones, rates): none of them is a newer
         # value of another, nor of what was said in conversation. Only what is said supersedes.
         superseded = [] if source_document is not None else self._superseded_by(pending, candidate.text)
-        replaces = "".join(f" (replaces inbox #{p.id})" for p in superseded)
+        # What it replaces is said in full: a wrong guess can be seen, and the text added again.
+        replaces = "".join(f" (replaces inbox #{p.id}: “{_shortened(p.text)}”)" for p in superseded)
         if reconciled.outcome == "update":
             assert reconciled.target is not None
             old = reconciled.target
@@ -498,6 +499,11 @@ def _complete_items(raw: str) -> list[object]:
         items.append(item)
 
 
+def _shortened(text: str, limit: int = 120) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
 def _clean_candidate(text: str) -> str:
     text = " ".join(text.split()).strip(" \"'“”")
     return text[:1].upper() + text[1:] if text else ""
@@ -529,14 +535,25 @@ def _new_value_for(candidate: str, fact: str, similarity: float) -> bool:
     return similarity >= NEW_VALUE_SIMILARITY and _gives_new_value(candidate, fact)
 
 
+#: Words of when, not of what: two dated sentences sharing "Friday" or "November" are
+#: about two things ("the review is on Friday", "the deposit was due last Friday").
+_TIME_WORDS = frozenset(
+    """monday tuesday wednesday thursday friday saturday sunday january february march april may june july
+    august september october november december sept today tonight tomorrow yesterday week weeks weekend
+    month months year years next last this morning afternoon evening night days quarter""".split()
+)
+
+
 def _gives_new_value(candidate: str, fact: str) -> bool:
     """Both carry a value (amount, date, e-mail, phone), the values differ, and they share
-    a word that names the thing (not a number): "budget", "Maria", "launch"."""
+    a word that names the thing (not a number, not a time): "budget", "Maria", "launch"."""
     values_new, values_old = _values(candidate), _values(fact)
     if not values_new or not values_old or values_new == values_old:
         return False
     shared = {
-        w for w in content_words(candidate) & content_words(fact) if len(w) >= 4 and not any(c.isdigit() for c in w)
+        w
+        for w in content_words(candidate) & content_words(fact)
+        if len(w) >= 4 and not any(c.isdigit() for c in w) and w not in _TIME_WORDS
     }
     return bool(shared)
 
