@@ -10,7 +10,7 @@ import pytest
 from app.assistant.candidates import dated, find_candidates
 from app.assistant.conversation import ConversationFlow
 from app.assistant.extraction import MemoryExtractor
-from app.assistant.text import holds_secret
+from app.assistant.text import holds_secret, leave_out_secrets
 from app.llm.engine import GenerationSettings
 from app.llm.prompt_format import ChatTurn
 from memory import FactKind, MemoryService
@@ -256,7 +256,9 @@ def test_no_step_proposes_a_secret_and_the_turn_says_so(service: MemoryService, 
             user = service.add_message(session.id, "user", message)
             note = extractor.after_turn(project, session.id, user, service.add_message(session.id, "assistant", "Ok."))
             assert "like a password or key" in note or note == "nothing new", (message, note)
-        assert "left out: they look like a password or key" in note  # the cues and the model each saw it
+        assert note == "1 left out: it looks like a password or key"
+        # The model is never shown a sentence holding a secret, nor asked about a message that is only one.
+        assert not any("Hunter2024" in turn.content for prompt in model.prompts for turn in prompt)
     finally:
         model.close()
     assert service.list_proposals(project) == []
@@ -357,3 +359,25 @@ def test_two_dated_things_neither_replace_each_other_nor_a_known_fact(service: M
     assert all(p.action is ProposalAction.ADD for p in pending)
     assert service.list_proposals(project, status=ProposalStatus.REJECTED) == []
     assert service.get_fact(launch.id).text == "The launch is on 30 November 2026"
+
+
+def test_a_secret_leaves_out_its_sentence_not_the_rest_of_the_message(service: MemoryService, project: int) -> None:
+    from datetime import UTC, datetime
+
+    extractor = MemoryExtractor(service, None)
+    session = service.start_session(project)
+    said = (
+        "Sarah is on holiday from 20 December, so Tom Reyes approves the invoices. "
+        "The staging password is Tulip-4471. Call Tom on +44 20 7946 0958 if it is urgent."
+    )
+    user = service.add_message(session.id, "user", said, created_at=datetime(2026, 11, 29, 10, tzinfo=UTC))
+    note = extractor.after_turn(project, session.id, user, service.add_message(session.id, "assistant", "Ok."))
+    texts = [p.text for p in service.list_proposals(project)]
+    assert "Sarah is on holiday from 20 December, so Tom Reyes approves the invoices." in texts
+    assert not any("Tulip" in t for t in texts)
+    assert "left out: it looks like a password or key" in note and "in the inbox" in note
+    # A word in one sentence guards the value in the next: both go.
+    assert leave_out_secrets("I reset the Jira password. It is now Xy7#kLm9q. The launch is on 3 March.") == (
+        "The launch is on 3 March.",
+        2,
+    )

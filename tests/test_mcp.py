@@ -82,6 +82,11 @@ def memory(tmp_path_factory: pytest.TempPathFactory, embedder: MiniLMEmbedder) -
             external_id="slack:C1/42",
         )
         service.set_session_summary(session.id, "Kickoff: the budget ceiling and the print run were discussed.")
+        staging = service.start_session(acme.id, "Staging")
+        service.add_message(
+            staging.id, Role.USER, "The staging server password is Tulip-4471. The staging server moves to Frankfurt."
+        )
+        service.add_fact(acme.id, "Staging server admin login: admin / Sommer2025!", FactKind.NOTE)
         page = "The fixed fee for the rebrand is a budget of 45,000 EUR, payable in two parts."
         service.add_document(
             acme.id,
@@ -289,6 +294,19 @@ def test_context_is_the_block_a_dossier_turn_gets(claude: Session, memory: Memor
     assert [item["key"] for item in given["items"]] == [item.key for item in expected.items]
     assert given["tokens"] <= 400
     assert any(item["key"] == f"fact:{memory.deadline_fact}" and item["source"] == "pinned" for item in given["items"])
+
+
+def test_no_password_leaves_through_any_tool(claude: Session, memory: Memory) -> None:
+    """A client may be a cloud service: what holds a secret is left out, the rest of the memory is not."""
+    answers = [
+        claude.ok("search_memory", query="staging server password", k=10),
+        claude.ok("get_context", message="Where does the staging server go, and how do I log in?", budget_tokens=800),
+        claude.ok("list_facts"),
+        claude.ok("get_brief"),
+    ]
+    shown = json.dumps(answers, ensure_ascii=False)
+    assert "Tulip-4471" not in shown and "Sommer2025" not in shown
+    assert "[left out: a password or key]" in shown and "The staging server moves to Frankfurt." in shown
 
 
 def test_facts_are_listed_filtered_and_shown_with_their_history(claude: Session, memory: Memory) -> None:

@@ -29,7 +29,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from app.assistant.candidates import Candidate, find_candidates, guess_kind
-from app.assistant.text import EMAIL, content_words, holds_secret, negated, normalise, numbers, states_something
+from app.assistant.text import (
+    EMAIL,
+    content_words,
+    holds_secret,
+    leave_out_secrets,
+    negated,
+    normalise,
+    numbers,
+    states_something,
+)
 from app.llm import prompts
 from app.llm.engine import EngineError, GenerationSettings, TextModel
 from app.llm.prompt_format import ChatTurn
@@ -191,16 +200,15 @@ class MemoryExtractor:
             return []
         # Cues first: they work with any model, and are applied before the model is
         # asked so that a failing model still leaves them in the inbox.
-        if holds_secret(user.content):
-            # The cues leave a message holding a secret alone (find_candidates would find nothing);
-            # the turn's note says why.
-            cued, outcomes = [], [Outcome(Candidate(user.content, FactKind.FACT), Reconciled("secret"))]
-        else:
-            cued = find_candidates(user.content, local_time(user.created_at))
-            outcomes = [self.apply(project_id, candidate, user.id) for candidate in cued]
-        if self.use_model and self.model is not None:
+        # A sentence holding a password is left out, not the whole message: the holiday
+        # and the contact said beside it are still learnt; the turn's note says what was not.
+        said, left_out = leave_out_secrets(user.content)
+        outcomes = [Outcome(Candidate(user.content, FactKind.FACT), Reconciled("secret"))] if left_out else []
+        cued = find_candidates(said, local_time(user.created_at)) if said else []
+        outcomes += [self.apply(project_id, candidate, user.id) for candidate in cued]
+        if self.use_model and self.model is not None and said:
             try:
-                from_model = self.extract(user.content, reply)
+                from_model = self.extract(said, reply)
             except EngineError as err:
                 raise ExtractionFailed(err, outcomes) from err
             seen = {normalise(c.text) for c in cued}

@@ -149,6 +149,33 @@ def holds_secret(text: str) -> bool:
     return any(_a_card(re.sub(r"\D", "", m.group(0))) for m in _CARD.finditer(text))
 
 
+def leave_out_secrets(text: str, mark: str = "") -> tuple[str, int]:
+    """``text`` without its sentences that hold a secret, and how many were left out.
+
+    A sentence goes when it holds one itself, when it and its neighbour do
+    together ("I reset the Jira password." "It is now Xy7#kLm9q."), or when it
+    names a secret beside one that holds it. If what is left still holds one (a
+    word and its value further apart), nothing is left.
+
+    Args:
+        mark: Put in place of each sentence left out ("" drops it silently).
+    """
+    parts = sentences(text)
+    if not holds_secret(text):
+        return text, 0
+    out = {n for n, part in enumerate(parts) if holds_secret(part)}
+    for n in range(len(parts) - 1):
+        if n not in out and n + 1 not in out and holds_secret(f"{parts[n]} {parts[n + 1]}"):
+            out |= {n, n + 1}
+    # A sentence naming the secret beside one holding it is about it too ("We got the credentials.").
+    out |= {n for n in range(len(parts)) if {n - 1, n + 1} & out and _SECRET_WORDS.search(parts[n])}
+    kept = [mark if n in out else part for n, part in enumerate(parts) if mark or n not in out]
+    left = " ".join(kept)
+    if holds_secret(left):
+        return mark, len(parts)
+    return left, len(out)
+
+
 def _an_iban(found: str) -> bool:
     """The IBAN at the start of ``found``: its country's length and its mod-97 check (ISO 13616)."""
     code = re.sub(r"[ -]", "", found)

@@ -12,6 +12,9 @@ instead of keeping a copy of their own. What they may do is narrow on purpose:
   A read-only server does not offer the tool at all.
 - **No cache.** Every call reads the data folder anew through the memory
   service, so what the window or the CLI adds meanwhile is seen at once.
+- **No secrets.** A client may be a cloud service: a sentence holding a password,
+  key or account number (a chat message, a fact the user typed) leaves as
+  ``[left out: a password or key]``, never as itself.
 
 The tools' work is in :class:`MemoryTools`: plain synchronous methods over the
 memory service, which is thread-safe (the SDK runs synchronous tools on worker
@@ -43,7 +46,7 @@ from pydantic import Field
 from starlette.types import ASGIApp, Receive, Send
 from starlette.types import Scope as ASGIScope
 
-from app.assistant.text import holds_secret
+from app.assistant.text import holds_secret, leave_out_secrets
 from app.errors import USER_ERRORS, UserError
 from app.portability.brief import BriefOptions, compose_brief, render_markdown
 from memory import (
@@ -110,7 +113,28 @@ def _date(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+#: What a client reads in place of a sentence holding a secret.
+LEFT_OUT = "[left out: a password or key]"
+
+
+def _shareable(text: str, *, one_item: bool = True) -> str:
+    """``text`` with each sentence holding a secret replaced by ``LEFT_OUT``.
+
+    Args:
+        one_item: ``text`` is one memory (a fact, a hit): judged whole, as a word on one
+            line guards the value on the next. False for a document of many items (a
+            brief, a context block), judged line by line so that its layout stays.
+    """
+    if not holds_secret(text):
+        return text
+    shared = "\n".join(leave_out_secrets(line, LEFT_OUT)[0] for line in text.split("\n"))
+    if one_item and holds_secret(shared):
+        return leave_out_secrets(shared, LEFT_OUT)[0]
+    return shared
+
+
 def _clip(text: str) -> tuple[str, bool]:
+    text = _shareable(text)
     return (text, False) if len(text) <= MAX_HIT_CHARS else (text[:MAX_HIT_CHARS] + "…", True)
 
 
@@ -118,7 +142,7 @@ def _fact(fact: Fact) -> dict[str, Any]:
     described: dict[str, Any] = {
         "id": fact.id,
         "key": f"fact:{fact.id}",
-        "text": fact.text,
+        "text": _shareable(fact.text),
         "kind": fact.kind.value,
         "pinned": fact.pinned,
         "global": fact.is_global,
@@ -137,7 +161,7 @@ def _version(version: FactVersion) -> dict[str, Any]:
         "version": version.version,
         "action": version.action.value,
         "actor": version.actor.value,
-        "text": version.text,
+        "text": _shareable(version.text),
         "kind": version.kind.value,
         "pinned": version.pinned,
         "status": version.status.value,
@@ -250,7 +274,7 @@ class MemoryTools:
         context = self.service.build_context(project.id, message, budget_tokens)
         return {
             "project": project.name,
-            "text": context.text,
+            "text": _shareable(context.text, one_item=False),
             "tokens": context.tokens,
             "budget_tokens": context.budget_tokens,
             "items": [
@@ -258,7 +282,7 @@ class MemoryTools:
                     "key": item.key,
                     "source": item.source.value,
                     "kind": item.kind.value if item.kind else None,
-                    "text": item.text,
+                    "text": _shareable(item.text),
                     "tokens": item.tokens,
                     "global": item.is_global,
                     "citation": item.citation or None,
@@ -292,7 +316,8 @@ class MemoryTools:
 
     def brief(self, project: Project, include_global: bool) -> str:
         # No model: the brief is the confirmed memory, not a generated summary of it.
-        return render_markdown(compose_brief(self.service, project.id, BriefOptions(include_global=include_global)))
+        brief = compose_brief(self.service, project.id, BriefOptions(include_global=include_global))
+        return _shareable(render_markdown(brief), one_item=False)
 
     # ---------------------------------------------------------------- the one write: a proposal
 
