@@ -172,6 +172,38 @@ def test_what_a_new_user_said_in_a_first_week_is_found_and_secrets_are_not() -> 
     assert dated("I saw them last Saturday.", sunday) == "I saw them last Saturday (28 November 2026)."
 
 
+def test_dated_things_said_in_passing_are_found_and_dated() -> None:
+    """What a new user said and got "nothing new" for, or a fact cut at "Dr.", or a date left undated."""
+    sunday = datetime(2026, 11, 29, 10, tzinfo=UTC)
+
+    def found(message: str) -> list[tuple[str, FactKind]]:
+        return [(c.text, c.kind) for c in find_candidates(message, sunday)]
+
+    assert found("Store staff training is on 9 December.") == [
+        ("Store staff training is on 9 December.", FactKind.DEADLINE)
+    ]
+    assert found("Staff training is next Wednesday.") == [
+        ("Staff training is next Wednesday (2 December 2026).", FactKind.DEADLINE)
+    ]
+    assert found("The board review is due in two weeks.") == [
+        ("The board review is due in two weeks (13 December 2026).", FactKind.DEADLINE)
+    ]
+    assert [text for text, _ in found("We met the client this morning to sign the contract.")] == [
+        "We met the client this morning (29 November 2026) to sign the contract."
+    ]
+    assert [
+        text for text, _ in found("The budget is 22,000 EUR and Dr. Kim signs it. The go-live is next Friday.")
+    ] == [
+        "The budget is 22,000 EUR and Dr. Kim signs it.",
+        "The go-live is next Friday (4 December 2026).",
+    ]
+    assert (
+        dated("Renewal in 3 months, review in a week.", sunday)
+        == "Renewal in 3 months (February 2027), review in a week."
+    )
+    assert found("The weather is nice today.") == []
+
+
 SECRETS = (
     "Got the new API keys from Acme yesterday: sk-live-4f1d2c9a7b6e.",
     "Been rotating the passwords all week, admin one is now Hunter2024 for the Acme portal.",

@@ -74,7 +74,8 @@ _TIME = re.compile(
     rf"summer|winter|spring|fall|autumn|{_WEEKDAYS})|next (week|weekend|month|year|summer|winter|spring|fall|"
     rf"autumn|{_WEEKDAYS})|this (morning|week|weekend|month|year|summer|winter|spring|fall|autumn)|"
     rf"{_MONTHS}|{_WEEKDAYS}|(19|20)\d\d|\d{{1,2}}(st|nd|rd|th)\b|q[1-4]|end of|"
-    rf"every (day|week|month|quarter|year|morning|{_WEEKDAYS})|weekly|monthly|quarterly)\b",
+    rf"every (day|week|month|quarter|year|morning|{_WEEKDAYS})|weekly|monthly|quarterly|"
+    rf"in (a|an|one|two|three|four|five|six|\d{{1,2}}) (days?|weeks?|months?))\b",
     _FLAGS,
 )
 #: "needs the files by next Friday", "due on 3 March": a dated obligation, whoever has it.
@@ -135,6 +136,13 @@ _DEFINITION = re.compile(
     r"^(?:the\s+)?[\"“‘'(]?[A-Z][\w /&-]{0,50}[\"”’')]?\s+(?:means|shall mean|refers to|is defined as|"
     r"has the meaning|shall have the meaning)\b",
 )
+#: "Staff training is on 9 December", "The review starts next Wednesday": a dated event,
+#: which in a client's chat is the work's, whoever says it.
+_DATED_STATEMENT = re.compile(
+    r"\b(is|are|will be|starts?|begins?|ends?|takes place|happens?|runs?|falls on|moved to|"
+    r"was moved|has moved|is due|are due)\b",
+    _FLAGS,
+)
 #: "From: Dana <dana@…>", "Date: Tue, 6 May": an e-mail's header lines, read from a document.
 _HEADER_LINE = re.compile(r"^(from|to|cc|bcc|date|subject|sent|reply-to)\s*:", _FLAGS)
 #: "my sister is a nurse", "our dog is named Max", "I have two kids".
@@ -175,7 +183,7 @@ def guess_kind(text: str) -> FactKind:
     low = text.casefold()
     if re.search(r"\b(due|deadline|by (monday|tuesday|wednesday|thursday|friday|the end)|until)\b", low):
         return FactKind.DEADLINE
-    if _DEADLINE.search(low) or (_DATED_EVENT.search(low) and _DATE.search(low)):
+    if _DEADLINE.search(low) or (_DATE.search(low) and (_DATED_EVENT.search(low) or _DATED_STATEMENT.search(low))):
         # "We are launching on 3 March": a dated event belongs in the brief's timeline.
         return FactKind.DEADLINE
     if re.search(r"\b(decided|agreed|we will|we'll|going with|chose|approved)\b", low):
@@ -214,6 +222,8 @@ def _about_the_user(sentence: str) -> bool:
     if _REACTION.match(sentence.lstrip("\"'“‘( ")):
         return False
     if any(p.search(sentence) for p in (_SELF, _BUSINESS, _DEADLINE)) or _IMPLICIT_SELF.match(sentence):
+        return True
+    if _DATE.search(sentence) and _DATED_STATEMENT.search(sentence):
         return True
     # "Dana prefers calls", "Acme signed on Friday": a named person or company, with a cue.
     first = _WORD.match(sentence)
@@ -264,12 +274,14 @@ def find_candidates(
 
 _RELATIVE = re.compile(
     rf"\b(the day before yesterday|the day after tomorrow|yesterday|today|tonight|tomorrow|last night|last week|next week|last weekend|this weekend|"
-    rf"next weekend|last month|next month|this month|last year|next year|this year|(last|next|this) ({_WEEKDAYS}))\b",
+    rf"next weekend|last month|next month|this month|last year|next year|this year|this morning|this afternoon|"
+    rf"this evening|(last|next|this) ({_WEEKDAYS})|in (?:a|an|one|two|three|four|five|six|\d{{1,2}}) (?:days?|weeks?|months?))\b",
     _FLAGS,
 )
 
 
 _WEEKDAY_NUMBERS = {name: number for number, name in enumerate(_WEEKDAYS.split("|"))}
+_COUNTS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
 #: "due Friday", "on Tuesday": a weekday without last/next/this.
 _BARE_WEEKDAY = re.compile(rf"\b(?:due|by|until|before|on|this coming)\s+({_WEEKDAYS})\b", _FLAGS)
 #: "back on the 14th", "by the 3rd": a day of the month without its month.
@@ -291,6 +303,12 @@ def dated(text: str, sent_at: datetime) -> str:
         return f"{calendar.month_name[number]} {year}"
 
     def meaning(phrase: str) -> str:
+        period = re.fullmatch(r"in (\w+) (day|week|month)s?", phrase)
+        if period:
+            count = _COUNTS.get(period.group(1)) or int(period.group(1))
+            if period.group(2) == "month":
+                return month(sent_at.year, sent_at.month + count)
+            return day(sent_at + timedelta(days=count * (7 if period.group(2) == "week" else 1)))
         which, _, name = phrase.partition(" ")
         if name in _WEEKDAY_NUMBERS:
             # "next Friday": the coming one; "last Saturday": the one before today.
@@ -306,6 +324,9 @@ def dated(text: str, sent_at: datetime) -> str:
             "yesterday": day(sent_at - timedelta(days=1)),
             "today": day(sent_at),
             "tonight": day(sent_at),
+            "this morning": day(sent_at),
+            "this afternoon": day(sent_at),
+            "this evening": day(sent_at),
             "tomorrow": day(sent_at + timedelta(days=1)),
             "last night": day(sent_at - timedelta(days=1)),
             "last week": f"week of {day(weekday_start - timedelta(days=7))}",

@@ -38,9 +38,28 @@ def normalise(text: str) -> str:
     return " ".join(text.casefold().rstrip(".!").split())
 
 
+#: A title, an abbreviation or an initial: its dot ends no sentence ("Dr. Kim signs on Friday").
+_ABBREVIATION = re.compile(
+    r"(?:^|[\s(])(?:Dr|Mr|Mrs|Ms|Mx|Prof|Sr|Jr|St|Mt|vs|approx|Inc|Ltd|Corp|Co|No|Nr|Dept|Ave|ca|cf|"
+    r"e\.g|i\.e|[A-Z])\.$"
+)
+
+
 def sentences(text: str) -> list[str]:
     """The text's sentences (split after . ! ? and at line breaks), stripped, none empty."""
-    return [s.strip() for s in _SENTENCE_END.split(text.strip()) if s.strip()]
+    found: list[str] = []
+    for line in re.split(r"\n+", text.strip()):
+        for piece in _SENTENCE_END.split(line):
+            piece = piece.strip()
+            if not piece:
+                continue
+            if found and found[-1].endswith(".") and _ABBREVIATION.search(found[-1]) and not found[-1].endswith("\n"):
+                found[-1] = f"{found[-1]} {piece}"
+            else:
+                found.append(piece)
+        if found:
+            found[-1] += "\n"  # a line break always ends a sentence
+    return [s.strip() for s in found]
 
 
 def states_something(message: str) -> bool:
