@@ -26,7 +26,7 @@ from app.portability.brief import (
     render_markdown,
 )
 from cli import main as cli
-from memory import FactKind, MemoryService
+from memory import FactKind, MemoryService, local_time
 from memory.embedding import MiniLMEmbedder
 from tests.fakes import FakeModel
 from ui.pdf import render_pdf, render_pdf_bytes
@@ -179,6 +179,24 @@ def test_executive_summary_cites_only_the_briefs_facts(service: MemoryService, a
     assert "Globex" not in md
     without = compose_brief(service, acme, BriefOptions(summary=True), None)
     assert without.executive_summary == "" and "Executive summary" not in render_markdown(without)
+    # A base model would invent and cite the wrong facts: it is not asked, and why is told to the user, not the client.
+    base = FakeModel(script)
+    base.is_base_model = True
+    skipped = compose_brief(service, acme, BriefOptions(summary=True), base)
+    assert skipped.executive_summary == "" and base.prompts == []
+    assert "base model" in skipped.notes[0] and "base model" not in render_markdown(skipped) + render_html(skipped)
+
+
+def test_a_relative_date_typed_into_a_fact_is_placed_on_the_timeline_by_the_day_it_was_recorded(
+    service: MemoryService,
+) -> None:
+    project = service.create_project("Acme").id
+    freeze = service.add_fact(project, "Content freeze next Monday", "deadline")
+    shoot = service.add_fact(project, "Photo shoot on 15 January 2027", "deadline")
+    brief: Brief = compose_brief(service, project, BriefOptions(sections=(Section.TIMELINE,)))
+    recorded = local_time(service.get_fact(freeze.id).updated_at).date()
+    monday = recorded + timedelta(days=(7 - recorded.weekday()) % 7 or 7)
+    assert [(f.ref, f.when) for f in brief.timeline] == [(f"F{freeze.id}", monday), (f"F{shoot.id}", date(2027, 1, 15))]
 
 
 def test_a_brief_has_no_raw_chat_commands_or_inventions(service: MemoryService) -> None:
@@ -209,7 +227,7 @@ def test_a_brief_has_no_raw_chat_commands_or_inventions(service: MemoryService) 
     ):
         text = render_markdown(brief) + render_html(brief)
         assert "3 June" in text and "40k EUR" in text and "Dana prefers calls on Mondays" in text
-        for raw in ("50k", "/remember", "Remembered as", "(decision)", "big party"):
+        for raw in ("50k", "/remember", "Remembered as", "(decision)", "big party", "What is the budget?"):
             assert raw not in text, raw
         assert SESSIONS_LABEL in render_markdown(brief)
     assert "50k" not in service.get_session(session.id).summary

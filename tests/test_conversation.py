@@ -404,6 +404,9 @@ def test_a_session_title_is_the_first_message_cut_at_a_word() -> None:
     assert title == "How much notice do we need to give if we want to end the…"
     assert len(title) <= 60 and long.startswith(title[:-1])
     assert session_title("x" * 80) == "x" * 59 + "…"  # one endless word is cut where it must be
+    # A first message that is a command names what it asked for, not the command.
+    assert session_title("/forget Sarah's holiday") == "Forget: Sarah's holiday"
+    assert session_title("/remember Dana prefers calls") == "Remember: Dana prefers calls"
 
 
 def test_a_secret_said_in_passing_stays_out_of_summaries_and_titles(service: MemoryService, project: int) -> None:

@@ -15,6 +15,7 @@ prefix changes once and then stays stable again.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -126,6 +127,10 @@ def session_title(message: str) -> str:
     A message that names or holds a secret gives no title: titles go into briefs and lists.
     """
     text = " ".join(message.split())
+    command = re.match(r"/(remember|forget)\b\s*", text, re.IGNORECASE)
+    if command and text[command.end() :]:
+        # "/forget Sarah's holiday" is a request, not a title: "Forget: Sarah's holiday".
+        text = f"{command.group(1).capitalize()}: {text[command.end() :]}"
     if holds_secret(text):
         return "Untitled session"
     if len(text) <= TITLE_CHARS:

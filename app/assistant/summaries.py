@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from app.assistant.text import content_words, holds_secret
+from app.assistant.text import content_words, holds_secret, leave_out_secrets
 from app.assistant.text import sentences as split_sentences
 from app.llm import prompts
 from app.llm.engine import EngineError, GenerationSettings, TextModel
@@ -71,11 +71,12 @@ def extractive_summary(messages: Sequence[Message], sentences: int = EXTRACTIVE_
     seen: set[str] = set()
     position = 0
     for m in what_people_said(messages):
-        if holds_secret(m.content):
-            continue  # a summary goes into briefs and exports: a message holding a password stays out whole
-        for sentence in split_sentences(_MEMORY_REF.sub("", m.content)):
+        # A summary goes into briefs and exports: a sentence holding a password stays out.
+        said, _left_out = leave_out_secrets(_MEMORY_REF.sub("", m.content))
+        for sentence in split_sentences(said):
             sentence = " ".join(sentence.split())
-            if len(sentence.split()) < 3 or sentence.casefold() in seen:
+            # A question is what someone wanted to know, not what the session established.
+            if len(sentence.split()) < 3 or sentence.casefold() in seen or sentence.endswith("?"):
                 continue
             seen.add(sentence.casefold())
             words = content_words(sentence)
@@ -92,9 +93,7 @@ def extractive_summary(messages: Sequence[Message], sentences: int = EXTRACTIVE_
             return 0.0
         informative = sum(frequency[w] for w in words) / math.sqrt(len(words))
         numbers = 1.5 if re.search(r"\d", sentence) else 1.0
-        # A question is what someone wanted to know, not what the session established.
-        asked = 0.2 if sentence.endswith("?") else 1.0
-        return informative * numbers * asked
+        return informative * numbers
 
     best = sorted(candidates, key=score, reverse=True)[:sentences]
     chosen = [s if s[-1] in ".!?" else s + "." for _, s in sorted(best)]

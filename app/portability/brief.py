@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from app.assistant.candidates import dated
 from app.assistant.summaries import extractive_summary
 from app.llm import prompts
 from app.llm.engine import EngineError, GenerationSettings, TextModel
@@ -119,6 +120,7 @@ class Brief:
     sessions: tuple[BriefSession, ...] = ()
     documents: tuple[BriefDocument, ...] = ()
     executive_summary: str = ""
+    #: For the user, not the client: why something is missing (shown beside the brief, never in it).
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -158,8 +160,10 @@ _MONTH_DAY = re.compile(r"\b([A-Za-z]{3,9})\.?\s+(\d{1,2})(?:st|nd|rd|th)?(?:,?\
 def due_date(text: str, recorded: date) -> date | None:
     """The first date a text names ("2027-03-01", "14 September", "March 1, 2027"), if any.
 
-    A date without a year is the first such day on or after ``recorded``.
+    A date without a year is the first such day on or after ``recorded``; a
+    relative one ("next Monday", typed into Add fact) is read from that day too.
     """
+    text = dated(text, datetime.combine(recorded, datetime.min.time()))
     for pattern in (_ISO, _DAY_MONTH, _MONTH_DAY):
         for match in pattern.finditer(text):
             try:
@@ -184,6 +188,8 @@ def _brief_fact(fact: Fact, documents: dict[int, Document]) -> BriefFact:
     recorded = local_time(fact.updated_at).date()
     document = documents.get(fact.source_document_id or 0)
     source = f"{document.title}, {document.key} {fact.source_location}".strip() if document else ""
+    if document is not None and document.status is DocumentStatus.REMOVED:
+        source += ", since removed"
     return BriefFact(
         source=source,
         ref=f"F{fact.id}",
@@ -267,6 +273,9 @@ def executive_summary(brief: Brief, model: TextModel) -> tuple[str, str]:
     listed = [f for _, facts in brief.facts_by_kind for f in facts] + list(brief.timeline)
     if not listed:
         return "", "No executive summary: the brief has no facts to ground it in."
+    if model.is_base_model:
+        # A base model continues text; asked for a summary it invents and cites the wrong facts.
+        return "", "No executive summary: the model is a base model, not instruction-tuned (choose another in Settings)"
     facts_text = "\n".join(f"[{f.ref}] ({f.kind.value}) {f.text}" for f in listed)
     turns = [
         ChatTurn("system", prompts.BRIEF_SUMMARY),
@@ -338,8 +347,6 @@ def render_markdown(brief: Brief) -> str:
     if brief.has(Section.SUMMARY) and brief.executive_summary:
         out += [f"## {SECTION_TITLES[Section.SUMMARY]}", "", f"*{GENERATED_LABEL}*", ""]
         out += [_summary_with_refs(brief.executive_summary, md_escape), ""]
-    for note in brief.notes:
-        out += [f"*{md_escape(note)}*", ""]
     if brief.has(Section.FACTS) and brief.facts_by_kind:
         out += [f"## {SECTION_TITLES[Section.FACTS]}", ""]
         for kind, facts in brief.facts_by_kind:
@@ -423,7 +430,6 @@ def render_html(brief: Brief) -> str:
         body.append(f"<h2>{SECTION_TITLES[Section.SUMMARY]}</h2>")
         body.append(f'<p class="generated">{_h(GENERATED_LABEL)}</p>')
         body.append(f'<p dir="auto">{_summary_with_refs(brief.executive_summary, _h)}</p>')
-    body += [f'<p class="note">{_h(note)}</p>' for note in brief.notes]
     if brief.has(Section.FACTS) and brief.facts_by_kind:
         body.append(f"<h2>{SECTION_TITLES[Section.FACTS]}</h2>")
         for kind, facts in brief.facts_by_kind:
