@@ -935,3 +935,23 @@ def test_a_stored_answer_lists_what_it_was_given_in_words(qtbot: object, make_wi
     assert "A fact no longer in memory" in shown and "The client's voice" in shown
     assert "Initech" not in shown  # another project's fact is never read back here
     assert "fact:" not in shown and "messages:" not in shown
+
+
+def test_switching_project_leaves_the_last_projects_error_and_figures_behind(
+    qtbot: object, make_window: object
+) -> None:
+    env = make_window(projects=("Acme", "Globex"))
+    window = env.window
+    _select_project(window, "Acme")
+    qtbot.waitUntil(lambda: window.project_id == 1, timeout=WAIT)  # type: ignore[attr-defined]
+    window.show_error("Acme: the brief could not be written")
+    window.context_label.setText("Context: 507 of 4,096 tokens (memory 38%)")
+    window.show_error("The model file is damaged — choose another model in Settings.", about="model")
+    _select_project(window, "Globex")
+    qtbot.waitUntil(lambda: window.project_id == 2, timeout=WAIT)  # type: ignore[attr-defined]
+    assert window.banner.isVisible() and "model" in window.banner.label.text()  # about the model: stays
+    assert window.context_label.text() == ""
+    window.show_error("Acme: the brief could not be written")
+    _select_project(window, "Acme")
+    qtbot.waitUntil(lambda: window.project_id == 1, timeout=WAIT)  # type: ignore[attr-defined]
+    assert not window.banner.isVisible()

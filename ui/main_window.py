@@ -385,6 +385,11 @@ class MainWindow(QMainWindow):
         self.project_id = project_id
         self.session_id = None
         self.chat.set_entries([])
+        # What was said about the last project (an error, its last turn's figures) is not about this one;
+        # a problem with the model is, and stays.
+        self.banner.clear(None)
+        self.context_label.setText("")
+        self.speed_label.setText("")
         self.memory.set_project(project_id)
         self.reload_sessions()
         if project_id is not None and project_id != self.runtime.settings.last_project_id:

@@ -93,8 +93,8 @@ class ErrorBanner(QWidget):
         self.about = about
         self.show()
 
-    def clear(self, about: str) -> None:
-        """Hides the message if it is about ``about`` (its cause was just fixed)."""
+    def clear(self, about: str | None) -> None:
+        """Hides the message if it is about ``about`` (its cause was just fixed; None: no cause named)."""
         if self.about == about:
             self.hide()
             self.about = None
