@@ -202,7 +202,9 @@ def test_chat_inbox_and_summarize(run: Run, with_models: Path, data_dir: Path, e
     code, out, _ = run("chat", "--project", "Acme", "--session", "1", "/remember The Q3 report is due on 30 September")
     assert code == 0 and "Proposed for your review (inbox #1)" in out  # a question proposes nothing
     code, out, _ = run("inbox", "--project", "Acme")
-    assert code == 0 and "#1" in out and "[-14 September.-] {+30 September+}" in out and "from: /remember The Q3" in out
+    assert (
+        code == 0 and "#1" in out and "on “14 September.” → “30 September”" in out and "from: /remember The Q3" in out
+    )
     assert run("inbox", "--project", "Acme", "accept", "99")[0] == 2
     code, out, _ = run("inbox", "--project", "Acme", "accept", "1")
     assert code == 0 and "F1: The Q3 report is due on 30 September" in out

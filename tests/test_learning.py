@@ -413,3 +413,13 @@ def test_a_secret_leaves_out_its_sentence_not_the_rest_of_the_message(service: M
         "The launch is on 3 March.",
         2,
     )
+
+
+def test_a_change_reads_as_plain_words_in_the_inbox() -> None:
+    from app.assistant.extraction import word_diff
+
+    assert word_diff("Budget is 45k EUR, excluding VAT", "Budget is 52k EUR") == (
+        "Budget is “45k EUR, excluding VAT” → “52k EUR”"
+    )
+    assert word_diff("Launch in Antwerp", "Launch in Antwerp with a party") == "Launch in Antwerp (adds “with a party”)"
+    assert word_diff("Call Dana on Monday mornings", "Call Dana") == "Call Dana (without “on Monday mornings”)"

@@ -103,17 +103,24 @@ _FORGET = re.compile(
 
 
 def word_diff(old: str, new: str) -> str:
-    """``[-removed-]{+added+}`` markup between two texts, word by word."""
+    """What changed between two texts, word by word, as a person reads it in plain text.
+
+    "The launch is on “14 September” → “30 September”": a replaced part as old → new,
+    "(without “excluding VAT”)" for a removed one and "(adds “in two parts”)" for an
+    added one, the rest as it stands.
+    """
     a, b = old.split(), new.split()
     out: list[str] = []
     for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        removed, added = " ".join(a[i1:i2]), " ".join(b[j1:j2])
         if op == "equal":
-            out.extend(a[i1:i2])
+            out.append(removed)
+        elif removed and added:
+            out.append(f"“{removed}” → “{added}”")
+        elif removed:
+            out.append(f"(without “{removed}”)")
         else:
-            if i2 > i1:
-                out.append("[-" + " ".join(a[i1:i2]) + "-]")
-            if j2 > j1:
-                out.append("{+" + " ".join(b[j1:j2]) + "+}")
+            out.append(f"(adds “{added}”)")
     return " ".join(out)
 
 
