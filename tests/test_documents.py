@@ -386,6 +386,7 @@ def test_a_long_document_proposes_its_strongest_sentences_wherever_they_are_and_
         for n in range(1, 30)
     )
     contract.write_text(
+        "# Statement of Work 2026 between Acme Retail and Studio North\n\n"
         "# Definitions\n\n"
         "'Services' means the branding work described in Schedule 1, delivered from 3 March 2026.\n\n"
         "“Effective Date” means 1 March 2026.\n\n"

@@ -105,7 +105,10 @@ def propose_from_document(
                 log.warning("document extraction by the model stopped: %s", error)
                 model, learning.model_note = None, f"the model step stopped: {error}"
         read += [(-candidate.score, len(read) + i, chunk, candidate) for i, candidate in enumerate(candidates)]
-    seen: set[str] = set()
+    # The title and the headings name the document's parts; they are not facts of the client's.
+    seen: set[str] = {normalise(document.title)} | {
+        normalise(part) for chunk in chunks for part in chunk.heading_path.split(" › ") if part
+    }
     filed = 0
     for _rank, _order, chunk, candidate in sorted(read, key=lambda item: item[:2]):
         key = normalise(candidate.text)
