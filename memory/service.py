@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, case, delete, func, or_, select
+from sqlalchemy import text as sql
 from sqlalchemy.exc import DatabaseError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -1466,6 +1467,26 @@ class MemoryService:
         vectors = self._indexer.embedder.embed([*texts, *others])
         table = vectors[: len(texts)] @ vectors[len(texts) :].T
         return [[float(v) for v in row] for row in table]
+
+    def fingerprint(self, project_id: int | None) -> tuple[object, ...]:
+        """A value that changes whenever what a window shows of a project changes, whoever changed it.
+
+        The window compares it now and then, so that a fact added from the CLI or a
+        proposal filed over MCP shows without a restart. A few indexed aggregates:
+        cheap enough to ask every few seconds.
+        """
+        queries = [
+            "SELECT count(*), max(id) FROM projects",
+            "SELECT count(*), max(updated_at) FROM facts WHERE project_id = :p OR project_id IS NULL",
+            "SELECT count(*), max(id), max(decided_at) FROM proposals WHERE project_id = :p",
+            "SELECT count(*), max(id), max(ended_at), sum(length(summary)), sum(length(title)) "
+            "FROM chat_sessions WHERE project_id = :p",
+            "SELECT max(id) FROM messages WHERE project_id = :p",
+            "SELECT count(*), max(updated_at) FROM documents WHERE project_id = :p",
+            "SELECT max(updated_at) FROM voice_profiles WHERE project_id = :p",
+        ]
+        with self._read() as s:
+            return tuple(tuple(s.execute(sql(q), {"p": project_id}).one()) for q in queries)
 
     def stats(self) -> dict[str, int]:
         """Row counts, for backups' manifests and the CLI."""

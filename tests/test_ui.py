@@ -11,6 +11,8 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import functools
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -955,3 +957,33 @@ def test_switching_project_leaves_the_last_projects_error_and_figures_behind(
     _select_project(window, "Acme")
     qtbot.waitUntil(lambda: window.project_id == 1, timeout=WAIT)  # type: ignore[attr-defined]
     assert not window.banner.isVisible()
+
+
+def test_what_another_process_changes_shows_in_the_open_window(qtbot: object, make_window: object) -> None:
+    """A proposal filed over MCP, a fact added from the CLI: the panels show them without a restart."""
+    env = make_window()
+    window = env.window
+    _settle(qtbot, env)
+    env.runtime.service.propose(1, "add", "Proposal 0")
+    window.memory.memory_changed.emit(1, frozenset({Kind.PROPOSALS}))
+    qtbot.waitUntil(lambda: window.memory.inbox.list.count() == 1, timeout=WAIT)  # type: ignore[attr-defined]
+    window.memory.inbox.list.setCurrentRow(0)
+    script = (
+        "import sys; from memory import MemoryService\n"
+        "with MemoryService.open(sys.argv[1]) as other:\n"
+        "    other.propose(1, 'add', 'Dana prefers calls on Mondays')\n"
+        "    other.add_fact(1, 'The launch is on 3 March', 'deadline')\n"
+        "    other.create_project('Initech')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(env.runtime.paths.data_dir)],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    qtbot.waitUntil(lambda: window.memory.inbox.list.count() == 2, timeout=WAIT)  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: any("3 March" in t for t in _facts_shown(env)), timeout=WAIT)  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: window.projects.count() == 2, timeout=WAIT)  # type: ignore[attr-defined]
+    assert window.memory.inbox.list.currentItem().text().startswith("#1 ")  # the pick survives the reload

@@ -10,6 +10,7 @@ summaries and backups.
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 from collections.abc import Callable
@@ -58,6 +59,8 @@ from ui.widgets import ErrorBanner
 log = logging.getLogger(__name__)
 
 INDEX_POLL_MS = 500
+#: How often the open project is checked for changes made outside this window (the CLI, MCP).
+CHANGES_POLL_MS = 3000
 BASE_MODEL_NOTE = " (base model: weak answers)"
 #: What a turn and the learning after it may change.
 TURN_CHANGES = frozenset({Kind.FACTS, Kind.PROPOSALS, Kind.SESSIONS})
@@ -207,6 +210,13 @@ class MainWindow(QMainWindow):
         self._index_timer.setInterval(INDEX_POLL_MS)
         self._index_timer.timeout.connect(self._on_index_poll)
         self._index_timer.start()
+        # What the CLI, an MCP client or another window changes shows here too: the open
+        # project's fingerprint is read every few seconds and the panels reload when it moved.
+        self._seen: tuple[int | None, tuple[object, ...] | None] = (None, None)
+        self._changes_timer = QTimer(self)
+        self._changes_timer.setInterval(CHANGES_POLL_MS)
+        self._changes_timer.timeout.connect(self._on_changes_poll)
+        self._changes_timer.start()
         self._summarizing = False
         self._summary_timer = QTimer(self)
         self._summary_timer.setInterval(SUMMARY_CHECK_MS)
@@ -254,6 +264,34 @@ class MainWindow(QMainWindow):
             return
         self.index_label.setText(f"Indexing for meaning search: {progress.pending:,} left")
         self.index_label.setToolTip("Everything is searchable by keyword already; meaning search catches up.")
+
+    def _on_changes_poll(self) -> None:
+        project_id = self.project_id
+        if project_id is None:
+            return
+        self.tasks.call(
+            "check for changes",
+            self.runtime.service.fingerprint,
+            project_id,
+            then=functools.partial(self._on_fingerprint, project_id),
+            # A failed check (the database busy a moment) is tried again at the next poll.
+            on_error=lambda message: log.info("change check failed: %s", message),
+            latest=(self, "changes"),
+        )
+
+    def _on_fingerprint(self, project_id: int, seen: tuple[object, ...]) -> None:
+        if project_id != self.project_id:
+            return
+        known_project, known = self._seen
+        self._seen = (project_id, seen)
+        if known == seen and known_project == project_id:
+            return
+        # The first look at a project reloads too: what changed between its panels' loads and
+        # this look would otherwise never show.
+        if known is None or known[0] != seen[0]:
+            self.reload_projects()  # a project imported or created elsewhere
+        self.memory.memory_changed.emit(project_id, frozenset(Kind))
+        self.reload_sessions()
 
     # ---------------------------------------------------------------- helpers
 

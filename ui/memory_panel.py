@@ -441,6 +441,8 @@ class InboxTab(MemoryTab):
         return inbox_entries(self.runtime.service, project_id)
 
     def _show(self, entries: list[InboxEntry]) -> None:
+        # A reload (a proposal filed over MCP meanwhile) keeps the one the user had picked.
+        picked = self._selected()
         self.list.clear()
         self.proposals = {}
         for entry in entries:
@@ -456,6 +458,8 @@ class InboxTab(MemoryTab):
             item = QListWidgetItem("\n".join(line for line in lines if line))
             item.setData(KEY_ROLE, proposal.id)
             self.list.addItem(item)
+            if picked is not None and proposal.id == picked.id:
+                self.list.setCurrentItem(item)
         self.count_changed.emit(len(entries))
 
     def _selected(self) -> Proposal | None:
