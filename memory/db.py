@@ -440,6 +440,42 @@ def _keep_damaged_wal(database: Path) -> list[str]:
 def check_rows(path: Path) -> None:
     """Accepts only rows Dossier can read and would have written.
 
+    A database of an older schema (a backup made before documents existed, say)
+    is checked as it will be read: on a copy brought up to date first. Its
+    schema has been checked already (:func:`check_schema`), so only Dossier's own
+    migrations run on it.
+
+    Raises:
+        InvalidInputError: Naming what is wrong.
+    """
+    import sqlite3
+
+    connection = sqlite3.connect(read_only_uri(path), uri=True)
+    try:
+        revision = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.Error:
+        revision = None
+    finally:
+        connection.close()
+    if revision is None or revision[0] == head_revision():
+        _check_rows(path)
+        return
+    with tempfile.TemporaryDirectory(prefix=".dossier-check-") as scratch:
+        copy = Path(scratch) / DB_FILENAME
+        shutil.copyfile(path, copy)
+        engines = create_engines(copy)
+        try:
+            upgrade_to_head(engines.writer)
+        except Exception as err:  # a revision no migration knows: not a database Dossier wrote
+            raise InvalidInputError(f"The database's schema version cannot be brought up to date ({err})") from None
+        finally:
+            engines.dispose()
+        _check_rows(copy)
+
+
+def _check_rows(path: Path) -> None:
+    """The row checks of :func:`check_rows`, on a database of the current schema.
+
     Every row is read and converted exactly as the app reads it (dates, kinds,
     text encoding, voice lists), so what passes here cannot fail later; then
     references must hold and stay inside their project.

@@ -393,3 +393,42 @@ def test_a_restored_backup_watches_no_folder_until_the_user_chooses_it_again(
     with MemoryService.open(target, embedder=embedder) as service:
         assert service.list_watched_folders() == [] and service.list_documents(1) == []
         assert not service.search(1, "Initech merger", mode="bm25")
+
+
+@pytest.mark.parametrize("revision", ["0001", "0005", "0007"])
+def test_a_backup_made_by_an_older_dossier_restores_and_upgrades(
+    run: Run, good_backup: Path, tmp_path: Path, embedder: MiniLMEmbedder, revision: str
+) -> None:
+    """Backups outlive versions: one made before documents (or before today's schema) still restores."""
+    from memory.db import create_engines, upgrade_to_head
+
+    old = tmp_path / "old" / DB_FILENAME
+    old.parent.mkdir()
+    engines = create_engines(old)
+    upgrade_to_head(engines.writer, revision)
+    with engines.writer.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO projects (id, name, description, created_at, archived) "
+            "VALUES (1, 'Old client', '', '2025-01-01 00:00:00', 0)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO facts (id, project_id, text, kind, pinned, status, source, created_at, updated_at, vec_current) "
+            "VALUES (1, 1, 'Legacy fact about invoices', 'fact', 0, 'active', 'manual', "
+            "'2025-01-01 00:00:00', '2025-01-01 00:00:00', 0)"
+        )
+    engines.dispose()
+    members = _members(good_backup)
+    members[DB_FILENAME] = old.read_bytes()
+    manifest = json.loads(members[MANIFEST])
+    manifest["files"][DB_FILENAME] = {
+        "sha256": hashlib.sha256(members[DB_FILENAME]).hexdigest(),
+        "bytes": len(members[DB_FILENAME]),
+    }
+    manifest["counts"] = database_counts(old)
+    members[MANIFEST] = json.dumps(manifest).encode()
+    target = tmp_path / "restored"
+    code, out, err = run("--data-dir", str(target), "restore", str(_pack(tmp_path / "old.zip", members)))
+    assert code == 0, err
+    with MemoryService.open(target, embedder=embedder) as service:
+        assert service.list_facts(1)[0].text == "Legacy fact about invoices"
+        assert service.search(1, "billing")[0].fact_ids == (1,)
