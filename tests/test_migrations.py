@@ -35,15 +35,9 @@ def test_wal_and_foreign_keys_are_on(service: MemoryService) -> None:
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
 
 
-@pytest.mark.parametrize(
-    "revision", [s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()]
-)
-def test_a_database_at_every_older_revision_opens_and_upgrades(
-    tmp_path: Path, revision: str, embedder: MiniLMEmbedder
-) -> None:
-    data_dir = tmp_path / "old"
-    data_dir.mkdir()
-    engines = create_engines(data_dir / DB_FILENAME)
+def legacy_database(path: Path, revision: str) -> None:
+    """A database at an older ``revision``, holding the project "Old client" with one fact (id 1)."""
+    engines = create_engines(path)
     upgrade_to_head(engines.writer, revision)
     assert current_revision(engines.reader) == revision
     with engines.writer.begin() as conn:
@@ -57,6 +51,17 @@ def test_a_database_at_every_older_revision_opens_and_upgrades(
             "'2025-01-01 00:00:00', '2025-01-01 00:00:00', 0)"
         )
     engines.dispose()
+
+
+@pytest.mark.parametrize(
+    "revision", [s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()]
+)
+def test_a_database_at_every_older_revision_opens_and_upgrades(
+    tmp_path: Path, revision: str, embedder: MiniLMEmbedder
+) -> None:
+    data_dir = tmp_path / "old"
+    data_dir.mkdir()
+    legacy_database(data_dir / DB_FILENAME, revision)
     with MemoryService.open(data_dir, embedder=embedder) as service:
         assert current_revision(service._engines.reader) == head_revision()
         assert service.list_facts(1)[0].text == "Legacy fact about invoices"

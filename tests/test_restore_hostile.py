@@ -400,23 +400,11 @@ def test_a_backup_made_by_an_older_dossier_restores_and_upgrades(
     run: Run, good_backup: Path, tmp_path: Path, embedder: MiniLMEmbedder, revision: str
 ) -> None:
     """Backups outlive versions: one made before documents (or before today's schema) still restores."""
-    from memory.db import create_engines, upgrade_to_head
+    from tests.test_migrations import legacy_database
 
     old = tmp_path / "old" / DB_FILENAME
     old.parent.mkdir()
-    engines = create_engines(old)
-    upgrade_to_head(engines.writer, revision)
-    with engines.writer.begin() as conn:
-        conn.exec_driver_sql(
-            "INSERT INTO projects (id, name, description, created_at, archived) "
-            "VALUES (1, 'Old client', '', '2025-01-01 00:00:00', 0)"
-        )
-        conn.exec_driver_sql(
-            "INSERT INTO facts (id, project_id, text, kind, pinned, status, source, created_at, updated_at, vec_current) "
-            "VALUES (1, 1, 'Legacy fact about invoices', 'fact', 0, 'active', 'manual', "
-            "'2025-01-01 00:00:00', '2025-01-01 00:00:00', 0)"
-        )
-    engines.dispose()
+    legacy_database(old, revision)
     members = _members(good_backup)
     members[DB_FILENAME] = old.read_bytes()
     manifest = json.loads(members[MANIFEST])

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from app.documents.chunking import chunk_document
 from app.documents.parsing import MEDIA_TYPES, DocumentRefused, ParsedDocument, parse_bytes, parse_file
@@ -168,20 +169,43 @@ def _add_each(
     cancelled: CancelCheck | None,
     report: BatchReport,
 ) -> None:
-    for n, path in enumerate(paths):
+    def add(path: Path) -> None:
+        parsed, original = parse_file(path, max_bytes=max_bytes)
+        _keep(service, project_id, parsed, path.name, original, report)
+
+    _each(paths, add, lambda path: (path.name, path.name), progress, cancelled, report)
+
+
+T = TypeVar("T")
+
+
+def _each(
+    items: Sequence[T],
+    work: Callable[[T], None],
+    names: Callable[[T], tuple[str, str]],
+    progress: ProgressCallback | None,
+    cancelled: CancelCheck | None,
+    report: BatchReport,
+) -> None:
+    """Runs ``work`` on each item in turn; one that fails is noted in ``report`` and the rest go on.
+
+    Args:
+        names: An item's (file name, as the report names it).
+    """
+    for n, item in enumerate(items):
         if cancelled is not None and cancelled():
             report.cancelled = True
             break
+        filename, shown = names(item)
         if progress is not None:
-            progress(Progress(n, len(paths), path.name))
+            progress(Progress(n, len(items), filename))
         try:
-            parsed, original = parse_file(path, max_bytes=max_bytes)
-            _keep(service, project_id, parsed, path.name, original, report)
+            work(item)
         except USER_ERRORS as error:
-            report.failed.append((path.name, _reason(error, path.name)))
+            report.failed.append((shown, _reason(error, filename)))
         except Exception as error:  # a parser bug must not cost the rest of the batch
-            log.exception("reading %s failed", path)
-            report.failed.append((path.name, f"could not be read ({type(error).__name__})"))
+            log.exception("reading %s failed", shown)
+            report.failed.append((shown, f"could not be read ({type(error).__name__})"))
 
 
 def reindex_document(service: MemoryService, document_id: int) -> Document:
@@ -211,19 +235,14 @@ def reread_documents(
     ``added`` lists the documents read again.
     """
     report = BatchReport()
-    for done, document in enumerate(documents):
-        if cancelled is not None and cancelled():
-            report.cancelled = True
-            break
-        if progress is not None:
-            progress(Progress(done, len(documents), document.filename))
-        try:
-            report.added.append(reindex_document(service, document.id))
-        except USER_ERRORS as error:
-            report.failed.append((f"{document.key} {document.filename}", _reason(error, document.filename)))
-        except Exception as error:  # a parser bug must not cost the rest
-            log.exception("reading %s again failed", document.key)
-            report.failed.append((f"{document.key} {document.filename}", f"could not be read ({type(error).__name__})"))
+    _each(
+        documents,
+        lambda document: report.added.append(reindex_document(service, document.id)),
+        lambda document: (document.filename, f"{document.key} {document.filename}"),
+        progress,
+        cancelled,
+        report,
+    )
     return report
 
 
