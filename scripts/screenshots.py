@@ -91,7 +91,7 @@ def demo(service: MemoryService) -> int:
         "deadline",
         target_fact_id=2,
         source_message_id=user.id,
-        reason="Contradicts F2: The launch is due on [-2027-03-01-] {+2027-03-08+}",
+        reason="Contradicts F2: The launch is due on “2027-03-01” → “2027-03-08”",
     )
     return session.id
 

@@ -171,7 +171,7 @@ def test_reconciliation_duplicates_updates_and_contradictions(service: MemorySer
     changed = extractor.apply(project, Candidate("The Q3 report is due on 30 September.", FactKind.DEADLINE), None)
     assert changed.reconciled.outcome == "update" and changed.reconciled.contradicts
     assert changed.proposal.action is ProposalAction.UPDATE and changed.proposal.target_fact_id == 1
-    assert "[-14-] {+30+}" in changed.proposal.reason and changed.proposal.reason.startswith("Contradicts F1")
+    assert "“14” → “30”" in changed.proposal.reason and changed.proposal.reason.startswith("Contradicts F1")
     new = extractor.apply(project, Candidate("The CEO of Acme enjoys sailing on weekends.", FactKind.FACT), None)
     assert new.reconciled.outcome == "add" and new.proposal.action is ProposalAction.ADD
     # The same proposal twice is filed once.
@@ -301,7 +301,7 @@ def test_only_statements_are_read_for_facts() -> None:
 
 
 def test_word_diff() -> None:
-    assert word_diff("due on 14 September", "due on 30 September") == "due on [-14-] {+30+} September"
+    assert word_diff("due on 14 September", "due on 30 September") == "due on “14” → “30” September"
 
 
 def test_an_unclear_forget_asks_instead_of_archiving(service: MemoryService, project: int) -> None:
