@@ -839,7 +839,12 @@ class MemoryService:
             project_row(s, project_id)
             if target_fact_id is not None:
                 target = fact_row(s, target_fact_id)
-                if target.project_id not in (project_id, None):
+                if target.project_id is None:
+                    # Accepted, it would carry this project's words into every other one.
+                    raise InvalidInputError(
+                        "A global fact is changed in the Facts panel, not by a proposal of one project"
+                    )
+                if target.project_id != project_id:
                     raise InvalidInputError("The target fact belongs to another project")
             source_session_id = None
             if source_message_id is not None:

@@ -423,3 +423,18 @@ def test_a_change_reads_as_plain_words_in_the_inbox() -> None:
     )
     assert word_diff("Launch in Antwerp", "Launch in Antwerp with a party") == "Launch in Antwerp (adds “with a party”)"
     assert word_diff("Call Dana on Monday mornings", "Call Dana") == "Call Dana (without “on Monday mornings”)"
+
+
+def test_what_one_client_says_never_changes_a_global_fact(service: MemoryService, project: int) -> None:
+    """A global fact shows in every project: a proposal changing it would carry one client's words to all."""
+    from memory import InvalidInputError
+
+    rate = service.add_fact(None, "My day rate is 1200 EUR", "preference")
+    extractor = MemoryExtractor(service, None)
+    session = service.start_session(project)
+    said = "My day rate for the confidential Acme takeover of Globex is 1500 EUR."
+    extractor.process(project, service.add_message(session.id, "user", said))
+    assert all(p.target_fact_id != rate.id for p in service.list_proposals(project))
+    assert service.get_fact(rate.id).text == "My day rate is 1200 EUR"
+    with pytest.raises(InvalidInputError, match="global fact"):
+        service.propose(project, "update", said, target_fact_id=rate.id)

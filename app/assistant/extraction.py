@@ -188,16 +188,22 @@ class MemoryExtractor:
             log.warning("extraction by the model skipped: %s", failure.cause)
             return f"{learning_note(failure.outcomes)}; the model step was skipped: {failure.cause}"
 
-    def process(self, project_id: int, user: Message, reply: str = "") -> list[Outcome]:
+    def process(self, project_id: int, user: Message, reply: str = "", *, said_here: bool = True) -> list[Outcome]:
         """Handles one user message: an explicit instruction, or cues and the model.
+
+        Args:
+            said_here: Said to Dossier now. False for a message imported from another
+                tool's history: its "Remember that…" or "Forget…" was said to that tool
+                long ago, so it is read like any statement, into the inbox, and
+                changes nothing by itself.
 
         Raises:
             ExtractionFailed: The model failed; it carries what the cues found.
         """
-        forget = _FORGET.match(user.content)
+        forget = _FORGET.match(user.content) if said_here else None
         if forget:
             return self.forget(project_id, forget.group("text"), source_message_id=user.id)
-        remember = _REMEMBER.match(user.content)
+        remember = _REMEMBER.match(user.content) if said_here else None
         if remember:
             text = _clean_candidate(remember.group("text"))
             if text:
@@ -298,6 +304,9 @@ class MemoryExtractor:
         for hit in facts:
             if normalise(hit.text) == wanted:
                 return Reconciled("duplicate", self.service.get_fact(hit.fact_ids[0]), similarity=1.0)
+        # A global fact is shown in every project: what is said in one client's chat (or read in
+        # its documents) never changes it, or that client's words would reach all the others.
+        facts = [h for h in facts if not h.is_global]
         if not facts:
             return Reconciled("add")
         best = max(facts, key=lambda h: h.parts.similarity or 0.0)

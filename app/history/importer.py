@@ -198,7 +198,7 @@ def _propose(extractor: MemoryExtractor, project_id: int, messages: Sequence[Mes
     for message in messages:
         if message.role is Role.USER:
             try:
-                outcomes += extractor.process(project_id, message)
+                outcomes += extractor.process(project_id, message, said_here=False)
             except ExtractionFailed as failure:  # the model failed: keep what the cues found, go on without it
                 outcomes += failure.outcomes
                 extractor.model = None
