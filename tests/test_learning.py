@@ -235,6 +235,14 @@ SECRETS = (
     "I ssh to deploy@acme.io with Winter2025!",
     "Use P@ssw0rd! to log into the portal.",
     "Their webhook secret is secret_4f8a9b2c7d1e.",
+    "The new password for the Acme server is summer.",
+    "The router login is admin with password letmein.",
+    "The admin credentials are admin and correcthorsebatterystaple.",
+    "The passcode for the office is 7391.",
+    "Admin pw bluebird for the old router.",
+    "Credentials: bluebird",
+    "The VPN shared key is bluebird.",
+    "Password for the staging site: acme",
 )
 NOT_SECRETS = (
     "The budget for the rebrand is 40,000 euros.",
@@ -263,6 +271,13 @@ NOT_SECRETS = (
     "The account team hit 120% of target in FY2025!",
     "The Acme-2025! campaign launched on the portal.",
     "Access to the C#/.NET8 repo was granted to Dana.",
+    # An e-mail address beside "account" or "card" is a contact, not a password.
+    "Our account manager at Acme is Jane Doe, jane.doe@acme.com, since May.",
+    "Key account contact at Acme: Tom Berg, tom.berg@acme.com",
+    "Send the card designs to design@acme.com by Friday.",
+    "The Jira project key is ACME2.",
+    "The password policy for Acme is 12 characters minimum.",
+    "Credentials for the portal are in the vault.",
 )
 
 

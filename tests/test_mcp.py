@@ -39,6 +39,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult, Implementation
 
 from app.assistant.extraction import inbox_entries
+from app.interop.mcp_server import shareable
 from memory import FactKind, MemoryService, NewChunk, NewDocument, Project, Role
 from memory.embedding import MiniLMEmbedder
 from tests.conftest import Run
@@ -87,6 +88,18 @@ def memory(tmp_path_factory: pytest.TempPathFactory, embedder: MiniLMEmbedder) -
             staging.id, Role.USER, "The staging server password is Tulip-4471. The staging server moves to Frankfurt."
         )
         service.add_fact(acme.id, "Staging server admin login: admin / Sommer2025!", FactKind.NOTE)
+        notes = "The staging server moves to Frankfurt in the spring."
+        service.add_document(
+            acme.id,
+            NewDocument(
+                filename="staging.txt",
+                title="Staging server password: Xy7kLm9qZ",  # a file's own title, read from it
+                media_type="text/plain",
+                original=notes.encode(),
+                text=notes,
+                chunks=(NewChunk(0, notes, 0, len(notes), page=None),),
+            ),
+        )
         page = "The fixed fee for the rebrand is a budget of 45,000 EUR, payable in two parts."
         service.add_document(
             acme.id,
@@ -290,7 +303,7 @@ def test_context_is_the_block_a_dossier_turn_gets(claude: Session, memory: Memor
     message = "How much budget is left for the launch?"
     given = claude.ok("get_context", message=message, budget_tokens=400)
     expected = memory.service.build_context(memory.acme.id, message, 400)
-    assert given["text"] == expected.text
+    assert given["text"] == shareable(expected.text, one_item=False)  # what holds a secret left out
     assert [item["key"] for item in given["items"]] == [item.key for item in expected.items]
     assert given["tokens"] <= 400
     assert any(item["key"] == f"fact:{memory.deadline_fact}" and item["source"] == "pinned" for item in given["items"])
@@ -305,7 +318,7 @@ def test_no_password_leaves_through_any_tool(claude: Session, memory: Memory) ->
         claude.ok("get_brief"),
     ]
     shown = json.dumps(answers, ensure_ascii=False)
-    assert "Tulip-4471" not in shown and "Sommer2025" not in shown
+    assert "Tulip-4471" not in shown and "Sommer2025" not in shown and "Xy7kLm9qZ" not in shown
     assert "[left out: a password or key]" in shown and "The staging server moves to Frankfurt." in shown
 
 

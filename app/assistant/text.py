@@ -70,7 +70,7 @@ def states_something(message: str) -> bool:
 #: Words for a secret, in the languages consultants write in; a secret only with a value at hand.
 _SECRET_WORDS = re.compile(
     r"(?<![\w-])(?:passwords?|passwd|pwd|pw|passw0rds?|passcodes?|pass ?phrases?|pins?|logins?|log in as|"
-    r"creds|credentials?|tokens?|secrets?|api[ _-]?keys?|(?:secret|private|ssh|wi-?fi|license|licence) keys?|key is|"
+    r"creds|credentials?|tokens?|secrets?|api[ _-]?keys?|(?:secret|private|ssh|wi-?fi|license|licence) keys?|(?<!project )key is|"
     r"(?:security|access|door|gate|alarm|unlock|keypad|safe|lock|storage|building|entry|recovery|backup|"
     r"verification|2fa|otp|one-time|pin|wifi|wi-fi) (?:codes?|combos?|combinations?)|codes? (?:to|for) the \w+|"
     r"combos?|combinations?|seed phrases?|recovery phrases?|ibans?|card(?: numbers?)?|cvvs?|cvcs?|expiry|"
@@ -80,6 +80,13 @@ _SECRET_WORDS = re.compile(
     r"wachtwoord(?:en)?|toegangscode|l(?:ö|o)senord(?:et)?|has(?:ł|l)o|parola|salasana|codice|code wi-?fi|otp|"
     r"passport(?: number| no\.?)?|tax id|ni number|national insurance|bsb)(?![\w-])",
     re.IGNORECASE,
+)
+#: Words after "password is" that say something about it rather than give it.
+_NOT_A_VALUE = (
+    r"(?!(?:required|needed|reset|changed|expired|missing|wrong|incorrect|valid|invalid|set|stored|shared|sent|"
+    r"managed|rotated|protected|weak|strong|the|not|in|on|with|for|a|an|same|case|enough|too|also|now|still|"
+    r"being|been|due|kept|saved|updated|different|available|unknown|attached|below|above|here|there|"
+    r"policy|manager|vault|requirements?)\b)"
 )
 #: Values shaped like a secret, whatever words surround them.
 _SECRET_VALUES = re.compile(
@@ -97,6 +104,14 @@ _SECRET_VALUES = re.compile(
     r"|\bsecret_[A-Za-z0-9]{8,}|\bmysql(?:dump|admin)?\b[^\n]*?\s-p[^\s-]\S{2,}|\s--password[= ]\S{3,}"
     r"|(?i:\b(?:user(?:name)?|login)\s*[:=]?\s*\S+\s*[,;/]\s*(?:password|passwd|pwd|pw|pass)\s*[:=]?\s*\S{3,})"
     r"|\b[A-Z0-9_]*(?:PASSWORD|PASSWD|PASS|PWD|SECRET|TOKEN|API_?KEY|PRIVATE_KEY|ACCESS_KEY)[A-Z0-9_]*\s*[=:]\s*\S+"
+    # "The new password for the Acme server is summer", "Credentials: bluebird", "shared key is …":
+    # a plain word is a password too, once it is said to be one.
+    r"|(?i:\b(?:password|passcode|passphrase|pw|pwd|credentials?|creds|(?:pre-?shared|shared|wi-?fi|wpa2?|vpn) key)s?"
+    r"(?:\s+(?:for|of|to|on|at)\s+(?:[\w.-]+\s+){0,3}?[\w.-]+)?\s*(?::|=|\bis\b|\bare\b)\s*"
+    + _NOT_A_VALUE
+    + r"[^\s.,;]{3,})"
+    r"|(?i:\bwith (?:the )?(?:password|passcode|pw|pwd)\s+" + _NOT_A_VALUE + r"[^\s.,;]{3,})"
+    r"|(?i:\b(?:pw|pwd)\s+" + _NOT_A_VALUE + r"[A-Za-z0-9!@#$%^&*]{4,})"
 )
 #: A value beside a secret word: a word mixing letters and digits (or with a symbol inside), a
 #: quoted phrase, "user / password" or "user:password".
@@ -132,6 +147,7 @@ _SECRET_NUMBER = re.compile(
     r"(?<![\w.,/€$£¥-])(?!(?:19|20)\d\d\b)\d{4,12}#?(?![\w,%/-]|\.\d|\s*(?:%|(?i:k|m|eur|usd|gbp|chf|euros?|dollars?|pounds?|lines|users|items|people)\b|€|\$))"
     r"|(?<![\w.,/-])\d(?:-\d){3,}(?![\w-])|\b\d{2}-\d{2}-\d{2}\b|\b\d{3}-\d{2}-\d{4}\b|\b\d{2}-\d{7}\b|\b\d{3}-\d{3}\b"
 )
+_EMAIL = re.compile(EMAIL)
 #: IBAN lengths by country (ISO 13616), for the countries consultants bill most.
 _IBAN_LENGTHS = {
     "AD": 24, "AT": 20, "BE": 16, "BG": 22, "CH": 21, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "EE": 20, "ES": 24,
@@ -157,7 +173,9 @@ def holds_secret(text: str) -> bool:
     """
     if _SECRET_VALUES.search(text):
         return True
-    if _SECRET_WORDS.search(text) and _VALUE.search(text):
+    # An e-mail address is a contact, not a password beside "account" or "card" ("jane@acme.com").
+    unmailed = _EMAIL.sub(" ", text)
+    if _SECRET_WORDS.search(unmailed) and _VALUE.search(unmailed):
         return True
     if _NUMBER_SECRET_WORDS.search(text) and _SECRET_NUMBER.search(text):
         return True

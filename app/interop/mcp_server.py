@@ -117,7 +117,7 @@ def _date(value: datetime | None) -> str | None:
 LEFT_OUT = "[left out: a password or key]"
 
 
-def _shareable(text: str, *, one_item: bool = True) -> str:
+def shareable(text: str, *, one_item: bool = True) -> str:
     """``text`` with each sentence holding a secret replaced by ``LEFT_OUT``.
 
     Args:
@@ -134,7 +134,7 @@ def _shareable(text: str, *, one_item: bool = True) -> str:
 
 
 def _clip(text: str) -> tuple[str, bool]:
-    text = _shareable(text)
+    text = shareable(text)
     return (text, False) if len(text) <= MAX_HIT_CHARS else (text[:MAX_HIT_CHARS] + "…", True)
 
 
@@ -142,7 +142,7 @@ def _fact(fact: Fact) -> dict[str, Any]:
     described: dict[str, Any] = {
         "id": fact.id,
         "key": f"fact:{fact.id}",
-        "text": _shareable(fact.text),
+        "text": shareable(fact.text),
         "kind": fact.kind.value,
         "pinned": fact.pinned,
         "global": fact.is_global,
@@ -161,7 +161,7 @@ def _version(version: FactVersion) -> dict[str, Any]:
         "version": version.version,
         "action": version.action.value,
         "actor": version.actor.value,
-        "text": _shareable(version.text),
+        "text": shareable(version.text),
         "kind": version.kind.value,
         "pinned": version.pinned,
         "status": version.status.value,
@@ -175,7 +175,7 @@ def _source(hit: SearchHit) -> dict[str, Any]:
         return {
             "type": "document",
             "document": f"D{hit.document_id}",
-            "title": hit.source_title,
+            "title": shareable(hit.source_title),  # a file's own title can name its password
             "citation": hit.citation,
         }
     if hit.kind is HitKind.FACT:
@@ -252,7 +252,11 @@ class MemoryTools:
 
     def list_projects(self) -> dict[str, Any]:
         projects = self.service.list_projects()
-        return {"projects": [{"id": p.id, "name": p.name, "description": p.description} for p in projects]}
+        return {
+            "projects": [
+                {"id": p.id, "name": shareable(p.name), "description": shareable(p.description)} for p in projects
+            ]
+        }
 
     # ---------------------------------------------------------------- reading
 
@@ -274,7 +278,7 @@ class MemoryTools:
         context = self.service.build_context(project.id, message, budget_tokens)
         return {
             "project": project.name,
-            "text": _shareable(context.text, one_item=False),
+            "text": shareable(context.text, one_item=False),
             "tokens": context.tokens,
             "budget_tokens": context.budget_tokens,
             "items": [
@@ -282,7 +286,7 @@ class MemoryTools:
                     "key": item.key,
                     "source": item.source.value,
                     "kind": item.kind.value if item.kind else None,
-                    "text": _shareable(item.text),
+                    "text": shareable(item.text),
                     "tokens": item.tokens,
                     "global": item.is_global,
                     "citation": item.citation or None,
@@ -317,7 +321,7 @@ class MemoryTools:
     def brief(self, project: Project, include_global: bool) -> str:
         # No model: the brief is the confirmed memory, not a generated summary of it.
         brief = compose_brief(self.service, project.id, BriefOptions(include_global=include_global))
-        return _shareable(render_markdown(brief), one_item=False)
+        return shareable(render_markdown(brief), one_item=False)
 
     # ---------------------------------------------------------------- the one write: a proposal
 
