@@ -294,3 +294,14 @@ def test_the_markdown_brief_reads_as_written_and_stays_data() -> None:
     # A bare address may become a link, but no link hides where it goes behind other words.
     for target, words in re.findall(r'<a href="([^"]*)">(.*?)</a>', page):
         assert re.sub(r"<[^>]+>", "", words) == target
+
+
+def test_a_password_kept_with_remember_never_reaches_the_brief(service: MemoryService) -> None:
+    project = service.create_project("Harbourview", "Dental group; portal login is admin / Surf$Line77").id
+    service.add_fact(project, "Flywheel staging password is Surf$Line77")
+    service.add_fact(project, "The portal copy is due on 14 December 2026", "deadline")
+    service.set_voice(project, tone="warm", style_do=["Sign off with the portal password Surf$Line77"])
+    brief = compose_brief(service, project)
+    text = render_markdown(brief) + render_html(brief)
+    assert "Surf$Line77" not in text and "Surf\\\\$Line77" not in text
+    assert "left out: a password or key" in text and "The portal copy is due on 14 December 2026" in text

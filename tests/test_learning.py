@@ -453,3 +453,13 @@ def test_what_one_client_says_never_changes_a_global_fact(service: MemoryService
     assert service.get_fact(rate.id).text == "My day rate is 1200 EUR"
     with pytest.raises(InvalidInputError, match="global fact"):
         service.propose(project, "update", said, target_fact_id=rate.id)
+
+
+def test_an_update_keeps_the_kind_of_what_it_updates(service: MemoryService, project: int) -> None:
+    budget = service.add_fact(project, "The budget is 105k NZD", "decision")
+    extractor = MemoryExtractor(service, None)
+    session = service.start_session(project)
+    said = "Correction from Priya's email: the budget is 101k NZD, not 105k."
+    extractor.process(project, service.add_message(session.id, "user", said))
+    (update,) = service.list_proposals(project)
+    assert update.target_fact_id == budget.id and update.kind is FactKind.DECISION  # not a "contact"

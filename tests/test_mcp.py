@@ -39,7 +39,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult, Implementation
 
 from app.assistant.extraction import inbox_entries
-from app.interop.mcp_server import shareable
+from app.assistant.text import shareable
 from memory import FactKind, MemoryService, NewChunk, NewDocument, Project, Role
 from memory.embedding import MiniLMEmbedder
 from tests.conftest import Run

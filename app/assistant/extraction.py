@@ -383,7 +383,8 @@ class MemoryExtractor:
                 project_id,
                 ProposalAction.UPDATE,
                 candidate.text,
-                candidate.kind if candidate.kind is not FactKind.FACT else old.kind,
+                # A budget stays a budget: "Correction from Priya's email: …" is no contact.
+                old.kind if old.kind is not FactKind.FACT else candidate.kind,
                 target_fact_id=old.id,
                 source_message_id=source_message_id,
                 source_document=source_document,

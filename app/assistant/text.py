@@ -213,6 +213,26 @@ def leave_out_secrets(text: str, mark: str = "") -> tuple[str, int]:
     return left, len(out)
 
 
+#: What a reader outside Dossier (a client, another AI tool) gets in place of a sentence holding a secret.
+LEFT_OUT = "[left out: a password or key]"
+
+
+def shareable(text: str, *, one_item: bool = True) -> str:
+    """``text`` with each sentence holding a secret replaced by ``LEFT_OUT``.
+
+    Args:
+        one_item: ``text`` is one memory (a fact, a hit): judged whole, as a word on one
+            line guards the value on the next. False for a document of many items (a
+            brief, a context block), judged line by line so that its layout stays.
+    """
+    if not holds_secret(text):
+        return text
+    shared = "\n".join(leave_out_secrets(line, LEFT_OUT)[0] for line in text.split("\n"))
+    if one_item and holds_secret(shared):
+        return leave_out_secrets(shared, LEFT_OUT)[0]
+    return shared
+
+
 def _an_iban(found: str) -> bool:
     """The IBAN at the start of ``found``: its country's length and its mod-97 check (ISO 13616)."""
     code = re.sub(r"[ -]", "", found)

@@ -46,7 +46,7 @@ from pydantic import Field
 from starlette.types import ASGIApp, Receive, Send
 from starlette.types import Scope as ASGIScope
 
-from app.assistant.text import holds_secret, leave_out_secrets
+from app.assistant.text import holds_secret, shareable
 from app.errors import USER_ERRORS, UserError
 from app.portability.brief import BriefOptions, compose_brief, render_markdown
 from memory import (
@@ -111,26 +111,6 @@ def _same(text: str) -> str:
 
 def _date(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-#: What a client reads in place of a sentence holding a secret.
-LEFT_OUT = "[left out: a password or key]"
-
-
-def shareable(text: str, *, one_item: bool = True) -> str:
-    """``text`` with each sentence holding a secret replaced by ``LEFT_OUT``.
-
-    Args:
-        one_item: ``text`` is one memory (a fact, a hit): judged whole, as a word on one
-            line guards the value on the next. False for a document of many items (a
-            brief, a context block), judged line by line so that its layout stays.
-    """
-    if not holds_secret(text):
-        return text
-    shared = "\n".join(leave_out_secrets(line, LEFT_OUT)[0] for line in text.split("\n"))
-    if one_item and holds_secret(shared):
-        return leave_out_secrets(shared, LEFT_OUT)[0]
-    return shared
 
 
 def _clip(text: str) -> tuple[str, bool]:

@@ -18,6 +18,7 @@ from datetime import date, datetime
 
 from app.assistant.candidates import dated
 from app.assistant.summaries import extractive_summary
+from app.assistant.text import shareable
 from app.llm import prompts
 from app.llm.engine import EngineError, GenerationSettings, TextModel
 from app.llm.prompt_format import ChatTurn
@@ -163,7 +164,15 @@ def due_date(text: str, recorded: date) -> date | None:
     A date without a year is the first such day on or after ``recorded``; a
     relative one ("next Monday", typed into Add fact) is read from that day too.
     """
-    text = dated(text, datetime.combine(recorded, datetime.min.time()))
+    found = _named_date(text, recorded)
+    if found is not None:
+        # Dated when it was said ("in two weeks (14 December 2026)"): that date, read anew
+        # from the day it was recorded, would move with the time zone the brief is made in.
+        return found
+    return _named_date(dated(text, datetime.combine(recorded, datetime.min.time())), recorded)
+
+
+def _named_date(text: str, recorded: date) -> date | None:
     for pattern in (_ISO, _DAY_MONTH, _MONTH_DAY):
         for match in pattern.finditer(text):
             try:
@@ -187,14 +196,15 @@ def due_date(text: str, recorded: date) -> date | None:
 def _brief_fact(fact: Fact, documents: dict[int, Document]) -> BriefFact:
     recorded = local_time(fact.updated_at).date()
     document = documents.get(fact.source_document_id or 0)
-    source = f"{document.title}, {document.key} {fact.source_location}".strip() if document else ""
+    source = f"{shareable(document.title)}, {document.key} {fact.source_location}".strip() if document else ""
     if document is not None and document.status is DocumentStatus.REMOVED:
         source += ", since removed"
     return BriefFact(
         source=source,
         ref=f"F{fact.id}",
         kind=fact.kind,
-        text=" ".join(fact.text.split()),
+        # A brief goes to the client: a password kept with /remember stays in Dossier.
+        text=shareable(" ".join(fact.text.split())),
         pinned=fact.pinned,
         is_global=fact.is_global,
         recorded=recorded,
@@ -236,13 +246,15 @@ def compose_brief(
             if not summary and session.message_count:
                 summary, extracted = extractive_summary(service.list_messages(session.id)), True
             if summary:
-                sessions.append(BriefSession(started, session.title, " ".join(summary.split()), extracted))
+                sessions.append(
+                    BriefSession(started, shareable(session.title), shareable(" ".join(summary.split())), extracted)
+                )
             if len(sessions) == MAX_SESSIONS:
                 break
     voice = service.get_voice(project_id)
     brief = Brief(
         title=project.name,
-        description=project.description,
+        description=shareable(project.description),
         generated_at=datetime.now().astimezone(),
         sections=tuple(s for s in ALL_SECTIONS if s in options.sections or s is Section.OVERVIEW),
         facts_by_kind=tuple(grouped),
@@ -250,7 +262,7 @@ def compose_brief(
         voice=None if voice.is_empty else voice,
         sessions=tuple(sessions),
         documents=tuple(
-            BriefDocument(d.key, d.title, d.filename, d.pages, local_time(d.added_at).date())
+            BriefDocument(d.key, shareable(d.title), shareable(d.filename), d.pages, local_time(d.added_at).date())
             for d in sorted(listed, key=lambda d: d.id)
             if d.status is DocumentStatus.ACTIVE
         ),
@@ -382,14 +394,15 @@ def _document_label(d: BriefDocument) -> str:
 
 
 def _voice_lines(voice: VoiceProfile) -> Iterable[tuple[str, str]]:
-    if voice.tone:
-        yield "Tone", voice.tone
-    if voice.style_do:
-        yield "Do", "; ".join(voice.style_do)
-    if voice.style_dont:
-        yield "Don't", "; ".join(voice.style_dont)
-    if voice.vocabulary:
-        yield "Vocabulary", ", ".join(voice.vocabulary)
+    lines = (
+        ("Tone", voice.tone),
+        ("Do", "; ".join(voice.style_do)),
+        ("Don't", "; ".join(voice.style_dont)),
+        ("Vocabulary", ", ".join(voice.vocabulary)),
+    )
+    for label, value in lines:
+        if value:
+            yield label, shareable(value)
 
 
 # ---------------------------------------------------------------- HTML
