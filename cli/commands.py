@@ -33,6 +33,7 @@ from cli.common import (
     _progress_printer,
     _project,
     _read_json,
+    read_at_most,
 )
 from memory import (
     MemoryService,
@@ -470,6 +471,10 @@ def cmd_model(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+#: A voice sample file read at most this far (a sample is kept to 20,000 characters anyway).
+MAX_SAMPLE_BYTES = 1_000_000
+
+
 def cmd_voice(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
     project = _project(rt.service, args.project)
     if args.action == "show":
@@ -478,7 +483,7 @@ def cmd_voice(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
     samples = []
     for name in args.files:
         try:
-            samples.append(Path(name).read_text("utf-8"))
+            samples.append(read_at_most(Path(name), MAX_SAMPLE_BYTES).decode("utf-8"))
         except (OSError, UnicodeDecodeError) as err:
             raise UsageError(f"{name}: cannot read it as UTF-8 text ({err})") from None
     model = None if args.no_model else rt.background_model()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
@@ -78,16 +79,32 @@ def _project(service: MemoryService, ref: str) -> Project:
     return service.get_project(ref)
 
 
+def read_at_most(path: Path, limit: int) -> bytes:
+    """A file's bytes, refused past ``limit`` (read, not trusted from its size: it may grow meanwhile).
+
+    Raises:
+        UsageError: Longer than ``limit``, or not a regular file.
+    """
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise UsageError(f"{path}: not a regular file")
+    with path.open("rb") as file:
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise UsageError(f"{path}: too large ({limit:,} bytes at most)")
+    return data
+
+
 def _read_json(path: Path) -> Any:
     try:
-        size = path.stat().st_size
+        mode = path.stat().st_mode
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
-    if size > MAX_IMPORT_BYTES:
-        raise UsageError(f"{path}: too large to import ({size:,} bytes)")
+    if not stat.S_ISREG(mode):
+        # A device or a pipe has no size to check first (/dev/zero would fill the memory).
+        raise UsageError(f"{path}: not a regular file")
     try:
         # utf-8-sig: editors on Windows start UTF-8 files with a byte-order mark.
-        return json.loads(path.read_bytes().decode("utf-8-sig"))
+        return json.loads(read_at_most(path, MAX_IMPORT_BYTES).decode("utf-8-sig"))
     except UnicodeDecodeError as err:
         raise UsageError(f"{path}: not UTF-8 text (byte {err.start})") from None
     except json.JSONDecodeError as err:

@@ -1481,7 +1481,9 @@ class MemoryService:
         cheap enough to ask every few seconds.
         """
         queries = [
-            "SELECT count(*), max(id) FROM projects",
+            # Names and archived flags too: a project renamed or archived from the CLI.
+            "SELECT count(*), max(id), group_concat(id || char(31) || name || char(31) || archived, char(30)) "
+            "FROM projects",
             "SELECT count(*), max(updated_at) FROM facts WHERE project_id = :p OR project_id IS NULL",
             "SELECT count(*), max(id), max(decided_at) FROM proposals WHERE project_id = :p",
             "SELECT count(*), max(id), max(ended_at), sum(length(summary)), sum(length(title)) "

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config.settings import Settings, save_settings
+from app.config.settings import Settings, load_settings, save_settings
 from app.portability.backup import BackupError, auto_backup_if_due, create_backup, restore_backup
 from cli import main as cli
 from memory import DB_FILENAME, MemoryService, NewMessage, Role
@@ -63,9 +63,11 @@ def test_round_trip_restores_every_row_and_rebuilds_the_index(
     info = create_backup(service, settings_file, tmp_path / "backup.zip")
     assert info.counts["facts"] == 3 and info.counts["fact_versions"] == 4
     restored_dir = tmp_path / "restored"
-    restore_backup(tmp_path / "backup.zip", restored_dir)
+    info = restore_backup(tmp_path / "backup.zip", restored_dir)
     assert _rows(restored_dir / DB_FILENAME) == _rows(service.database_path)
-    assert (restored_dir / "settings.json").read_bytes() == settings_file.read_bytes()
+    # The settings come back, but for the trust to file proposals unread, which the user gives again.
+    assert load_settings(restored_dir / "settings.json") == Settings(temperature=0.3)
+    assert info.suggestion is not None and "until you turn that on again" in info.suggestion
     with MemoryService.open(restored_dir, embedder=embedder) as restored:
         acme = restored.get_project("Acme")
         hits = restored.search(acme.id, "how much is the budget")

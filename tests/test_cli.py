@@ -325,7 +325,7 @@ def test_paths_and_ids_the_user_got_wrong_are_usage_errors(run: Run, tmp_path: P
     code, _, err = run("inbox", "--project", "Acme", "reject", "all", "--text", "something")
     assert code == 2 and "--text goes with accept" in err
     code, _, err = run("import", str(tmp_path))
-    assert code == 2 and "Is a directory" in err
+    assert code == 2 and "not a regular file" in err
     a_file = tmp_path / "a-file"
     a_file.write_text("x")
     done = subprocess.run(
@@ -366,3 +366,11 @@ def test_the_whole_inbox_can_be_rejected_at_once(run: Run, data_dir: Path, embed
     assert code == 0 and out.splitlines() == ["Rejected #1", "Rejected #2", "Rejected #3"]
     code, out, _ = run("inbox", "--project", "Acme")
     assert code == 0 and "The inbox is empty." in out
+
+
+def test_a_device_or_a_pipe_is_refused_as_an_import_and_a_voice_sample(run: Run) -> None:
+    run("project", "create", "Acme")
+    code, out, err = run("import", "/dev/zero")
+    assert code == 2 and "not a regular file" in out + err and "Traceback" not in out + err
+    code, out, err = run("voice", "learn", "--project", "Acme", "/dev/zero", "--no-model")
+    assert code == 2 and "not a regular file" in out + err and "Traceback" not in out + err

@@ -903,3 +903,11 @@ def test_a_few_kilobytes_of_pdf_drawing_megabytes_of_text_is_refused() -> None:
     assert len(bomb) < 20_000
     message = refusal(bomb, "bomb.pdf")
     assert message.startswith("bomb.pdf: page 1 holds 1,1") and "more than a page can show" in message
+
+
+def test_a_small_pdf_drawing_a_large_page_on_every_page_is_refused_before_it_floods_memory() -> None:
+    """Each page under the page limit, together far beyond what the file's bytes can hold as real text."""
+    flood = _pdf_sharing_one_stream(200, b"Lorem ipsum dolor sit amet. " * 3_200)  # 89,600 characters a page
+    assert len(flood) < 40_000
+    message = refusal(flood, "flood.pdf")
+    assert "far more than a real document holds" in message

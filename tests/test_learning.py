@@ -463,3 +463,13 @@ def test_an_update_keeps_the_kind_of_what_it_updates(service: MemoryService, pro
     extractor.process(project, service.add_message(session.id, "user", said))
     (update,) = service.list_proposals(project)
     assert update.target_fact_id == budget.id and update.kind is FactKind.DECISION  # not a "contact"
+
+
+def test_a_voice_sample_keeps_no_password() -> None:
+    from app.assistant.voice import analyse_samples
+
+    measured = analyse_samples(
+        ["Hi Dana, the login is admin / Xy7#kLm9qZ for now. Thanks for the quick turnaround, talk soon!"]
+    )
+    kept = " ".join(measured.samples)
+    assert "Xy7#kLm9qZ" not in kept and "Thanks for the quick turnaround" in kept

@@ -137,12 +137,16 @@ def test_a_backup_cannot_point_the_chat_at_a_remote_server(run: Run, good_backup
             "remote_base_url": "http://203.0.113.9/v1",
             "remote_model": "harvester",
             "threads": 2,
+            "auto_accept_project_ids": [1, 2],
         },
     )
     target = tmp_path / "restored"
     code, out, err = run("--data-dir", str(target), "restore", str(forged))
     assert code == 0, err
     assert "203.0.113.9" in out and "was not enabled" in out
+    # Facts filed unread is the user's trust here, not the backup's.
+    assert "wait in the inbox until you turn that on again" in out
+    assert json.loads((target / SETTINGS).read_text())["auto_accept_project_ids"] == []
     restored = json.loads((target / SETTINGS).read_text())
     assert restored["chat_backend"] == restored["background_backend"] == "local"
     assert restored["remote_base_url"] is None and restored["remote_model"] == ""

@@ -974,6 +974,7 @@ def test_what_another_process_changes_shows_in_the_open_window(qtbot: object, ma
         "    other.propose(1, 'add', 'Dana prefers calls on Mondays')\n"
         "    other.add_fact(1, 'The launch is on 3 March', 'deadline')\n"
         "    other.create_project('Initech')\n"
+        "    other.rename_project(1, 'Acme Dental')\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script, str(env.runtime.paths.data_dir)],
@@ -986,4 +987,6 @@ def test_what_another_process_changes_shows_in_the_open_window(qtbot: object, ma
     qtbot.waitUntil(lambda: window.memory.inbox.list.count() == 2, timeout=WAIT)  # type: ignore[attr-defined]
     qtbot.waitUntil(lambda: any("3 March" in t for t in _facts_shown(env)), timeout=WAIT)  # type: ignore[attr-defined]
     qtbot.waitUntil(lambda: window.projects.count() == 2, timeout=WAIT)  # type: ignore[attr-defined]
+    names = lambda: {window.projects.item(i).text() for i in range(window.projects.count())}  # noqa: E731
+    qtbot.waitUntil(lambda: "Acme Dental" in names(), timeout=WAIT)  # type: ignore[attr-defined]
     assert window.memory.inbox.list.currentItem().text().startswith("#1 ")  # the pick survives the reload

@@ -14,7 +14,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
-from app.assistant.text import content_words
+from app.assistant.text import content_words, shareable
 from app.errors import InputRefused
 from app.llm import prompts
 from app.llm.engine import EngineError, GenerationSettings, TextModel
@@ -53,8 +53,12 @@ _EMOJI = re.compile("[\U0001f300-\U0001faff\u2600-\u27bf]")
 
 
 def analyse_samples(samples: Sequence[str]) -> VoiceProfile:
-    """Traits that can be measured; ``project_id`` is 0 until the caller sets it."""
-    texts = [s.strip() for s in samples if s.strip()]
+    """Traits that can be measured; ``project_id`` is 0 until the caller sets it.
+
+    A sample's sentences holding a password or an account number are left out
+    (the samples are kept with the voice, exported and shown to the model).
+    """
+    texts = [shareable(s.strip()) for s in samples if s.strip()]
     sentences = [s.strip() for t in texts for s in _SENTENCE.findall(t) if len(s.split()) >= 2]
     words_per_sentence = sum(len(s.split()) for s in sentences) / max(1, len(sentences))
     all_text = "\n".join(texts)

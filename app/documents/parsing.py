@@ -74,6 +74,9 @@ UNSUPPORTED = "Dossier reads PDF, Word (.docx), Markdown, text, HTML and e-mail 
 #: few kilobytes of PDF can draw one compressed stream of megabytes on every page,
 #: which would become tens of thousands of passages.
 MAX_PDF_PAGE_CHARS = 100_000
+#: Text per byte of the file, and the least allowed whatever the file's size.
+MAX_PDF_CHARS_PER_BYTE = 20
+MIN_PDF_TEXT_ALLOWANCE = 2_000_000
 MAX_DOCX_UNPACKED_BYTES = 200_000_000
 MAX_DOCX_MEMBERS = 10_000
 _MAX_DOCX_RATIO = 100
@@ -436,13 +439,21 @@ def _parse_pdf(data: bytes, name: str) -> ParsedDocument:
                 if not opened:
                     raise DocumentRefused(name, "password-protected; remove the password and add it again")
             page_texts = []
+            # Real PDFs hold a few characters of text per byte at most; one small file drawing the
+            # same compressed stream on hundreds of pages would become a flood of passages.
+            allowed = max(MIN_PDF_TEXT_ALLOWANCE, MAX_PDF_CHARS_PER_BYTE * len(data))
+            drawn = 0
             for number, page in enumerate(reader.pages, start=1):
                 text = _clean(page.extract_text() or "").translate(_LIGATURES)
-                if len(text) > MAX_PDF_PAGE_CHARS:
+                drawn += len(text)
+                if len(text) > MAX_PDF_PAGE_CHARS or drawn > allowed:
                     raise DocumentRefused(
                         name,
                         f"page {number} holds {len(text):,} characters, more than a page can show; "
-                        "it is not a document Dossier reads",
+                        "it is not a document Dossier reads"
+                        if len(text) > MAX_PDF_PAGE_CHARS
+                        else f"its {len(data):,} bytes draw over {allowed:,} characters of text by page {number}, "
+                        "far more than a real document holds; it is not one Dossier reads",
                     )
                 page_texts.append(text)
             info = _pdf_info(reader)

@@ -299,9 +299,16 @@ def _make_settings_local(source: Path) -> str | None:
             f"The backup chose the model file {settings.model_path}; the bundled model is used until you "
             "choose one with `dossier model use`."
         )
+    if settings.auto_accept_project_ids:
+        # Filing proposals as facts unread is a trust the user gives here, not one a backup brings.
+        suggestions.append(
+            "The backup let proposals of some projects become facts without review; here they wait "
+            "in the inbox until you turn that on again."
+        )
     suggestion = " ".join(suggestions) or None
     local = replace(
         settings,
+        auto_accept_project_ids=(),
         model_path=None,
         remote_base_url=None,
         remote_model="",
