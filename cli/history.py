@@ -54,6 +54,17 @@ def cmd_history(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
     else:
         raise UsageError("choose conversations: --select ID…, --match TEXT or --all")
     extractor = rt.extractor(None if args.no_model else rt.background_model()) if args.propose else None
+    # A conversation about one client, imported into another as well, is that client's words in
+    # the other's memory: said before it happens, so a wrong --all can be undone at once.
+    found = already_imported(rt.service, chosen)
+    for conversation in chosen:
+        elsewhere = [name for name in found[conversation.id] if name != project.name]
+        if elsewhere:
+            print(
+                f"Note: “{conversation.title[:60]}” is already in {', '.join(elsewhere)}; "
+                f"it is imported into {project.name} too (dossier session delete removes it).",
+                file=out,
+            )
 
     def show(done: int, total: int, title: str) -> None:
         if title:

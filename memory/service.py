@@ -897,6 +897,8 @@ class MemoryService:
         # One transaction: the proposal is never marked accepted without its change, or the reverse.
         with self._write() as s, s.begin():
             row = pending_proposal(s, proposal_id)
+            # Accepted as proposed, the words are the assistant's; rewritten first, the user's.
+            actor = Actor.USER if edited is not None and edited != row.text else Actor.ASSISTANT
             if edited is not None:
                 row.text = edited
             row.status = ProposalStatus.ACCEPTED.value
@@ -910,7 +912,7 @@ class MemoryService:
                     row.text,
                     kind,
                     False,
-                    Actor.ASSISTANT,
+                    actor,
                     FactSource.CONVERSATION,
                     row.source_message_id,
                     None
@@ -918,9 +920,9 @@ class MemoryService:
                     else (row.source_document_id, row.source_location),
                 )
             elif target is not None and row.action == ProposalAction.UPDATE.value:
-                apply_change(s, target, VersionAction.EDITED, Actor.ASSISTANT, text=row.text, kind=kind)
+                apply_change(s, target, VersionAction.EDITED, actor, text=row.text, kind=kind)
             elif target is not None:
-                apply_change(s, target, VersionAction.ARCHIVED, Actor.ASSISTANT, status=FactStatus.ARCHIVED)
+                apply_change(s, target, VersionAction.ARCHIVED, actor, status=FactStatus.ARCHIVED)
             fact = None if target is None else convert.to_fact(target)
             reindex = target is not None and not target.vec_current
         if reindex and fact is not None:

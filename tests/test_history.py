@@ -227,6 +227,9 @@ def test_the_cli_lists_and_imports_chosen_conversations(run: Run, tmp_path: Path
     assert code == 2 and "not in this export: nope" in out + err
     code, out, _ = run("history", "import", str(path), "--project", "Acme", "--match", "acme")
     assert code == 0 and "Nothing new: 1 conversation already here" in out
+    run("project", "create", "Globex")
+    code, out, _ = run("history", "import", str(path), "--project", "Globex", "--select", "c-acme")
+    assert code == 0 and "“Acme launch” is already in Acme; it is imported into Globex too" in out
     code, out, err = run("history", "import", str(path), "--project", "Acme")
     assert code == 2 and "--select" in out + err
 

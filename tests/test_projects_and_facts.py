@@ -213,6 +213,11 @@ def test_proposals_inbox(service: MemoryService) -> None:
     assert service.fact_history(fact.id)[0].actor is Actor.ASSISTANT
     assert service.list_proposals(p.id) == []
 
+    # Rewritten before accepting, the words are the user's, and the history says so.
+    edited = service.propose(p.id, "add", "Dana likes calls", "preference")
+    kept = service.accept_proposal(edited.id, text="Dana prefers calls on Monday mornings")
+    assert kept is not None and service.fact_history(kept.id)[0].actor is Actor.USER
+
     update = service.propose(p.id, "update", "Budget is 55k", target_fact_id=fact.id, reason="new figure")
     edited = service.accept_proposal(update.id, text="Budget is 60k")
     assert edited is not None and edited.text == "Budget is 60k"
