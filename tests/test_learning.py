@@ -423,6 +423,13 @@ def test_a_secret_leaves_out_its_sentence_not_the_rest_of_the_message(service: M
     assert "Sarah is on holiday from 20 December, so Tom Reyes approves the invoices." in texts
     assert not any("Tulip" in t for t in texts)
     assert "left out: it looks like a password or key" in note and "in the inbox" in note
+    # A clause of its own news in the password's sentence stays; one that names the secret does not.
+    assert leave_out_secrets(
+        "Also the WordPress admin password is Tulip-4471 and Priya is on holiday from 14 December."
+    ) == (
+        "Priya is on holiday from 14 December.",
+        1,
+    )
     # A word in one sentence guards the value in the next: both go.
     assert leave_out_secrets("I reset the Jira password. It is now Xy7#kLm9q. The launch is on 3 March.") == (
         "The launch is on 3 March.",

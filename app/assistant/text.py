@@ -206,11 +206,36 @@ def leave_out_secrets(text: str, mark: str = "") -> tuple[str, int]:
             out |= {n, n + 1}
     # A sentence naming the secret beside one holding it is about it too ("We got the credentials.").
     out |= {n for n in range(len(parts)) if {n - 1, n + 1} & out and _SECRET_WORDS.search(parts[n])}
-    kept = [mark if n in out else part for n, part in enumerate(parts) if mark or n not in out]
+    # Of a sentence that goes, a clause of its own news stays: "the admin password is X
+    # and Priya is on holiday from 14 December" still says when Priya is away.
+    saved = {n: _clauses_without_secrets(parts[n]) for n in out}
+    kept = [
+        (f"{saved[n]} {mark}".strip() if saved[n] else mark) if n in out else part
+        for n, part in enumerate(parts)
+        if mark or n not in out or saved[n]
+    ]
     left = " ".join(kept)
     if holds_secret(left):
         return mark, len(parts)
     return left, len(out)
+
+
+_CLAUSE_BREAK = re.compile(r";\s*|,?\s+(?:and|but|also|plus|while)\s+(?=[A-Z]|(?:we|i|he|she|they|the|our|their)\b)")
+
+
+def _clauses_without_secrets(sentence: str) -> str:
+    """The clauses of ``sentence`` that neither hold nor name a secret (four words or more)."""
+    clauses = _CLAUSE_BREAK.split(sentence)
+    if len(clauses) < 2:
+        return ""
+    kept = [
+        c.strip().rstrip(".,;")
+        for c in clauses
+        if len(c.split()) >= 4 and not holds_secret(c) and not _SECRET_WORDS.search(c)
+    ]
+    if not kept or holds_secret(" ".join(kept)):
+        return ""
+    return ". ".join(k[:1].upper() + k[1:] for k in kept) + "."
 
 
 #: What a reader outside Dossier (a client, another AI tool) gets in place of a sentence holding a secret.
