@@ -368,9 +368,15 @@ class MemoryService:
         kind: FactKind | None = None,
         pinned: bool | None = None,
         status: FactStatus | None = None,
+        unless_changed_since: datetime | None = None,
     ) -> Fact:
         with self._write() as s, s.begin():
             row = fact_row(s, fact_id)
+            if unless_changed_since is not None and row.updated_at != unless_changed_since:
+                raise ConflictError(
+                    f"F{fact_id} was changed elsewhere since you opened it (it now reads “{row.text[:80]}”); "
+                    "your edit was not saved: open it again to edit what it says now"
+                )
             apply_change(s, row, action, actor, text=text, kind=kind, pinned=pinned, status=status)
             fact = convert.to_fact(row)
             reindex = not row.vec_current
@@ -385,11 +391,27 @@ class MemoryService:
         kind: FactKind | str | None = None,
         *,
         actor: Actor = Actor.USER,
+        unless_changed_since: datetime | None = None,
     ) -> Fact:
-        """Changes a fact's text or kind; the old text stays in its history."""
+        """Changes a fact's text or kind; the old text stays in its history.
+
+        Args:
+            unless_changed_since: The fact's ``updated_at`` when the user opened it to edit;
+                if someone changed it since (the CLI, another window), nothing is saved.
+
+        Raises:
+            ConflictError: It changed since ``unless_changed_since``.
+        """
         new_text = None if text is None else clean_text(text, "Fact", max_chars=MAX_FACT_CHARS)
         new_kind = None if kind is None else parse_enum(FactKind, kind, "Fact kind")
-        return self._change_fact(fact_id, VersionAction.EDITED, actor, text=new_text, kind=new_kind)
+        return self._change_fact(
+            fact_id,
+            VersionAction.EDITED,
+            actor,
+            text=new_text,
+            kind=new_kind,
+            unless_changed_since=unless_changed_since,
+        )
 
     def pin_fact(self, fact_id: int, pinned: bool = True, *, actor: Actor = Actor.USER) -> Fact:
         action = VersionAction.PINNED if pinned else VersionAction.UNPINNED

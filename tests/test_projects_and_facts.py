@@ -255,3 +255,18 @@ def test_accepting_a_proposal_is_all_or_nothing(service: MemoryService, monkeypa
     assert service.list_facts(p.id) == []
     fact = service.accept_proposal(proposal.id)
     assert fact is not None and fact.text == "Budget is 40k"
+
+
+def test_an_edit_of_what_changed_meanwhile_is_refused_not_saved_over_it(service: MemoryService) -> None:
+    from memory import ConflictError
+
+    p = service.create_project("P")
+    opened = service.add_fact(p.id, "The budget is 85k NZD", "decision")
+    service.edit_fact(opened.id, "The budget is 92k NZD")  # from the CLI, while the dialog was open
+    with pytest.raises(ConflictError, match="changed elsewhere"):
+        service.edit_fact(opened.id, "The budget is 85k NZD, confirmed", unless_changed_since=opened.updated_at)
+    assert service.get_fact(opened.id).text == "The budget is 92k NZD"
+    now = service.get_fact(opened.id)
+    assert service.edit_fact(opened.id, "The budget is 95k NZD", unless_changed_since=now.updated_at).text == (
+        "The budget is 95k NZD"
+    )

@@ -337,7 +337,12 @@ class FactsTab(MemoryTab):
         service = self.runtime.service
 
         def save() -> Fact:
-            changed = service.edit_fact(fact.id, new_text, new_kind) if new_text or new_kind else fact
+            # What the dialog showed is what is edited: a change made meanwhile elsewhere is not overwritten.
+            changed = (
+                service.edit_fact(fact.id, new_text, new_kind, unless_changed_since=fact.updated_at)
+                if new_text or new_kind
+                else fact
+            )
             return service.pin_fact(fact.id, values.pinned) if values.pinned != changed.pinned else changed
 
         self.call("edit fact", save, then=self._after_change)
