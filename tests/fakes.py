@@ -48,6 +48,7 @@ class FakeModel:
 
     name = "fake"
     is_base_model = False
+    leaves_the_machine = False
 
     @property
     def context_length(self) -> int:

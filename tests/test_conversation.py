@@ -422,3 +422,21 @@ def test_a_secret_said_in_passing_stays_out_of_summaries_and_titles(service: Mem
 
     summary = SessionSummarizer(service, FakeModel(repeating)).summarize(session.id).summary
     assert "Tr0ub4dor" not in summary and "40,000 euros" in summary
+
+
+def test_a_remote_model_is_never_sent_a_password_recalled_from_memory(service: MemoryService, project: int) -> None:
+    """The user's own message is theirs to send; a password from an old session, recalled as memory, is not."""
+    old = service.start_session(project, "Staging")
+    service.add_message(
+        old.id, "user", "The staging server password is Tulip-4471. The staging server is in Frankfurt."
+    )
+    for leaves, shown in ((False, True), (True, False)):
+        model = FakeModel()
+        model.leaves_the_machine = leaves  # type: ignore[misc]
+        flow = ConversationFlow(service, model)
+        list(flow.run_turn(service.start_session(project).id, "Where is the staging server?"))
+        flow.close()
+        prompt = model.rendered()
+        assert "Frankfurt" in prompt
+        assert ("Tulip-4471" in prompt) is shown
+        assert ("[left out: a password or key]" in prompt) is not shown

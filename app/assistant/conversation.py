@@ -24,7 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from app.assistant.text import holds_secret
+from app.assistant.text import holds_secret, shareable
 from app.errors import InputRefused
 from app.llm import prompts
 from app.llm.engine import CancelToken, GenerationSettings, GenerationStats, TextModel
@@ -477,12 +477,21 @@ class ConversationFlow:
 
     def _system_turn(self, stable: Sequence[ContextItem], earlier_note: str) -> ChatTurn:
         parts = [self.system_text]
-        memory = render_context(stable)
+        memory = self._memory_block(stable)
         if memory:
             parts.append(memory)
         if earlier_note:
             parts.append(prompts.EARLIER_TURNS.format(summary=earlier_note))
         return ChatTurn("system", "\n\n".join(parts))
+
+    def _memory_block(self, items: Sequence[ContextItem]) -> str:
+        """The memory given with a turn; sent to another computer, without what holds a secret.
+
+        The user's own message is theirs to send; a password recalled from an old
+        session is not, so a remote model reads "[left out: a password or key]".
+        """
+        block = render_context(items)
+        return shareable(block, one_item=False) if self.model.leaves_the_machine else block
 
     def _history(self, state: _SessionPrompt) -> list[ChatTurn]:
         turns: list[ChatTurn] = []
@@ -515,7 +524,7 @@ class ConversationFlow:
         while True:
             system_turn = self._system_turn(stable, state.earlier_note)
             history = self._history(state)
-            new_turn = ChatTurn("user", text, notes=render_context(fresh) if fresh else "")
+            new_turn = ChatTurn("user", text, notes=self._memory_block(fresh) if fresh else "")
             turns = [system_turn, *history, new_turn]
             tokens = self.model.count_prompt(turns)
             if tokens <= room:

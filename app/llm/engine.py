@@ -187,6 +187,11 @@ class TextModel(Protocol):
         """True for models that were not tuned to chat (they continue text)."""
         ...
 
+    @property
+    def leaves_the_machine(self) -> bool:
+        """True when what it is sent goes to another computer (an endpoint the user set up)."""
+        ...
+
     def count_tokens(self, text: str) -> int: ...
 
     def count_prompt(self, turns: Sequence[ChatTurn]) -> int: ...
@@ -352,6 +357,10 @@ class LocalEngine:
     @property
     def is_base_model(self) -> bool:
         return not self.info.looks_instruction_tuned
+
+    @property
+    def leaves_the_machine(self) -> bool:
+        return False
 
     @property
     def format_name(self) -> str:

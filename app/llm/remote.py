@@ -90,6 +90,11 @@ class RemoteModel:
     def is_base_model(self) -> bool:
         return False
 
+    @property
+    def leaves_the_machine(self) -> bool:
+        # Even on 127.0.0.1 it may relay elsewhere: what is sent is treated as leaving.
+        return True
+
     def count_tokens(self, text: str) -> int:
         return self._counter.count(text)
 
