@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from app.assistant.text import content_words, holds_secret, leave_out_secrets
+from app.assistant.text import content_words, leave_out_secrets
 from app.assistant.text import sentences as split_sentences
 from app.llm import prompts
 from app.llm.engine import EngineError, GenerationSettings, TextModel
@@ -156,9 +156,9 @@ class SessionSummarizer:
         if not messages:
             return self.service.get_session(session_id)
         summary = self._model_summary(messages) if self.model is not None else ""
-        # The model may repeat a secret it read; its sentences holding one are dropped.
-        if holds_secret(summary):
-            summary = " ".join(s for s in split_sentences(summary) if not holds_secret(s))
+        # The model may repeat a secret it read: left out as from any text (the sentence, or
+        # the pair of sentences, holding it).
+        summary, _left_out = leave_out_secrets(summary)
         if not summary:
             summary = extractive_summary(messages)
         return self.service.set_session_summary(session_id, summary, through_message_id=messages[-1].id)

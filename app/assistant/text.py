@@ -48,18 +48,15 @@ _ABBREVIATION = re.compile(
 def sentences(text: str) -> list[str]:
     """The text's sentences (split after . ! ? and at line breaks), stripped, none empty."""
     found: list[str] = []
-    for line in re.split(r"\n+", text.strip()):
-        for piece in _SENTENCE_END.split(line):
-            piece = piece.strip()
-            if not piece:
-                continue
-            if found and found[-1].endswith(".") and _ABBREVIATION.search(found[-1]) and not found[-1].endswith("\n"):
-                found[-1] = f"{found[-1]} {piece}"
+    for line in re.split(r"\n+", text.strip()):  # a line break always ends a sentence
+        in_line: list[str] = []
+        for piece in filter(None, (p.strip() for p in _SENTENCE_END.split(line))):
+            if in_line and in_line[-1].endswith(".") and _ABBREVIATION.search(in_line[-1]):
+                in_line[-1] = f"{in_line[-1]} {piece}"
             else:
-                found.append(piece)
-        if found:
-            found[-1] += "\n"  # a line break always ends a sentence
-    return [s.strip() for s in found]
+                in_line.append(piece)
+        found += in_line
+    return found
 
 
 def states_something(message: str) -> bool:
@@ -82,11 +79,15 @@ _SECRET_WORDS = re.compile(
     re.IGNORECASE,
 )
 #: Words after "password is" that say something about it rather than give it.
-_NOT_A_VALUE = (
-    r"(?!(?:required|needed|reset|changed|expired|missing|wrong|incorrect|valid|invalid|set|stored|shared|sent|"
-    r"managed|rotated|protected|weak|strong|the|not|in|on|with|for|a|an|same|case|enough|too|also|now|still|"
-    r"being|been|due|kept|saved|updated|different|available|unknown|attached|below|above|here|there|"
-    r"policy|manager|vault|requirements?)\b)"
+_SAYS_ABOUT = (
+    r"required|needed|reset|changed|expired|missing|wrong|incorrect|valid|invalid|set|stored|shared|sent|"
+    r"managed|rotated|protected|weak|strong|the|not|in|on|with|for|a|an|same|case|enough|too|also|now|still"
+)
+_NOT_A_VALUE = rf"(?!(?:{_SAYS_ABOUT})\b)"
+#: After a secret word with no value shape of its own ("the password for X is …"), a few more words.
+_NOT_A_PLAIN_VALUE = (
+    rf"(?!(?:{_SAYS_ABOUT}|being|been|due|kept|saved|updated|different|available|unknown|attached|below|above|"
+    r"here|there|policy|manager|vault|requirements?)\b)"
 )
 #: Values shaped like a secret, whatever words surround them.
 _SECRET_VALUES = re.compile(
@@ -97,9 +98,8 @@ _SECRET_VALUES = re.compile(
     r"|\w+(?:\+\w+)?://[^\s:/@]+:[^\s@/]+@|hooks\.slack\.com/services/"
     r"|(?i:\b(?:password|passwort|kennwort|mot de passe|contrase(?:ñ|n)a|senha|wachtwoord|l(?:ö|o)senord(?:et)?|"
     r"salasana|has(?:ł|l)o|pass|pw|pwd|pass ?(?:key|code|phrase))\s*(?::|=|\bis\b|\best\b|\bist\b|\bes\b|\bé\b|\bon\b|\blautet\b|\bär\b)\s*"
-    r"(?!(?:required|needed|reset|changed|expired|missing|wrong|incorrect|valid|invalid|set|stored|shared|sent|"
-    r"managed|rotated|protected|weak|strong|the|not|in|on|with|for|a|an|same|case|enough|too|also|now|still)\b)"
-    r"[^\s.,;]{3,})"
+    + _NOT_A_VALUE
+    + r"[^\s.,;]{3,})"
     r"|(?i:password|passwd|pwd|pass|user id|uid)\s*=\s*[^;\s]+"
     r"|\bsecret_[A-Za-z0-9]{8,}|\bmysql(?:dump|admin)?\b[^\n]*?\s-p[^\s-]\S{2,}|\s--password[= ]\S{3,}"
     r"|(?i:\b(?:user(?:name)?|login)\s*[:=]?\s*\S+\s*[,;/]\s*(?:password|passwd|pwd|pw|pass)\s*[:=]?\s*\S{3,})"
@@ -108,10 +108,10 @@ _SECRET_VALUES = re.compile(
     # a plain word is a password too, once it is said to be one.
     r"|(?i:\b(?:password|passcode|passphrase|pw|pwd|credentials?|creds|(?:pre-?shared|shared|wi-?fi|wpa2?|vpn) key)s?"
     r"(?:\s+(?:for|of|to|on|at)\s+(?:[\w.-]+\s+){0,3}?[\w.-]+)?\s*(?::|=|\bis\b|\bare\b)\s*"
-    + _NOT_A_VALUE
+    + _NOT_A_PLAIN_VALUE
     + r"[^\s.,;]{3,})"
-    r"|(?i:\bwith (?:the )?(?:password|passcode|pw|pwd)\s+" + _NOT_A_VALUE + r"[^\s.,;]{3,})"
-    r"|(?i:\b(?:pw|pwd)\s+" + _NOT_A_VALUE + r"[A-Za-z0-9!@#$%^&*]{4,})"
+    r"|(?i:\bwith (?:the )?(?:password|passcode|pw|pwd)\s+" + _NOT_A_PLAIN_VALUE + r"[^\s.,;]{3,})"
+    r"|(?i:\b(?:pw|pwd)\s+" + _NOT_A_PLAIN_VALUE + r"[A-Za-z0-9!@#$%^&*]{4,})"
 )
 #: A value beside a secret word: a word mixing letters and digits (or with a symbol inside), a
 #: quoted phrase, "user / password" or "user:password".
@@ -197,9 +197,9 @@ def leave_out_secrets(text: str, mark: str = "") -> tuple[str, int]:
     Args:
         mark: Put in place of each sentence left out ("" drops it silently).
     """
-    parts = sentences(text)
     if not holds_secret(text):
         return text, 0
+    parts = sentences(text)
     out = {n for n, part in enumerate(parts) if holds_secret(part)}
     for n in range(len(parts) - 1):
         if n not in out and n + 1 not in out and holds_secret(f"{parts[n]} {parts[n + 1]}"):
