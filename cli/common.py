@@ -82,8 +82,12 @@ def _project(service: MemoryService, ref: str) -> Project:
 def read_at_most(path: Path, limit: int) -> bytes:
     """A file's bytes, refused past ``limit`` (read, not trusted from its size: it may grow meanwhile).
 
+    A device or a pipe has no size to check first, and /dev/zero would fill the memory:
+    only regular files are read.
+
     Raises:
         UsageError: Longer than ``limit``, or not a regular file.
+        FileNotFoundError: No such file.
     """
     if not stat.S_ISREG(path.stat().st_mode):
         raise UsageError(f"{path}: not a regular file")
@@ -96,15 +100,12 @@ def read_at_most(path: Path, limit: int) -> bytes:
 
 def _read_json(path: Path) -> Any:
     try:
-        mode = path.stat().st_mode
+        data = read_at_most(path, MAX_IMPORT_BYTES)
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
-    if not stat.S_ISREG(mode):
-        # A device or a pipe has no size to check first (/dev/zero would fill the memory).
-        raise UsageError(f"{path}: not a regular file")
     try:
         # utf-8-sig: editors on Windows start UTF-8 files with a byte-order mark.
-        return json.loads(read_at_most(path, MAX_IMPORT_BYTES).decode("utf-8-sig"))
+        return json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError as err:
         raise UsageError(f"{path}: not UTF-8 text (byte {err.start})") from None
     except json.JSONDecodeError as err:

@@ -80,7 +80,7 @@ def _wait_for_vectors(service: MemoryService, err: TextIO) -> None:
 
 def cmd_doc(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
     # Imported here: the parsers (pypdf, python-docx) would slow every other command's start.
-    from app.documents.library import READER, add_files, reread_documents, watch_folder
+    from app.documents.library import add_files, is_outdated, reread_documents, watch_folder
 
     service = rt.service
     max_bytes = rt.settings.document_max_mb * 1024 * 1024
@@ -111,7 +111,7 @@ def cmd_doc(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
             print("No documents yet: dossier doc add --project P FILE…", file=out)
         for document in documents:
             print(_line(document), file=out)
-        outdated = [d for d in documents if d.status is DocumentStatus.ACTIVE and d.reader < READER]
+        outdated = [d for d in documents if is_outdated(d)]
         if outdated and not args.json:
             # The window reads them again when the project is opened; the CLI says how.
             print(

@@ -80,6 +80,17 @@ def check_kept_name(sha256: str, media_type: str) -> None:
     check_media_type(media_type, "A document's stored type")
 
 
+def is_kept_name(sha256: object, media_type: object) -> bool:
+    """Whether :func:`check_kept_name` accepts them (values read raw from a database file)."""
+    if not isinstance(sha256, str) or not isinstance(media_type, str):
+        return False
+    try:
+        check_kept_name(sha256, media_type)
+    except InvalidInputError:
+        return False
+    return True
+
+
 def original_name(sha256: str, media_type: str) -> str:
     """The kept copy's file name: the content's hash with its type's suffix (system viewers need one).
 
@@ -365,5 +376,5 @@ def originals_of_database(database: Path) -> dict[str, tuple[str, str]]:
     return {
         f"{ORIGINALS_DIRNAME}/{sha[:2]}/{original_name(sha, media_type)}": (sha, media_type)
         for sha, media_type in rows
-        if isinstance(sha, str) and _SHA256.fullmatch(sha) and media_type in SUFFIXES
+        if is_kept_name(sha, media_type)
     }

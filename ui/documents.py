@@ -39,12 +39,12 @@ from PySide6.QtWidgets import (
 
 from app.documents.facts import DocumentLearning, propose_from_document
 from app.documents.library import (
-    READER,
     BatchReport,
     Progress,
     SyncReport,
     add_files,
     copy_to_open,
+    is_outdated,
     reindex_document,
     reread_documents,
     sync_project_folders,
@@ -383,7 +383,7 @@ class DocumentsTab(MemoryTab):
                 self.list.setCurrentItem(item)
         if self._reread_when_listed:
             self._reread_when_listed = False
-            self._reread_outdated([d for d in documents if d.status is DocumentStatus.ACTIVE and d.reader < READER])
+            self._reread_outdated([d for d in documents if is_outdated(d)])
         if any(d.chunks_pending and d.status is DocumentStatus.ACTIVE for d in documents):
             if not self._index_timer.isActive():
                 self._index_seen, self._reloaded_when_idle = None, False

@@ -25,6 +25,7 @@ from app.errors import USER_ERRORS
 from memory import (
     Document,
     DocumentAction,
+    DocumentStatus,
     MemoryService,
     NewChunk,
     NewDocument,
@@ -218,9 +219,14 @@ def reindex_document(service: MemoryService, document_id: int) -> Document:
     )
 
 
+def is_outdated(document: Document) -> bool:
+    """An active document whose passages an older reader cut (read it again to update them)."""
+    return document.status is DocumentStatus.ACTIVE and document.reader < READER
+
+
 def outdated_documents(service: MemoryService, project_id: int) -> list[Document]:
     """The project's documents whose passages an older reader cut."""
-    return [d for d in service.list_documents(project_id) if d.reader < READER]
+    return [d for d in service.list_documents(project_id) if is_outdated(d)]
 
 
 def reread_documents(

@@ -446,13 +446,16 @@ def _parse_pdf(data: bytes, name: str) -> ParsedDocument:
             for number, page in enumerate(reader.pages, start=1):
                 text = _clean(page.extract_text() or "").translate(_LIGATURES)
                 drawn += len(text)
-                if len(text) > MAX_PDF_PAGE_CHARS or drawn > allowed:
+                if len(text) > MAX_PDF_PAGE_CHARS:
                     raise DocumentRefused(
                         name,
                         f"page {number} holds {len(text):,} characters, more than a page can show; "
-                        "it is not a document Dossier reads"
-                        if len(text) > MAX_PDF_PAGE_CHARS
-                        else f"its {len(data):,} bytes draw over {allowed:,} characters of text by page {number}, "
+                        "it is not a document Dossier reads",
+                    )
+                if drawn > allowed:
+                    raise DocumentRefused(
+                        name,
+                        f"its {len(data):,} bytes draw over {allowed:,} characters of text by page {number}, "
                         "far more than a real document holds; it is not one Dossier reads",
                     )
                 page_texts.append(text)
