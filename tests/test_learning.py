@@ -447,15 +447,19 @@ def test_a_change_reads_as_plain_words_in_the_inbox() -> None:
     assert word_diff("Call Dana on Monday mornings", "Call Dana") == "Call Dana (without “on Monday mornings”)"
 
 
+def _said_without_a_model(service: MemoryService, project: int, said: str) -> None:
+    """The user says ``said`` in a new session; the model-free step learns from it."""
+    session = service.start_session(project)
+    MemoryExtractor(service, None).process(project, service.add_message(session.id, "user", said))
+
+
 def test_what_one_client_says_never_changes_a_global_fact(service: MemoryService, project: int) -> None:
     """A global fact shows in every project: a proposal changing it would carry one client's words to all."""
     from memory import InvalidInputError
 
     rate = service.add_fact(None, "My day rate is 1200 EUR", "preference")
-    extractor = MemoryExtractor(service, None)
-    session = service.start_session(project)
     said = "My day rate for the confidential Acme takeover of Globex is 1500 EUR."
-    extractor.process(project, service.add_message(session.id, "user", said))
+    _said_without_a_model(service, project, said)
     assert all(p.target_fact_id != rate.id for p in service.list_proposals(project))
     assert service.get_fact(rate.id).text == "My day rate is 1200 EUR"
     with pytest.raises(InvalidInputError, match="global fact"):
@@ -464,10 +468,7 @@ def test_what_one_client_says_never_changes_a_global_fact(service: MemoryService
 
 def test_an_update_keeps_the_kind_of_what_it_updates(service: MemoryService, project: int) -> None:
     budget = service.add_fact(project, "The budget is 105k NZD", "decision")
-    extractor = MemoryExtractor(service, None)
-    session = service.start_session(project)
-    said = "Correction from Priya's email: the budget is 101k NZD, not 105k."
-    extractor.process(project, service.add_message(session.id, "user", said))
+    _said_without_a_model(service, project, "Correction from Priya's email: the budget is 101k NZD, not 105k.")
     (update,) = service.list_proposals(project)
     assert update.target_fact_id == budget.id and update.kind is FactKind.DECISION  # not a "contact"
 
