@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import sqlite3
 import threading
 import zipfile
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from app.config.paths import WINDOW_LOCK
 from app.config.settings import Settings, load_settings, save_settings
 from app.portability.backup import BackupError, auto_backup_if_due, create_backup, restore_backup
 from cli import main as cli
@@ -193,6 +195,8 @@ def test_a_damaged_database_is_moved_aside_and_the_latest_backup_offered(run: Ru
     moved = list((data_dir / "damaged").iterdir())
     assert [m.read_bytes() for m in moved if m.name.startswith(DB_FILENAME)] == [bytes(damaged)]  # never overwritten
     assert not database.exists()
+    # The window offers the same restore while it holds the folder's lock file.
+    (data_dir / WINDOW_LOCK).write_text(f"{os.getpid()}\nDossier\nlocalhost\n")
     code, out, err = run("restore", str(backups / "dossier-20261128-120000.zip"))
     assert code == 0, err
     code, out, _ = run("fact", "list", "--project", "Acme")

@@ -9,6 +9,7 @@ the background after that; projects and memory are usable meanwhile.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -16,7 +17,7 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
     QBoxLayout,
     QLabel,
     QMainWindow,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -31,6 +33,9 @@ from PySide6.QtWidgets import (
 )
 
 from ui.platform_check import check_platform
+
+if TYPE_CHECKING:
+    from ui.single_instance import WindowClaim
 
 EXIT_AFTER_SHOWN = "DOSSIER_EXIT_AFTER_SHOWN"
 
@@ -149,6 +154,9 @@ def run(data_dir: str | Path | None = None, *, started: float | None = None) -> 
             return 1
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("Dossier")
+    claim = _claim_data_folder(data_dir)
+    if claim is None:
+        return 0
     startup = StartupWindow()
     startup.show()
     app.processEvents()  # the window is on screen (mapped) from here
@@ -212,6 +220,17 @@ def run(data_dir: str | Path | None = None, *, started: float | None = None) -> 
 
         startup.show_damaged(message, bool(backup), restore, fresh)
 
+    def on_show_requested() -> None:
+        shown = state.get("window", startup)
+        if shown.isMinimized():
+            shown.showNormal()
+        shown.show()
+        shown.raise_()
+        shown.activateWindow()
+        logging.getLogger(__name__).info("brought to the front: Dossier was started again on this data folder")
+
+    if claim is not True:
+        claim.show_requested.connect(on_show_requested)
     opener.opened.connect(on_opened)
     opener.failed.connect(on_failed)
     opener.damaged.connect(on_damaged)
@@ -223,4 +242,38 @@ def run(data_dir: str | Path | None = None, *, started: float | None = None) -> 
         state["window"].stop()
         state["tasks"].shutdown()
         state["runtime"].close()
+    if claim is not True:
+        claim.release()
     return code
+
+
+def _claim_data_folder(data_dir: str | Path | None) -> WindowClaim | Literal[True] | None:
+    """Makes this the one window of its data folder, or hands over to the window that is.
+
+    Returns:
+        The claim to hold while the window runs; True when the folder cannot be
+        told yet (the opener then reports why); None when another window has the
+        folder and this start should quit.
+    """
+    from app.config.paths import resolve_paths
+    from ui.single_instance import WindowClaim
+
+    try:
+        paths = resolve_paths(data_dir)
+    except (OSError, ValueError):
+        return True  # opening it will fail with the reason, in the window
+    claim = WindowClaim(paths.window_lock)
+    if claim.claim():
+        return claim
+    if claim.hand_over():
+        print(f"Dossier is already open on {paths.data_dir}; its window was brought to the front.", file=sys.stderr)
+        return None
+    holder = claim.holder()
+    message = (
+        f"Dossier is already open on this data folder ({paths.data_dir})"
+        + (f", in process {holder}," if holder else "")
+        + " and did not answer. Close that window first, or wait for it to finish what it is doing."
+    )
+    print(message, file=sys.stderr)
+    QMessageBox.information(None, "Dossier is already open", message)
+    return None

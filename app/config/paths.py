@@ -14,11 +14,10 @@ from pathlib import Path
 
 import platformdirs
 
-from app.config.files import WriteFailed
-
 APP_NAME = "Dossier"
 ENV_HOME = "DOSSIER_HOME"
 ENV_MODELS = "DOSSIER_MODELS_DIR"
+WINDOW_LOCK = "window.lock"
 
 
 def ensure_private_dir(path: Path) -> Path:
@@ -58,6 +57,11 @@ class AppPaths:
     def logs_dir(self) -> Path:
         return self.data_dir / "logs"
 
+    @property
+    def window_lock(self) -> Path:
+        """Held by the window open on this data folder (there is one at a time)."""
+        return self.data_dir / WINDOW_LOCK
+
     def check_user_output(self, path: Path | str) -> Path:
         """Refuses a file the user asked for (export, brief, backup) that would land among Dossier's own.
 
@@ -70,6 +74,10 @@ class AppPaths:
         Raises:
             WriteFailed: The path is inside one of those folders, or is one of them.
         """
+        # Imported here: the window resolves its data folder (to claim it) before the memory
+        # layer, which app.errors loads, is imported; that takes about a third of a second.
+        from app.config.files import WriteFailed
+
         target = Path(path).expanduser()
         landing = target.parent.resolve() / target.name
         for folder, what in ((self.data_dir, "data folder"), (self.models_dir, "models folder")):
