@@ -139,5 +139,9 @@ def _progress_printer(label: str) -> Callable[[int, int | None], None]:
 
 
 def _describe_counts(counts: dict[str, int]) -> str:
-    """``{"chat_sessions": 3}`` as "3 chat sessions", for backup and restore messages."""
-    return ", ".join(f"{n:,} {table.replace('_', ' ')}" for table, n in counts.items())
+    """``{"projects": 1, "chat_sessions": 3, "facts": 0}`` as "1 project, 3 chat sessions", for backup and restore messages.
+
+    Tables are named in the plural; what there is none of is left out.
+    """
+    said = [f"{n:,} {table.replace('_', ' ')[: None if n != 1 else -1]}" for table, n in counts.items() if n]
+    return ", ".join(said) or "nothing yet (an empty memory)"

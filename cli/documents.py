@@ -31,7 +31,11 @@ def _kind(document: Document) -> str:
 
 
 def _line(document: Document) -> str:
-    pages = f"{document.pages} p." if document.pages else f"{document.chunk_count} parts"
+    pages = (
+        f"{document.pages} p."
+        if document.pages
+        else f"{document.chunk_count} part{'' if document.chunk_count == 1 else 's'}"
+    )
     state = "ready" if document.status.value == "active" else document.status.value
     if document.status.value == "active" and document.chunks_pending:
         state = f"indexing ({document.chunks_pending} of {document.chunk_count} passages left)"

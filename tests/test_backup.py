@@ -166,9 +166,9 @@ def test_backup_and_restore_commands(tmp_path: Path, embedder: MiniLMEmbedder) -
     assert run("--data-dir", str(source), "project", "create", "Acme")[0] == 0
     assert run("--data-dir", str(source), "fact", "add", "--project", "Acme", "Budget is 40k")[0] == 0
     code, out, _ = run("--data-dir", str(source), "backup", "-o", str(tmp_path / "b.zip"))
-    assert code == 0 and "1 facts" in out
+    assert code == 0 and "1 project, 1 fact, 1 fact version" in out
     code, out, _ = run("--data-dir", str(tmp_path / "empty"), "restore", str(tmp_path / "b.zip"))
-    assert code == 0 and "1 projects" in out
+    assert code == 0 and "1 project," in out and "1 projects" not in out
     code, out, _ = run("--data-dir", str(tmp_path / "empty"), "search", "--project", "Acme", "budget")
     assert code == 0 and "Budget is 40k" in out
     code, _, err = run("--data-dir", str(tmp_path / "empty"), "restore", str(tmp_path / "b.zip"))

@@ -411,6 +411,33 @@ def test_the_window_refuses_to_back_up_or_save_a_brief_over_its_own_database(
     assert database.read_bytes()[:100] == before and env.runtime.service.list_projects()
 
 
+def test_file_dialogs_start_in_the_home_folder_not_where_the_app_was_started(
+    qtbot: object, make_window: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtWidgets import QFileDialog
+
+    env = make_window()
+    _settle(qtbot, env)
+    asked: list[str] = []
+
+    def save_nothing(parent: object, caption: str, directory: str, *rest: object) -> tuple[str, str]:
+        asked.append(directory)
+        return "", ""
+
+    def open_nothing(parent: object, caption: str, directory: str, *rest: object) -> tuple[list[str], str]:
+        asked.append(directory)
+        return [], ""
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(save_nothing))
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", staticmethod(open_nothing))
+    env.window._on_backup()
+    env.window.documents._on_add_files()
+    assert len(asked) == 2
+    backup, documents = (Path(a) for a in asked)
+    assert backup.parent == Path.home() and backup.name.startswith("Dossier backup ") and backup.suffix == ".zip"
+    assert documents == Path.home()
+
+
 def test_the_settings_dialog_refuses_a_key_inside_the_endpoint_address(qtbot: object, make_window: object) -> None:
     from ui.settings_dialog import SettingsDialog
 

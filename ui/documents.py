@@ -432,7 +432,7 @@ class DocumentsTab(MemoryTab):
     def _on_add_files(self) -> None:
         if self._needs_project():
             return
-        names, _ = QFileDialog.getOpenFileNames(self, "Add documents to this project", "", FILE_FILTER)
+        names, _ = QFileDialog.getOpenFileNames(self, "Add documents to this project", str(Path.home()), FILE_FILTER)
         if names:
             self.add_paths([Path(name) for name in names])
 

@@ -435,7 +435,9 @@ class HistoryImportDialog(QDialog):
         self._show_counts()
 
     def _on_choose(self) -> None:
-        name, _ = QFileDialog.getOpenFileName(self, "Choose a ChatGPT or Claude export", "", EXPORT_FILTER)
+        name, _ = QFileDialog.getOpenFileName(
+            self, "Choose a ChatGPT or Claude export", str(Path.home()), EXPORT_FILTER
+        )
         if name:
             self.open_export(Path(name))
 

@@ -14,6 +14,7 @@ import functools
 import html
 import logging
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -700,7 +701,9 @@ class MainWindow(QMainWindow):
     def _on_backup(self) -> None:
         from PySide6.QtWidgets import QFileDialog
 
-        path, _ = QFileDialog.getSaveFileName(self, "Back up Dossier", "dossier-backup.zip", "Zip files (*.zip)")
+        # In the home folder, not wherever the app was started from (with `make run`, the source tree).
+        default = Path.home() / f"Dossier backup {date.today():%Y-%m-%d}.zip"
+        path, _ = QFileDialog.getSaveFileName(self, "Back up Dossier", str(default), "Zip files (*.zip)")
         if path:
             self.back_up_to(Path(path))
 
