@@ -70,6 +70,10 @@ def test_a_weekday_or_a_day_of_the_month_alone_gets_its_date_too() -> None:
     assert dated("The SOW is due Friday.", sunday) == "The SOW is due Friday (4 December 2026)."
     assert dated("I met Dana on Friday.", sunday) == "I met Dana on Friday (27 November 2026)."  # told as done
     assert dated("Henrik is back on the 14th.", sunday) == "Henrik is back on the 14th (14 December 2026)."
+    # A return is ahead unless it is itself told as done, whatever the sentence said before it.
+    assert dated("Sarah was on holiday, back on the 6th.", sunday).endswith("the 6th (6 December 2026).")
+    assert dated("Dana had surgery, back on Monday.", sunday).endswith("Monday (30 November 2026).")
+    assert dated("Sarah came back on the 6th.", sunday).endswith("the 6th (6 November 2026).")
     assert dated("Pay by the 31st.", sunday) == "Pay by the 31st (31 December 2026)."  # November has no 31st
     assert dated("We went there on the 30th.", sunday) == "We went there on the 30th (30 October 2026)."
     # What the words right before the day say decides, not a verb elsewhere in the sentence.

@@ -405,6 +405,10 @@ def _told_as_done(before: str, phrase: str) -> bool:
     if first == "since":
         return True
     words = re.findall(r"[\w']+", before.casefold())[-6:]
+    if words and words[-1] == "back":
+        # "Sarah was on holiday, back on the 6th": when someone returns, unless the return itself
+        # is told as done ("came back on the 6th", "was back on the 6th").
+        return len(words) > 1 and (words[-2] in _PAST_WORDS or words[-2].endswith("ed"))
     for n in range(len(words) - 1, -1, -1):
         word = words[n]
         if word in _FUTURE_WORDS:
