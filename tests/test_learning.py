@@ -412,6 +412,23 @@ def test_two_dated_things_neither_replace_each_other_nor_a_known_fact(service: M
     assert service.get_fact(launch.id).text == "The launch is on 30 November 2026"
 
 
+def test_a_value_of_another_kind_is_a_new_fact_not_a_replacement(service: MemoryService, project: int) -> None:
+    """A phone number does not replace an e-mail address, nor a date an amount; a new amount does replace one."""
+    from memory import ProposalAction
+
+    email = service.add_fact(project, "Dana's email is dana@acme.example.", "contact")
+    budget = service.add_fact(project, "The budget for phase two is 40,000 EUR.", "decision")
+    extractor = MemoryExtractor(service, None)
+    session = service.start_session(project)
+    for message in ("Dana's phone is +49 30 1234567.", "The budget for phase two is now 45,000 EUR."):
+        extractor.process(project, service.add_message(session.id, "user", message))
+    pending = {p.text: p for p in service.list_proposals(project)}
+    assert pending["Dana's phone is +49 30 1234567."].action is ProposalAction.ADD
+    raised = pending["The budget for phase two is now 45,000 EUR."]
+    assert raised.action is ProposalAction.UPDATE and raised.target_fact_id == budget.id
+    assert service.get_fact(email.id).text == "Dana's email is dana@acme.example."
+
+
 def test_a_secret_leaves_out_its_sentence_not_the_rest_of_the_message(service: MemoryService, project: int) -> None:
     from datetime import UTC, datetime
 

@@ -537,19 +537,28 @@ def _clean_candidate(text: str) -> str:
 #: Below SAME_SUBJECT, a candidate still changes a fact when it gives the same thing a new value.
 NEW_VALUE_SIMILARITY = 0.45
 _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
-#: A value a thing can have: an e-mail, a phone number, an amount (with its currency or
-#: unit, or thousands), a date. A bare small number ("item 7", "phase 2") names a thing
-#: rather than giving it a value, so it is not one.
-_VALUE = re.compile(
-    rf"{EMAIL}|\+\d[\d ()-]{{6,}}\d|[$€£¥]\s?\d[\d,.]*\s?[kmb]?\b|"
-    rf"\b\d[\d,.]*\s?(?:k|m|bn|%|eur|usd|gbp|chf|euros?|dollars?|pounds?)\b|\b\d{{1,3}}(?:,\d{{3}})+\b|"
-    rf"\b\d{{4}}-\d{{2}}-\d{{2}}\b|\b\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH}|\b{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?\b",
-    re.IGNORECASE,
-)
+#: The values a thing can have, by kind: a new phone number does not replace an e-mail
+#: address, nor a date an amount. A bare small number ("item 7", "phase 2") names a thing
+#: rather than giving it a value, so it is none of them.
+_VALUES = {
+    "e-mail": re.compile(EMAIL, re.IGNORECASE),
+    "phone": re.compile(r"\+\d[\d ()-]{6,}\d"),
+    "amount": re.compile(
+        r"[$€£¥]\s?\d[\d,.]*\s?[kmb]?\b|\b\d[\d,.]*\s?(?:k|m|bn|%|eur|usd|gbp|chf|euros?|dollars?|pounds?)\b|"
+        r"\b\d{1,3}(?:,\d{3})+\b",
+        re.IGNORECASE,
+    ),
+    "date": re.compile(
+        rf"\b\d{{4}}-\d{{2}}-\d{{2}}\b|\b\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH}|\b{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?\b",
+        re.IGNORECASE,
+    ),
+}
 
 
-def _values(text: str) -> set[str]:
-    return {"".join(v.casefold().split()) for v in _VALUE.findall(text)}
+def _values(text: str) -> dict[str, set[str]]:
+    """The values in ``text`` by kind (only the kinds it has)."""
+    found = {kind: {"".join(v.casefold().split()) for v in pattern.findall(text)} for kind, pattern in _VALUES.items()}
+    return {kind: values for kind, values in found.items() if values}
 
 
 def _new_value_for(candidate: str, fact: str, similarity: float) -> bool:
@@ -570,10 +579,10 @@ _TIME_WORDS = frozenset(
 
 
 def _gives_new_value(candidate: str, fact: str) -> bool:
-    """Both carry a value (amount, date, e-mail, phone), the values differ, and they share
-    a word that names the thing (not a number, not a time): "budget", "Maria", "launch"."""
+    """Both carry a value of the same kind (amount, date, e-mail, phone), those values differ,
+    and they share a word that names the thing (not a number, not a time): "budget", "Maria"."""
     values_new, values_old = _values(candidate), _values(fact)
-    if not values_new or not values_old or values_new == values_old:
+    if not any(values_new[kind] != values_old[kind] for kind in values_new.keys() & values_old.keys()):
         return False
     shared = {
         w
