@@ -296,12 +296,12 @@ def cmd_inbox(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
     project = _project(service, args.project)
     if args.action == "accept":
         for proposal_id in _decided(service, project, args.id, "accept", out):
-            fact = service.accept_proposal(proposal_id, text=args.text)
+            fact = service.accept_proposal(proposal_id, text=args.text, kind=args.kind, pinned=args.pin or None)
             print(f"Accepted #{proposal_id}" + (f" → F{fact.id}: {fact.text}" if fact else ""), file=out)
         return EXIT_OK
     if args.action == "reject":
-        if args.text is not None:
-            raise UsageError("--text goes with accept (the fact as it should be kept), not with reject")
+        if args.text is not None or args.kind is not None or args.pin:
+            raise UsageError("--text, --kind and --pin go with accept (the fact as it should be kept), not with reject")
         for proposal_id in _decided(service, project, args.id, "reject", out):
             service.reject_proposal(proposal_id)
             print(f"Rejected #{proposal_id}", file=out)

@@ -137,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", nargs="?", choices=["list", "accept", "reject"], default="list")
     p.add_argument("id", nargs="?", help="proposal id, or 'all' for every pending one")
     p.add_argument("--text", help="accept with this text instead")
+    p.add_argument("--kind", choices=kinds, help="accept as this kind of fact instead")
+    p.add_argument("--pin", action="store_true", help="accept and pin the fact")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_inbox, wants_runtime=True)
 

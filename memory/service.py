@@ -909,20 +909,38 @@ class MemoryService:
                 query = query.where(ProposalRow.status == parse_enum(ProposalStatus, status, "Status").value)
             return [convert.to_proposal(r) for r in s.scalars(query.order_by(ProposalRow.id))]
 
-    def accept_proposal(self, proposal_id: int, *, text: str | None = None) -> Fact | None:
-        """Applies a proposal (optionally with the user's edited text).
+    def accept_proposal(
+        self,
+        proposal_id: int,
+        *,
+        text: str | None = None,
+        kind: FactKind | str | None = None,
+        pinned: bool | None = None,
+    ) -> Fact | None:
+        """Applies a proposal, optionally as the user corrected it.
+
+        Args:
+            text: The fact's words, if the user rewrote them.
+            kind: The fact's kind, if the user chose another than the proposed one.
+            pinned: Whether the fact is pinned (for an update, None keeps its pin).
 
         Returns:
             The added or changed fact; None if an update's or archive's target is gone.
         """
         edited = None if text is None else clean_text(text, "Proposed fact", max_chars=MAX_FACT_CHARS)
+        chosen = None if kind is None else parse_enum(FactKind, kind, "Fact kind")
         # One transaction: the proposal is never marked accepted without its change, or the reverse.
         with self._write() as s, s.begin():
             row = pending_proposal(s, proposal_id)
             # Accepted as proposed, the words are the assistant's; rewritten first, the user's.
-            actor = Actor.USER if edited is not None and edited != row.text else Actor.ASSISTANT
+            changed_by_user = (edited is not None and edited != row.text) or (
+                chosen is not None and chosen.value != row.kind
+            )
+            actor = Actor.USER if changed_by_user else Actor.ASSISTANT
             if edited is not None:
                 row.text = edited
+            if chosen is not None:
+                row.kind = chosen.value
             row.status = ProposalStatus.ACCEPTED.value
             row.decided_at = utcnow()
             kind = FactKind(row.kind)
@@ -933,7 +951,7 @@ class MemoryService:
                     row.project_id,
                     row.text,
                     kind,
-                    False,
+                    bool(pinned),
                     actor,
                     FactSource.CONVERSATION,
                     row.source_message_id,
@@ -942,7 +960,7 @@ class MemoryService:
                     else (row.source_document_id, row.source_location),
                 )
             elif target is not None and row.action == ProposalAction.UPDATE.value:
-                apply_change(s, target, VersionAction.EDITED, actor, text=row.text, kind=kind)
+                apply_change(s, target, VersionAction.EDITED, actor, text=row.text, kind=kind, pinned=pinned)
             elif target is not None:
                 apply_change(s, target, VersionAction.ARCHIVED, actor, status=FactStatus.ARCHIVED)
             fact = None if target is None else convert.to_fact(target)

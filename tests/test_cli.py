@@ -206,8 +206,11 @@ def test_chat_inbox_and_summarize(run: Run, with_models: Path, data_dir: Path, e
         code == 0 and "#1" in out and "on “14 September.” → “30 September”" in out and "from: /remember The Q3" in out
     )
     assert run("inbox", "--project", "Acme", "accept", "99")[0] == 2
-    code, out, _ = run("inbox", "--project", "Acme", "accept", "1")
+    code, out, _ = run("inbox", "--project", "Acme", "accept", "1", "--kind", "deadline", "--pin")
     assert code == 0 and "F1: The Q3 report is due on 30 September" in out
+    code, out, _ = run("fact", "list", "--project", "Acme", "--json")
+    due = next(f for f in json.loads(out) if f["id"] == 1)
+    assert due["kind"] == "deadline" and due["pinned"]
     assert run("inbox", "--project", "Acme", "reject", "1")[0] == 2  # already decided
     code, out, _ = run("summarize", "--session", "1", "--extractive")
     assert code == 0 and "30 September" in out
@@ -323,7 +326,9 @@ def test_paths_and_ids_the_user_got_wrong_are_usage_errors(run: Run, tmp_path: P
     code, out, _ = run("inbox", "--project", "Acme", "reject", "all")
     assert code == 0 and "nothing to reject" in out
     code, _, err = run("inbox", "--project", "Acme", "reject", "all", "--text", "something")
-    assert code == 2 and "--text goes with accept" in err
+    assert code == 2 and "go with accept" in err
+    code, _, err = run("inbox", "--project", "Acme", "reject", "all", "--pin")
+    assert code == 2 and "go with accept" in err
     code, _, err = run("import", str(tmp_path))
     assert code == 2 and "not a regular file" in err
     a_file = tmp_path / "a-file"

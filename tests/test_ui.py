@@ -700,6 +700,42 @@ def test_a_facts_kind_and_pin_are_set_in_add_and_edit(qtbot: object, make_window
     assert env.runtime.service.get_fact(fact.id).text == "Launch is on 14 March"
 
 
+def test_edit_then_accept_sets_the_kind_and_keeps_an_updated_facts_pin(qtbot: object, make_window: object) -> None:
+    from memory import FactKind, ProposalAction
+
+    env = make_window()
+    service = env.runtime.service
+    launch = service.add_fact(1, "Launch is on 14 March", "fact", pinned=True)
+    service.propose(1, "update", "Launch is on 21 March", target_fact_id=launch.id)
+    service.propose(1, "add", "Dana prefers calls on Mondays")
+    inbox = env.window.memory.inbox
+    inbox.reload()
+    qtbot.waitUntil(lambda: len(inbox.proposals) == 2, timeout=WAIT)  # type: ignore[attr-defined]
+    update, new = sorted(inbox.proposals.values(), key=lambda p: p.action is not ProposalAction.UPDATE)
+    dialog = inbox.edit_dialog(update)
+    qtbot.addWidget(dialog)
+    assert dialog.text.toPlainText() == "Launch is on 21 March" and dialog.pinned.isChecked()
+    dialog.kind.setCurrentIndex(dialog.kind.findData("deadline"))
+    inbox.accept_edited(update, dialog.values())
+    qtbot.waitUntil(lambda: service.get_fact(launch.id).kind is FactKind.DEADLINE, timeout=WAIT)  # type: ignore[attr-defined]
+    changed = service.get_fact(launch.id)
+    assert changed.text == "Launch is on 21 March" and changed.pinned
+    dialog = inbox.edit_dialog(new)
+    qtbot.addWidget(dialog)
+    assert not dialog.pinned.isChecked()
+    dialog.text.setPlainText("Dana prefers calls on Monday mornings")
+    dialog.kind.setCurrentIndex(dialog.kind.findData("preference"))
+    dialog.pinned.setChecked(True)
+    inbox.accept_edited(new, dialog.values())
+    qtbot.waitUntil(lambda: len(service.list_facts(1)) == 2, timeout=WAIT)  # type: ignore[attr-defined]
+    added = next(f for f in service.list_facts(1) if f.id != launch.id)
+    assert (added.text, added.kind, added.pinned) == (
+        "Dana prefers calls on Monday mornings",
+        FactKind.PREFERENCE,
+        True,
+    )
+
+
 def test_adding_a_fact_without_a_project_says_what_to_do(qtbot: object, make_window: object) -> None:
     env = make_window(projects=())
     env.window.memory.facts._on_add()

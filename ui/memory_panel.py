@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -420,6 +419,7 @@ class InboxTab(MemoryTab):
         super().__init__(runtime, tasks)
         self.list = memory_list()
         self.proposals: dict[int, Proposal] = {}
+        self.targets: dict[int, Fact | None] = {}
         buttons, _ = button_row(
             ("Accept", self._on_accept), ("Edit, then accept", self._on_edit_accept), ("Reject", self._on_reject)
         )
@@ -450,9 +450,11 @@ class InboxTab(MemoryTab):
         picked = self._selected()
         self.list.clear()
         self.proposals = {}
+        self.targets = {}
         for entry in entries:
             proposal = entry.proposal
             self.proposals[proposal.id] = proposal
+            self.targets[proposal.id] = entry.target
             if proposal.action is ProposalAction.ADD:
                 body = f"New {proposal.kind.value}: {entry.change}"
             elif proposal.action is ProposalAction.UPDATE:
@@ -483,13 +485,28 @@ class InboxTab(MemoryTab):
         proposal = self._selected()
         if proposal is None or proposal.action is ProposalAction.ARCHIVE:
             return
-        text, ok = QInputDialog.getMultiLineText(
-            self, "Edit, then accept", "The fact as it should be kept:", proposal.text
+        dialog = self.edit_dialog(proposal)
+        if dialog.exec():
+            self.accept_edited(proposal, dialog.values())
+
+    def edit_dialog(self, proposal: Proposal) -> FactDialog:
+        """The fact dialog filled with the proposal: its words, its kind, and for an update the fact's pin."""
+        dialog = FactDialog("Edit, then accept", "The fact as it should be kept:", self)
+        target = self.targets.get(proposal.id)
+        dialog.set_values(FactValues(proposal.text, proposal.kind, target.pinned if target is not None else False))
+        return dialog
+
+    def accept_edited(self, proposal: Proposal, chosen: FactValues) -> None:
+        """What OK in the "Edit, then accept" dialog does."""
+        if not chosen.text.strip():
+            return
+        self.call(
+            "accept edited",
+            lambda: self.runtime.service.accept_proposal(
+                proposal.id, text=chosen.text, kind=chosen.kind, pinned=chosen.pinned
+            ),
+            then=self._after,
         )
-        if ok and text.strip():
-            self.call(
-                "accept edited", lambda: self.runtime.service.accept_proposal(proposal.id, text=text), then=self._after
-            )
 
     def _on_reject(self) -> None:
         proposal = self._selected()

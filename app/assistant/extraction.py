@@ -480,13 +480,16 @@ class InboxEntry:
     change: str
     #: The start of the message it came from, or "".
     source: str
+    #: The fact an update or a forget would change, as it is now.
+    target: Fact | None = None
 
 
 def inbox_entries(service: MemoryService, project_id: int, snippet_chars: int = 160) -> list[InboxEntry]:
     """The project's pending proposals, each with its diff against the fact as it is now."""
     entries = []
     for p in service.list_proposals(project_id):
-        current = service.get_fact(p.target_fact_id).text if p.target_fact_id is not None else ""
+        target = service.get_fact(p.target_fact_id) if p.target_fact_id is not None else None
+        current = target.text if target is not None else ""
         if p.action is ProposalAction.UPDATE:
             change = f"F{p.target_fact_id}: {word_diff(current, p.text)}"
         elif p.action is ProposalAction.ARCHIVE:
@@ -500,7 +503,7 @@ def inbox_entries(service: MemoryService, project_id: int, snippet_chars: int = 
         if p.origin.startswith("mcp:"):
             source = f"via MCP, from {p.origin.removeprefix('mcp:')}" + (f": {source}" if source else "")
         headline = p.reason.split(":", 1)[0] if p.action is ProposalAction.UPDATE else p.reason
-        entries.append(InboxEntry(p, headline, change, " ".join(source.split())[:snippet_chars]))
+        entries.append(InboxEntry(p, headline, change, " ".join(source.split())[:snippet_chars], target))
     return entries
 
 
