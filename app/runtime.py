@@ -23,7 +23,7 @@ from app.config.settings import Settings, check_changes, load_settings, save_set
 from app.llm.engine import EngineError, GenerationSettings, LocalEngine, TextModel
 from app.llm.models import ModelStore, Progress
 from app.llm.remote import RemoteModel, normalise_base_url
-from memory import MemoryService
+from memory import MemoryService, Message
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +149,15 @@ class Runtime:
         if self._flow is not None:
             self._flow.close()
             self._flow = None
+
+    def delete_message(self, message_id: int) -> Message:
+        """Deletes a message for good; the chat's prompt for its session forgets it too."""
+        message = self.service.delete_message(message_id)
+        with self._lock:
+            flow = self._flow
+        if flow is not None:
+            flow.forget_session_cache(message.session_id)
+        return message
 
     def auto_accepts(self, project_id: int) -> bool:
         return project_id in self.settings.auto_accept_project_ids

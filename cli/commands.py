@@ -13,6 +13,7 @@ from typing import Any, TextIO
 from app.assistant.citations import context_chunks, find_citations
 from app.assistant.conversation import ContextReady, SessionStarted, Token, TurnResult
 from app.assistant.extraction import MemoryExtractor, inbox_entries
+from app.assistant.text import shortened
 from app.assistant.voice import learn_voice
 from app.config.files import is_special, write_bytes, write_text
 from app.config.paths import resolve_paths
@@ -37,7 +38,9 @@ from cli.common import (
 )
 from memory import (
     MemoryService,
+    Message,
     Project,
+    Role,
     local_time,
 )
 
@@ -347,16 +350,46 @@ def cmd_session(service: MemoryService, args: argparse.Namespace, out: TextIO) -
                 file=out,
             )
         return EXIT_OK
+    if args.action == "delete-message":
+        message = service.get_message(args.id)
+        if message.project_id != project.id:
+            raise UsageError(f"Message {message.id} is not in project {project.name}")
+        service.delete_message(message.id)
+        print(
+            f"Deleted message {message.id} ({_speaker(message)}: {shortened(message.content, 60)}) from session "
+            f"{message.session_id}; proposals from it that waited went with it, facts accepted from it stay",
+            file=out,
+        )
+        return EXIT_OK
     session = service.get_session(args.id)
     if session.project_id != project.id:
         raise UsageError(f"Session {session.id} is not in project {project.name}")
+    if args.action == "show":
+        print(f"Session {session.id}: {session.title or 'Untitled'}", file=out)
+        for message in service.list_messages(session.id):
+            print(
+                f"{message.id:<6} {local_time(message.created_at):%Y-%m-%d %H:%M}  {_speaker(message)}: "
+                f"{' '.join(message.content.split())}",
+                file=out,
+            )
+        return EXIT_OK
     deleted = service.delete_session(session.id)
     print(
-        f"Deleted session {deleted.id} ({deleted.title or 'Untitled'}, {deleted.message_count} messages) "
+        f"Deleted session {deleted.id} ({deleted.title or 'Untitled'}, {deleted.message_count} "
+        f"message{'' if deleted.message_count == 1 else 's'}) "
         f"from {project.name}; facts learnt from it stay",
         file=out,
     )
     return EXIT_OK
+
+
+def _speaker(message: Message) -> str:
+    """Who said it, as a transcript names them: "You", "Dossier", or the speaker's name."""
+    if message.role is Role.USER:
+        return "You"
+    if message.role is Role.ASSISTANT:
+        return "Dossier"
+    return message.speaker or "Someone"
 
 
 def cmd_summarize(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:

@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_inbox, wants_runtime=True)
 
     session = commands.add_parser(
-        "session", help="list a project's sessions, or delete one (imported into the wrong project, say)"
+        "session", help="list a project's sessions, show one, or delete one or one of its messages"
     )
     session_actions = session.add_subparsers(dest="action", required=True, parser_class=_Parser)
     p = session_actions.add_parser("list")
@@ -151,6 +151,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = session_actions.add_parser("delete", help="delete a session and its messages for good")
     p.add_argument("--project", required=True, help="the project it is in (a check)")
     p.add_argument("id", type=int)
+    p = session_actions.add_parser("show", help="a session's messages, with their ids")
+    p.add_argument("--project", required=True, help="the project it is in (a check)")
+    p.add_argument("id", type=int)
+    p = session_actions.add_parser(
+        "delete-message", help="delete one message for good (a password pasted by mistake, say)"
+    )
+    p.add_argument("--project", required=True, help="the project it is in (a check)")
+    p.add_argument("id", type=int, help="the message's id (session show lists them)")
     session.set_defaults(handler=cmd_session, searches=True)
 
     p = commands.add_parser("summarize", help="(re)write a session's summary")

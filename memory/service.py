@@ -648,6 +648,39 @@ class MemoryService:
         self._drop_vectors(session.project_id, vector_ids, "a deleted session's")
         return session
 
+    def delete_message(self, message_id: int) -> Message:
+        """Deletes one message for good (a password pasted by mistake, say); only on the user's request.
+
+        It leaves search and every later context. Proposals filed from it that
+        still wait in the inbox go too (their words are its words); facts
+        accepted from it stay, without their link to it. A summary of its
+        session that covered it is cleared, so that the next one is written
+        without it.
+
+        Returns:
+            The message as it was.
+        """
+        with self._write() as s, s.begin():
+            row = message_row(s, message_id)
+            message = convert.to_message(row)
+            session = session_row(s, row.session_id)
+            summary_cleared = bool(session.summary) and (session.summary_through_message_id or 0) >= message_id
+            if summary_cleared:
+                session.summary = ""
+                session.summary_through_message_id = None
+                session.vec_current = True  # nothing left to embed: its vector goes below
+            s.execute(
+                delete(ProposalRow).where(
+                    ProposalRow.source_message_id == message_id, ProposalRow.status == ProposalStatus.PENDING.value
+                )
+            )
+            s.delete(row)  # its keyword row goes by trigger
+        vector_ids = [f"{MESSAGE_PREFIX}{message_id}"] + (
+            [f"{SUMMARY_PREFIX}{message.session_id}"] if summary_cleared else []
+        )
+        self._drop_vectors(message.project_id, vector_ids, "a deleted message's")
+        return message
+
     def end_session(self, session_id: int, *, ended_at: datetime | None = None) -> ChatSession:
         with self._write() as s, s.begin():
             row = session_row(s, session_id)

@@ -379,3 +379,34 @@ def test_a_device_or_a_pipe_is_refused_as_an_import_and_a_voice_sample(run: Run)
     assert code == 2 and "not a regular file" in out + err and "Traceback" not in out + err
     code, out, err = run("voice", "learn", "--project", "Acme", "/dev/zero", "--no-model")
     assert code == 2 and "not a regular file" in out + err and "Traceback" not in out + err
+
+
+def test_a_session_is_shown_with_its_message_ids_and_one_message_can_be_deleted(
+    run: Run, data_dir: Path, embedder: MiniLMEmbedder
+) -> None:
+    from memory import NewMessage, Role
+
+    run("project", "create", "Acme")
+    run("project", "create", "Globex")
+    with MemoryService.open(data_dir, embedder=embedder) as service:
+        session = service.start_session(1, "Kick-off")
+        pasted, kept = service.add_messages(
+            session.id,
+            [
+                NewMessage(Role.USER, "The staging password is Tr0ub4dor-xylophone."),
+                NewMessage(Role.OTHER, "Thanks, noted.", "Dana"),
+            ],
+        )
+    code, out, _ = run("session", "show", "--project", "Acme", str(session.id))
+    assert code == 0 and f"{pasted.id:<6}" in out and "You: The staging password" in out
+    assert f"{kept.id:<6}" in out and "Dana: Thanks, noted." in out
+    code, _, err = run("session", "delete-message", "--project", "Globex", str(pasted.id))
+    assert code == 2 and "not in project Globex" in err
+    code, out, _ = run("session", "delete-message", "--project", "Acme", str(pasted.id))
+    assert code == 0 and f"Deleted message {pasted.id} (You: The staging password" in out
+    code, out, _ = run("search", "--project", "Acme", "staging password xylophone")
+    assert code == 0 and "xylophone" not in out
+    code, out, _ = run("session", "show", "--project", "Acme", str(session.id))
+    assert "xylophone" not in out and "Dana: Thanks, noted." in out
+    code, _, err = run("session", "delete-message", "--project", "Acme", str(pasted.id))
+    assert code == 2 and "Traceback" not in err

@@ -290,7 +290,7 @@ def test_a_conversation_imported_into_the_wrong_project_can_be_deleted_and_leave
     code, out, err = run("session", "delete", "--project", "Harbor Bank", "1")
     assert code == 2 and "not in project Harbor Bank" in out + err
     code, out, _ = run("session", "delete", "--project", "Northwind", "1")
-    assert code == 0 and "Deleted session 1 (Harbor Bank KYC vendors, 1 messages)" in out
+    assert code == 0 and "Deleted session 1 (Harbor Bank KYC vendors, 1 message)" in out
     for mode in ("search", "context"):
         code, out, _ = run(mode, "--project", "Northwind", "which KYC vendor does the bank use?")
         assert "Onfido" not in out

@@ -270,3 +270,42 @@ def test_an_edit_of_what_changed_meanwhile_is_refused_not_saved_over_it(service:
     assert service.edit_fact(opened.id, "The budget is 95k NZD", unless_changed_since=now.updated_at).text == (
         "The budget is 95k NZD"
     )
+
+
+def test_a_deleted_message_leaves_search_context_summary_and_inbox(service: MemoryService) -> None:
+    from memory import NewMessage, ProposalStatus, SearchMode
+
+    acme = service.create_project("Acme").id
+    session = service.start_session(acme, "Kick-off")
+    pasted, kept = service.add_messages(
+        session.id,
+        [
+            NewMessage(Role.USER, "The staging login is admin with the password Tr0ub4dor-xylophone."),
+            NewMessage(Role.USER, "The steering committee meets on Thursdays."),
+        ],
+    )
+    service.set_session_summary(session.id, "Staging login shared; committee on Thursdays.", through_message_id=kept.id)
+    waiting = service.propose(acme, "add", "Staging login is admin", source_message_id=pasted.id)
+    decided = service.propose(acme, "add", "The staging server is the place to test", source_message_id=pasted.id)
+    learnt = service.accept_proposal(decided.id)
+    assert learnt is not None
+    service.wait_for_index()
+    for mode in SearchMode:
+        assert any(pasted.id in h.message_ids for h in service.search(acme, "xylophone password", mode=mode))
+
+    deleted = service.delete_message(pasted.id)
+    service.wait_for_index()
+
+    assert deleted.content.startswith("The staging login")
+    assert [m.id for m in service.list_messages(session.id)] == [kept.id]
+    for mode in SearchMode:
+        assert all(pasted.id not in h.message_ids for h in service.search(acme, "xylophone password", mode=mode))
+        assert all("xylophone" not in h.text for h in service.search(acme, "staging login", mode=mode))
+    assert "xylophone" not in service.build_context(acme, "What is the staging password?", 1000).text
+    assert service.get_session(session.id).summary == ""  # it covered the message: written again later
+    assert [p.id for p in service.list_proposals(acme)] == []  # the waiting one went with it
+    assert waiting.id not in [p.id for p in service.list_proposals(acme, status=ProposalStatus.REJECTED)]
+    fact = service.get_fact(learnt.id)  # what was accepted stays, without its link
+    assert fact.text == "The staging server is the place to test" and fact.source_message_id is None
+    with pytest.raises(NotFoundError):
+        service.delete_message(pasted.id)

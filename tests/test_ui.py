@@ -535,6 +535,40 @@ def test_ask_again_replaces_the_answer_in_place(qtbot: object, make_window: obje
     assert env.window.chat.entries[-1].note == "Answered again."
 
 
+def test_a_message_deleted_from_the_chat_is_gone_from_the_session_and_the_next_prompt(
+    qtbot: object, make_window: object
+) -> None:
+    from PySide6.QtGui import QTextCursor
+
+    env = make_window(FakeModel(lambda t, s: '{"facts": []}' if s.json_schema else "Noted."))
+    window, chat = env.window, env.window.chat
+    window.send("The staging password is Tr0ub4dor-xylophone.")
+    env.result(qtbot)
+    _settle(qtbot, env)
+    window.send("The steering committee meets on Thursdays.")
+    env.result(qtbot)
+    _settle(qtbot, env)
+    assert all(entry.message_ids for entry in chat.entries)
+    # Right-click on the first message: the menu offers to delete the one under the pointer.
+    first = chat.transcript.cursorRect(QTextCursor(chat.transcript.document().findBlockByNumber(1))).center()
+    assert chat.entry_at(first) is chat.entries[0]
+    menu = chat.message_menu(first)
+    delete = next(a for a in menu.actions() if a.text() == "Delete this message…")
+    assert delete.isEnabled()
+    menu.deleteLater()
+    window.delete_message(chat.entries[0].message_ids)  # what the action does once confirmed
+    qtbot.waitUntil(lambda: len(chat.entries) == 3, timeout=WAIT)  # type: ignore[attr-defined]
+    _settle(qtbot, env)
+    assert "xylophone" not in chat.to_markdown()
+    stored = env.runtime.service.list_messages(window.session_id)
+    assert all("xylophone" not in m.content for m in stored) and len(stored) == 3
+    window.send("What did I tell you?")
+    env.result(qtbot)
+    _settle(qtbot, env)
+    assert env.model is not None and "xylophone" not in env.model.rendered()
+    assert "steering committee" in env.model.rendered()  # the session's other turns are still there
+
+
 def test_settings_that_change_the_chat_model_reload_it_and_others_do_not(qtbot: object, make_window: object) -> None:
     from ui.settings_dialog import SettingsDialog
 

@@ -11,7 +11,7 @@ import itertools
 import re
 from dataclasses import dataclass, field
 
-from PySide6.QtCore import QMimeData, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QMimeData, QPoint, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QColor,
     QDragEnterEvent,
@@ -21,10 +21,12 @@ from PySide6.QtGui import (
     QTextCharFormat,
     QTextCursor,
     QTextDocument,
+    QTextFormat,
 )
 from PySide6.QtWidgets import (
     QApplication,
     QHBoxLayout,
+    QMenu,
     QPlainTextEdit,
     QPushButton,
     QTextBrowser,
@@ -110,6 +112,9 @@ class ChatEntry:
     passages_known: bool = True
     #: Some passage this answer was given is no longer kept (its document removed or re-read).
     passages_lost: bool = False
+    #: The stored messages it shows (an answer given again stands for the earlier ones too);
+    #: empty while it is not stored yet.
+    message_ids: tuple[int, ...] = ()
 
 
 def _escape_markdown(text: str) -> str:
@@ -218,6 +223,7 @@ class ChatView(QWidget):
         ask_again_requested(): run the last user message again.
         memory_item_activated(str): a memory item ("fact:12") was clicked.
         passage_activated(Passage): a citation, or a passage under "memory used", was clicked.
+        delete_requested(ChatEntry): "Delete this message…" was chosen on a stored message.
     """
 
     send_requested = Signal(str)
@@ -225,11 +231,14 @@ class ChatView(QWidget):
     ask_again_requested = Signal()
     memory_item_activated = Signal(str)
     passage_activated = Signal(object)
+    delete_requested = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.entries: list[ChatEntry] = []
         self.transcript = QTextBrowser()
+        self.transcript.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.transcript.customContextMenuRequested.connect(self._on_context_menu)
         self.transcript.setOpenLinks(False)
         self.transcript.setOpenExternalLinks(False)
         self.transcript.anchorClicked.connect(self._on_anchor_clicked)
@@ -375,7 +384,39 @@ class ChatView(QWidget):
             cursor.setPosition(position + length, QTextCursor.MoveMode.KeepAnchor)
             cursor.mergeCharFormat(look)
 
+    def entry_at(self, position: QPoint) -> ChatEntry | None:
+        """The entry shown at ``position`` (in the transcript's viewport), if any.
+
+        Entries are drawn one after the other, a horizontal rule between two:
+        the rules above the point say which one it is.
+        """
+        block = self.transcript.cursorForPosition(position).block()
+        if not self.entries or not block.isValid():
+            return None
+        index = 0
+        previous = block.previous()
+        while previous.isValid():
+            index += previous.blockFormat().hasProperty(QTextFormat.Property.BlockTrailingHorizontalRulerWidth)
+            previous = previous.previous()
+        return self.entries[index] if index < len(self.entries) else None
+
+    def message_menu(self, position: QPoint) -> QMenu:
+        """The transcript's context menu at ``position``: copy and select, and deleting the message there."""
+        menu = self.transcript.createStandardContextMenu(position)
+        entry = self.entry_at(position)
+        menu.addSeparator()
+        delete = menu.addAction("Delete this message…")
+        # Only what is stored, and not while an answer is being written.
+        delete.setEnabled(entry is not None and bool(entry.message_ids) and self.send_button.isEnabled())
+        delete.triggered.connect(lambda: self.delete_requested.emit(entry))
+        return menu
+
     # -- slots
+    def _on_context_menu(self, position: QPoint) -> None:
+        menu = self.message_menu(position)
+        menu.exec(self.transcript.viewport().mapToGlobal(position))
+        menu.deleteLater()
+
     def _on_send(self) -> None:
         text = self.input.toPlainText().strip()
         if text and self.send_button.isEnabled():

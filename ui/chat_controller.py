@@ -158,9 +158,10 @@ class ChatController(QObject):
         entries: list[ChatEntry] = []
         for m in messages:
             role = {Role.USER: "user", Role.ASSISTANT: "assistant"}.get(m.role, "other")
-            entry = ChatEntry(role, m.content, speaker=m.speaker, memory_keys=m.context_item_keys)
+            entry = ChatEntry(role, m.content, speaker=m.speaker, memory_keys=m.context_item_keys, message_ids=(m.id,))
             if role == "assistant" and entries and entries[-1].role == "assistant":
                 entry.note = "Answered again."
+                entry.message_ids = (*entries[-1].message_ids, m.id)
                 entries[-1] = entry
             else:
                 entries.append(entry)
@@ -235,6 +236,11 @@ class ChatController(QObject):
         entry = self.chat.entries[-1]
         entry.streaming = False
         entry.text = result.text
+        if result.assistant_message is not None:
+            earlier = self._answer_replaced.message_ids if self._answer_replaced is not None else ()
+            entry.message_ids = (*earlier, result.assistant_message.id)
+        if result.user_message is not None and len(self.chat.entries) >= 2 and not self.chat.entries[-2].message_ids:
+            self.chat.entries[-2].message_ids = (result.user_message.id,)
         entry.memory_keys = result.report.memory_keys
         entry.memory_labels = dict(self._labels)
         if result.cancelled:

@@ -64,6 +64,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.assistant.text import shortened
 from app.errors import USER_ERRORS
 from app.history.exports import Conversation, read_export
 from app.history.importer import HistoryReport, Suggestion, import_conversations, suggest_projects
@@ -97,12 +98,6 @@ HOW_TO_EXPORT = (
 def counted(n: int, noun: str) -> str:
     """``1 conversation``, ``3 conversations``."""
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
-
-
-def one_line(text: str, limit: int = 120) -> str:
-    """A title on one line: a title may hold newlines (the exports keep them), a row and a label may not."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -504,7 +499,7 @@ class HistoryImportDialog(QDialog):
         )
 
     def _row(self, conversation: Conversation) -> list[QStandardItem]:
-        title = QStandardItem(one_line(conversation.title))
+        title = QStandardItem(shortened(conversation.title))
         title.setCheckable(True)
         title.setCheckState(Qt.CheckState.Unchecked)
         title.setEditable(False)
@@ -791,7 +786,7 @@ class HistoryImportDialog(QDialog):
             return
         if not isinstance(step, ImportStep) or self._import is None or self._import.cancel_requested.is_set():
             return
-        self.progress_label.setText(f"Importing {step.done + 1:,} of {step.total:,}: {one_line(step.title, 80)}")
+        self.progress_label.setText(f"Importing {step.done + 1:,} of {step.total:,}: {shortened(step.title, 80)}")
         self.progress_bar.setValue(step.done)
 
     def _on_cancel(self) -> None:

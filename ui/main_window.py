@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import html
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,7 @@ from app.assistant.conversation import TurnResult
 from app.portability.recovery import open_warnings, repair_notes
 from app.runtime import Runtime
 from memory import ChatSession, ItemKey, ItemKind, Message, ReindexReport, local_time
-from ui.chat import ChatView, Passage
+from ui.chat import ChatEntry, ChatView, Passage
 from ui.chat_controller import ChatController
 from ui.documents import DocumentsTab, dropped_paths
 from ui.history_dialog import HistoryImportDialog
@@ -179,6 +179,7 @@ class MainWindow(QMainWindow):
         self.documents.noted.connect(lambda text: self.statusBar().showMessage(text, 10000))
         self.chat.memory_item_activated.connect(self._on_memory_item)
         self.chat.passage_activated.connect(self._on_passage_activated)
+        self.chat.delete_requested.connect(self._on_delete_message)
         # Files dropped anywhere on the window become the project's documents.
         self.setAcceptDrops(True)
         self.dock = QDockWidget("Memory", self)
@@ -488,6 +489,10 @@ class MainWindow(QMainWindow):
         if session_id != self.session_id:
             self._leave_session()
         self.session_id = session_id
+        self._load_messages(session_id)
+
+    def _load_messages(self, session_id: int) -> None:
+        """Shows the session's messages as stored, unless another session is open by the time they come."""
         self.load(
             "load messages",
             self.runtime.service.list_messages,
@@ -531,6 +536,37 @@ class MainWindow(QMainWindow):
             session_id,
             then=lambda _s: self.memory.memory_changed.emit(self.project_id, frozenset({Kind.SESSIONS})),
         )
+
+    def _on_delete_message(self, entry: ChatEntry) -> None:
+        if not entry.message_ids or self._turn is not None:
+            return
+        what = (
+            "your message" if entry.role == "user" else ("this answer" if entry.role == "assistant" else "this message")
+        )
+        again = " (and the answers it replaced)" if len(entry.message_ids) > 1 else ""
+        if confirm(
+            self,
+            "Delete message",
+            f"Delete {what}{again} for good? It leaves the session, search and what the assistant is given. "
+            "Proposals from it waiting in the inbox go too; facts you accepted from it stay (edit or archive "
+            "them under Facts).",
+        ):
+            self.delete_message(entry.message_ids)
+
+    def delete_message(self, message_ids: Sequence[int]) -> None:
+        """Deletes a shown message (all the ids one entry stands for), then shows the session as stored."""
+        session_id = self.session_id
+        self.call(
+            "delete message",
+            lambda: [self.runtime.delete_message(message_id) for message_id in message_ids],
+            then=lambda _deleted: self._after_message_deleted(session_id),
+        )
+
+    def _after_message_deleted(self, session_id: int | None) -> None:
+        self.memory.memory_changed.emit(self.project_id, frozenset({Kind.SESSIONS, Kind.PROPOSALS, Kind.FACTS}))
+        if session_id is not None and session_id == self.session_id:
+            self._load_messages(session_id)
+        self.statusBar().showMessage("Message deleted.", 10000)
 
     # ---------------------------------------------------------------- a turn (ui.chat_controller runs it)
 

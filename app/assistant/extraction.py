@@ -37,6 +37,7 @@ from app.assistant.text import (
     negated,
     normalise,
     numbers,
+    shortened,
     states_something,
 )
 from app.llm import prompts
@@ -373,7 +374,7 @@ class MemoryExtractor:
         # value of another, nor of what was said in conversation. Only what is said supersedes.
         superseded = [] if source_document is not None else self._superseded_by(pending, candidate.text)
         # What it replaces is said in full: a wrong guess can be seen, and the text added again.
-        replaces = "".join(f" (replaces inbox #{p.id}: “{_shortened(p.text)}”)" for p in superseded)
+        replaces = "".join(f" (replaces inbox #{p.id}: “{shortened(p.text)}”)" for p in superseded)
         if reconciled.outcome == "update":
             assert reconciled.target is not None
             old = reconciled.target
@@ -525,11 +526,6 @@ def _complete_items(raw: str) -> list[object]:
         except ValueError:
             return items
         items.append(item)
-
-
-def _shortened(text: str, limit: int = 120) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
 def _clean_candidate(text: str) -> str:

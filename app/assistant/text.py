@@ -289,3 +289,9 @@ def _luhn(digits: str) -> bool:
         value = int(char) * (2 if position % 2 else 1)
         total += value - 9 if value > 9 else value
     return total % 10 == 0
+
+
+def shortened(text: str, limit: int = 120) -> str:
+    """``text`` on one line, cut to ``limit`` characters with "…" where it was cut."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
