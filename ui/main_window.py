@@ -549,7 +549,7 @@ class MainWindow(QMainWindow):
             "Delete message",
             f"Delete {what}{again} for good? It leaves the session, search and what the assistant is given. "
             "Proposals from it waiting in the inbox go too; facts you accepted from it stay (edit or archive "
-            "them under Facts).",
+            "them under Facts). Backups made before keep it.",
         ):
             self.delete_message(entry.message_ids)
 
