@@ -9,10 +9,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from app.config.paths import WINDOW_LOCK
-from ui.single_instance import WindowClaim
+from ui.single_instance import Answer, WindowClaim, server_name
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Generous: the first window opens the memory and loads the model while the other core is busy.
@@ -37,8 +39,8 @@ def test_a_second_claim_on_a_folder_asks_the_first_to_show_itself(qtbot: object,
         ask = (
             "import sys\n"
             "from pathlib import Path\n"
-            "from ui.single_instance import WindowClaim\n"
-            "sys.exit(0 if WindowClaim(Path(sys.argv[1])).hand_over() else 3)\n"
+            "from ui.single_instance import Answer, WindowClaim\n"
+            "sys.exit(0 if WindowClaim(Path(sys.argv[1])).hand_over() is Answer.SHOWN else 3)\n"
         )
         with qtbot.waitSignal(first.show_requested, timeout=120_000):  # type: ignore[attr-defined]
             asking = subprocess.Popen([sys.executable, "-c", ask, str(tmp_path / WINDOW_LOCK)], cwd=ROOT)
@@ -99,3 +101,102 @@ def test_starting_the_app_again_brings_the_open_window_forward(tmp_path: Path) -
     finally:
         first.kill()
         first.wait(timeout=60)
+
+
+def _hold_lock(lock: Path) -> subprocess.Popen[str]:
+    """A live process on this machine that holds the lock and never listens (a window that lost its socket)."""
+    hold = (
+        "import sys, time\n"
+        "from PySide6.QtCore import QLockFile\n"
+        "held = QLockFile(sys.argv[1])\n"
+        "assert held.tryLock(0)\n"
+        "print('held', flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(lock)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_a_lock_nobody_answers_for_is_taken_over_unless_a_process_here_holds_it(
+    qtbot: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtCore import QSysInfo
+
+    from ui.app import _claim_data_folder
+
+    lock = tmp_path / WINDOW_LOCK
+    for left_behind in (
+        "",  # empty: Qt cannot read it, so never calls it stale
+        f"4242\npython3.11\nold-laptop-not-{QSysInfo.machineHostName()}\nmachine\nboot\n",  # a synced folder
+    ):
+        lock.write_text(left_behind)
+        claim = _claim_data_folder(tmp_path)
+        assert isinstance(claim, WindowClaim), repr(left_behind)
+        claim.release()
+    shown: list[str] = []
+    monkeypatch.setattr("ui.app.QMessageBox.information", lambda _parent, _title, text: shown.append(text))
+    holder = _hold_lock(lock)
+    try:
+        claim = WindowClaim(lock)
+        assert not claim.claim() and claim.hand_over() is Answer.NOBODY
+        assert not claim.take_over(), "a live process here holds it"
+        assert _claim_data_folder(tmp_path) is None
+        assert shown and f"in process {holder.pid}" in shown[0] and "did not answer" in shown[0]
+    finally:
+        holder.kill()
+        holder.wait(timeout=60)
+
+
+def test_a_folder_where_no_lock_can_be_written_still_opens(tmp_path: Path) -> None:
+    claim = WindowClaim(tmp_path / "not-there" / WINDOW_LOCK)
+    assert claim.claim(), "nothing to claim is no reason to keep the window shut"
+    claim.release()
+    odd = Path(os.fsdecode(b"/tmp/dossier-\xff-folder")) / WINDOW_LOCK  # not UTF-8, as from the environment
+    assert server_name(odd).startswith(("/", "dossier-"))
+
+
+def test_a_socket_that_never_answers_is_given_up_on_in_time(qtbot: object, tmp_path: Path) -> None:
+    lock = tmp_path / WINDOW_LOCK
+    drip = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from PySide6.QtCore import QCoreApplication\n"
+        "from PySide6.QtNetwork import QLocalServer\n"
+        "from ui.single_instance import server_name\n"
+        "app = QCoreApplication([])\n"
+        "server = QLocalServer()\n"
+        "QLocalServer.removeServer(server_name(Path(sys.argv[1])))\n"
+        "assert server.listen(server_name(Path(sys.argv[1])))\n"
+        "print('listening', flush=True)\n"
+        "assert server.waitForNewConnection(120_000)\n"
+        "connection = server.nextPendingConnection()\n"
+        "for _ in range(100):  # a byte now and then, never the answer\n"
+        "    connection.write(b'.')\n"
+        "    connection.waitForBytesWritten(1000)\n"
+        "    time.sleep(0.5)\n"
+    )
+    dripping = subprocess.Popen([sys.executable, "-c", drip, str(lock)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert dripping.stdout is not None and dripping.stdout.readline().strip() == "listening"
+        began = time.monotonic()
+        assert WindowClaim(lock).hand_over() is Answer.SILENT
+        assert time.monotonic() - began < 30, "the wait has a deadline"
+    finally:
+        dripping.kill()
+        dripping.wait(timeout=60)
+
+
+def test_a_data_folder_name_that_is_not_utf8_is_refused_with_a_message(tmp_path: Path) -> None:
+    bad = os.fsencode(tmp_path) + b"/bad\xffdir"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run(
+        [os.fsencode(sys.executable), b"-m", b"dossier", b"--data-dir", bad],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        timeout=WAIT_S,
+    )
+    assert done.returncode == 2, done.stderr  # not Qt's crash (139)
+    assert b"cannot be used in a folder name" in done.stderr and b"Traceback" not in done.stderr
+    assert not os.path.exists(bad)

@@ -145,6 +145,10 @@ def run(data_dir: str | Path | None = None, *, started: float | None = None) -> 
     """
     started = started if started is not None else time.perf_counter()
     os.umask(0o077)
+    if isinstance(data_dir, str) and not (data_dir.strip() and data_dir.isprintable()):
+        # Bytes that are not UTF-8 arrive as lone surrogates: neither Qt, SQLite nor Chroma takes them.
+        print("dossier: --data-dir is empty or has characters that cannot be used in a folder name", file=sys.stderr)
+        return 2
     if QApplication.instance() is None:
         # Qt aborts the whole process, with a misleading hint, when its platform plugin
         # cannot load: say what is missing first.
@@ -152,7 +156,11 @@ def run(data_dir: str | Path | None = None, *, started: float | None = None) -> 
         if problem is not None:
             print(problem.message, file=sys.stderr)
             return 1
-    app = QApplication.instance() or QApplication(sys.argv)
+    # The window reads no Qt options from its command line (only --data-dir, read above), and
+    # an argument that is not UTF-8 crashes Qt's own parsing: Qt gets the program's name alone.
+    app = QApplication.instance() or QApplication(
+        [sys.argv[0] if sys.argv and sys.argv[0].isprintable() else "dossier"]
+    )
     app.setApplicationName("Dossier")
     claim = _claim_data_folder(data_dir)
     if claim is None:
@@ -251,21 +259,29 @@ def _claim_data_folder(data_dir: str | Path | None) -> WindowClaim | Literal[Tru
     """Makes this the one window of its data folder, or hands over to the window that is.
 
     Returns:
-        The claim to hold while the window runs; True when the folder cannot be
-        told yet (the opener then reports why); None when another window has the
-        folder and this start should quit.
+        The claim to hold while the window runs; True when there is nothing to
+        claim (the folder cannot be told or written yet: the opener then reports
+        why, or opens it as it is); None when another window has the folder and
+        this start should quit.
     """
     from app.config.paths import resolve_paths
-    from ui.single_instance import WindowClaim
+    from ui.single_instance import Answer, WindowClaim
 
     try:
         paths = resolve_paths(data_dir)
     except (OSError, ValueError):
         return True  # opening it will fail with the reason, in the window
-    claim = WindowClaim(paths.window_lock)
-    if claim.claim():
-        return claim
-    if claim.hand_over():
+    try:
+        claim = WindowClaim(paths.window_lock)
+        if claim.claim():
+            return claim
+        answer = claim.hand_over()
+        if answer is Answer.NOBODY and claim.take_over():
+            return claim
+    except Exception:  # the guard must never be what keeps the user out of their memory
+        logging.getLogger(__name__).exception("could not claim the data folder for this window")
+        return True
+    if answer is Answer.SHOWN:
         print(f"Dossier is already open on {paths.data_dir}; its window was brought to the front.", file=sys.stderr)
         return None
     holder = claim.holder()

@@ -8,21 +8,40 @@ the first one by a lock file in the data folder, asks it over a local socket to
 come to the front, and quits. The command line is not held back: it is how
 other tools change the memory while the window is open (the window picks the
 changes up).
+
+The socket lives in the user's private runtime folder where there is one, so
+no other user can answer in the window's place. A lock that no window on this
+machine answers for, and that Qt cannot tell is stale (an empty file, one
+written on another machine that synced or copied the folder), is taken over:
+such a file must never keep the user out of their own memory.
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
+import logging
 import os
+import time
 from pathlib import Path
 
-from PySide6.QtCore import QLockFile, QObject, Signal
+from PySide6.QtCore import QLockFile, QObject, QStandardPaths, QSysInfo, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
-#: How long a second start waits for the first window to take its request.
+log = logging.getLogger(__name__)
+
+#: How long a second start waits, in all, for the first window to take its request.
 ANSWER_MS = 5_000
 #: What the window answers once it has come to the front.
 ACK = b"shown\n"
+#: Longer socket paths do not fit a Unix socket address (about 100 bytes).
+MAX_SOCKET_PATH = 90
+
+
+class Answer(enum.Enum):
+    SHOWN = "the window came to the front"
+    NOBODY = "no window listens for this folder on this machine"
+    SILENT = "a window took the request but did not answer in time"
 
 
 class WindowClaim(QObject):
@@ -41,49 +60,75 @@ class WindowClaim(QObject):
         # A lock whose process is gone is taken over at once (Qt checks the process id);
         # a live one never goes stale, however long the window stays open.
         self.lock.setStaleLockTime(0)
-        # Unix sockets live in the temporary folder, which is shared: the name carries the
-        # user and the data folder, and only this user may connect.
-        digest = hashlib.sha256(str(lock_path.resolve()).encode()).hexdigest()[:16]
-        self.server_name = f"dossier-{os.getuid() if hasattr(os, 'getuid') else 0}-{digest}"
+        self.server_name = server_name(lock_path)
         self.server: QLocalServer | None = None
 
     def claim(self) -> bool:
-        """Takes the data folder for this window; False when another window has it."""
-        if not self.lock.tryLock(0):
+        """Takes the data folder for this window; False when another window seems to have it.
+
+        A folder where no lock can be written (one the user made read-only) has
+        nothing to claim: the window opens there as it always did.
+        """
+        if self.lock.tryLock(0):
+            self._listen()
+            return True
+        if self.lock.error() is not QLockFile.LockError.LockFailedError:
+            log.info("no window lock in this data folder (%s); opening without one", self.lock.error().name)
+            return True
+        return False
+
+    def take_over(self) -> bool:
+        """Claims the folder from a lock that no window answers for and no live process here holds."""
+        if self._held_by_a_process_here():
             return False
-        QLocalServer.removeServer(self.server_name)  # a socket file left by a crash
-        server = QLocalServer(self)
-        server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
-        if server.listen(self.server_name):
-            server.newConnection.connect(self._on_new_connection)
-            self.server = server
-        # Without the socket this window still holds the folder; a second start then says so.
-        return True
+        log.warning("taking over a window lock no window answered for (empty, or written on another machine)")
+        self.lock.removeStaleLockFile()
+        return self.claim()
 
     def holder(self) -> int | None:
         """The process id of the window that holds the folder, if Qt can tell."""
-        info = self.lock.getLockInfo()  # (pid, host, app), or empty when there is no lock
+        info = self.lock.getLockInfo()  # (pid, host, app), or empty when it cannot be read
         return int(info[0]) if info and int(info[0]) > 0 else None
 
-    def hand_over(self) -> bool:
-        """Asks the window that holds the folder to come to the front; True once it says it did."""
+    def hand_over(self) -> Answer:
+        """Asks the window that holds the folder to come to the front."""
         socket = QLocalSocket()
         socket.connectToServer(self.server_name)
+        deadline = time.monotonic() + ANSWER_MS / 1000
         if not socket.waitForConnected(ANSWER_MS):
-            return False
-        # A hung window's socket may still accept (the system does that): wait for its answer.
+            return Answer.NOBODY
+        # A hung window's socket may still accept (the system does that): wait for its answer,
+        # however it comes in, but not past the deadline.
         answer = b""
-        while ACK not in answer and socket.waitForReadyRead(ANSWER_MS):
-            answer += bytes(socket.readAll().data())
-        answer += bytes(socket.readAll().data())
+        while ACK not in answer and (left := deadline - time.monotonic()) > 0:
+            if socket.waitForReadyRead(max(1, int(left * 1000))) or socket.bytesAvailable():
+                answer += bytes(socket.readAll().data())
+            elif socket.state() is not QLocalSocket.LocalSocketState.ConnectedState:
+                break
         socket.abort()
-        return ACK in answer
+        return Answer.SHOWN if ACK in answer else Answer.SILENT
 
     def release(self) -> None:
         if self.server is not None:
             self.server.close()
             self.server = None
         self.lock.unlock()
+
+    def _listen(self) -> None:
+        QLocalServer.removeServer(self.server_name)  # a socket file left by a crash
+        server = QLocalServer(self)
+        server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
+        if server.listen(self.server_name):
+            server.newConnection.connect(self._on_new_connection)
+            self.server = server
+        else:
+            # This window still holds the folder; a second start is then told it did not answer.
+            log.warning("the window cannot listen for other starts (%s)", server.errorString())
+
+    def _held_by_a_process_here(self) -> bool:
+        """Whether the lock names a process on this machine (Qt found it alive, or it would be stale)."""
+        info = self.lock.getLockInfo()
+        return bool(info) and info[1] == QSysInfo.machineHostName()
 
     def _on_new_connection(self) -> None:
         assert self.server is not None
@@ -94,3 +139,21 @@ class WindowClaim(QObject):
             connection.disconnected.connect(connection.deleteLater)
             connection.write(ACK)
             connection.disconnectFromServer()
+
+
+def server_name(lock_path: Path) -> str:
+    """The window's socket for the data folder of ``lock_path``: the same for every spelling of its path."""
+    try:
+        canonical = lock_path.resolve()
+    except (OSError, RuntimeError):  # a loop of links: the path as given still names one folder
+        canonical = lock_path.absolute()
+    # os.fsencode: a path that is not valid UTF-8 (bytes from the environment) still hashes.
+    digest = hashlib.sha256(os.fsencode(canonical)).hexdigest()[:16]
+    # Windows names pipes, not files: there the plain name is the pipe's, this user's alone.
+    private = (
+        QStandardPaths.writableLocation(QStandardPaths.StandardLocation.RuntimeLocation) if os.name == "posix" else ""
+    )
+    if private and len(os.fsencode(private)) + 32 <= MAX_SOCKET_PATH:
+        return str(Path(private) / f"dossier-{digest}.socket")
+    # In the shared temporary folder: named for the user, and only the user may connect.
+    return f"dossier-{os.getuid() if hasattr(os, 'getuid') else 0}-{digest}"
