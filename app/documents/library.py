@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from app.documents.chunking import chunk_document
-from app.documents.parsing import MEDIA_TYPES, DocumentRefused, ParsedDocument, parse_bytes, parse_file
+from app.documents.parsing import MEDIA_TYPES, DocumentRefused, ParsedDocument, parse_bytes, parse_file, read_file
 from app.errors import USER_ERRORS
 from memory import (
     Document,
@@ -359,10 +359,12 @@ def _sync_file(
     max_bytes: int,
     report: SyncReport,
 ) -> None:
-    if known is not None and path.lstat().st_size == known.size and not path.is_symlink():
-        if hashlib.sha256(path.read_bytes()).hexdigest() == known.sha256:
-            return  # unchanged
-    parsed, original = parse_file(path, max_bytes=max_bytes, inside=Path(folder.path))
+    # Read once, the careful way (no link followed, nothing but a regular file, at most max_bytes):
+    # the file listed a moment ago may be a link to a pipe or to /dev/zero by now.
+    original = read_file(path, max_bytes=max_bytes, inside=Path(folder.path))
+    if known is not None and hashlib.sha256(original).hexdigest() == known.sha256:
+        return  # unchanged
+    parsed = parse_bytes(original, path.name)
     if known is not None:
         new = to_new_document(parsed, known.filename, original)
         report.changed.append(service.replace_document(known.id, new))

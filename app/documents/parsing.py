@@ -184,6 +184,15 @@ def parse_bytes(data: bytes, filename: str) -> ParsedDocument:
 def parse_file(path: Path, *, max_bytes: int, inside: Path | None = None) -> tuple[ParsedDocument, bytes]:
     """Reads and parses a file; returns the parsed document and the file's bytes (to keep the original).
 
+    Reading is :func:`read_file`'s, with the same refusals.
+    """
+    data = read_file(path, max_bytes=max_bytes, inside=inside)
+    return parse_bytes(data, path.name), data
+
+
+def read_file(path: Path, *, max_bytes: int, inside: Path | None = None) -> bytes:
+    """A file's bytes, read as a document's must be.
+
     Refuses, with a message for the user, a missing file, a folder (or a link
     to one), anything that is not a regular file (a FIFO would block the read),
     an unreadable file and one over ``max_bytes``.
@@ -237,7 +246,7 @@ def parse_file(path: Path, *, max_bytes: int, inside: Path | None = None) -> tup
             raise DocumentRefused(name, f"cannot be read ({exc.strerror or exc})") from None
     if len(data) > max_bytes:  # it grew after the size check
         raise DocumentRefused(name, _too_large(len(data), max_bytes))
-    return parse_bytes(data, path.name), data
+    return data
 
 
 # ---------------------------------------------------------------------------
