@@ -866,11 +866,11 @@ def test_hostile_word_and_markdown_files_are_read_or_refused() -> None:
     assert parsed.text.startswith("a|b")
 
 
-def _pdf_sharing_one_stream(pages: int, text: bytes) -> bytes:
-    """A hand-made PDF whose pages all draw the same compressed content stream."""
+def _pdf_sharing_one_stream(pages: int, text: bytes, drawing: bytes = b"") -> bytes:
+    """A hand-made PDF whose pages all draw the same compressed content stream (its text, then ``drawing``)."""
     import zlib
 
-    stream = zlib.compress(b"BT /F1 1 Tf 0 0 Td (" + text + b") Tj ET", 9)
+    stream = zlib.compress(b"BT /F1 1 Tf 0 0 Td (" + text + b") Tj ET\n" + drawing, 9)
     kids = " ".join(f"{3 + n} 0 R" for n in range(pages))
     content, font = 3 + pages, 4 + pages
     objects = [
@@ -911,3 +911,29 @@ def test_a_small_pdf_drawing_a_large_page_on_every_page_is_refused_before_it_flo
     assert len(flood) < 40_000
     message = refusal(flood, "flood.pdf")
     assert "far more than a real document holds" in message
+
+
+def test_a_small_pdf_whose_pages_draw_millions_of_operations_is_refused_in_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A few words per page over a long drawing: a small file that would keep a core busy for hours."""
+    import time
+
+    from app.documents import parsing
+
+    slow = _pdf_sharing_one_stream(400, b"Hello client", drawing=b"0 0 m\n" * 60_000)
+    assert len(slow) < 100_000
+    started = time.monotonic()
+    plain = parse_bytes(_pdf_sharing_one_stream(3, b"Invoices are due within thirty days."), "plain.pdf")
+    # Scaled down, the same rule: a grace period, then an allowance per page read.
+    monkeypatch.setattr(parsing, "PDF_READ_GRACE_SECONDS", max(1.0, 20 * (time.monotonic() - started)))
+    monkeypatch.setattr(parsing, "PDF_READ_SECONDS_PER_PAGE", 0.001)
+    assert (
+        plain.pages == 3
+        and parse_bytes(_pdf_sharing_one_stream(3, b"Invoices are due within thirty days."), "plain.pdf").text
+        == plain.text
+    )
+    started = time.monotonic()
+    message = refusal(slow, "slow.pdf")
+    assert "s a page): its pages draw far more than their text" in message
+    assert time.monotonic() - started < 60, "refused long before its 400 pages were read"

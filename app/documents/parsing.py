@@ -27,6 +27,7 @@ import os
 import re
 import stat
 import threading
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -77,6 +78,11 @@ MAX_PDF_PAGE_CHARS = 100_000
 #: Text per byte of the file, and the least allowed whatever the file's size.
 MAX_PDF_CHARS_PER_BYTE = 20
 MIN_PDF_TEXT_ALLOWANCE = 2_000_000
+#: Reading a PDF may take this long, plus the per-page allowance below, before it is refused.
+#: A page can draw a stream of millions of operations and show a few words: a small file can
+#: then keep a core busy for hours (a real page reads in well under a tenth of a second here).
+PDF_READ_GRACE_SECONDS = 60.0
+PDF_READ_SECONDS_PER_PAGE = 1.0
 MAX_DOCX_UNPACKED_BYTES = 200_000_000
 MAX_DOCX_MEMBERS = 10_000
 _MAX_DOCX_RATIO = 100
@@ -452,8 +458,16 @@ def _parse_pdf(data: bytes, name: str) -> ParsedDocument:
             # same compressed stream on hundreds of pages would become a flood of passages.
             allowed = max(MIN_PDF_TEXT_ALLOWANCE, MAX_PDF_CHARS_PER_BYTE * len(data))
             drawn = 0
+            started = time.monotonic()
             for number, page in enumerate(reader.pages, start=1):
                 text = _clean(page.extract_text() or "").translate(_LIGATURES)
+                spent = time.monotonic() - started
+                if spent > PDF_READ_GRACE_SECONDS + PDF_READ_SECONDS_PER_PAGE * number:
+                    raise DocumentRefused(
+                        name,
+                        f"reading it took {spent:.0f} s by page {number} ({spent / number:.1f} s a page): its "
+                        "pages draw far more than their text; it is not a document Dossier reads",
+                    )
                 drawn += len(text)
                 if len(text) > MAX_PDF_PAGE_CHARS:
                     raise DocumentRefused(
