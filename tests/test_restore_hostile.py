@@ -176,6 +176,44 @@ def test_a_zip_bomb_is_refused_from_its_declared_sizes(good_backup: Path, tmp_pa
     assert not (tmp_path / "restored").exists()
 
 
+def test_entries_each_under_the_ratio_that_add_up_to_a_disks_worth_are_refused_before_any_is_unpacked(
+    good_backup: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small zip of stowaway originals, each compressing less than a bomb would, still unpacking to gigabytes."""
+    import app.portability.backup as backup
+
+    members = _members(good_backup)
+    manifest = json.loads(members[MANIFEST])
+    for _ in range(4):
+        body = os.urandom(48_000) + bytes(6 << 20)  # about 100-fold each: under the per-entry limit
+        sha = hashlib.sha256(body).hexdigest()
+        name = f"documents/{sha[:2]}/{sha}.pdf"
+        members[name] = body
+        manifest["files"][name] = {"sha256": sha, "bytes": len(body)}
+    members[MANIFEST] = json.dumps(manifest).encode()
+    forged = _pack(tmp_path / "stowaways.zip", members)
+    unpacked: list[str] = []
+    real_copy = backup._copy_limited
+    monkeypatch.setattr(
+        backup,
+        "_copy_limited",
+        lambda source, sink, limit: unpacked.append(Path(sink.name).name) or real_copy(source, sink, limit),
+    )
+    with pytest.raises(BackupError, match="would unpack to .*a zip bomb"):
+        restore_backup(forged, tmp_path / "restored")
+    assert unpacked == [] and not (tmp_path / "restored").exists()
+    # Within the ratio, the stowaways are still refused before they are unpacked: no document uses them.
+    monkeypatch.setattr(backup, "MAX_TOTAL_RATIO", 1_000)
+    with pytest.raises(BackupError, match="no document of its database uses"):
+        restore_backup(forged, tmp_path / "restored")
+    assert sorted(unpacked) == [DB_FILENAME, SETTINGS]  # no original
+    # And a backup the disk has no room for says so.
+    monkeypatch.setattr(backup, "DISK_MARGIN_BYTES", 1 << 60)
+    with pytest.raises(BackupError, match="needs .* bytes of free disk space"):
+        restore_backup(good_backup, tmp_path / "restored")
+    assert not (tmp_path / "restored").exists()
+
+
 def test_a_huge_manifest_is_refused_before_it_is_read(good_backup: Path, tmp_path: Path) -> None:
     members = _members(good_backup)
     manifest = json.loads(members[MANIFEST])

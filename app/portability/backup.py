@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
 import zipfile
 import zlib
@@ -53,6 +54,12 @@ _ORIGINAL_ENTRY = re.compile(rf"^{ORIGINALS_DIRNAME}/([0-9a-f]{{2}})/([0-9a-f]{{
 #: entries (mostly empty pages) may compress more without costing anything.
 MAX_RATIO = 200
 RATIO_FREE_BYTES = 8 << 20
+#: The whole backup: what its entries unpack to against the zip's own size. Originals
+#: (PDF, DOCX) hardly compress, the database a few times; entries each under MAX_RATIO
+#: could still add up to a disk's worth from a small file.
+MAX_TOTAL_RATIO = 50
+#: Left free on the disk after the scratch copy of a restore.
+DISK_MARGIN_BYTES = 512 << 20
 AUTO_PREFIX = "dossier-"
 AUTO_INTERVAL = timedelta(days=1)
 
@@ -186,6 +193,34 @@ def _manifest_time(manifest: dict[str, Any], path: Path) -> datetime:
     return created if created.tzinfo else created.replace(tzinfo=UTC)
 
 
+def _check_total_size(path: Path, work: Path, unpacked: int) -> None:
+    """Refuses a backup whose entries together unpack to far more than its size, or than the disk has free."""
+    packed = path.stat().st_size
+    if unpacked > RATIO_FREE_BYTES and unpacked > MAX_TOTAL_RATIO * max(packed, 1):
+        raise BackupError(
+            f"{path}: its {packed:,} bytes would unpack to {unpacked:,} ({unpacked // max(packed, 1):,}-fold; "
+            "a zip bomb?)"
+        )
+    free = shutil.disk_usage(work).free
+    if unpacked + DISK_MARGIN_BYTES > free:
+        raise BackupError(
+            f"{path}: restoring it needs {unpacked + DISK_MARGIN_BYTES:,} bytes of free disk space, "
+            f"and {free:,} are free; make room and try again"
+        )
+
+
+def _check_database(path: Path, work: Path, originals: set[str]) -> dict[str, int]:
+    """The extracted database's row counts, once its schema is Dossier's and it uses every original listed."""
+    try:
+        counts = database_counts(work / DB_FILENAME)
+        used = originals_of_database(work / DB_FILENAME)
+    except Exception as err:
+        raise BackupError(f"{path}: {err}") from None
+    if not originals <= used.keys():
+        raise BackupError(f"{path}: it holds files no document of its database uses")
+    return counts
+
+
 def verify_backup(path: Path, work: Path) -> BackupInfo:
     """Checks a backup and extracts it into ``work``, a scratch folder.
 
@@ -222,6 +257,7 @@ def verify_backup(path: Path, work: Path) -> BackupInfo:
             raise BackupError(f"{path} was written by another version of Dossier (backup v{manifest.get('version')})")
         listed = _manifest_files(manifest, path)
         created_at = _manifest_time(manifest, path)
+        counts: dict[str, int] | None = None
         originals = {name for name in listed if _ORIGINAL_ENTRY.match(name)}
         if (
             DB_FILENAME not in listed
@@ -230,9 +266,16 @@ def verify_backup(path: Path, work: Path) -> BackupInfo:
             or any(not _in_its_folder(name) for name in originals)
         ):
             raise BackupError(f"{path}: its files do not match its manifest")
-        for name, expected in listed.items():
+        infos = {
+            name: _member_info(archive, name, MEMBER_LIMITS.get(name, MAX_ORIGINAL_BYTES), path) for name in listed
+        }
+        _check_total_size(path, work, sum(info.file_size for info in infos.values()))
+        # The database first: it is checked and says which originals it uses before any is unpacked.
+        for name, expected in sorted(listed.items(), key=lambda item: item[0] in originals):
+            if name in originals and counts is None:
+                counts = _check_database(path, work, originals)
             limit = MEMBER_LIMITS.get(name, MAX_ORIGINAL_BYTES)
-            info = _member_info(archive, name, limit, path)
+            info = infos[name]
             if info.file_size != expected["bytes"]:
                 raise BackupError(f"{path}: {name} was altered or truncated (size mismatch)")
             out = work / name
@@ -248,13 +291,8 @@ def verify_backup(path: Path, work: Path) -> BackupInfo:
                 raise BackupError(f"{path}: {name} was altered or truncated (checksum mismatch)")
             if name in originals and Path(name).name[:64] != expected["sha256"]:
                 raise BackupError(f"{path}: {name} does not hold the document its name says")
-    try:
-        counts = database_counts(work / DB_FILENAME)
-        used = originals_of_database(work / DB_FILENAME)
-    except Exception as err:
-        raise BackupError(f"{path}: {err}") from None
-    if not originals <= used.keys():
-        raise BackupError(f"{path}: it holds files no document of its database uses")
+    if counts is None:
+        counts = _check_database(path, work, originals)
     if counts != manifest.get("counts"):
         raise BackupError(f"{path}: the database does not hold what the manifest says")
     return BackupInfo(path, created_at, counts, listed)
