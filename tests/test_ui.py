@@ -802,6 +802,27 @@ def test_the_archive_button_says_what_it_will_do(qtbot: object, make_window: obj
     assert env.window.archive_button.text() == "Archive"
 
 
+def test_archiving_the_open_project_leaves_it_instead_of_keeping_its_chat_open(
+    qtbot: object, make_window: object
+) -> None:
+    env = make_window(projects=("Acme", "Globex"))
+    window = env.window
+    _select_project(window, "Globex")
+    window.send("The Globex budget is 12k USD.")
+    env.result(qtbot)
+    _settle(qtbot, env)
+    assert window.project_id == 2 and window.chat.entries
+    env.runtime.service.archive_project(2)
+    window.projects_pane.reload()  # what Archive does once confirmed
+    qtbot.waitUntil(lambda: window.project_id is None, timeout=WAIT)  # type: ignore[attr-defined]
+    _settle(qtbot, env)
+    assert window.chat.entries == [] and window.sessions.count() == 0
+    assert window.memory.facts.project_id is None and window.archive_button.text() == "Archive"
+    window.send("Another message for Globex")  # with no project open, nothing is stored anywhere
+    _settle(qtbot, env)
+    assert [s.message_count for s in env.runtime.service.list_sessions(2)] == [2]
+
+
 def test_memory_share_never_reads_zero_when_memory_was_used() -> None:
     from ui.chat_controller import memory_share
 

@@ -255,9 +255,15 @@ class ChatController(QObject):
                 "learn from the turn",
                 result.background.result,
                 then=functools.partial(self._on_learned, entry),
-                on_error=self.failed.emit,
+                on_error=functools.partial(self._on_learning_failed, entry),
             )
         self.turn_finished.emit(result)
+
+    def _on_learning_failed(self, entry: ChatEntry, message: str) -> None:
+        entry.learning = "Learning from this turn failed; see the banner."
+        if any(shown is entry for shown in self.chat.entries):
+            self.chat.refresh()
+        self.failed.emit(message)
 
     def _on_learned(self, entry: ChatEntry, notes: tuple[str, ...]) -> None:
         entry.learning = "Learned: " + ("; ".join(notes) or "nothing new")

@@ -102,6 +102,10 @@ class ProjectsPane(QWidget):
         else:
             if self.projects.count() and wanted is None:
                 self.projects.setCurrentRow(0)
+        # The list was rebuilt with signals blocked: the window follows what it shows now. A project
+        # just archived is gone from it, and the window leaves it rather than open another
+        # client's chat in its place.
+        self._on_current_changed(self.projects.currentItem())
         self.loaded.emit(len(projects))
 
     def _on_filter(self, text: str) -> None:
