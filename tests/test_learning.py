@@ -9,7 +9,7 @@ import pytest
 
 from app.assistant.candidates import dated, find_candidates
 from app.assistant.conversation import ConversationFlow
-from app.assistant.extraction import MemoryExtractor
+from app.assistant.extraction import MemoryExtractor, inbox_entries
 from app.assistant.text import holds_secret, leave_out_secrets
 from app.llm.engine import GenerationSettings
 from app.llm.prompt_format import ChatTurn
@@ -444,6 +444,9 @@ def test_a_secret_leaves_out_its_sentence_not_the_rest_of_the_message(service: M
     assert "Sarah is on holiday from 20 December, so Tom Reyes approves the invoices." in texts
     assert not any("Tulip" in t for t in texts)
     assert "left out: it looks like a password or key" in note and "in the inbox" in note
+    # The inbox quotes the message each proposal came from, never the password in it.
+    quoted = [entry.source for entry in inbox_entries(service, project)]
+    assert quoted and all("Tulip" not in q and "Sarah is on holiday" in q for q in quoted)
     # A clause of its own news in the password's sentence stays; one that names the secret does not.
     assert leave_out_secrets(
         "Also the WordPress admin password is Tulip-4471 and Priya is on holiday from 14 December."

@@ -37,6 +37,7 @@ from app.assistant.text import (
     negated,
     normalise,
     numbers,
+    shareable,
     shortened,
     states_something,
 )
@@ -497,14 +498,16 @@ def inbox_entries(service: MemoryService, project_id: int, snippet_chars: int = 
             change = f"forget F{p.target_fact_id}: {current}"
         else:
             change = p.text
-        source = service.get_message(p.source_message_id).content if p.source_message_id is not None else ""
+        # The message is quoted as context for the proposal, never a password or key it held
+        # (the proposal itself left that out already).
+        source = shareable(service.get_message(p.source_message_id).content) if p.source_message_id is not None else ""
         if p.source_document_id is not None:
             document = service.get_document(p.source_document_id)
             source = f"{document.title} ({document.key} {p.source_location})".strip()
         if p.origin.startswith("mcp:"):
             source = f"via MCP, from {p.origin.removeprefix('mcp:')}" + (f": {source}" if source else "")
         headline = p.reason.split(":", 1)[0] if p.action is ProposalAction.UPDATE else p.reason
-        entries.append(InboxEntry(p, headline, change, " ".join(source.split())[:snippet_chars], target))
+        entries.append(InboxEntry(p, headline, change, shortened(source, snippet_chars), target))
     return entries
 
 
