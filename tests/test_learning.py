@@ -429,6 +429,21 @@ def test_a_value_of_another_kind_is_a_new_fact_not_a_replacement(service: Memory
     assert service.get_fact(email.id).text == "Dana's email is dana@acme.example."
 
 
+def test_an_amount_written_another_way_is_the_same_amount(service: MemoryService, project: int) -> None:
+    """ "45k", "45,000 EUR" and "EUR 45,000" are one figure: no contradiction, and no update that drops details."""
+    from memory import ProposalAction
+
+    budget = service.add_fact(project, "Budget is 45k EUR excluding VAT (raised after scope call).", "decision")
+    extractor = MemoryExtractor(service, None)
+    session = service.start_session(project)
+    said = extractor.process(project, service.add_message(session.id, "user", "The budget is 45,000 EUR."))
+    assert [o.reconciled.outcome for o in said] == ["duplicate"] and service.list_proposals(project) == []
+    extractor.process(project, service.add_message(session.id, "user", "The budget is now 50k EUR excluding VAT."))
+    [raised] = service.list_proposals(project)
+    assert raised.action is ProposalAction.UPDATE and raised.target_fact_id == budget.id
+    assert raised.reason.startswith("Contradicts F")
+
+
 def test_a_secret_leaves_out_its_sentence_not_the_rest_of_the_message(service: MemoryService, project: int) -> None:
     from datetime import UTC, datetime
 

@@ -63,8 +63,6 @@ log = logging.getLogger(__name__)
 
 #: Cosine similarity above which a candidate talks about the same thing as a fact.
 SAME_SUBJECT = 0.72
-#: Above this, and with nothing new in it, a candidate is a duplicate.
-DUPLICATE = 0.9
 #: A forget request matches a fact this well to archive it without asking.
 FORGET_MATCH = 0.6
 FORGET_MARGIN = 0.05
@@ -323,11 +321,14 @@ class MemoryExtractor:
             target = self.service.get_fact(changed.fact_ids[0])
             return Reconciled("update", target, contradicts=True, similarity=changed.parts.similarity or 0.0)
         target = self.service.get_fact(best.fact_ids[0])
-        old_words, new_words = content_words(target.text), content_words(candidate.text)
-        numbers_differ = numbers(target.text) != numbers(candidate.text)
+        old_words, new_words = content_words(_as_figures(target.text)), content_words(_as_figures(candidate.text))
+        numbers_differ = numbers(_as_figures(target.text)) != numbers(_as_figures(candidate.text))
         negation_flips = negated(target.text) != negated(candidate.text)
         adds_nothing = new_words <= old_words
-        if similarity >= DUPLICATE and adds_nothing and not numbers_differ and not negation_flips:
+        if adds_nothing and not numbers_differ and not negation_flips:
+            # About the same thing, with no word, figure or "not" the fact lacks: a shorter way of
+            # saying what is known ("The budget is 45,000 EUR" against "Budget is 45k EUR excluding
+            # VAT (raised after scope call)"). As an update it would only drop the fact's details.
             return Reconciled("duplicate", target, similarity=similarity)
         replaces = bool(old_words - new_words) and bool(new_words - old_words)
         contradicts = numbers_differ or negation_flips or (replaces and similarity >= 0.8)
@@ -546,8 +547,8 @@ _VALUES = {
     "e-mail": re.compile(EMAIL, re.IGNORECASE),
     "phone": re.compile(r"\+\d[\d ()-]{6,}\d"),
     "amount": re.compile(
-        r"[$€£¥]\s?\d[\d,.]*\s?[kmb]?\b|\b\d[\d,.]*\s?(?:k|m|bn|%|eur|usd|gbp|chf|euros?|dollars?|pounds?)\b|"
-        r"\b\d{1,3}(?:,\d{3})+\b",
+        r"[$€£¥]\s?\d[\d,.]*(?:\s?(?:k|m|bn)\b)?|"
+        r"\b\d[\d,.]*\s?(?:%|(?:k|m|bn|eur|usd|gbp|chf|euros?|dollars?|pounds?)\b)|\b\d{1,3}(?:,\d{3})+\b",
         re.IGNORECASE,
     ),
     "date": re.compile(
@@ -557,9 +558,42 @@ _VALUES = {
 }
 
 
+_SCALES = {"k": 1e3, "m": 1e6, "bn": 1e9}
+
+
+def _amount(written: str) -> str:
+    """An amount as a number, however it is written: "45k", "45,000 EUR" and "€45,000" are one value."""
+    number = re.search(r"\d[\d,.]*", written)
+    assert number is not None
+    digits = number.group(0).rstrip(".,")
+    if "," in digits and "." in digits:
+        # "4.500,00" and "4,500.00": the last mark is the decimal point, the other groups thousands.
+        point = max(digits.rfind(","), digits.rfind("."))
+        digits = digits[:point].replace(",", "").replace(".", "") + "." + digits[point + 1 :]
+    elif re.fullmatch(r"\d{1,3}(?:,\d{3})+", digits) or re.fullmatch(r"\d{1,3}(?:\.\d{3}){2,}", digits):
+        digits = digits.replace(",", "").replace(".", "")  # "45,000", "1.200.000"
+    else:
+        digits = digits.replace(",", ".")  # "3,5"
+    try:
+        value = float(digits)
+    except ValueError:
+        return "".join(written.casefold().split())
+    unit = re.search(r"(bn|k|m|%)\s*$|(bn|k|m)\b", written[number.end() :].casefold())
+    scale = (unit.group(1) or unit.group(2)) if unit else ""
+    return f"{value * _SCALES.get(scale, 1):.6g}" + ("%" if scale == "%" else "")
+
+
+def _as_figures(text: str) -> str:
+    """``text`` with each amount written as its number: "45k EUR" and "EUR 45,000" both read "45000"."""
+    return _VALUES["amount"].sub(lambda m: f" {_amount(m.group(0))} ", text)
+
+
 def _values(text: str) -> dict[str, set[str]]:
-    """The values in ``text`` by kind (only the kinds it has)."""
-    found = {kind: {"".join(v.casefold().split()) for v in pattern.findall(text)} for kind, pattern in _VALUES.items()}
+    """The values in ``text`` by kind (only the kinds it has); amounts as numbers."""
+    found = {
+        kind: {_amount(v) if kind == "amount" else "".join(v.casefold().split()) for v in pattern.findall(text)}
+        for kind, pattern in _VALUES.items()
+    }
     return {kind: values for kind, values in found.items() if values}
 
 
