@@ -269,7 +269,8 @@ def cmd_chat(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
         print(f"(summarising session {left.id}, which this one follows…)", file=sys.stderr, flush=True)
         summarizer = rt.summarizer(rt.background_model())
         summarised = summarizer.close_session(left.id) if left.ended_at is None else summarizer.summarize(left.id)
-        print(f"(session {left.id} summarised: {' '.join(summarised.summary.split())[:100]})", file=sys.stderr)
+        summary = shortened(summarised.summary, 100) or "nothing to summarise: no statement or question of its own"
+        print(f"(session {left.id} summarised: {summary})", file=sys.stderr)
     elif left is not None:
         rt.service.end_session(left.id)
     return EXIT_OK
@@ -403,7 +404,12 @@ def cmd_summarize(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
         print(f"Summarised {len(done)} session(s)" + "".join(f"\n  {s.id}: {s.summary}" for s in done), file=out)
         return EXIT_OK
     session = summarizer.summarize(args.session)
-    print(session.summary or "(the session has no messages)", file=out)
+    if session.summary:
+        print(session.summary, file=out)
+    elif session.message_count:
+        print("(nothing to summarise: no statement or question of its own, only commands or answers)", file=out)
+    else:
+        print("(the session has no messages)", file=out)
     return EXIT_OK
 
 

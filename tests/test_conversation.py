@@ -233,6 +233,13 @@ def test_summaries_extractive_and_map_reduce(service: MemoryService, project: in
     # An ungrounded model summary is replaced by the extractive one.
     made_up = SessionSummarizer(service, FakeModel(lambda t, s: "Zebras dance quietly under purple moons."))
     assert "40,000" in made_up.summarize(session.id).summary
+    # A session of questions only still says what it was about; answers never count.
+    asked = service.start_session(service.create_project("Questions only").id)
+    service.add_message(asked.id, "user", "What is the notice period for termination in the SOW?")
+    service.add_message(asked.id, "assistant", "10 days.")
+    assert extractive_summary(service.list_messages(asked.id)) == (
+        "Asked: What is the notice period for termination in the SOW?"
+    )
 
 
 def test_learn_voice_from_samples(service: MemoryService, project: int) -> None:

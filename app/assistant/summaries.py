@@ -67,6 +67,7 @@ def extractive_summary(messages: Sequence[Message], sentences: int = EXTRACTIVE_
     sentence may be the model's invention, and a ``/remember`` is not news.
     """
     candidates: list[tuple[int, str]] = []  # (position, sentence)
+    questions: list[str] = []
     frequency: Counter[str] = Counter()
     seen: set[str] = set()
     position = 0
@@ -75,8 +76,11 @@ def extractive_summary(messages: Sequence[Message], sentences: int = EXTRACTIVE_
         said, _left_out = leave_out_secrets(_MEMORY_REF.sub("", m.content))
         for sentence in split_sentences(said):
             sentence = " ".join(sentence.split())
+            if len(sentence.split()) < 3 or sentence.casefold() in seen:
+                continue
             # A question is what someone wanted to know, not what the session established.
-            if len(sentence.split()) < 3 or sentence.casefold() in seen or sentence.endswith("?"):
+            if sentence.endswith("?"):
+                questions.append(sentence)
                 continue
             seen.add(sentence.casefold())
             words = content_words(sentence)
@@ -84,7 +88,9 @@ def extractive_summary(messages: Sequence[Message], sentences: int = EXTRACTIVE_
             candidates.append((position, sentence))
             position += 1
     if not candidates:
-        return ""
+        # A session of questions and answers still had a subject: what was asked, said as asked
+        # (the answers are the model's and may be invented).
+        return f"Asked: {' '.join(questions[:sentences])}" if questions else ""
 
     def score(item: tuple[int, str]) -> float:
         _, sentence = item
