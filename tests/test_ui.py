@@ -823,6 +823,19 @@ def test_archiving_the_open_project_leaves_it_instead_of_keeping_its_chat_open(
     assert [s.message_count for s in env.runtime.service.list_sessions(2)] == [2]
 
 
+def test_the_window_title_names_the_project_and_a_data_folder_that_is_not_the_usual_one(
+    qtbot: object, make_window: object
+) -> None:
+    env = make_window(projects=("Acme", "Globex"))
+    window, folder = env.window, env.runtime.paths.data_dir
+    qtbot.waitUntil(lambda: window.windowTitle() == f"Acme — Dossier ({folder})", timeout=WAIT)  # type: ignore[attr-defined]
+    _select_project(window, "Globex")
+    assert window.windowTitle() == f"Globex — Dossier ({folder})"
+    env.runtime.service.rename_project(2, "Globex Audit")
+    window.projects_pane.reload()
+    qtbot.waitUntil(lambda: window.windowTitle() == f"Globex Audit — Dossier ({folder})", timeout=WAIT)  # type: ignore[attr-defined]
+
+
 def test_memory_share_never_reads_zero_when_memory_was_used() -> None:
     from ui.chat_controller import memory_share
 

@@ -235,6 +235,11 @@ def run(data_dir: str | Path | None = None, *, started: float | None = None) -> 
         shown.show()
         shown.raise_()
         shown.activateWindow()
+        # A dialog the user left open (New project, Settings) stays on top of its window.
+        dialog = QApplication.activeModalWidget()
+        if dialog is not None:
+            dialog.raise_()
+            dialog.activateWindow()
         logging.getLogger(__name__).info("brought to the front: Dossier was started again on this data folder")
 
     if claim is not True:

@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.assistant.conversation import TurnResult
+from app.config.paths import default_data_dir
 from app.portability.recovery import open_warnings, repair_notes
 from app.runtime import Runtime
 from memory import ChatSession, ItemKey, ItemKind, Message, ReindexReport, local_time
@@ -414,8 +415,17 @@ class MainWindow(QMainWindow):
         self.projects_pane.new_project()
 
     def _on_projects_loaded(self, count: int) -> None:
+        self._show_title()  # a renamed project
         self.empty_state.setVisible(count == 0 and not self.show_archived.isChecked())
         self.projects_loaded.emit()
+
+    def _show_title(self) -> None:
+        """ "Acme Rebrand — Dossier", with the data folder when it is not the usual one (two windows, two folders)."""
+        item = self.projects.currentItem()
+        name = item.text().removesuffix(" (archived)") if item is not None and self.project_id is not None else ""
+        folder = self.runtime.paths.data_dir
+        where = "" if folder == default_data_dir().expanduser().resolve() else f" ({folder})"
+        self.setWindowTitle(f"{name} — Dossier{where}" if name else f"Dossier{where}")
 
     def _on_project_selected(self, project_id: int | None) -> None:
         self.statusBar().clearMessage()  # a "pick a project" guide is answered
@@ -423,6 +433,7 @@ class MainWindow(QMainWindow):
             return
         self._leave_session()
         self.project_id = project_id
+        self._show_title()
         self.session_id = None
         self.chat.set_entries([])
         # What was said about the last project (an error, its last turn's figures) is not about this one;

@@ -87,12 +87,17 @@ class AppPaths:
         return target
 
 
+def default_data_dir() -> Path:
+    """The platform's user data folder for Dossier, used unless another one is chosen."""
+    return platformdirs.user_data_path(APP_NAME, appauthor=False)
+
+
 def resolve_paths(
     data_dir: str | Path | None = None, env: Mapping[str, str] | None = None, *, create: bool = True
 ) -> AppPaths:
     """Resolves the data dir and the models dir, and creates them (0700) unless ``create`` is false."""
     env = os.environ if env is None else env
-    chosen = data_dir or env.get(ENV_HOME) or platformdirs.user_data_path(APP_NAME, appauthor=False)
+    chosen = data_dir or env.get(ENV_HOME) or default_data_dir()
     models = env.get(ENV_MODELS) or platformdirs.user_data_path(APP_NAME, appauthor=False) / "models"
     paths = AppPaths(
         data_dir=Path(chosen).expanduser().resolve(),
