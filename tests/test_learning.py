@@ -91,6 +91,31 @@ def test_a_weekday_or_a_day_of_the_month_alone_gets_its_date_too() -> None:
         assert dated(text, sunday) == text, text
 
 
+def test_a_kick_off_note_gives_each_of_its_statements_apart_and_requests_are_not_memories() -> None:
+    """A consultant's note states a budget, a deadline, a contact and a wish at once: each is a memory of its own."""
+    sunday = datetime(2026, 11, 29, 10, tzinfo=UTC)
+    note = (
+        "Kick-off notes for Globex. Our budget is 12k USD excluding VAT, and the audit report is due on "
+        "30 January 2027. The main contact is Hank Scorpio. Hank wants weekly status emails on Mondays."
+    )
+    found = [(c.text, c.kind) for c in find_candidates(note, sunday)]
+    assert found == [
+        ("Our budget is 12k USD excluding VAT.", FactKind.FACT),
+        ("The audit report is due on 30 January 2027.", FactKind.DEADLINE),
+        ("The main contact is Hank Scorpio.", FactKind.CONTACT),
+        ("Hank wants weekly status emails on Mondays.", FactKind.PREFERENCE),
+    ]
+    update = find_candidates("Update from Jane: the budget is now 50k EUR, and the launch moves to 1 April 2027.")
+    assert [c.text for c in update] == ["The budget is now 50k EUR.", "The launch moves to 1 April 2027."]
+    # One statement with two parts stays one; what the user asks of the assistant is no memory.
+    assert [c.text for c in find_candidates("I met Dana and her CFO in Ghent on Friday.", sunday)] == [
+        "I met Dana and her CFO in Ghent on Friday (27 November 2026)."
+    ]
+    for request in ("Help me with tagline ideas for Acme Rebrand.", "Please write the kick-off agenda for Monday."):
+        assert find_candidates(request, sunday) == [], request
+    assert [c.kind for c in find_candidates("Jane said the tagline must stay under 6 words.")] == [FactKind.PREFERENCE]
+
+
 def test_who_holds_a_role_is_proposed_and_an_emails_header_lines_are_not() -> None:
     found = find_candidates("Henrik is the real decision maker on the budget, not Dana.")
     assert [c.text for c in found] == ["Henrik is the real decision maker on the budget, not Dana."]
