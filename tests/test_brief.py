@@ -305,3 +305,25 @@ def test_a_password_kept_with_remember_never_reaches_the_brief(service: MemorySe
     text = render_markdown(brief) + render_html(brief)
     assert "Surf$Line77" not in text and "Surf\\\\$Line77" not in text
     assert "left out: a password or key" in text and "The portal copy is due on 14 December 2026" in text
+
+
+def test_a_session_summary_giving_a_value_since_changed_is_marked_in_the_brief(service: MemoryService) -> None:
+    """ "Our budget is 40k EUR" under a fact that now says 45k would read to the client as a contradiction."""
+    project = service.create_project("Acme").id
+    budget = service.add_fact(project, "Budget is 40k EUR excluding VAT.", "decision")
+    launch = service.add_fact(project, "The launch is on 15 March 2027.", "deadline")
+    kickoff = service.start_session(project, "Kick-off")
+    service.add_message(
+        kickoff.id, "user", "Our budget is 40,000 EUR excluding VAT and the launch is on 15 March 2027."
+    )
+    service.set_session_summary(kickoff.id, "Budget agreed at 40,000 EUR; launch on 15 March 2027.")
+    later = service.start_session(project, "Photos")
+    service.add_message(later.id, "user", "The warehouse photos are reshot in Rotterdam on 2 February.")
+    service.set_session_summary(later.id, "Warehouse photos reshot in Rotterdam on 2 February.")
+    service.edit_fact(budget.id, text="Budget is 45k EUR excluding VAT.")
+    brief = compose_brief(service, project, BriefOptions(sections=(Section.FACTS, Section.SESSIONS)))
+    marked = {s.title: s.since_changed for s in brief.sessions}
+    assert marked == {"Kick-off": ((f"F{budget.id}", "Budget is 45k EUR excluding VAT."),), "Photos": ()}
+    note = f"Since changed: F{budget.id} now reads “Budget is 45k EUR excluding VAT.”."
+    assert note in render_markdown(brief) and "Since changed: F" in render_html(brief)
+    assert f"F{launch.id} now reads" not in render_markdown(brief)  # unchanged facts are not named

@@ -588,8 +588,8 @@ def _as_figures(text: str) -> str:
     return _VALUES["amount"].sub(lambda m: f" {_amount(m.group(0))} ", text)
 
 
-def _values(text: str) -> dict[str, set[str]]:
-    """The values in ``text`` by kind (only the kinds it has); amounts as numbers."""
+def values_in(text: str) -> dict[str, set[str]]:
+    """The values in ``text`` by kind (only the kinds it has): amounts as numbers, dates and addresses as written."""
     found = {
         kind: {_amount(v) if kind == "amount" else "".join(v.casefold().split()) for v in pattern.findall(text)}
         for kind, pattern in _VALUES.items()
@@ -617,7 +617,7 @@ _TIME_WORDS = frozenset(
 def _gives_new_value(candidate: str, fact: str) -> bool:
     """Both carry a value of the same kind (amount, date, e-mail, phone), those values differ,
     and they share a word that names the thing (not a number, not a time): "budget", "Maria"."""
-    values_new, values_old = _values(candidate), _values(fact)
+    values_new, values_old = values_in(candidate), values_in(fact)
     if not any(values_new[kind] != values_old[kind] for kind in values_new.keys() & values_old.keys()):
         return False
     shared = {

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from app.assistant.candidates import dated
+from app.assistant.extraction import values_in
 from app.assistant.summaries import extractive_summary
-from app.assistant.text import shareable
+from app.assistant.text import shareable, shortened
 from app.llm import prompts
 from app.llm.engine import EngineError, GenerationSettings, TextModel
 from app.llm.prompt_format import ChatTurn
@@ -98,6 +99,8 @@ class BriefSession:
     summary: str
     #: True when no summary was stored and this one was extracted for the brief.
     extracted: bool = False
+    #: Facts changed since the session, whose old value the summary still gives: ("F1", its text now).
+    since_changed: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,31 @@ def _brief_fact(fact: Fact, documents: dict[int, Document]) -> BriefFact:
     )
 
 
+def _replaced_values(service: MemoryService, facts: Sequence[BriefFact]) -> list[tuple[BriefFact, dict[str, set[str]]]]:
+    """For each fact that was changed, the values its earlier versions gave and it no longer does.
+
+    A session summary records what was said then: "Our budget is 40k EUR" in
+    a summary under a fact that now says 45k would read to the client as a
+    contradiction unless it is marked.
+    """
+    replaced = []
+    for fact in facts:
+        if fact.is_global:
+            continue
+        versions = service.fact_history(int(fact.ref[1:]))
+        if len(versions) < 2:
+            continue
+        now = values_in(versions[-1].text)
+        old: dict[str, set[str]] = {}
+        for version in versions[:-1]:
+            for kind, values in values_in(version.text).items():
+                old.setdefault(kind, set()).update(values - now.get(kind, set()))
+        old = {kind: values for kind, values in old.items() if values}
+        if old:
+            replaced.append((fact, old))
+    return replaced
+
+
 def compose_brief(
     service: MemoryService,
     project_id: int,
@@ -238,6 +266,7 @@ def compose_brief(
     timeline = tuple(sorted((f for f in facts if f.kind in TIMELINE_KINDS), key=lambda f: (f.when, int(f.ref[1:]))))
     sessions: list[BriefSession] = []
     if Section.SESSIONS in options.sections:
+        replaced = _replaced_values(service, facts)
         for session in service.list_sessions(project_id):
             started = local_time(session.started_at).date()
             if options.since and started < options.since:
@@ -246,9 +275,14 @@ def compose_brief(
             if not summary and session.message_count:
                 summary, extracted = extractive_summary(service.list_messages(session.id)), True
             if summary:
-                sessions.append(
-                    BriefSession(started, shareable(session.title), shareable(" ".join(summary.split())), extracted)
+                summary = shareable(" ".join(summary.split()))
+                gives = values_in(summary)
+                outdated = tuple(
+                    (fact.ref, fact.text)
+                    for fact, old in replaced
+                    if any(gives.get(kind, set()) & values for kind, values in old.items())
                 )
+                sessions.append(BriefSession(started, shareable(session.title), summary, extracted, outdated))
             if len(sessions) == MAX_SESSIONS:
                 break
     voice = service.get_voice(project_id)
@@ -381,11 +415,19 @@ def render_markdown(brief: Brief) -> str:
         for s in brief.sessions:
             title = f" — {md_escape(s.title)}" if s.title else ""
             out += [f"### {s.started:%Y-%m-%d}{title}", "", md_escape(s.summary), ""]
+            if s.since_changed:
+                out += [f"*{md_escape(_since_changed(s))}*", ""]
     if brief.has(Section.DOCUMENTS) and brief.documents:
         out += [f"## {SECTION_TITLES[Section.DOCUMENTS]}", ""]
         out += [f"- [{d.key}] {md_escape(d.title)} ({md_escape(_document_label(d))})" for d in brief.documents]
         out.append("")
     return "\n".join(out).rstrip() + "\n"
+
+
+def _since_changed(session: BriefSession) -> str:
+    """ "Since changed: F1 now reads “Budget is 45k EUR…”." """
+    now = "; ".join(f"{ref} now reads “{shortened(text, 100)}”" for ref, text in session.since_changed)
+    return f"Since changed: {now}."
 
 
 def _document_label(d: BriefDocument) -> str:
@@ -465,6 +507,8 @@ def render_html(brief: Brief) -> str:
         for s in brief.sessions:
             title = f" — {_h(s.title)}" if s.title else ""
             body.append(f'<h3 dir="auto">{s.started:%Y-%m-%d}{title}</h3><p dir="auto">{_h(s.summary)}</p>')
+            if s.since_changed:
+                body.append(f'<p class="generated" dir="auto">{_h(_since_changed(s))}</p>')
     if brief.has(Section.DOCUMENTS) and brief.documents:
         body.append(f"<h2>{SECTION_TITLES[Section.DOCUMENTS]}</h2><ul>")
         body += [
