@@ -219,10 +219,16 @@ def test_editing_a_fact_records_its_history(qtbot: object, make_window: object) 
     qtbot.waitUntil(lambda: any("45,000" in t for t in _facts_shown(env)), timeout=WAIT)
     history = env.runtime.service.fact_history(1)
     assert [v.text for v in history] == ["The budget is 40,000 euros", "The budget is 45,000 euros"]
+    env.runtime.service.edit_fact(1, kind="decision")
+    env.runtime.service.pin_fact(1)
+    history = env.runtime.service.fact_history(1)
     dialog = HistoryDialog(history)
     qtbot.addWidget(dialog)
-    assert dialog.list.count() == 2 and "40,000" in dialog.list.item(1).text()
-    dialog.list.setCurrentRow(1)
+    assert dialog.list.count() == 4 and "40,000" in dialog.list.item(3).text()
+    # Newest first; a change of kind or pin shows, not only a change of words.
+    assert dialog.list.item(1).text().split("\n")[0].endswith("user edited · decision (was fact)")
+    assert dialog.list.item(0).text().split("\n")[0].endswith("user pinned · decision, pinned")
+    dialog.list.setCurrentRow(3)
     dialog._on_restore()
     assert dialog.chosen == 1
 

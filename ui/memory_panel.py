@@ -379,6 +379,14 @@ class FactsTab(MemoryTab):
             )
 
 
+def version_line(version: FactVersion, before: FactVersion | None) -> str:
+    """ "v2 · 2026-11-29 10:02 · user edited · decision (was deadline), pinned", then the text."""
+    kind = version.kind.value + (f" (was {before.kind.value})" if before and before.kind is not version.kind else "")
+    pin = "pinned" if version.pinned else ""
+    head = f"v{version.version} · {local_time(version.created_at):%Y-%m-%d %H:%M} · {version.actor.value} "
+    return head + f"{version.action.value} · {', '.join(p for p in (kind, pin) if p)}\n{version.text}"
+
+
 class HistoryDialog(QDialog):
     """A fact's versions, newest first; "Restore" brings the selected one back."""
 
@@ -388,11 +396,9 @@ class HistoryDialog(QDialog):
         self.chosen: int | None = None
         self.list = QListWidget()
         self.list.setWordWrap(True)
-        for v in reversed(versions):
-            item = QListWidgetItem(
-                f"v{v.version} · {local_time(v.created_at):%Y-%m-%d %H:%M} · {v.actor.value} {v.action.value}\n{v.text}"
-            )
-            item.setData(KEY_ROLE, v.version)
+        for n in range(len(versions) - 1, -1, -1):
+            item = QListWidgetItem(version_line(versions[n], versions[n - 1] if n else None))
+            item.setData(KEY_ROLE, versions[n].version)
             self.list.addItem(item)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         restore = buttons.addButton("Restore this version", QDialogButtonBox.ButtonRole.AcceptRole)
