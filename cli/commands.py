@@ -80,6 +80,9 @@ def cmd_fact(service: MemoryService, args: argparse.Namespace, out: TextIO) -> i
         if args.is_global == bool(args.project):
             raise UsageError("give either --project P or --global")
         project_id = None if args.is_global else _project(service, args.project).id
+        known = service.fact_saying(project_id, args.text)
+        if known is not None:
+            raise UsageError(f"F{known.id} already says this ({known.text}); nothing was added")
         fact = service.add_fact(project_id, args.text, args.kind, pinned=args.pin)
         print(f"Added fact {fact.id}", file=out)
     elif action == "list":

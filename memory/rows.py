@@ -68,9 +68,11 @@ def message_row(s: Session, message_id: int) -> MessageRow:
 def _refuse_taken_name(s: Session, name: str, own_id: int | None = None, hint: str = "") -> None:
     """ConflictError when another project's name differs from ``name`` only in case or Unicode form."""
     key = name_key(name)
-    for other_id, other in s.execute(select(ProjectRow.id, ProjectRow.name)):
+    for other_id, other, archived in s.execute(select(ProjectRow.id, ProjectRow.name, ProjectRow.archived)):
         if other_id != own_id and name_key(other) == key:
-            raise ConflictError(f"A project named {other!r} already exists{hint}")
+            # An archived project is out of sight: say where the name went.
+            where = " (archived: unarchive it to use it again)" if archived else ""
+            raise ConflictError(f"A project named {other!r} already exists{where}{hint}")
 
 
 def _existing(s: Session, model: type[RowT], row_id: int, what: str) -> RowT:

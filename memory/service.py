@@ -165,6 +165,11 @@ def _discard_index(path: Path, why: str) -> None:
         path.unlink(missing_ok=True)
 
 
+def _same_words(text: str) -> str:
+    """A fact's words for comparing two facts: case, spacing and a final full stop aside."""
+    return " ".join(text.casefold().split()).rstrip(".!")
+
+
 class MemoryService:
     """Facts, voice, sessions, proposals and retrieval for every project of a data dir.
 
@@ -357,6 +362,22 @@ class MemoryService:
             fact = convert.to_fact(insert_fact(s, project_id, text, kind, pinned, actor, source, source_message_id))
         self._indexer.sync(fact_ids=[fact.id])
         return fact
+
+    def fact_saying(self, project_id: int | None, text: str) -> Fact | None:
+        """The active fact of a project (or global, for None) with these words, case and spacing aside.
+
+        For the user's own "add": saying a known fact again should name it, not
+        store it twice. (A scan of the project's facts: for one request, not a bulk load.)
+        """
+        said = _same_words(text)
+        with self._read() as s:
+            rows = s.scalars(
+                select(FactRow).where(
+                    FactRow.project_id.is_(None) if project_id is None else FactRow.project_id == project_id,
+                    FactRow.status == FactStatus.ACTIVE.value,
+                )
+            )
+            return next((convert.to_fact(row) for row in rows if _same_words(row.text) == said), None)
 
     def _change_fact(
         self,

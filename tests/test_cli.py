@@ -410,3 +410,18 @@ def test_a_session_is_shown_with_its_message_ids_and_one_message_can_be_deleted(
     assert "xylophone" not in out and "Dana: Thanks, noted." in out
     code, _, err = run("session", "delete-message", "--project", "Acme", str(pasted.id))
     assert code == 2 and "Traceback" not in err
+
+
+def test_adding_a_fact_the_project_already_has_is_refused_and_an_archived_projects_name_is_explained(
+    run: Run,
+) -> None:
+    run("project", "create", "Acme")
+    assert run("fact", "add", "--project", "Acme", "Budget is 40k EUR.")[0] == 0
+    code, _, err = run("fact", "add", "--project", "Acme", "budget is 40K eur")
+    assert code == 2 and "F1 already says this (Budget is 40k EUR.); nothing was added" in err
+    code, out, _ = run("fact", "list", "--project", "Acme")
+    assert out.count("Budget is 40k") == 1
+    run("project", "create", "Globex Audit")
+    run("project", "archive", "Globex Audit")
+    code, _, err = run("project", "create", "globex audit")
+    assert code == 2 and "already exists (archived: unarchive it to use it again)" in err

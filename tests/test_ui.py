@@ -776,6 +776,19 @@ def test_edit_then_accept_sets_the_kind_and_keeps_an_updated_facts_pin(qtbot: ob
     )
 
 
+def test_adding_a_fact_the_project_already_has_names_it_and_stores_nothing(qtbot: object, make_window: object) -> None:
+    from memory import FactKind
+    from ui.memory_panel import FactValues
+
+    env = make_window()
+    known = env.runtime.service.add_fact(1, "Budget is 40k EUR.")
+    env.window.memory.facts.add(FactValues("budget is  40k EUR", FactKind.FACT, False))
+    qtbot.waitUntil(lambda: env.window.banner.isVisible(), timeout=WAIT)  # type: ignore[attr-defined]
+    assert f"F{known.id} already says this" in env.window.banner.label.text()
+    _settle(qtbot, env)
+    assert [f.id for f in env.runtime.service.list_facts(1)] == [known.id]
+
+
 def test_adding_a_fact_without_a_project_says_what_to_do(qtbot: object, make_window: object) -> None:
     env = make_window(projects=())
     env.window.memory.facts._on_add()

@@ -43,6 +43,7 @@ from app.assistant.voice import learn_voice
 from app.runtime import Runtime
 from memory import (
     ChatSession,
+    ConflictError,
     Fact,
     FactKind,
     FactVersion,
@@ -308,12 +309,14 @@ class FactsTab(MemoryTab):
         """Adds a fact with its kind and pin (what the Add dialog does)."""
         if self.project_id is None or not values.text.strip():
             return
-        self.call(
-            "add fact",
-            lambda pid: self.runtime.service.add_fact(pid, values.text, values.kind, pinned=values.pinned),
-            self.project_id,
-            then=self._after_change,
-        )
+        self.call("add fact", self._add_unless_known, self.project_id, values, then=self._after_change)
+
+    def _add_unless_known(self, project_id: int, values: FactValues) -> Fact:
+        """Adds the fact, unless one already says it (named in the banner; nothing is stored twice)."""
+        known = self.runtime.service.fact_saying(project_id, values.text)
+        if known is not None:
+            raise ConflictError(f"F{known.id} already says this; nothing was added.")
+        return self.runtime.service.add_fact(project_id, values.text, values.kind, pinned=values.pinned)
 
     def _on_edit(self, *_args: object) -> None:
         fact = self._selected_fact()
