@@ -142,6 +142,13 @@ def test_a_watched_folder_follows_new_changed_and_deleted_files(
     ]
     assert not [h for h in service.search(project.id, "password list", mode=SearchMode.BM25) if h.citation]
     assert sync_folder(service, folder, max_bytes=LIMIT).touched is False
+    # A copy of a document the project holds is said to be there, not read again nor met with silence.
+    (files["notes"].parent / "copy of notes.md").write_bytes(files["notes"].read_bytes())
+    copied = sync_folder(service, folder, max_bytes=LIMIT)
+    notes = next(d for d in first.added if d.filename == "kickoff notes.md")
+    assert not copied.touched and [(name, d.id) for name, d in copied.already] == [("copy of notes.md", notes.id)]
+    assert f"already in the project: copy of notes.md (as {notes.key})" in copied.summary()
+    (files["notes"].parent / "copy of notes.md").unlink()
 
     files["notes"].write_text("# Kickoff\n\nDana Whitfield now prefers e-mail to calls.\n", "utf-8")
     files["sow"].unlink()

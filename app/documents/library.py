@@ -260,6 +260,8 @@ class SyncReport:
     removed: list[Document] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     cancelled: bool = False
+    #: Files whose content the project already holds as another document: (path in the folder, that document).
+    already: list[tuple[str, Document]] = field(default_factory=list)
 
     @property
     def touched(self) -> bool:
@@ -268,6 +270,8 @@ class SyncReport:
     def summary(self) -> str:
         parts = [f"{len(self.added)} added", f"{len(self.changed)} changed", f"{len(self.removed)} removed"]
         text = f"{self.folder}: " + ", ".join(parts)
+        if self.already:
+            text += "; already in the project: " + "; ".join(f"{name} (as {d.key})" for name, d in self.already)
         if self.failed:
             text += "; not read: " + "; ".join(f"{name}: {why}" for name, why in self.failed)
         if self.cancelled:
@@ -369,8 +373,10 @@ def _sync_file(
         new = to_new_document(parsed, known.filename, original)
         report.changed.append(service.replace_document(known.id, new))
         return
-    if service.find_document(folder.project_id, original) is not None:
-        return  # the project already holds this content (added by hand, say)
+    held = service.find_document(folder.project_id, original)
+    if held is not None:
+        report.already.append((relative, held))  # added by hand before, say: said, not read twice
+        return
     batch = BatchReport()
     new = to_new_document(parsed, path.name, original)
     batch.added.append(service.add_document(folder.project_id, new, watched=(folder.id, relative)))
