@@ -1265,10 +1265,54 @@ class _HtmlBlocks(HTMLParser):
         self._flush()
 
 
-def _html_into(builder: _Builder, markup: str) -> str:
-    """Adds the HTML's blocks to ``builder``; returns its <title>."""
+#: "</" not starting an end tag ("</ ", "<//", "</3"): a browser shows or skips it; Python's parser
+#: rescans the rest of the document at each one (800 KB of "</" took 41 s).
+_BOGUS_END_TAG = re.compile(r"</(?![A-Za-z>])")
+#: Reading HTML may take this long, plus the allowance per megabyte, before it is refused.
+HTML_READ_GRACE_SECONDS = 30.0
+HTML_READ_SECONDS_PER_MB = 10.0
+_HTML_CHUNK = 64 * 1024
+
+
+_OPENER_OF_MARKUP = re.compile(r"<(?:!--|!\[CDATA\[|[!?A-Za-z])")
+
+
+def _unclosed_as_text(markup: str) -> str:
+    """``markup`` with each "<" that nothing after it closes written as text ("&lt;").
+
+    A tag, comment or CDATA section that never ends is text to a browser; Python's
+    parser (before 3.13.4) searches the rest of the document again at each one,
+    so thousands of them take minutes. What is closed somewhere later is left alone.
+    """
+    closes = {"<!--": markup.rfind("-->"), "<![CDATA[": markup.rfind("]]>")}
+    last_gt = markup.rfind(">")
+
+    def escape(opener: re.Match[str]) -> str:
+        found = opener.group(0)
+        if opener.start() > closes.get(found, last_gt):
+            return "&lt;" + found[1:]
+        return found
+
+    return _OPENER_OF_MARKUP.sub(escape, markup)
+
+
+def _html_into(builder: _Builder, markup: str, name: str = "") -> str:
+    """Adds the HTML's blocks to ``builder``; returns its <title>.
+
+    Raises:
+        DocumentRefused: Reading it takes far longer than its size warrants.
+    """
     parser = _HtmlBlocks(builder)
-    parser.feed(_clean(markup))
+    text = _unclosed_as_text(_BOGUS_END_TAG.sub("&lt;/", _clean(markup)))
+    started = time.monotonic()
+    for offset in range(0, len(text), _HTML_CHUNK):
+        parser.feed(text[offset : offset + _HTML_CHUNK])
+        spent = time.monotonic() - started
+        if spent > HTML_READ_GRACE_SECONDS + HTML_READ_SECONDS_PER_MB * offset / 1e6:
+            raise DocumentRefused(
+                name or "HTML",
+                f"reading its markup took {spent:.0f} s by {offset / 1e6:.1f} MB; it is not HTML Dossier reads",
+            )
     parser.close()
     return parser.title
 
@@ -1276,7 +1320,9 @@ def _html_into(builder: _Builder, markup: str) -> str:
 def _parse_html(markup: str, name: str) -> ParsedDocument:
     builder = _Builder()
     try:
-        title = _html_into(builder, markup)
+        title = _html_into(builder, markup, name)
+    except DocumentRefused:
+        raise
     except Exception:  # the parser is tolerant; this is a guard, not an expected path
         raise DocumentRefused(name, "damaged HTML that cannot be read") from None
     title = title or builder.first_heading(1) or builder.first_heading() or _stem(name)
@@ -1295,6 +1341,7 @@ def _parse_eml(data: bytes, name: str) -> ParsedDocument:
         message = email.message_from_bytes(data, policy=email.policy.default)
     except Exception:
         raise DocumentRefused(name, "damaged or not an e-mail") from None
+    _refuse_huge_headers(message, name)
     metadata = {key: value for key in _HEADERS if (value := _header(message, key))}
     if not metadata:
         raise DocumentRefused(name, "not an e-mail (no From, To, Date or Subject header)")
@@ -1308,7 +1355,7 @@ def _parse_eml(data: bytes, name: str) -> ParsedDocument:
         if html_body is not None:
             body, text = html_body, _part_text(html_body)
     if body is not None and body.get_content_subtype() == "html":
-        _html_into(builder, text)
+        _html_into(builder, text, name)
     else:
         for paragraph in _BLANK_LINES.split(_clean(text)):
             builder.add("paragraph", paragraph)
@@ -1316,6 +1363,24 @@ def _parse_eml(data: bytes, name: str) -> ParsedDocument:
     if skipped:
         metadata["skipped_attachments"] = ", ".join(skipped)
     return builder.document(name, EML, title=metadata.get("Subject", ""), attachments=attachments, metadata=metadata)
+
+
+#: Real headers are short (a long References chain is a few thousand characters); the
+#: standard library's decoding of one made of thousands of encoded words takes memory
+#: that grows with the square of its length (350 KB of Subject took 4.6 GB).
+MAX_HEADER_CHARS = 32_000
+
+
+def _refuse_huge_headers(message: Message, name: str) -> None:
+    """Refuses an e-mail with a header of any of its parts too long to decode safely, before any is decoded."""
+    for part in message.walk():
+        for key, value in part.raw_items():
+            if len(value) > MAX_HEADER_CHARS:
+                raise DocumentRefused(
+                    name,
+                    f"its {_one_line(key)[:40]} header holds {len(value):,} characters, far more than an "
+                    "e-mail's; it is not one Dossier reads",
+                )
 
 
 def _body(message: Message, preference: tuple[str, ...]) -> Message | None:
