@@ -150,14 +150,14 @@ class Runtime:
             self._flow.close()
             self._flow = None
 
-    def delete_message(self, message_id: int) -> Message:
-        """Deletes a message for good; the chat's prompt for its session forgets it too."""
-        message = self.service.delete_message(message_id)
+    def delete_message(self, message_id: int) -> list[Message]:
+        """Deletes a message for good (with the answers to it); the chat's prompt for its session forgets them too."""
+        deleted = self.service.delete_message(message_id)
         with self._lock:
             flow = self._flow
         if flow is not None:
-            flow.forget_session_cache(message.session_id)
-        return message
+            flow.forget_session_cache(deleted[0].session_id)
+        return deleted
 
     def auto_accepts(self, project_id: int) -> bool:
         return project_id in self.settings.auto_accept_project_ids

@@ -358,10 +358,12 @@ def cmd_session(service: MemoryService, args: argparse.Namespace, out: TextIO) -
         message = service.get_message(args.id)
         if message.project_id != project.id:
             raise UsageError(f"Message {message.id} is not in project {project.name}")
-        service.delete_message(message.id)
+        answers = len(service.delete_message(message.id)) - 1
+        # Never echo what was deleted: it was deleted for holding a password, say.
         print(
-            f"Deleted message {message.id} ({_speaker(message)}: {shortened(message.content, 60)}) from session "
-            f"{message.session_id}; proposals from it that waited went with it, facts accepted from it stay",
+            f"Deleted message {message.id} ({_speaker(message)}, {local_time(message.created_at):%Y-%m-%d %H:%M})"
+            + (f" and the {answers} answer{'s' if answers != 1 else ''} to it" if answers else "")
+            + f" from session {message.session_id}; proposals from it went with it, facts accepted from it stay",
             file=out,
         )
         return EXIT_OK

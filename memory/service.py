@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -163,6 +164,14 @@ def _discard_index(path: Path, why: str) -> None:
         shutil.rmtree(path)
     else:
         path.unlink(missing_ok=True)
+
+
+def _titled_after(title: str, content: str) -> bool:
+    """Whether a session's title was made from this message (its start, maybe "Forget: …", cut with "…")."""
+    start = title.removesuffix("…").rstrip()
+    start = re.sub(r"^(?:Remember|Forget): ", "", start)
+    said = re.sub(r"^/(?:remember|forget)\b\s*", "", " ".join(content.split()), flags=re.IGNORECASE)
+    return bool(start) and said.startswith(start)
 
 
 def _same_words(text: str) -> str:
@@ -669,38 +678,61 @@ class MemoryService:
         self._drop_vectors(session.project_id, vector_ids, "a deleted session's")
         return session
 
-    def delete_message(self, message_id: int) -> Message:
+    def delete_message(self, message_id: int) -> list[Message]:
         """Deletes one message for good (a password pasted by mistake, say); only on the user's request.
 
-        It leaves search and every later context. Proposals filed from it that
-        still wait in the inbox go too (their words are its words); facts
-        accepted from it stay, without their link to it. A summary of its
-        session that covered it is cleared, so that the next one is written
-        without it.
+        A message of the user's takes the answers to it along (the assistant's
+        messages right after it), which may repeat it. They leave search and every
+        later context. Proposals filed from them that wait in the inbox or were
+        rejected go too (their words are theirs); facts accepted from them stay,
+        without their link. A summary of the session that covered them is cleared
+        (the next one is written without them), and so is a title made from one.
 
         Returns:
-            The message as it was.
+            The messages deleted, as they were: the one asked for first.
         """
         with self._write() as s, s.begin():
             row = message_row(s, message_id)
-            message = convert.to_message(row)
+            rows = [row]
+            if row.role == Role.USER.value:
+                for later in s.scalars(
+                    select(MessageRow)
+                    .where(MessageRow.session_id == row.session_id, MessageRow.id > row.id)
+                    .order_by(MessageRow.id)
+                ):
+                    if later.role != Role.ASSISTANT.value:
+                        break
+                    rows.append(later)
+            deleted = [convert.to_message(r) for r in rows]
+            ids = [r.id for r in rows]
             session = session_row(s, row.session_id)
-            summary_cleared = bool(session.summary) and (session.summary_through_message_id or 0) >= message_id
+            summary_cleared = bool(session.summary) and (session.summary_through_message_id or 0) >= min(ids)
             if summary_cleared:
                 session.summary = ""
                 session.summary_through_message_id = None
                 session.vec_current = True  # nothing left to embed: its vector goes below
+            if any(_titled_after(session.title, r.content) for r in rows):
+                session.title = ""
             s.execute(
                 delete(ProposalRow).where(
-                    ProposalRow.source_message_id == message_id, ProposalRow.status == ProposalStatus.PENDING.value
+                    ProposalRow.source_message_id.in_(ids),
+                    ProposalRow.status.in_((ProposalStatus.PENDING.value, ProposalStatus.REJECTED.value)),
                 )
             )
-            s.delete(row)  # its keyword row goes by trigger
-        vector_ids = [f"{MESSAGE_PREFIX}{message_id}"] + (
-            [f"{SUMMARY_PREFIX}{message.session_id}"] if summary_cleared else []
+            for r in rows:
+                s.delete(r)  # its keyword row goes by trigger
+        vector_ids = [f"{MESSAGE_PREFIX}{i}" for i in ids] + (
+            [f"{SUMMARY_PREFIX}{row.session_id}"] if summary_cleared else []
         )
-        self._drop_vectors(message.project_id, vector_ids, "a deleted message's")
-        return message
+        self._drop_vectors(deleted[0].project_id, vector_ids, "a deleted message's")
+        return deleted
+
+    def message_ids(self, session_id: int) -> list[int]:
+        """A session's message ids, in order (a cheap check that a cached copy of it is current)."""
+        with self._read() as s:
+            return list(
+                s.scalars(select(MessageRow.id).where(MessageRow.session_id == session_id).order_by(MessageRow.id))
+            )
 
     def end_session(self, session_id: int, *, ended_at: datetime | None = None) -> ChatSession:
         with self._write() as s, s.begin():

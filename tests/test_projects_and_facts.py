@@ -11,6 +11,7 @@ from memory import (
     MemoryService,
     NotFoundError,
     Role,
+    SearchMode,
     VersionAction,
 )
 
@@ -293,7 +294,7 @@ def test_a_deleted_message_leaves_search_context_summary_and_inbox(service: Memo
     for mode in SearchMode:
         assert any(pasted.id in h.message_ids for h in service.search(acme, "xylophone password", mode=mode))
 
-    deleted = service.delete_message(pasted.id)
+    [deleted] = service.delete_message(pasted.id)
     service.wait_for_index()
 
     assert deleted.content.startswith("The staging login")
@@ -305,7 +306,39 @@ def test_a_deleted_message_leaves_search_context_summary_and_inbox(service: Memo
     assert service.get_session(session.id).summary == ""  # it covered the message: written again later
     assert [p.id for p in service.list_proposals(acme)] == []  # the waiting one went with it
     assert waiting.id not in [p.id for p in service.list_proposals(acme, status=ProposalStatus.REJECTED)]
+    assert service.get_session(session.id).title == "Kick-off"  # not made from the message: kept
     fact = service.get_fact(learnt.id)  # what was accepted stays, without its link
     assert fact.text == "The staging server is the place to test" and fact.source_message_id is None
     with pytest.raises(NotFoundError):
         service.delete_message(pasted.id)
+
+
+def test_deleting_a_users_message_takes_the_answers_to_it_its_rejected_proposals_and_a_title_made_from_it(
+    service: MemoryService,
+) -> None:
+    from memory import NewMessage, ProposalStatus
+
+    acme = service.create_project("Acme").id
+    session = service.start_session(acme, "Zephyrion will buy Acme for 12M EUR…")
+    said, answer, again, later, reply = service.add_messages(
+        session.id,
+        [
+            NewMessage(Role.USER, "Zephyrion will buy Acme for 12M EUR; keep it quiet until the board meets."),
+            NewMessage(Role.ASSISTANT, "Understood: Zephyrion buys Acme for 12M EUR."),
+            NewMessage(Role.ASSISTANT, "Noted, 12M EUR from Zephyrion."),  # answered again
+            NewMessage(Role.USER, "The board meets on 4 March."),
+            NewMessage(Role.ASSISTANT, "Noted."),
+        ],
+    )
+    rejected = service.propose(acme, "add", "Zephyrion will buy Acme for 12M EUR", source_message_id=said.id)
+    service.reject_proposal(rejected.id)
+    deleted = service.delete_message(said.id)
+    assert [m.id for m in deleted] == [said.id, answer.id, again.id]
+    assert [m.id for m in service.list_messages(session.id)] == [later.id, reply.id]
+    assert service.list_proposals(acme, status=ProposalStatus.REJECTED) == []
+    assert service.get_session(session.id).title == ""
+    for mode in SearchMode:
+        assert not [h for h in service.search(acme, "Zephyrion 12M", mode=mode) if "Zephyrion" in h.text]
+    # An answer alone goes alone.
+    assert [m.id for m in service.delete_message(reply.id)] == [reply.id]
+    assert [m.id for m in service.list_messages(session.id)] == [later.id]

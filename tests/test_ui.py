@@ -563,11 +563,13 @@ def test_a_message_deleted_from_the_chat_is_gone_from_the_session_and_the_next_p
     assert delete.isEnabled()
     menu.deleteLater()
     window.delete_message(chat.entries[0].message_ids)  # what the action does once confirmed
-    qtbot.waitUntil(lambda: len(chat.entries) == 3, timeout=WAIT)  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: len(chat.entries) == 2, timeout=WAIT)  # type: ignore[attr-defined]
     _settle(qtbot, env)
-    assert "xylophone" not in chat.to_markdown()
+    # The answer to it went too; the other exchange is shown as it was, not as an answer given again.
+    assert "xylophone" not in chat.to_markdown() and chat.entries[1].note == ""
+    assert [e.role for e in chat.entries] == ["user", "assistant"]
     stored = env.runtime.service.list_messages(window.session_id)
-    assert all("xylophone" not in m.content for m in stored) and len(stored) == 3
+    assert all("xylophone" not in m.content for m in stored) and len(stored) == 2
     window.send("What did I tell you?")
     env.result(qtbot)
     _settle(qtbot, env)

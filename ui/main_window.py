@@ -48,7 +48,7 @@ from app.assistant.conversation import TurnResult
 from app.config.paths import default_data_dir
 from app.portability.recovery import open_warnings, repair_notes
 from app.runtime import Runtime
-from memory import ChatSession, ItemKey, ItemKind, Message, ReindexReport, local_time
+from memory import ChatSession, ItemKey, ItemKind, Message, NotFoundError, ReindexReport, local_time
 from ui.chat import ChatEntry, ChatView, Passage
 from ui.chat_controller import ChatController
 from ui.documents import DocumentsTab, dropped_paths
@@ -551,27 +551,39 @@ class MainWindow(QMainWindow):
     def _on_delete_message(self, entry: ChatEntry) -> None:
         if not entry.message_ids or self._turn is not None:
             return
-        what = (
-            "your message" if entry.role == "user" else ("this answer" if entry.role == "assistant" else "this message")
+        if entry.role == "user":
+            what = "your message and the answer to it"
+        elif entry.role == "assistant":
+            what = "this answer" + (" (and the answers it replaced)" if len(entry.message_ids) > 1 else "")
+        else:
+            what = "this message"
+        waiting = sum(1 for p in self.memory.inbox.proposals.values() if p.source_message_id in entry.message_ids)
+        proposals = (
+            f"The {waiting} proposal{'s' if waiting != 1 else ''} from it waiting in the inbox go{'es' if waiting == 1 else ''} too; "
+            if waiting
+            else ""
         )
-        again = " (and the answers it replaced)" if len(entry.message_ids) > 1 else ""
         if confirm(
             self,
             "Delete message",
-            f"Delete {what}{again} for good? It leaves the session, search and what the assistant is given. "
-            "Proposals from it waiting in the inbox go too; facts you accepted from it stay (edit or archive "
-            "them under Facts). Backups made before keep it.",
+            f"Delete {what} for good? It leaves the session, search and what the assistant is given. "
+            f"{proposals}facts you accepted from it stay (edit or archive them under Facts). "
+            "Backups made before keep it.",
         ):
             self.delete_message(entry.message_ids)
 
     def delete_message(self, message_ids: Sequence[int]) -> None:
         """Deletes a shown message (all the ids one entry stands for), then shows the session as stored."""
         session_id = self.session_id
-        self.call(
-            "delete message",
-            lambda: [self.runtime.delete_message(message_id) for message_id in message_ids],
-            then=lambda _deleted: self._after_message_deleted(session_id),
-        )
+
+        def delete() -> None:
+            for message_id in message_ids:
+                try:
+                    self.runtime.delete_message(message_id)
+                except NotFoundError:
+                    pass  # an answer that went with the message before it
+
+        self.call("delete message", delete, then=lambda _none: self._after_message_deleted(session_id))
 
     def _after_message_deleted(self, session_id: int | None) -> None:
         self.memory.memory_changed.emit(self.project_id, frozenset({Kind.SESSIONS, Kind.PROPOSALS, Kind.FACTS}))
