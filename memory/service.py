@@ -1616,7 +1616,7 @@ class MemoryService:
             "SELECT count(*), max(id), max(decided_at) FROM proposals WHERE project_id = :p",
             "SELECT count(*), max(id), max(ended_at), sum(length(summary)), sum(length(title)) "
             "FROM chat_sessions WHERE project_id = :p",
-            "SELECT max(id) FROM messages WHERE project_id = :p",
+            "SELECT count(*), max(id) FROM messages WHERE project_id = :p",  # count: one deleted elsewhere
             "SELECT count(*), max(updated_at) FROM documents WHERE project_id = :p",
             "SELECT max(updated_at) FROM voice_profiles WHERE project_id = :p",
         ]

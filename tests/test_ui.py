@@ -577,6 +577,35 @@ def test_a_message_deleted_from_the_chat_is_gone_from_the_session_and_the_next_p
     assert "steering committee" in env.model.rendered()  # the session's other turns are still there
 
 
+def test_a_message_deleted_by_another_process_leaves_the_open_window_and_its_next_prompt(
+    qtbot: object, make_window: object
+) -> None:
+    env = make_window(FakeModel(lambda t, s: '{"facts": []}' if s.json_schema else "Noted."))
+    window, chat = env.window, env.window.chat
+    for text in ("The staging password is Tr0ub4dor-xylophone.", "The steering committee meets on Thursdays."):
+        window.send(text)
+        env.result(qtbot)
+        _settle(qtbot, env)
+    pasted = chat.entries[0].message_ids[0]
+    script = "import sys; from memory import MemoryService\nwith MemoryService.open(sys.argv[1]) as other:\n    other.delete_message(int(sys.argv[2]))\n"
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(env.runtime.paths.data_dir), str(pasted)],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    window._on_changes_poll()  # what the 3-second check does
+    qtbot.waitUntil(lambda: len(chat.entries) == 2, timeout=WAIT)  # type: ignore[attr-defined]
+    assert "xylophone" not in chat.to_markdown()
+    window.send("What did I tell you?")
+    env.result(qtbot)
+    _settle(qtbot, env)
+    assert env.model is not None and "xylophone" not in env.model.rendered()
+    assert "steering committee" in env.model.rendered()
+
+
 def test_settings_that_change_the_chat_model_reload_it_and_others_do_not(qtbot: object, make_window: object) -> None:
     from ui.settings_dialog import SettingsDialog
 

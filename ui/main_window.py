@@ -295,6 +295,20 @@ class MainWindow(QMainWindow):
             self.reload_projects()  # a project imported or created elsewhere
         self.memory.memory_changed.emit(project_id, frozenset(Kind))
         self.reload_sessions()
+        if self.session_id is not None and self._turn is None:
+            # A message of the open session deleted elsewhere (the CLI) must leave the screen too.
+            session_id = self.session_id
+            self.load(
+                "check messages",
+                self.runtime.service.message_ids,
+                session_id,
+                then=functools.partial(self._on_message_ids, session_id),
+            )
+
+    def _on_message_ids(self, session_id: int, stored: list[int]) -> None:
+        shown = {i for entry in self.chat.entries for i in entry.message_ids}
+        if session_id == self.session_id and self._turn is None and not shown <= set(stored):
+            self._load_messages(session_id)
 
     # ---------------------------------------------------------------- helpers
 

@@ -448,6 +448,11 @@ class ConversationFlow:
             state = self._sessions.get(session_id)
             if state is not None:
                 self._sessions.move_to_end(session_id)
+        if state is not None and not {i for e in state.exchanges for i in e.message_ids} <= set(
+            self.service.message_ids(session_id)
+        ):
+            # A message was deleted since (from the CLI, say): the cached prompt still holds it.
+            state = None
         if state is None:
             state = _SessionPrompt()
             pending_user: list[str] = []
