@@ -272,8 +272,15 @@ SECRETS = (
     "Credentials: bluebird",
     "The VPN shared key is bluebird.",
     "Password for the staging site: acme",
+    # Found by an attack trial: who to sign in as and with what, a code with a dash, a code read out.
+    "Sign into the Acme portal as jdoe with Sunflower2024.",
+    "Bremen warehouse door code is 4471-9920, and Jens meets us at the gate.",
+    "The alarm code is four four seven one.",
 )
 NOT_SECRETS = (
+    "Log in as a guest with your laptop.",
+    "Use cost code 4471-9920 for travel.",
+    "One, two, three, four: the steps of the plan.",
     "The budget for the rebrand is 40,000 euros.",
     "Call Dana on +44 20 7946 0958 before the steering committee.",
     "Invoice 2026-114 is due on 3 March.",

@@ -111,6 +111,9 @@ _SECRET_VALUES = re.compile(
     + _NOT_A_PLAIN_VALUE
     + r"[^\s.,;]{3,})"
     r"|(?i:\bwith (?:the )?(?:password|passcode|pw|pwd)\s+" + _NOT_A_PLAIN_VALUE + r"[^\s.,;]{3,})"
+    # "Sign into the Acme portal as jdoe with Sunflower2024": who, then what to type.
+    r"|(?i:\b(?:log|sign)\s?(?:in|on)(?:to)?\b[^.\n]{0,60}?\bas\s+\S+\s+(?:with|using|and)\s+(?:the\s+)?"
+    r"(?:password\s+)?(?=[^\s.,;]*[\d!@#$%^&*])[^\s.,;]{4,})"
     r"|(?i:\b(?:pw|pwd)\s+" + _NOT_A_PLAIN_VALUE + r"[A-Za-z0-9!@#$%^&*]{4,})"
 )
 #: A value beside a secret word: a word mixing letters and digits (or with a symbol inside), a
@@ -146,6 +149,10 @@ _NUMBER_SECRET_WORDS = re.compile(
 _SECRET_NUMBER = re.compile(
     r"(?<![\w.,/€$£¥-])(?!(?:19|20)\d\d\b)\d{4,12}#?(?![\w,%/-]|\.\d|\s*(?:%|(?i:k|m|eur|usd|gbp|chf|euros?|dollars?|pounds?|lines|users|items|people)\b|€|\$))"
     r"|(?<![\w.,/-])\d(?:-\d){3,}(?![\w-])|\b\d{2}-\d{2}-\d{2}\b|\b\d{3}-\d{2}-\d{4}\b|\b\d{2}-\d{7}\b|\b\d{3}-\d{3}\b"
+    # "4471-9920"; "four four seven one", as a code is read out over the phone.
+    r"|\b\d{3,6}-\d{3,6}\b"
+    r"|(?i:\b(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)(?:[\s,-]+(?:zero|oh|one|two|three|four|five|"
+    r"six|seven|eight|nine)){3,}\b)"
 )
 _EMAIL = re.compile(EMAIL)
 #: IBAN lengths by country (ISO 13616), for the countries consultants bill most.
