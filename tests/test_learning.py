@@ -415,6 +415,15 @@ def test_a_newer_value_replaces_the_pending_proposal_for_the_same_thing(service:
     older = [p for p in service.list_proposals(project, status=ProposalStatus.REJECTED)]
     assert [p.text for p in older] == ["The budget went up to 48,000 euros."]
     assert f"replaces inbox #{older[0].id}: “The budget went up to 48,000 euros.”" in newest.reason
+    # A conversation of last year, imported now, replaces nothing said since: both wait for the user.
+    from datetime import UTC, datetime
+
+    imported = service.start_session(project, "Imported", started_at=datetime(2025, 10, 9, tzinfo=UTC))
+    old_news = service.add_message(
+        imported.id, "other", "The budget is 30,000 euros.", created_at=datetime(2025, 10, 9, tzinfo=UTC)
+    )
+    extractor.process(project, old_news, said_here=False)
+    assert newest.id in [p.id for p in service.list_proposals(project)]
 
 
 def test_two_dated_things_neither_replace_each_other_nor_a_known_fact(service: MemoryService, project: int) -> None:

@@ -53,6 +53,7 @@ from memory import (
     InvalidInputError,
     MemoryService,
     Message,
+    NotFoundError,
     Proposal,
     ProposalAction,
     SearchMode,
@@ -375,6 +376,9 @@ class MemoryExtractor:
         # A document states many values side by side (milestones, rates): none of them is a newer
         # value of another, nor of what was said in conversation. Only what is said supersedes.
         superseded = [] if source_document is not None else self._superseded_by(pending, candidate.text)
+        # Only what was said later supersedes: an imported conversation of last year does not
+        # replace what the user said this morning.
+        superseded = [p for p in superseded if not self._said_before(source_message_id, p)]
         # What it replaces is said in full: a wrong guess can be seen, and the text added again.
         replaces = "".join(f" (replaces inbox #{p.id}: “{shortened(p.text)}”)" for p in superseded)
         if reconciled.outcome == "update":
@@ -415,6 +419,17 @@ class MemoryExtractor:
             return outcome
         fact = self.service.accept_proposal(outcome.proposal.id)
         return Outcome(outcome.candidate, outcome.reconciled, fact=fact, proposal=outcome.proposal)
+
+    def _said_before(self, message_id: int | None, proposal: Proposal) -> bool:
+        """Whether message ``message_id`` was said before the message ``proposal`` was read from."""
+        if message_id is None or proposal.source_message_id is None:
+            return False
+        try:
+            said = self.service.get_message(message_id).created_at
+            earlier = self.service.get_message(proposal.source_message_id).created_at
+        except NotFoundError:  # deleted meanwhile
+            return False
+        return said < earlier
 
     def _superseded_by(self, pending: Sequence[Proposal], text: str) -> list[Proposal]:
         """Of the pending add/update proposals, those that ``text`` gives a newer value for."""
