@@ -462,3 +462,26 @@ def test_a_backup_made_by_an_older_dossier_restores_and_upgrades(
     with MemoryService.open(target, embedder=embedder) as service:
         assert service.list_facts(1)[0].text == "Legacy fact about invoices"
         assert service.search(1, "billing")[0].fact_ids == (1,)
+
+
+def test_a_restore_works_in_the_data_folders_own_file_system(
+    good_backup: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A data folder that is a mount of its own: the checked files are moved within it, never across."""
+    import tempfile
+
+    import app.portability.backup as backup
+
+    scratch: list[Path] = []
+    real = tempfile.TemporaryDirectory
+
+    def recorded(*args: Any, **kwargs: Any) -> tempfile.TemporaryDirectory[str]:
+        scratch.append(Path(kwargs["dir"]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(backup.tempfile, "TemporaryDirectory", recorded)
+    target = tmp_path / "mounted"
+    target.mkdir()
+    restore_backup(good_backup, target)
+    assert scratch == [target] and (target / DB_FILENAME).exists()
+    assert sorted(p.name for p in target.iterdir()) == [DB_FILENAME, SETTINGS]  # no scratch left behind

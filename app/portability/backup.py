@@ -429,7 +429,9 @@ def restore_backup(path: Path, data_dir: Path) -> BackupInfo:
             raise BackupError(
                 f"{data_dir} is not empty ({', '.join(strangers[:3])}); restore into a new, empty data folder"
             )
-    scratch_root = _existing_ancestor(data_dir.parent)
+    # On the data folder's own file system, so that the checked files can be moved in (a data
+    # folder may be a mount of its own, where a move from its parent fails).
+    scratch_root = data_dir if data_dir.is_dir() else _existing_ancestor(data_dir.parent)
     with tempfile.TemporaryDirectory(prefix=".dossier-restore-", dir=scratch_root) as work:
         info = verify_backup(path, Path(work))
         _renew_database_identity(Path(work) / DB_FILENAME)
