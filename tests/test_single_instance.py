@@ -200,3 +200,20 @@ def test_a_data_folder_name_that_is_not_utf8_is_refused_with_a_message(tmp_path:
     assert done.returncode == 2, done.stderr  # not Qt's crash (139)
     assert b"cannot be used in a folder name" in done.stderr and b"Traceback" not in done.stderr
     assert not os.path.exists(bad)
+
+
+def test_without_a_private_runtime_folder_the_socket_lives_in_the_data_folder(
+    qtbot: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not in the shared temporary folder, where another user could make the name first."""
+    import ui.single_instance as single_instance
+
+    monkeypatch.setattr(single_instance.QStandardPaths, "writableLocation", lambda _where: "")
+    lock = tmp_path / WINDOW_LOCK
+    assert server_name(lock) == str(tmp_path.resolve() / "window.socket")
+    claim = WindowClaim(lock)
+    try:
+        assert claim.claim() and claim.server is not None
+        assert (tmp_path / "window.socket").exists()
+    finally:
+        claim.release()

@@ -28,6 +28,8 @@ from pathlib import Path
 from PySide6.QtCore import QLockFile, QObject, QStandardPaths, QSysInfo, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
+from app.config.paths import WINDOW_SOCKET
+
 log = logging.getLogger(__name__)
 
 #: How long a second start waits, in all, for the first window to take its request.
@@ -155,5 +157,10 @@ def server_name(lock_path: Path) -> str:
     )
     if private and len(os.fsencode(private)) + 32 <= MAX_SOCKET_PATH:
         return str(Path(private) / f"dossier-{digest}.socket")
+    # No private runtime folder (XDG_RUNTIME_DIR unset, and Qt refused a /tmp/runtime-* another
+    # user made): the data folder is the user's alone too, where its path is short enough.
+    in_folder = canonical.parent / WINDOW_SOCKET
+    if os.name == "posix" and len(os.fsencode(in_folder)) <= MAX_SOCKET_PATH:
+        return str(in_folder)
     # In the shared temporary folder: named for the user, and only the user may connect.
     return f"dossier-{os.getuid() if hasattr(os, 'getuid') else 0}-{digest}"

@@ -18,6 +18,8 @@ APP_NAME = "Dossier"
 ENV_HOME = "DOSSIER_HOME"
 ENV_MODELS = "DOSSIER_MODELS_DIR"
 WINDOW_LOCK = "window.lock"
+#: Where the window listens for a second start, when the user has no private runtime folder.
+WINDOW_SOCKET = "window.socket"
 
 
 def ensure_private_dir(path: Path) -> Path:

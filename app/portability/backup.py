@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from app.config.files import WriteFailed, os_error_reason, replacing
-from app.config.paths import WINDOW_LOCK
+from app.config.paths import WINDOW_LOCK, WINDOW_SOCKET
 from app.errors import UserError
 from memory import (
     DB_FILENAME,
@@ -300,7 +300,7 @@ def verify_backup(path: Path, work: Path) -> BackupInfo:
 
 #: What a data folder may already hold for a restore into it: nothing, or what Dossier
 #: leaves in a folder whose database was moved aside as damaged.
-RESTORABLE_LEFTOVERS = frozenset({"backups", "damaged", "logs", "vector-index", SETTINGS, WINDOW_LOCK})
+RESTORABLE_LEFTOVERS = frozenset({"backups", "damaged", "logs", "vector-index", SETTINGS, WINDOW_LOCK, WINDOW_SOCKET})
 
 
 def _existing_ancestor(path: Path) -> Path:
