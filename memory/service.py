@@ -741,15 +741,26 @@ class MemoryService:
             return to_session(s, row)
 
     def set_session_summary(
-        self, session_id: int, summary: str, *, through_message_id: int | None = None, background: bool = False
+        self,
+        session_id: int,
+        summary: str,
+        *,
+        through_message_id: int | None = None,
+        covering: int | None = None,
+        background: bool = False,
     ) -> ChatSession:
         """Stores a session's summary (indexed for search).
 
         Args:
             through_message_id: The last message the summary covers, so that
                 :meth:`sessions_to_summarize` knows when it goes stale.
+            covering: How many messages, up to that one, it was written from: if
+                one of them was deleted meanwhile, the summary is not stored.
             background: Write its vector on the indexing thread (an import of many
                 sessions), not before returning.
+
+        Raises:
+            ConflictError: A message it was written from was deleted meanwhile.
         """
         summary = clean_text(summary, "Summary", max_chars=MAX_MESSAGE_CHARS, allow_empty=True)
         with self._write() as s, s.begin():
@@ -758,6 +769,11 @@ class MemoryService:
                 message = message_row(s, through_message_id)
                 if message.session_id != session_id:
                     raise InvalidInputError("The summary's last message belongs to another session")
+                if covering is not None and covering != s.scalar(
+                    select(func.count()).where(MessageRow.session_id == session_id, MessageRow.id <= through_message_id)
+                ):
+                    # Written from a message deleted since (a password, say): it must not keep it.
+                    raise ConflictError("A message of the session was deleted while its summary was written")
             row.summary_through_message_id = through_message_id
             changed = row.summary != summary
             if changed:

@@ -447,3 +447,22 @@ def test_a_remote_model_is_never_sent_a_password_recalled_from_memory(service: M
         assert "Frankfurt" in prompt
         assert ("Tulip-4471" in prompt) is shown
         assert ("[left out: a password or key]" in prompt) is not shown
+
+
+def test_a_summary_written_while_a_message_is_deleted_does_not_keep_it(service: MemoryService, project: int) -> None:
+    """The summary is written again without the message, not stored with it."""
+    session = service.start_session(project)
+    pasted = service.add_message(session.id, "user", "The acquisition target is Zephyrion GmbH, keep it quiet.")
+    service.add_message(session.id, "user", "The launch moved to 3 June because of the audit.")
+    calls: list[int] = []
+
+    def script(turns: Sequence[ChatTurn], settings: GenerationSettings) -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            service.delete_message(pasted.id)  # deleted while the model writes the summary
+        prompt = " ".join(t.content for t in turns)
+        return ("Zephyrion GmbH is the target; " if "Zephyrion" in prompt else "") + "the launch moved to 3 June."
+
+    summarized = SessionSummarizer(service, FakeModel(script)).summarize(session.id)
+    assert "3 June" in summarized.summary and "Zephyrion" not in summarized.summary
+    assert "Zephyrion" not in service.get_session(session.id).summary

@@ -22,7 +22,7 @@ from app.assistant.text import sentences as split_sentences
 from app.llm import prompts
 from app.llm.engine import EngineError, GenerationSettings, TextModel
 from app.llm.prompt_format import ChatTurn
-from memory import ChatSession, MemoryService, Message, Role
+from memory import ChatSession, ConflictError, MemoryService, Message, NotFoundError, Role
 
 log = logging.getLogger(__name__)
 
@@ -158,16 +158,23 @@ class SessionSummarizer:
         return self.summarize(session_id)
 
     def summarize(self, session_id: int) -> ChatSession:
-        messages = self.service.list_messages(session_id)
-        if not messages:
-            return self.service.get_session(session_id)
-        summary = self._model_summary(messages) if self.model is not None else ""
-        # The model may repeat a secret it read: left out as from any text (the sentence, or
-        # the pair of sentences, holding it).
-        summary, _left_out = leave_out_secrets(summary)
-        if not summary:
-            summary = extractive_summary(messages)
-        return self.service.set_session_summary(session_id, summary, through_message_id=messages[-1].id)
+        for _attempt in range(2):
+            messages = self.service.list_messages(session_id)
+            if not messages:
+                return self.service.get_session(session_id)
+            summary = self._model_summary(messages) if self.model is not None else ""
+            # The model may repeat a secret it read: left out as from any text (the sentence, or
+            # the pair of sentences, holding it).
+            summary, _left_out = leave_out_secrets(summary)
+            if not summary:
+                summary = extractive_summary(messages)
+            try:
+                return self.service.set_session_summary(
+                    session_id, summary, through_message_id=messages[-1].id, covering=len(messages)
+                )
+            except (ConflictError, NotFoundError):
+                continue  # a message was deleted while it was written: write it again without
+        return self.service.get_session(session_id)
 
     # ---------------------------------------------------------------- map-reduce
 
