@@ -388,6 +388,20 @@ def test_word_zip_bomb_is_refused_before_it_is_unpacked() -> None:
     assert "zip bomb" in message and "MB" in message
 
 
+def test_word_parts_each_under_the_bomb_check_that_add_up_to_gigabytes_of_trees_are_refused() -> None:
+    """Header parts of just under 10 MB each: python-docx parses every one (188 MB of them took 4.4 GB)."""
+    many = io.BytesIO()
+    with zipfile.ZipFile(many, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", "<w:document/>")
+        filler = b"<w:hdr>" + b"<w:p/>" * 1_500_000 + b"</w:hdr>"  # 9 MB, under the ratio check's threshold
+        for n in range(4):
+            archive.writestr(f"word/header{n + 1}.xml", filler)
+    assert len(many.getvalue()) < 2_000_000
+    message = refusal(many.getvalue(), "headers.docx")
+    assert "text and layout parts unpack to" in message and "at most 32 MB" in message
+
+
 def test_hostile_or_broken_word_archives_are_refused() -> None:
     assert "damaged or not a Word document" in refusal(b"just some text, not a zip", "notes.docx")
     old_word = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600)
@@ -937,3 +951,26 @@ def test_a_small_pdf_whose_pages_draw_millions_of_operations_is_refused_in_time(
     message = refusal(slow, "slow.pdf")
     assert "s a page): its pages draw far more than their text" in message
     assert time.monotonic() - started < 60, "refused long before its 400 pages were read"
+
+
+def test_an_email_header_too_long_to_decode_safely_is_refused_before_it_is_decoded() -> None:
+    """Thousands of encoded words in a Subject: decoding them takes memory growing with the square of the length."""
+    subject = "=?utf-8?q?a?= " * 25_000
+    mail = f"From: dana@acme.example\r\nTo: me@agency.example\r\nSubject: {subject}\r\n\r\nHello.\r\n".encode()
+    message = refusal(mail, "subject.eml")
+    assert "Subject header holds 350,000 characters" in message
+    normal = parse_bytes(
+        b"From: dana@acme.example\r\nSubject: =?utf-8?q?Budget_f=C3=BCr_Phase_2?=\r\n\r\nThe budget is 40k.\r\n",
+        "budget.eml",
+    )
+    assert normal.metadata["Subject"] == "Budget für Phase 2"
+
+
+def test_html_whose_tags_never_close_is_read_as_text_without_rescanning() -> None:
+    """Unclosed tags, comments and stray "</": a browser shows them as text; Python's parser rescanned them."""
+    for opener in ("<a ", "<!--", "<![CDATA[", "</", "<?"):
+        markup = "<html><body><p>Quarterly report</p><p>" + opener * 50_000 + "</p></body></html>"
+        parsed = parse_bytes(markup.encode(), "odd.html")
+        assert parsed.text.startswith("Quarterly report"), opener
+    closed = parse_bytes(b"<p>Kept <!-- a comment --> and <b>bold</b> &lt;as it was&gt;</p>", "fine.html")
+    assert closed.text == "Kept and bold <as it was>"

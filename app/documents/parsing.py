@@ -84,6 +84,9 @@ MIN_PDF_TEXT_ALLOWANCE = 2_000_000
 PDF_READ_GRACE_SECONDS = 60.0
 PDF_READ_SECONDS_PER_PAGE = 1.0
 MAX_DOCX_UNPACKED_BYTES = 200_000_000
+#: Of that, the XML parts python-docx parses into trees (about twenty times their size in
+#: memory): a few megabytes for a long report; 188 MB of header parts took 4.4 GB.
+MAX_DOCX_XML_BYTES = 32_000_000
 MAX_DOCX_MEMBERS = 10_000
 _MAX_DOCX_RATIO = 100
 _RATIO_CHECK_FROM = 10_000_000
@@ -719,7 +722,7 @@ def _check_zip(data: bytes, name: str) -> None:
         raise DocumentRefused(
             name, f"refused: its archive has {len(members):,} parts (at most {MAX_DOCX_MEMBERS:,} allowed)"
         )
-    total = 0
+    total = xml = 0
     for member in members:
         parts = member.filename.replace("\\", "/").split("/")
         if member.filename.startswith(("/", "\\")) or ".." in parts or re.match(r"^[A-Za-z]:", member.filename):
@@ -732,6 +735,14 @@ def _check_zip(data: bytes, name: str) -> None:
                 f" ({_megabytes(member.file_size)}); this looks like a zip bomb, not a Word document",
             )
         total += member.file_size
+        if member.filename.lower().endswith((".xml", ".rels")):
+            xml += member.file_size
+    if xml > MAX_DOCX_XML_BYTES:
+        raise DocumentRefused(
+            name,
+            f"refused: its text and layout parts unpack to {_megabytes(xml)} (at most "
+            f"{_megabytes(MAX_DOCX_XML_BYTES)} allowed; a long report has a few)",
+        )
     if total > MAX_DOCX_UNPACKED_BYTES:
         raise DocumentRefused(
             name,
