@@ -974,3 +974,48 @@ def test_html_whose_tags_never_close_is_read_as_text_without_rescanning() -> Non
         assert parsed.text.startswith("Quarterly report"), opener
     closed = parse_bytes(b"<p>Kept <!-- a comment --> and <b>bold</b> &lt;as it was&gt;</p>", "fine.html")
     assert closed.text == "Kept and bold <as it was>"
+
+
+def _pdf_of_nested_forms(depth: int, fan: int, leaf: bytes) -> bytes:
+    """One page drawing a form that draws the next one ``fan`` times, ``depth`` deep, the last drawing ``leaf``."""
+    import zlib
+
+    font, first = 4, 5
+    objects = {
+        1: b"<< /Type /Catalog /Pages 2 0 R >>",
+        2: b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        3: f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 {font} 0 R >> "
+        f"/XObject << /X0 {first} 0 R >> >> /Contents {first + depth + 1} 0 R >>".encode(),
+        font: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    }
+    for level in range(depth + 1):
+        body = b"/X Do " * fan if level < depth else b"BT /F1 1 Tf (a) Tj ET " + leaf
+        resources = f"/XObject << /X {first + level + 1} 0 R >>" if level < depth else f"/Font << /F1 {font} 0 R >>"
+        packed = zlib.compress(body)
+        objects[first + level] = (
+            f"<< /Type /XObject /Subtype /Form /BBox [0 0 10 10] /Resources << {resources} >> "
+            f"/Filter /FlateDecode /Length {len(packed)} >>\nstream\n".encode()
+            + packed
+            + b"\nendstream"
+        )
+    text = b"BT /F1 12 Tf 72 720 Td (Quarterly report) Tj ET /X0 Do"
+    objects[first + depth + 1] = f"<< /Length {len(text)} >>\nstream\n".encode() + text + b"\nendstream"
+    out, offsets = bytearray(b"%PDF-1.4\n"), {}
+    for number in sorted(objects):
+        offsets[number] = len(out)
+        out += f"{number} 0 obj\n".encode() + objects[number] + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{offsets[n]:010d} 00000 n \n".encode() for n in sorted(objects))
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def test_a_tiny_pdf_of_forms_drawing_forms_is_refused_before_any_text_is_read() -> None:
+    """1.6 KB that draws a 20 KB form a thousand times over: the sizes say so before pypdf reads a page."""
+    nested = _pdf_of_nested_forms(3, 10, b"0 0 m " * 3_500)
+    assert len(nested) < 3_000
+    message = refusal(nested, "forms.pdf")
+    assert "page 1 draws 21 MB of instructions" in message
+    plain = parse_bytes(_pdf_of_nested_forms(1, 2, b"0 0 m "), "logo.pdf")  # a logo drawn twice: fine
+    assert plain.pages == 1 and "Quarterly report" in plain.text

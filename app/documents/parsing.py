@@ -83,6 +83,12 @@ MIN_PDF_TEXT_ALLOWANCE = 2_000_000
 #: then keep a core busy for hours (a real page reads in well under a tenth of a second here).
 PDF_READ_GRACE_SECONDS = 60.0
 PDF_READ_SECONDS_PER_PAGE = 1.0
+#: Drawing instructions a page may hold, its forms counted each time they are drawn (a form
+#: drawn ten times by a form drawn ten times is a hundred), and a whole document: checked
+#: before any text is read. A page of text holds tens of kilobytes; 1.6 KB of nested forms
+#: took 137 s to read.
+MAX_PDF_PAGE_DRAWING = 8_000_000
+MAX_PDF_DRAWING = 256_000_000
 MAX_DOCX_UNPACKED_BYTES = 200_000_000
 #: Of that, the XML parts python-docx parses into trees (about twenty times their size in
 #: memory): a few megabytes for a long report; 188 MB of header parts took 4.4 GB.
@@ -461,6 +467,7 @@ def _parse_pdf(data: bytes, name: str) -> ParsedDocument:
             # same compressed stream on hundreds of pages would become a flood of passages.
             allowed = max(MIN_PDF_TEXT_ALLOWANCE, MAX_PDF_CHARS_PER_BYTE * len(data))
             drawn = 0
+            _refuse_heavy_drawing(reader, name)
             started = time.monotonic()
             for number, page in enumerate(reader.pages, start=1):
                 text = _clean(page.extract_text() or "").translate(_LIGATURES)
@@ -504,6 +511,56 @@ def _parse_pdf(data: bytes, name: str) -> ParsedDocument:
     metadata = {"author": info["author"]} if info["author"] else {}
     title = info["title"] or builder.first_heading() or _stem(name)
     return builder.document(name, PDF, title=title, pages=len(page_texts), metadata=metadata)
+
+
+def _refuse_heavy_drawing(reader: Any, name: str) -> None:
+    """Refuses a PDF whose pages draw far more than text needs, from its streams' sizes, before reading any.
+
+    Counts the decompressed bytes text extraction would interpret: each page's
+    content, plus each form it draws ("/Fm1 Do") as many times as it is drawn,
+    down through forms drawing forms (each form measured once).
+    """
+    measured: dict[int, int] = {}
+    total = 0
+
+    def cost(data: bytes, resources: Any, depth: int) -> int:
+        spent = len(data)
+        forms = resources.get("/XObject") if resources is not None else None
+        if forms is None or depth > 12:
+            return spent
+        for form_name, ref in forms.get_object().items():
+            uses = len(
+                re.findall(rb"/" + re.escape(str(form_name)[1:].encode("latin-1", "replace")) + rb"\s*Do\b", data)
+            )
+            if not uses:
+                continue
+            form = ref.get_object()
+            if form.get("/Subtype") != "/Form":
+                continue
+            key = id(form)
+            if key not in measured:
+                measured[key] = MAX_PDF_PAGE_DRAWING + 1  # a form that draws itself costs no less
+                measured[key] = cost(form.get_data(), form.get("/Resources") or resources, depth + 1)
+            spent += uses * measured[key]
+            if spent > MAX_PDF_PAGE_DRAWING:
+                break
+        return spent
+
+    for number, page in enumerate(reader.pages, start=1):
+        contents = page.get("/Contents")
+        if contents is None:
+            continue
+        contents = contents.get_object()
+        streams = [c.get_object() for c in contents] if isinstance(contents, list) else [contents]
+        data = b"\n".join(stream.get_data() for stream in streams)
+        spent = cost(data, page.get("/Resources"), 0)
+        total += spent
+        if spent > MAX_PDF_PAGE_DRAWING or total > MAX_PDF_DRAWING:
+            raise DocumentRefused(
+                name,
+                f"page {number} draws {spent / 1e6:,.0f} MB of instructions ({total / 1e6:,.0f} MB so far) for "
+                "its text; far more than a document holds, and not one Dossier reads",
+            )
 
 
 def _pdf_info(reader: Any) -> dict[str, str]:
