@@ -137,7 +137,7 @@ def test_facts_can_be_proposed_from_what_the_user_said(service: MemoryService, t
     conversations = [read_export(_write(tmp_path / "c.json", [chatgpt_conversation("c-acme", "Acme", ACME_TURNS)]))[0]]
     report = import_conversations(service, project.id, conversations, extractor=MemoryExtractor(service))
     proposals = service.list_proposals(project.id)
-    assert any("48,000" in p.text for p in proposals) and "proposals in the inbox" in report.summary()
+    assert any("48,000" in p.text for p in proposals) and "1 proposal in the inbox" in report.summary()
     source = service.get_message(next(p for p in proposals if "48,000" in p.text).source_message_id or 0)
     assert source.external_id == "c-acme-m0"
 

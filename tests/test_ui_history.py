@@ -245,7 +245,7 @@ def test_propose_facts_files_what_i_said_in_the_inbox(qtbot: object, make_window
     dialog.propose.setChecked(True)
     lines = import_and_wait(qtbot, dialog)
     assert lines[0].startswith("Acme: 1 conversation imported as sessions; 4 messages;")
-    assert "proposals in the inbox" in lines[0]
+    assert "1 proposal in the inbox" in lines[0]
     assert model.prompts, "the background model was asked too"
     inbox = env.window.memory.inbox.list
     qtbot.waitUntil(  # type: ignore[attr-defined]

@@ -64,7 +64,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.assistant.text import shortened
+from app.assistant.text import counted, shortened
 from app.errors import USER_ERRORS
 from app.history.exports import Conversation, read_export
 from app.history.importer import HistoryReport, Suggestion, import_conversations, suggest_projects
@@ -93,11 +93,6 @@ HOW_TO_EXPORT = (
     "Data controls › Export data; Claude: Settings › Privacy › Export data); it sends you a zip. "
     "Choose that zip here, or drop it on this window."
 )
-
-
-def counted(n: int, noun: str) -> str:
-    """``1 conversation``, ``3 conversations``."""
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 @dataclass(frozen=True)

@@ -302,3 +302,8 @@ def shortened(text: str, limit: int = 120) -> str:
     """``text`` on one line, cut to ``limit`` characters with "…" where it was cut."""
     line = " ".join(text.split())
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def counted(n: int, noun: str, plural: str = "") -> str:
+    """ "1 proposal", "3 proposals" (``plural`` where adding an "s" is wrong)."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"

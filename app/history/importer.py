@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from app.assistant.extraction import ExtractionFailed, MemoryExtractor, Outcome
 from app.assistant.summaries import extractive_summary
-from app.assistant.text import holds_secret
+from app.assistant.text import counted, holds_secret
 from app.history.exports import Conversation
 from memory import MemoryService, Message, NewMessage, Role
 
@@ -93,7 +93,7 @@ class HistoryReport:
             return f"Nothing new: {here}." if self.unchanged else "Nothing to import."
         parts = [
             f"{self.sessions_added} conversation{'s' if self.sessions_added != 1 else ''} imported as sessions",
-            f"{self.messages_added:,} messages",
+            counted(self.messages_added, "message"),
         ]
         if self.extended:
             parts.append(f"{self.extended} continued with their new messages")
@@ -101,7 +101,7 @@ class HistoryReport:
             parts.append(f"{self.unchanged} already here")
         proposed = sum(1 for o in self.outcomes if o.proposal is not None)
         if proposed:
-            parts.append(f"{proposed} proposals in the inbox")
+            parts.append(f"{counted(proposed, 'proposal')} in the inbox")
         if self.cancelled:
             parts.append("cancelled before the rest")
         return "; ".join(parts) + "."
