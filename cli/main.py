@@ -104,6 +104,11 @@ def main(
                 code = int(args.handler(target, args, out))
             _auto_backup(runtime, err)
             return code
+    except BrokenPipeError:
+        # Piped into `head` or `less` that quit early: the reader has what it wanted. Nothing
+        # more may be written to the closed pipe, not even by Python's flush at exit.
+        _silence_stdout()
+        return EXIT_OK
     except CorruptDatabaseError as error:
         print(f"dossier: {recover_from_damage(resolve_paths(args.data_dir), error).message}", file=err)
         return EXIT_USAGE
@@ -117,3 +122,11 @@ def main(
         return EXIT_USAGE if named_wrong else EXIT_FAILURE
     except KeyboardInterrupt:
         return 130
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real stdout (a test's StringIO): nothing to silence
+        pass

@@ -70,6 +70,9 @@ def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode = WAL")
     # WAL + NORMAL survives a killed process; only a power cut may lose the last commits.
     cursor.execute("PRAGMA synchronous = NORMAL")
+    # What the user deletes (a message holding a password) is overwritten with zeros, not left
+    # in free pages of the file.
+    cursor.execute("PRAGMA secure_delete = ON")
     # A private scratch table with the same tokenizer as the search index, so
     # retrieval can learn how FTS5 stems a query's words (see retrieval.py).
     cursor.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_terms USING fts5(body, tokenize='{FTS_TOKENIZER}')")

@@ -725,7 +725,27 @@ class MemoryService:
             [f"{SUMMARY_PREFIX}{row.session_id}"] if summary_cleared else []
         )
         self._drop_vectors(deleted[0].project_id, vector_ids, "a deleted message's")
+        # The write-ahead log still holds the pages as they were, message and all, until they are
+        # copied back into the file: done now, not at some later checkpoint (readers may delay it).
+        self._checkpoint()
         return deleted
+
+    def _checkpoint(self) -> None:
+        """Copies the write-ahead log into the database file and empties it, if no reader is in the way."""
+        import sqlite3
+
+        try:
+            connection = sqlite3.connect(self.data_dir / DB_FILENAME, timeout=BUSY_TIMEOUT_MS / 1000)
+            try:
+                busy = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            finally:
+                connection.close()
+        except sqlite3.Error as error:
+            busy, reason = 1, str(error)
+        else:
+            reason = "a reader was in the way"
+        if busy:
+            log.info("the log keeps deleted pages until the next checkpoint (%s)", reason)
 
     def message_ids(self, session_id: int) -> list[int]:
         """A session's message ids, in order (a cheap check that a cached copy of it is current)."""

@@ -426,3 +426,25 @@ def test_adding_a_fact_the_project_already_has_is_refused_and_an_archived_projec
     run("project", "archive", "Globex Audit")
     code, _, err = run("project", "create", "globex audit")
     assert code == 2 and "already exists (archived: unarchive it to use it again)" in err
+
+
+def test_output_piped_into_a_reader_that_stops_early_ends_quietly(data_dir: Path, embedder: MiniLMEmbedder) -> None:
+    """`dossier … | head`: no "Broken pipe" message, no traceback, exit code 0."""
+    from memory import NewMessage, Role
+
+    with MemoryService.open(data_dir, embedder=embedder) as service:
+        project = service.create_project("Acme")
+        session = service.start_session(project.id, "Long")
+        service.add_messages(
+            session.id, [NewMessage(Role.USER, f"Line {n} of a long session, said for the pipe.") for n in range(4_000)]
+        )
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "dossier", "--data-dir", str(data_dir), "session", "show", "--project", "Acme", "1"],
+        cwd=Path(__file__).resolve().parents[1],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert reader.stdout is not None and reader.stdout.readline().startswith(b"Session 1")
+    reader.stdout.close()  # as `head -1` does
+    _, err = reader.communicate(timeout=300)
+    assert reader.returncode == 0 and b"Broken pipe" not in err and b"Traceback" not in err, err

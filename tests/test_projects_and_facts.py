@@ -311,6 +311,9 @@ def test_a_deleted_message_leaves_search_context_summary_and_inbox(service: Memo
     assert fact.text == "The staging server is the place to test" and fact.source_message_id is None
     with pytest.raises(NotFoundError):
         service.delete_message(pasted.id)
+    # Nor does the database file or its write-ahead log keep the words on disk.
+    for path in service.data_dir.glob("dossier.sqlite3*"):
+        assert b"Tr0ub4dor-xylophone" not in path.read_bytes(), path.name
 
 
 def test_deleting_a_users_message_takes_the_answers_to_it_its_rejected_proposals_and_a_title_made_from_it(
