@@ -13,7 +13,7 @@ from typing import Any, TextIO
 from app.assistant.citations import context_chunks, find_citations
 from app.assistant.conversation import ContextReady, SessionStarted, Token, TurnResult
 from app.assistant.extraction import MemoryExtractor, inbox_entries
-from app.assistant.text import shortened
+from app.assistant.text import counted, shortened
 from app.assistant.voice import learn_voice
 from app.config.files import is_special, write_bytes, write_text
 from app.config.paths import resolve_paths
@@ -362,7 +362,7 @@ def cmd_session(service: MemoryService, args: argparse.Namespace, out: TextIO) -
         # Never echo what was deleted: it was deleted for holding a password, say.
         print(
             f"Deleted message {message.id} ({_speaker(message)}, {local_time(message.created_at):%Y-%m-%d %H:%M})"
-            + (f" and the {answers} answer{'s' if answers != 1 else ''} to it" if answers else "")
+            + (f" and the {counted(answers, 'answer')} to it" if answers else "")
             + f" from session {message.session_id}; proposals from it went with it, facts accepted from it stay",
             file=out,
         )
@@ -381,8 +381,7 @@ def cmd_session(service: MemoryService, args: argparse.Namespace, out: TextIO) -
         return EXIT_OK
     deleted = service.delete_session(session.id)
     print(
-        f"Deleted session {deleted.id} ({deleted.title or 'Untitled'}, {deleted.message_count} "
-        f"message{'' if deleted.message_count == 1 else 's'}) "
+        f"Deleted session {deleted.id} ({deleted.title or 'Untitled'}, {counted(deleted.message_count, 'message')}) "
         f"from {project.name}; facts learnt from it stay",
         file=out,
     )

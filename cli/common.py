@@ -13,6 +13,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, TextIO
 
+from app.assistant.text import counted
 from app.errors import UserError
 from memory import (
     MemoryService,
@@ -143,5 +144,6 @@ def _describe_counts(counts: dict[str, int]) -> str:
 
     Tables are named in the plural; what there is none of is left out.
     """
-    said = [f"{n:,} {table.replace('_', ' ')[: None if n != 1 else -1]}" for table, n in counts.items() if n]
+    nouns = {table: table.replace("_", " ") for table in counts}
+    said = [counted(n, nouns[table][:-1], nouns[table]) for table, n in counts.items() if n]
     return ", ".join(said) or "nothing yet (an empty memory)"

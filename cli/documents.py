@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from app.assistant.text import counted
 from app.runtime import Runtime
 from cli.common import EXIT_OK, EXIT_USAGE, UsageError, _print_json, _project
 from memory import Document, DocumentStatus, MemoryService, local_time
@@ -31,11 +32,7 @@ def _kind(document: Document) -> str:
 
 
 def _line(document: Document) -> str:
-    pages = (
-        f"{document.pages} p."
-        if document.pages
-        else f"{document.chunk_count} part{'' if document.chunk_count == 1 else 's'}"
-    )
+    pages = f"{document.pages} p." if document.pages else counted(document.chunk_count, "part")
     state = "ready" if document.status.value == "active" else document.status.value
     if document.status.value == "active" and document.chunks_pending:
         state = f"indexing ({document.chunks_pending} of {document.chunk_count} passages left)"

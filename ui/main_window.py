@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.assistant.conversation import TurnResult
+from app.assistant.text import counted
 from app.config.paths import default_data_dir
 from app.portability.recovery import open_warnings, repair_notes
 from app.runtime import Runtime
@@ -572,11 +573,8 @@ class MainWindow(QMainWindow):
         else:
             what = "this message"
         waiting = sum(1 for p in self.memory.inbox.proposals.values() if p.source_message_id in entry.message_ids)
-        proposals = (
-            f"The {waiting} proposal{'s' if waiting != 1 else ''} from it waiting in the inbox go{'es' if waiting == 1 else ''} too; "
-            if waiting
-            else ""
-        )
+        goes = "goes" if waiting == 1 else "go"
+        proposals = f"The {counted(waiting, 'proposal')} from it waiting in the inbox {goes} too; " if waiting else ""
         if confirm(
             self,
             "Delete message",

@@ -322,8 +322,9 @@ class MemoryExtractor:
             target = self.service.get_fact(changed.fact_ids[0])
             return Reconciled("update", target, contradicts=True, similarity=changed.parts.similarity or 0.0)
         target = self.service.get_fact(best.fact_ids[0])
-        old_words, new_words = content_words(_as_figures(target.text)), content_words(_as_figures(candidate.text))
-        numbers_differ = numbers(_as_figures(target.text)) != numbers(_as_figures(candidate.text))
+        old_figures, new_figures = _as_figures(target.text), _as_figures(candidate.text)
+        old_words, new_words = content_words(old_figures), content_words(new_figures)
+        numbers_differ = numbers(old_figures) != numbers(new_figures)
         negation_flips = negated(target.text) != negated(candidate.text)
         adds_nothing = new_words <= old_words
         if adds_nothing and not numbers_differ and not negation_flips:

@@ -100,7 +100,7 @@ def resolve_paths(
     """Resolves the data dir and the models dir, and creates them (0700) unless ``create`` is false."""
     env = os.environ if env is None else env
     chosen = data_dir or env.get(ENV_HOME) or default_data_dir()
-    models = env.get(ENV_MODELS) or platformdirs.user_data_path(APP_NAME, appauthor=False) / "models"
+    models = env.get(ENV_MODELS) or default_data_dir() / "models"
     paths = AppPaths(
         data_dir=Path(chosen).expanduser().resolve(),
         models_dir=Path(models).expanduser().resolve(),

@@ -1336,13 +1336,12 @@ class _HtmlBlocks(HTMLParser):
 #: "</" not starting an end tag ("</ ", "<//", "</3"): a browser shows or skips it; Python's parser
 #: rescans the rest of the document at each one (800 KB of "</" took 41 s).
 _BOGUS_END_TAG = re.compile(r"</(?![A-Za-z>])")
+#: Where a tag, comment, CDATA section or declaration begins (see :func:`_unclosed_as_text`).
+_OPENER_OF_MARKUP = re.compile(r"<(?:!--|!\[CDATA\[|[!?A-Za-z])")
 #: Reading HTML may take this long, plus the allowance per megabyte, before it is refused.
 HTML_READ_GRACE_SECONDS = 30.0
 HTML_READ_SECONDS_PER_MB = 10.0
 _HTML_CHUNK = 64 * 1024
-
-
-_OPENER_OF_MARKUP = re.compile(r"<(?:!--|!\[CDATA\[|[!?A-Za-z])")
 
 
 def _unclosed_as_text(markup: str) -> str:
